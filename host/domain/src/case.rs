@@ -1,0 +1,865 @@
+//! The complaint case: what intake records, and the snapshot derived from the event history.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    event::{Actor, EventKind, EventRecord, HandlerAction, Hash},
+    ids::{CaseId, TrackingCode},
+    lifecycle::{self, LifecycleError, Status},
+    sensitive::Sensitive,
+    validate::{ValidationErrors, text},
+};
+
+/// The regulated sector a case belongs to; it selects the ruleset.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Sector {
+    /// 市场监管 (12315).
+    MarketSupervision,
+    /// 银行业保险业.
+    Banking,
+    /// 医疗机构.
+    Healthcare,
+    /// 物业管理.
+    Property,
+    /// 12345 government hotline and 信访.
+    GovernmentHotline,
+}
+
+impl Sector {
+    pub const ALL: [Sector; 5] = [
+        Sector::MarketSupervision,
+        Sector::Banking,
+        Sector::Healthcare,
+        Sector::Property,
+        Sector::GovernmentHotline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sector::MarketSupervision => "market_supervision",
+            Sector::Banking => "banking",
+            Sector::Healthcare => "healthcare",
+            Sector::Property => "property",
+            Sector::GovernmentHotline => "government_hotline",
+        }
+    }
+}
+
+/// Complaint (投诉: a consumer's own dispute), report (举报: a lead about a violation, may be
+/// anonymous) or inquiry (咨询).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    #[default]
+    Complaint,
+    Report,
+    Inquiry,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Hotline,
+    Web,
+    Email,
+    Letter,
+    WalkIn,
+    /// Transferred from another office; `transferred_from` names it.
+    Transfer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityDocument {
+    /// e.g. `resident_id_card`, `passport`, `business_license`.
+    pub kind: String,
+    pub number: Sensitive<String>,
+}
+
+/// Someone acting for the complainant (art. 10: original power of attorney and the agent's ID).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub name: Sensitive<String>,
+    pub phone: Option<Sensitive<String>>,
+    pub identity_document: Option<IdentityDocument>,
+    /// Whether the original power of attorney was provided.
+    #[serde(default)]
+    pub power_of_attorney: bool,
+}
+
+/// The person complaining or reporting. Every identifying field is personal data: masked for
+/// roles that do not need it and never written to logs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Complainant {
+    pub name: Option<Sensitive<String>>,
+    pub phone: Option<Sensitive<String>>,
+    pub address: Option<Sensitive<String>>,
+    pub identity_document: Option<IdentityDocument>,
+    /// No identity given (reports may be anonymous; complaints need identity).
+    #[serde(default)]
+    pub anonymous: bool,
+    pub agent: Option<Agent>,
+}
+
+/// How a respondent sells online, which decides jurisdiction (market supervision art. 12–13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnlineRole {
+    /// Runs the platform itself.
+    PlatformOperator,
+    /// Sells on someone else's platform.
+    PlatformSeller,
+    /// Sells through its own website.
+    OwnWebsite,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnlinePresence {
+    pub role: OnlineRole,
+    pub platform_name: Option<String>,
+    /// GB/T 2260 code of the platform operator's domicile.
+    pub platform_division_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Respondent {
+    pub name: String,
+    pub address: Option<String>,
+    /// GB/T 2260 administrative division code (6 digits: province, city, county).
+    pub division_code: Option<String>,
+    pub online: Option<OnlinePresence>,
+}
+
+/// A sum of money as a decimal string, never a float.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Amount {
+    /// Decimal, at most two fraction digits, e.g. `"1299.50"`.
+    pub value: String,
+    /// ISO 4217, e.g. `CNY`.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+}
+
+fn default_currency() -> String {
+    "CNY".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    Order,
+    Invoice,
+    Manual,
+    WarrantyCard,
+    Certificate,
+    Other,
+}
+
+/// A piece of evidence described by its metadata; the documents themselves live elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    pub kind: EvidenceKind,
+    pub description: Option<String>,
+    /// An order number, invoice number or document reference.
+    pub reference: Option<String>,
+    pub issued_on: Option<jiff::civil::Date>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+pub const DEFAULT_TENANT: &str = "default";
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+
+fn default_tenant() -> String {
+    DEFAULT_TENANT.into()
+}
+
+fn default_time_zone() -> String {
+    DEFAULT_TIME_ZONE.into()
+}
+
+fn default_complainant_count() -> u32 {
+    1
+}
+
+/// Everything recorded when a case is registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseIntake {
+    /// The organisation that owns the case. Until API keys carry it (issue #6) it is taken from
+    /// the request; `default` when absent.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    pub sector: Sector,
+    #[serde(default)]
+    pub kind: CaseKind,
+    pub channel: Channel,
+    /// The office the case came from, required when `channel` is `transfer`.
+    pub transferred_from: Option<String>,
+    /// When the competent office received the case (RFC 3339 with offset). Deadlines count from
+    /// here. Defaults to the moment the server registers it.
+    pub received_at: Option<Timestamp>,
+    /// IANA time zone in which the case's days are counted.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    #[serde(default)]
+    pub complainant: Complainant,
+    /// Joint or group complaints: how many complainants (banking art. 29: 20 or more make a
+    /// major complaint; property: 10 or more owners).
+    #[serde(default = "default_complainant_count")]
+    pub complainant_count: u32,
+    pub respondent: Respondent,
+    /// What the complainant asks for.
+    pub claim: String,
+    /// What happened.
+    #[serde(default)]
+    pub facts: String,
+    pub category: Option<String>,
+    pub amount: Option<Amount>,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    /// The sender's own reference (hotline ticket number, letter number).
+    pub external_ref: Option<String>,
+}
+
+/// GB/T 2260 province-level prefixes (the first two digits of a division code).
+const PROVINCE_PREFIXES: &[u8] = &[
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+];
+
+/// Checks a GB/T 2260 administrative division code: six digits with a real province prefix.
+pub fn check_division_code(code: &str) -> Result<(), String> {
+    let digits = code.as_bytes();
+    if digits.len() != 6 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(format!("`{code}` is not a 6-digit GB/T 2260 division code"));
+    }
+    let province = (digits[0] - b'0') * 10 + (digits[1] - b'0');
+    if !PROVINCE_PREFIXES.contains(&province) {
+        return Err(format!(
+            "`{code}` does not start with a GB/T 2260 province code"
+        ));
+    }
+    Ok(())
+}
+
+/// A tenant id: lowercase letters, digits, `-` and `_`, 1 to 63 characters.
+pub fn check_tenant(tenant: &str) -> Result<(), String> {
+    let ok = !tenant.is_empty()
+        && tenant.len() <= 63
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && tenant.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{tenant}` is not a tenant id (lowercase letters, digits, `-`, `_`; at most 63)"
+        ))
+    }
+}
+
+fn check_phone(phone: &str) -> bool {
+    let digits = phone.bytes().filter(u8::is_ascii_digit).count();
+    (5..=20).contains(&digits)
+        && phone
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b' ' | b'(' | b')'))
+}
+
+fn check_decimal(value: &str) -> bool {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    !whole.is_empty()
+        && whole.len() <= 15
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.len() <= 2
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+        && !(value.contains('.') && fraction.is_empty())
+}
+
+/// How far in the future a receipt time may lie, for clocks that are slightly off.
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
+impl CaseIntake {
+    /// Every field-level problem, with the JSON pointer of the field. `now` bounds the receipt
+    /// time: a case cannot have been received in the future.
+    pub fn validate(&self, now: Timestamp) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        if let Err(e) = check_tenant(&self.tenant) {
+            errors.push("/tenant", e);
+        }
+        if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
+            errors.push(
+                "/time_zone",
+                format!("`{}` is not an IANA time zone", self.time_zone),
+            );
+        }
+        if let Some(received) = self.received_at {
+            if received.as_second() > now.as_second() + CLOCK_SKEW_SECONDS {
+                errors.push(
+                    "/received_at",
+                    format!("{received} is in the future (now is {now})"),
+                );
+            }
+            if received.as_second() < 946_684_800 {
+                errors.push("/received_at", "must not be before 2000-01-01");
+            }
+        }
+        match (self.channel, &self.transferred_from) {
+            (Channel::Transfer, None) => errors.push(
+                "/transferred_from",
+                "is required when channel is `transfer`",
+            ),
+            (_, Some(from)) => text(&mut errors, "/transferred_from", from, 200),
+            _ => {}
+        }
+        self.validate_complainant(&mut errors);
+        if !(1..=1_000_000).contains(&self.complainant_count) {
+            errors.push("/complainant_count", "must be between 1 and 1000000");
+        }
+        text(&mut errors, "/respondent/name", &self.respondent.name, 200);
+        if let Some(address) = &self.respondent.address {
+            text(&mut errors, "/respondent/address", address, 500);
+        }
+        if let Some(code) = &self.respondent.division_code {
+            if let Err(e) = check_division_code(code) {
+                errors.push("/respondent/division_code", e);
+            }
+        }
+        if let Some(online) = &self.respondent.online {
+            if let Some(code) = &online.platform_division_code {
+                if let Err(e) = check_division_code(code) {
+                    errors.push("/respondent/online/platform_division_code", e);
+                }
+            }
+            if online.role == OnlineRole::PlatformSeller && online.platform_name.is_none() {
+                errors.push(
+                    "/respondent/online/platform_name",
+                    "is required for a platform seller",
+                );
+            }
+        }
+        text(&mut errors, "/claim", &self.claim, 10_000);
+        if self.facts.chars().count() > 50_000 {
+            errors.push("/facts", "must be at most 50000 characters");
+        }
+        if let Some(category) = &self.category {
+            text(&mut errors, "/category", category, 100);
+        }
+        if let Some(amount) = &self.amount {
+            if !check_decimal(&amount.value) {
+                errors.push(
+                    "/amount/value",
+                    "must be a decimal like `1299.50` (at most 2 fraction digits)",
+                );
+            }
+            if amount.currency.len() != 3
+                || !amount.currency.bytes().all(|b| b.is_ascii_uppercase())
+            {
+                errors.push("/amount/currency", "must be an ISO 4217 code like `CNY`");
+            }
+        }
+        if self.evidence.len() > 100 {
+            errors.push("/evidence", "at most 100 items");
+        }
+        for (i, item) in self.evidence.iter().enumerate() {
+            if let Some(d) = &item.description {
+                text(&mut errors, &format!("/evidence/{i}/description"), d, 2_000);
+            }
+            if item.metadata.len() > 50 {
+                errors.push(format!("/evidence/{i}/metadata"), "at most 50 entries");
+            }
+        }
+        if let Some(r) = &self.external_ref {
+            text(&mut errors, "/external_ref", r, 200);
+        }
+        errors.into_result()
+    }
+
+    fn validate_complainant(&self, errors: &mut ValidationErrors) {
+        let c = &self.complainant;
+        if c.anonymous {
+            for (present, field) in [
+                (c.name.is_some(), "name"),
+                (c.phone.is_some(), "phone"),
+                (c.identity_document.is_some(), "identity_document"),
+            ] {
+                if present {
+                    errors.push(
+                        format!("/complainant/{field}"),
+                        "must be absent when the complainant is anonymous",
+                    );
+                }
+            }
+        }
+        if let Some(name) = &c.name {
+            text(errors, "/complainant/name", name.expose(), 200);
+        }
+        if let Some(phone) = &c.phone {
+            if !check_phone(phone.expose()) {
+                errors.push(
+                    "/complainant/phone",
+                    "is not a phone number (5 to 20 digits)",
+                );
+            }
+        }
+        if let Some(address) = &c.address {
+            text(errors, "/complainant/address", address.expose(), 500);
+        }
+        if let Some(doc) = &c.identity_document {
+            text(errors, "/complainant/identity_document/kind", &doc.kind, 50);
+            text(
+                errors,
+                "/complainant/identity_document/number",
+                doc.number.expose(),
+                50,
+            );
+        }
+        if let Some(agent) = &c.agent {
+            text(errors, "/complainant/agent/name", agent.name.expose(), 200);
+            if let Some(phone) = &agent.phone {
+                if !check_phone(phone.expose()) {
+                    errors.push(
+                        "/complainant/agent/phone",
+                        "is not a phone number (5 to 20 digits)",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether the handling is an investigation or a mediation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Investigation,
+    Mediation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Assignment {
+    pub assignee: String,
+    pub office: Option<String>,
+    pub assigned_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    Resolved,
+    Rejected,
+    Terminated,
+    Withdrawn,
+}
+
+/// How handling ended (the latest outcome, if the case was reopened since).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Outcome {
+    pub kind: OutcomeKind,
+    pub text: Option<String>,
+    pub ground: Option<String>,
+    pub article: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TransferRecord {
+    pub to_office: String,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+/// The ruleset version that decides a case, pinned for the case's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RulesetPin {
+    pub id: String,
+    pub version: String,
+}
+
+/// A case as it stands: always equal to replaying its events (`Case::replay`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Case {
+    pub id: CaseId,
+    pub tracking_code: TrackingCode,
+    pub tenant: String,
+    pub sector: Sector,
+    pub status: Status,
+    pub stage: Option<Stage>,
+    /// When the case was received: the intake's `received_at`, or the registration time.
+    pub received_at: Timestamp,
+    pub intake: CaseIntake,
+    pub assignment: Option<Assignment>,
+    pub outcome: Option<Outcome>,
+    #[serde(default)]
+    pub transfers: Vec<TransferRecord>,
+    #[serde(default)]
+    pub reopen_count: u32,
+    pub ruleset: Option<RulesetPin>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The sequence number of the latest event; also an optimistic-concurrency token.
+    pub version: u64,
+    /// The hash of the latest event: the head of the case's chain.
+    pub head_hash: Hash,
+}
+
+/// Why an event cannot be applied to a case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error("the first event of a case must be `received`")]
+    NotReceivedFirst,
+    #[error("`received` may only be the first event of a case")]
+    ReceivedAgain,
+    #[error("event {found} does not follow event {expected_prev}")]
+    OutOfOrder { expected_prev: u64, found: u64 },
+    #[error("a case's history is empty")]
+    Empty,
+}
+
+impl Case {
+    /// The event that registers a case, and the case it creates.
+    pub fn register(
+        id: CaseId,
+        tracking_code: TrackingCode,
+        intake: CaseIntake,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<(Case, EventRecord), ApplyError> {
+        let record = EventRecord::seal(
+            id,
+            1,
+            now,
+            actor,
+            EventKind::Received {
+                tracking_code,
+                intake,
+            },
+            Hash::GENESIS,
+        );
+        let case = Case::from_first(&record)?;
+        Ok((case, record))
+    }
+
+    fn from_first(record: &EventRecord) -> Result<Case, ApplyError> {
+        let EventKind::Received {
+            tracking_code,
+            intake,
+        } = &record.event
+        else {
+            return Err(ApplyError::NotReceivedFirst);
+        };
+        if record.seq != 1 {
+            return Err(ApplyError::OutOfOrder {
+                expected_prev: 0,
+                found: record.seq,
+            });
+        }
+        Ok(Case {
+            id: record.case_id,
+            tracking_code: tracking_code.clone(),
+            tenant: intake.tenant.clone(),
+            sector: intake.sector,
+            status: Status::Received,
+            stage: None,
+            received_at: intake.received_at.unwrap_or(record.recorded_at),
+            intake: intake.clone(),
+            assignment: None,
+            outcome: None,
+            transfers: Vec::new(),
+            reopen_count: 0,
+            ruleset: None,
+            created_at: record.recorded_at,
+            updated_at: record.recorded_at,
+            version: record.seq,
+            head_hash: record.hash,
+        })
+    }
+
+    /// Checks a handler action against the lifecycle and seals the event that records it,
+    /// without changing the case (the store applies it inside its transaction).
+    pub fn next_event(
+        &self,
+        action: HandlerAction,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<EventRecord, ApplyError> {
+        lifecycle::transition(self.status, &action)?;
+        Ok(EventRecord::seal(
+            self.id,
+            self.version + 1,
+            now,
+            actor,
+            EventKind::Handler { action },
+            self.head_hash,
+        ))
+    }
+
+    /// Applies the next event of the history.
+    pub fn apply(&mut self, record: &EventRecord) -> Result<(), ApplyError> {
+        if record.seq != self.version + 1 {
+            return Err(ApplyError::OutOfOrder {
+                expected_prev: self.version,
+                found: record.seq,
+            });
+        }
+        let EventKind::Handler { action } = &record.event else {
+            return Err(ApplyError::ReceivedAgain);
+        };
+        let next = lifecycle::transition(self.status, action)?;
+        let at = record.recorded_at;
+        let outcome = |kind,
+                       text: Option<&String>,
+                       ground: Option<&String>,
+                       article: Option<&String>| Outcome {
+            kind,
+            text: text.cloned(),
+            ground: ground.cloned(),
+            article: article.cloned(),
+            at,
+        };
+        match action {
+            HandlerAction::Reject {
+                reason,
+                ground,
+                article,
+            } => {
+                self.outcome = Some(outcome(
+                    OutcomeKind::Rejected,
+                    Some(reason),
+                    ground.as_ref(),
+                    article.as_ref(),
+                ));
+            }
+            HandlerAction::Transfer { to_office, reason } => self.transfers.push(TransferRecord {
+                to_office: to_office.clone(),
+                reason: reason.clone(),
+                at,
+            }),
+            HandlerAction::Assign { assignee, office } => {
+                self.assignment = Some(Assignment {
+                    assignee: assignee.clone(),
+                    office: office.clone(),
+                    assigned_at: at,
+                });
+            }
+            HandlerAction::StartInvestigation { .. } => self.stage = Some(Stage::Investigation),
+            HandlerAction::StartMediation { .. } => self.stage = Some(Stage::Mediation),
+            HandlerAction::Resolve { outcome: text } => {
+                self.outcome = Some(outcome(OutcomeKind::Resolved, Some(text), None, None));
+            }
+            HandlerAction::Terminate { reason, ground } => {
+                self.outcome = Some(outcome(
+                    OutcomeKind::Terminated,
+                    Some(reason),
+                    ground.as_ref(),
+                    None,
+                ));
+            }
+            HandlerAction::Withdraw { reason } => {
+                self.outcome = Some(outcome(OutcomeKind::Withdrawn, reason.as_ref(), None, None));
+            }
+            HandlerAction::Reopen { .. } => {
+                self.reopen_count += 1;
+                self.stage = None;
+            }
+            HandlerAction::Accept { .. }
+            | HandlerAction::Close { .. }
+            | HandlerAction::Note { .. } => {}
+        }
+        self.status = next;
+        self.updated_at = at;
+        self.version = record.seq;
+        self.head_hash = record.hash;
+        Ok(())
+    }
+
+    /// Rebuilds a case from its whole history.
+    pub fn replay(events: &[EventRecord]) -> Result<Case, ApplyError> {
+        let (first, rest) = events.split_first().ok_or(ApplyError::Empty)?;
+        let mut case = Case::from_first(first)?;
+        for record in rest {
+            case.apply(record)?;
+        }
+        Ok(case)
+    }
+
+    /// The time zone the case's days are counted in (validated at intake).
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.intake.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    pub(crate) fn sample_intake() -> CaseIntake {
+        serde_json::from_value(serde_json::json!({
+            "sector": "market_supervision",
+            "channel": "hotline",
+            "received_at": "2026-02-13T10:00:00+08:00",
+            "complainant": {"name": "张三", "phone": "13800138000", "address": "杭州市西湖区"},
+            "respondent": {"name": "某某电器有限公司", "division_code": "330106"},
+            "claim": "退货退款",
+            "facts": "空调安装后无法制冷",
+            "amount": {"value": "3999.00"}
+        }))
+        .unwrap()
+    }
+
+    fn now() -> Timestamp {
+        "2026-02-13T03:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_valid_intake_passes_and_defaults_apply() {
+        let intake = sample_intake();
+        assert_eq!(intake.tenant, "default");
+        assert_eq!(intake.time_zone, "Asia/Shanghai");
+        assert_eq!(intake.kind, CaseKind::Complaint);
+        intake.validate(now()).unwrap();
+    }
+
+    /// Each row breaks one field and names the pointer that must be reported.
+    #[test]
+    fn validation_names_each_bad_field() {
+        type Breaker = fn(&mut CaseIntake);
+        let table: &[(&str, Breaker)] = &[
+            ("/tenant", |i| i.tenant = "Bad Tenant".into()),
+            ("/time_zone", |i| i.time_zone = "Mars/Olympus".into()),
+            ("/received_at", |i| {
+                i.received_at = Some("2030-01-01T00:00:00Z".parse().unwrap())
+            }),
+            ("/transferred_from", |i| i.channel = Channel::Transfer),
+            ("/complainant/phone", |i| {
+                i.complainant.phone = Some("call me".into())
+            }),
+            ("/complainant/name", |i| i.complainant.anonymous = true),
+            ("/respondent/name", |i| i.respondent.name = "  ".into()),
+            ("/respondent/division_code", |i| {
+                i.respondent.division_code = Some("990101".into())
+            }),
+            ("/respondent/division_code", |i| {
+                i.respondent.division_code = Some("3301".into())
+            }),
+            ("/claim", |i| i.claim = String::new()),
+            ("/amount/value", |i| {
+                i.amount = Some(Amount {
+                    value: "12.345".into(),
+                    currency: "CNY".into(),
+                })
+            }),
+            ("/amount/currency", |i| {
+                i.amount = Some(Amount {
+                    value: "1".into(),
+                    currency: "yuan".into(),
+                })
+            }),
+            ("/complainant_count", |i| i.complainant_count = 0),
+        ];
+        for (pointer, breaker) in table {
+            let mut intake = sample_intake();
+            breaker(&mut intake);
+            let errors = intake.validate(now()).expect_err(pointer);
+            assert!(
+                errors.0.iter().any(|e| e.pointer == *pointer),
+                "expected an error at {pointer}, got {errors}"
+            );
+        }
+    }
+
+    #[test]
+    fn replay_rebuilds_the_snapshot_and_the_chain_verifies() {
+        let id = CaseId::from_parts(1, 2);
+        let (mut case, first) = Case::register(
+            id,
+            TrackingCode::from_random(7),
+            sample_intake(),
+            Actor::api("intake"),
+            now(),
+        )
+        .unwrap();
+        let mut events = vec![first];
+        for action in [
+            HandlerAction::Accept { note: None },
+            HandlerAction::Assign {
+                assignee: "li.si".into(),
+                office: None,
+            },
+            HandlerAction::StartMediation { note: None },
+            HandlerAction::Resolve {
+                outcome: "refund agreed".into(),
+            },
+            HandlerAction::Close { note: None },
+        ] {
+            let record = case
+                .next_event(action, Actor::api("handler"), now())
+                .unwrap();
+            case.apply(&record).unwrap();
+            events.push(record);
+        }
+        assert_eq!(case.status, Status::Closed);
+        assert_eq!(Case::replay(&events).unwrap(), case);
+        crate::event::verify_chain(id, &events).unwrap();
+
+        let mut tampered = events.clone();
+        tampered[3].recorded_at = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert!(matches!(
+            crate::event::verify_chain(id, &tampered),
+            Err(crate::event::ChainError::HashMismatch { seq: 4, .. })
+        ));
+        let mut reordered = events.clone();
+        reordered.swap(2, 3);
+        assert!(crate::event::verify_chain(id, &reordered).is_err());
+        let mut removed = events;
+        removed.remove(2);
+        assert!(matches!(
+            crate::event::verify_chain(id, &removed),
+            Err(crate::event::ChainError::Sequence {
+                expected: 3,
+                found: 4
+            })
+        ));
+    }
+
+    #[test]
+    fn an_illegal_action_is_refused_before_anything_is_sealed() {
+        let (case, _) = Case::register(
+            CaseId::from_parts(1, 3),
+            TrackingCode::from_random(1),
+            sample_intake(),
+            Actor::api("intake"),
+            now(),
+        )
+        .unwrap();
+        let err = case
+            .next_event(
+                HandlerAction::Resolve {
+                    outcome: "x".into(),
+                },
+                Actor::api("h"),
+                now(),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("the case is `received`"), "{err}");
+    }
+}

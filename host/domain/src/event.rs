@@ -1,0 +1,449 @@
+//! Case events and the SHA-256 hash chain that makes tampering with them detectable.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    case::CaseIntake,
+    ids::{CaseId, TrackingCode},
+    lifecycle::ActionName,
+};
+
+/// A SHA-256 digest, written as 64 lowercase hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The `prev_hash` of a case's first event.
+    pub const GENESIS: Hash = Hash([0; 32]);
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes)
+            .map_err(|e| serde::de::Error::custom(format!("invalid hash `{text}`: {e}")))?;
+        Ok(Hash(bytes))
+    }
+}
+
+impl JsonSchema for Hash {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Sha256".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "SHA-256 digest, lowercase hex.",
+            "pattern": "^[0-9a-f]{64}$"
+        })
+    }
+}
+
+/// Who caused an event. Until API keys exist (issue #6) the HTTP layer records the client's
+/// self-declared handler name; the `kind` says how much that identity can be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A person or client program, as identified by the request.
+    Api,
+    /// The server itself (scheduler, migrations).
+    System,
+    /// A ruleset's decision.
+    Ruleset,
+}
+
+impl Actor {
+    pub fn api(id: impl Into<String>) -> Self {
+        Actor {
+            kind: ActorKind::Api,
+            id: id.into(),
+        }
+    }
+
+    pub fn system() -> Self {
+        Actor {
+            kind: ActorKind::System,
+            id: "redress".into(),
+        }
+    }
+}
+
+/// What a case handler does to a case. Each action is checked against the lifecycle
+/// (`lifecycle::transition`) before it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HandlerAction {
+    /// Accept the case for handling.
+    Accept {
+        note: Option<String>,
+    },
+    /// Decline to accept the case (不予受理), with the ground and, where one applies, the article.
+    Reject {
+        reason: String,
+        ground: Option<String>,
+        article: Option<String>,
+    },
+    /// Hand the case to another office.
+    Transfer {
+        to_office: String,
+        reason: String,
+    },
+    /// Give the case to a handler (and optionally an office).
+    Assign {
+        assignee: String,
+        office: Option<String>,
+    },
+    StartInvestigation {
+        note: Option<String>,
+    },
+    StartMediation {
+        note: Option<String>,
+    },
+    /// Record the outcome: settled, remedied, explained.
+    Resolve {
+        outcome: String,
+    },
+    /// End handling without a resolution (e.g. mediation failed), with the ground.
+    Terminate {
+        reason: String,
+        ground: Option<String>,
+    },
+    /// The complainant withdrew the case.
+    Withdraw {
+        reason: Option<String>,
+    },
+    Close {
+        note: Option<String>,
+    },
+    /// Open the case again after an outcome (a review request).
+    Reopen {
+        reason: String,
+    },
+    /// A free-text note; changes nothing else.
+    Note {
+        text: String,
+    },
+}
+
+impl HandlerAction {
+    pub fn name(&self) -> ActionName {
+        match self {
+            HandlerAction::Accept { .. } => ActionName::Accept,
+            HandlerAction::Reject { .. } => ActionName::Reject,
+            HandlerAction::Transfer { .. } => ActionName::Transfer,
+            HandlerAction::Assign { .. } => ActionName::Assign,
+            HandlerAction::StartInvestigation { .. } => ActionName::StartInvestigation,
+            HandlerAction::StartMediation { .. } => ActionName::StartMediation,
+            HandlerAction::Resolve { .. } => ActionName::Resolve,
+            HandlerAction::Terminate { .. } => ActionName::Terminate,
+            HandlerAction::Withdraw { .. } => ActionName::Withdraw,
+            HandlerAction::Close { .. } => ActionName::Close,
+            HandlerAction::Reopen { .. } => ActionName::Reopen,
+            HandlerAction::Note { .. } => ActionName::Note,
+        }
+    }
+
+    /// Field checks beyond the shape: the texts an action carries are bounded and, where they
+    /// are the point of the action (a reason, an outcome), not blank.
+    pub fn validate(&self) -> Result<(), crate::ValidationErrors> {
+        use crate::validate::text;
+        let mut errors = crate::ValidationErrors::default();
+        let optional = |errors: &mut crate::ValidationErrors, pointer: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                text(errors, pointer, v, 2_000);
+            }
+        };
+        match self {
+            HandlerAction::Accept { note }
+            | HandlerAction::StartInvestigation { note }
+            | HandlerAction::StartMediation { note }
+            | HandlerAction::Close { note } => optional(&mut errors, "/note", note),
+            HandlerAction::Reject {
+                reason,
+                ground,
+                article,
+            } => {
+                text(&mut errors, "/reason", reason, 2_000);
+                optional(&mut errors, "/ground", ground);
+                optional(&mut errors, "/article", article);
+            }
+            HandlerAction::Transfer { to_office, reason } => {
+                text(&mut errors, "/to_office", to_office, 200);
+                text(&mut errors, "/reason", reason, 2_000);
+            }
+            HandlerAction::Assign { assignee, office } => {
+                text(&mut errors, "/assignee", assignee, 200);
+                if let Some(office) = office {
+                    text(&mut errors, "/office", office, 200);
+                }
+            }
+            HandlerAction::Resolve { outcome } => text(&mut errors, "/outcome", outcome, 10_000),
+            HandlerAction::Terminate { reason, ground } => {
+                text(&mut errors, "/reason", reason, 2_000);
+                optional(&mut errors, "/ground", ground);
+            }
+            HandlerAction::Withdraw { reason } => optional(&mut errors, "/reason", reason),
+            HandlerAction::Reopen { reason } => text(&mut errors, "/reason", reason, 2_000),
+            HandlerAction::Note { text: note } => text(&mut errors, "/text", note, 10_000),
+        }
+        errors.into_result()
+    }
+}
+
+/// What happened to a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The case was registered. Always the first event, and only the first.
+    Received {
+        tracking_code: TrackingCode,
+        intake: CaseIntake,
+    },
+    /// A handler acted on the case.
+    Handler { action: HandlerAction },
+}
+
+/// One entry of a case's append-only history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventRecord {
+    pub case_id: CaseId,
+    /// 1 for the first event, then consecutive.
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+    pub actor: Actor,
+    pub event: EventKind,
+    /// The `hash` of the previous event (all zeros for the first).
+    pub prev_hash: Hash,
+    /// SHA-256 over this record without `hash` (see [`EventRecord::compute_hash`]).
+    pub hash: Hash,
+}
+
+/// Why a stored event does not belong where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("event {seq}: stored hash {stored} does not match its content (recomputed {computed})")]
+    HashMismatch {
+        seq: u64,
+        stored: Hash,
+        computed: Hash,
+    },
+    #[error("event {seq}: prev_hash {found} does not match the previous event's hash {expected}")]
+    BrokenLink {
+        seq: u64,
+        expected: Hash,
+        found: Hash,
+    },
+    #[error(
+        "expected event {expected} but found event {found} (an event is missing or out of order)"
+    )]
+    Sequence { expected: u64, found: u64 },
+    #[error("event {seq} belongs to case {found}, not {expected}")]
+    WrongCase {
+        seq: u64,
+        expected: CaseId,
+        found: CaseId,
+    },
+    #[error("event {seq} is not valid JSON for an event: {reason}")]
+    Unreadable { seq: u64, reason: String },
+}
+
+const HASH_DOMAIN: &[u8] = b"redress/event/v1\0";
+
+impl EventRecord {
+    /// Builds a record and seals it with its hash.
+    pub fn seal(
+        case_id: CaseId,
+        seq: u64,
+        recorded_at: Timestamp,
+        actor: Actor,
+        event: EventKind,
+        prev_hash: Hash,
+    ) -> EventRecord {
+        let mut record = EventRecord {
+            case_id,
+            seq,
+            recorded_at,
+            actor,
+            event,
+            prev_hash,
+            hash: Hash::GENESIS,
+        };
+        record.hash = record.compute_hash();
+        record
+    }
+
+    /// SHA-256 over a domain tag and the canonical JSON of the record without its `hash`
+    /// field. Canonical means object keys sorted and no insignificant white space, so the digest
+    /// does not depend on field order in the Rust types or on the bytes a store keeps.
+    pub fn compute_hash(&self) -> Hash {
+        let mut value = match serde_json::to_value(self) {
+            Ok(v) => v,
+            // Serialising these plain types cannot fail; a digest of nothing would then simply
+            // not match, which verification reports.
+            Err(_) => serde_json::Value::Null,
+        };
+        if let Some(object) = value.as_object_mut() {
+            object.remove("hash");
+        }
+        hash_value(&value)
+    }
+
+    /// Checks the record against its own hash and its predecessor.
+    pub fn verify_link(
+        &self,
+        case_id: CaseId,
+        expected_seq: u64,
+        prev: Hash,
+    ) -> Result<(), ChainError> {
+        if self.case_id != case_id {
+            return Err(ChainError::WrongCase {
+                seq: self.seq,
+                expected: case_id,
+                found: self.case_id,
+            });
+        }
+        if self.seq != expected_seq {
+            return Err(ChainError::Sequence {
+                expected: expected_seq,
+                found: self.seq,
+            });
+        }
+        if self.prev_hash != prev {
+            return Err(ChainError::BrokenLink {
+                seq: self.seq,
+                expected: prev,
+                found: self.prev_hash,
+            });
+        }
+        let computed = self.compute_hash();
+        if computed != self.hash {
+            return Err(ChainError::HashMismatch {
+                seq: self.seq,
+                stored: self.hash,
+                computed,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn hash_value(value: &serde_json::Value) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(HASH_DOMAIN);
+    let mut canonical = Vec::with_capacity(512);
+    write_canonical(value, &mut canonical);
+    hasher.update(&canonical);
+    Hash(hasher.finalize().into())
+}
+
+/// Writes JSON with object keys in byte order, whatever map type serde_json was built with
+/// (a dependency enabling `preserve_order` must not change every digest).
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push(b'{');
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_scalar(&Value::String((*key).clone()), out);
+                out.push(b':');
+                if let Some(v) = map.get(*key) {
+                    write_canonical(v, out);
+                }
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(value: &serde_json::Value, out: &mut Vec<u8>) {
+    // Scalars have exactly one compact serde_json rendering.
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Verifies a whole history: consecutive sequence numbers from 1, each link, each hash.
+pub fn verify_chain(case_id: CaseId, events: &[EventRecord]) -> Result<(), ChainError> {
+    let mut prev = Hash::GENESIS;
+    for (i, event) in events.iter().enumerate() {
+        event.verify_link(case_id, i as u64 + 1, prev)?;
+        prev = event.hash;
+    }
+    Ok(())
+}
+
+/// Checks a stored event's raw bytes, so that an edit which still parses as an event but
+/// changes a field is caught, and one that no longer parses is reported as such.
+pub fn parse_stored(seq_hint: u64, bytes: &[u8]) -> Result<EventRecord, ChainError> {
+    serde_json::from_slice(bytes).map_err(|e| ChainError::Unreadable {
+        seq: seq_hint,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let value = serde_json::json!({"b": 1, "a": {"d": [true, null], "c": "x"}});
+        let mut out = Vec::new();
+        write_canonical(&value, &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"a":{"c":"x","d":[true,null]},"b":1}"#
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The case lifecycle: which handler actions are legal in which state.
+//!
+//! ```text
+//! received ──accept──▶ accepted ──start_*──▶ in_progress ──resolve──▶ resolved ──close──▶ closed
+//!    │  │                 │  └────resolve (on the spot)────────────────────▲        │
+//!    │  └─transfer─▶ transferred ─accept/reject─▶ ...   terminate ▶ terminated ─close─┤
+//!    └─reject─▶ rejected ─close─▶ closed        withdraw (before an outcome) ▶ withdrawn
+//! resolved | terminated | rejected | closed ──reopen (review request)──▶ reopened ──start_*──▶ in_progress
+//! ```
+//! `assign` is legal until the case is closed and `note` always: neither changes the state.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::event::HandlerAction;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Registered; the acceptance decision is pending.
+    Received,
+    Accepted,
+    Rejected,
+    /// Handed to another office, which decides acceptance itself.
+    Transferred,
+    /// Under investigation or mediation (see `stage`).
+    InProgress,
+    Resolved,
+    Terminated,
+    Closed,
+    Withdrawn,
+    /// A review was requested after an outcome; handling starts again.
+    Reopened,
+}
+
+impl Status {
+    pub const ALL: [Status; 10] = [
+        Status::Received,
+        Status::Accepted,
+        Status::Rejected,
+        Status::Transferred,
+        Status::InProgress,
+        Status::Resolved,
+        Status::Terminated,
+        Status::Closed,
+        Status::Withdrawn,
+        Status::Reopened,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Received => "received",
+            Status::Accepted => "accepted",
+            Status::Rejected => "rejected",
+            Status::Transferred => "transferred",
+            Status::InProgress => "in_progress",
+            Status::Resolved => "resolved",
+            Status::Terminated => "terminated",
+            Status::Closed => "closed",
+            Status::Withdrawn => "withdrawn",
+            Status::Reopened => "reopened",
+        }
+    }
+
+    /// The actions a handler may take in this state, in a stable order for error messages.
+    pub fn allowed_actions(self) -> Vec<&'static str> {
+        ActionName::ALL
+            .iter()
+            .filter(|a| next_status(self, **a).is_some())
+            .map(|a| a.as_str())
+            .collect()
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name of a handler action, without its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionName {
+    Accept,
+    Reject,
+    Transfer,
+    Assign,
+    StartInvestigation,
+    StartMediation,
+    Resolve,
+    Terminate,
+    Withdraw,
+    Close,
+    Reopen,
+    Note,
+}
+
+impl ActionName {
+    pub const ALL: [ActionName; 12] = [
+        ActionName::Accept,
+        ActionName::Reject,
+        ActionName::Transfer,
+        ActionName::Assign,
+        ActionName::StartInvestigation,
+        ActionName::StartMediation,
+        ActionName::Resolve,
+        ActionName::Terminate,
+        ActionName::Withdraw,
+        ActionName::Close,
+        ActionName::Reopen,
+        ActionName::Note,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionName::Accept => "accept",
+            ActionName::Reject => "reject",
+            ActionName::Transfer => "transfer",
+            ActionName::Assign => "assign",
+            ActionName::StartInvestigation => "start_investigation",
+            ActionName::StartMediation => "start_mediation",
+            ActionName::Resolve => "resolve",
+            ActionName::Terminate => "terminate",
+            ActionName::Withdraw => "withdraw",
+            ActionName::Close => "close",
+            ActionName::Reopen => "reopen",
+            ActionName::Note => "note",
+        }
+    }
+}
+
+/// The state after `action` in state `from`, or `None` when the action is illegal there.
+/// This table is the whole lifecycle; everything else asks it.
+pub fn next_status(from: Status, action: ActionName) -> Option<Status> {
+    use ActionName as A;
+    use Status as S;
+    match (from, action) {
+        (_, A::Note) => Some(from),
+        (S::Closed, A::Assign) => None,
+        (_, A::Assign) => Some(from),
+
+        (S::Received | S::Transferred, A::Accept) => Some(S::Accepted),
+        (S::Received | S::Transferred, A::Reject) => Some(S::Rejected),
+        // A transferred case is not passed on again by the receiving office (no onward
+        // re-transfer: market supervision art. 13, the property and 12345 rules).
+        (S::Received | S::Accepted, A::Transfer) => Some(S::Transferred),
+
+        (S::Accepted | S::Reopened | S::InProgress, A::StartInvestigation | A::StartMediation) => {
+            Some(S::InProgress)
+        }
+        // Accepted → resolved covers a complaint settled on the spot (healthcare first contact).
+        (S::Accepted | S::InProgress | S::Reopened, A::Resolve) => Some(S::Resolved),
+        (S::Accepted | S::InProgress | S::Reopened, A::Terminate) => Some(S::Terminated),
+        (S::Received | S::Accepted | S::Transferred | S::InProgress | S::Reopened, A::Withdraw) => {
+            Some(S::Withdrawn)
+        }
+        (S::Resolved | S::Terminated | S::Rejected | S::Withdrawn, A::Close) => Some(S::Closed),
+        (S::Resolved | S::Terminated | S::Rejected | S::Closed, A::Reopen) => Some(S::Reopened),
+        _ => None,
+    }
+}
+
+/// An action that the lifecycle does not allow in the case's current state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the case is `{from}`, where `{action}` is not allowed; allowed actions: {}",
+    allowed.join(", ")
+)]
+pub struct LifecycleError {
+    pub from: Status,
+    pub action: &'static str,
+    pub allowed: Vec<&'static str>,
+}
+
+/// Checks `action` against the lifecycle and returns the state it leads to.
+pub fn transition(from: Status, action: &HandlerAction) -> Result<Status, LifecycleError> {
+    let name = action.name();
+    next_status(from, name).ok_or_else(|| LifecycleError {
+        from,
+        action: name.as_str(),
+        allowed: from.allowed_actions(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole table, written out so that a change to the lifecycle is a visible diff here.
+    #[test]
+    fn allowed_actions_per_state() {
+        let table: &[(Status, &str)] = &[
+            (
+                Status::Received,
+                "accept reject transfer assign withdraw note",
+            ),
+            (
+                Status::Accepted,
+                "transfer assign start_investigation start_mediation resolve terminate withdraw note",
+            ),
+            (Status::Rejected, "assign close reopen note"),
+            (Status::Transferred, "accept reject assign withdraw note"),
+            (
+                Status::InProgress,
+                "assign start_investigation start_mediation resolve terminate withdraw note",
+            ),
+            (Status::Resolved, "assign close reopen note"),
+            (Status::Terminated, "assign close reopen note"),
+            (Status::Closed, "reopen note"),
+            (Status::Withdrawn, "assign close note"),
+            (
+                Status::Reopened,
+                "assign start_investigation start_mediation resolve terminate withdraw note",
+            ),
+        ];
+        assert_eq!(table.len(), Status::ALL.len());
+        for (status, expected) in table {
+            assert_eq!(
+                status.allowed_actions().join(" "),
+                *expected,
+                "state {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn illegal_transition_names_the_state_and_the_allowed_actions() {
+        let err = transition(Status::Closed, &HandlerAction::Accept { note: None });
+        let message = err.err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            message,
+            "the case is `closed`, where `accept` is not allowed; allowed actions: reopen, note"
+        );
+    }
+}
