@@ -1,0 +1,195 @@
+//! Server configuration: command-line flags, then `REDRESS_*` environment variables (both read
+//! by clap), then an optional TOML file, then defaults that work from the repository root.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA: &str = "data";
+pub const DEFAULT_RULESETS: &str = "rulesets";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// The optional configuration file, e.g. `redress.toml`:
+///
+/// ```toml
+/// [server]
+/// listen = "127.0.0.1:8080"
+/// data = "data"
+/// rulesets = "rulesets"
+/// max_body_bytes = 262144
+///
+/// [store]
+/// cache_capacity_mb = 256
+///
+/// [log]
+/// format = "json"
+/// filter = "info"
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub rulesets: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    pub cache_capacity_mb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub format: Option<LogFormat>,
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the configuration file: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{origin}: listen address `{value}` is not host:port (e.g. 127.0.0.1:8080)")]
+    Listen { origin: String, value: String },
+    #[error("{origin}: max_body_bytes must be between 1024 and 67108864, not {value}")]
+    BodyLimit { origin: String, value: usize },
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let message = e.message().to_owned();
+            ConfigError::Parse {
+                path: match line {
+                    Some(line) => format!("{origin}:{line}"),
+                    None => origin.to_owned(),
+                },
+                message,
+            }
+        })
+    }
+}
+
+/// Everything `redress serve` needs, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub rulesets: PathBuf,
+    pub max_body_bytes: usize,
+    pub cache_capacity_bytes: u64,
+}
+
+/// Values given on the command line or in the environment (clap merges those two).
+#[derive(Debug, Clone, Default)]
+pub struct ServeOverrides {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub rulesets: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+}
+
+impl ServeConfig {
+    pub fn resolve(overrides: ServeOverrides, file: &FileConfig, file_origin: &str) -> Result<Self, ConfigError> {
+        let (listen, origin) = match overrides.listen {
+            Some(l) => (l, "--listen / REDRESS_LISTEN".to_owned()),
+            None => match &file.server.listen {
+                Some(l) => (l.clone(), format!("{file_origin} [server] listen")),
+                None => (DEFAULT_LISTEN.to_owned(), "default".to_owned()),
+            },
+        };
+        let listen = listen.parse().map_err(|_| ConfigError::Listen { origin, value: listen.clone() })?;
+        let max_body_bytes = overrides
+            .max_body_bytes
+            .or(file.server.max_body_bytes)
+            .unwrap_or(crate::server::extract::DEFAULT_BODY_LIMIT);
+        if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError::BodyLimit { origin: "max_body_bytes".into(), value: max_body_bytes });
+        }
+        Ok(ServeConfig {
+            listen,
+            data: overrides.data.or_else(|| file.server.data.clone()).unwrap_or_else(|| DEFAULT_DATA.into()),
+            rulesets: overrides
+                .rulesets
+                .or_else(|| file.server.rulesets.clone())
+                .unwrap_or_else(|| DEFAULT_RULESETS.into()),
+            max_body_bytes,
+            cache_capacity_bytes: file.store.cache_capacity_mb.unwrap_or(256) * 1024 * 1024,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file = FileConfig::parse("[server]\nlisten = \"127.0.0.1:9000\"\ndata = \"/srv/redress\"\n", "r.toml").unwrap();
+        let from_file = ServeConfig::resolve(ServeOverrides::default(), &file, "r.toml").unwrap();
+        assert_eq!(from_file.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(from_file.data, PathBuf::from("/srv/redress"));
+        assert_eq!(from_file.rulesets, PathBuf::from("rulesets"));
+        let overridden = ServeConfig::resolve(
+            ServeOverrides { listen: Some("127.0.0.1:7000".into()), ..Default::default() },
+            &file,
+            "r.toml",
+        )
+        .unwrap();
+        assert_eq!(overridden.listen.to_string(), "127.0.0.1:7000");
+        let defaults = ServeConfig::resolve(ServeOverrides::default(), &FileConfig::default(), "-").unwrap();
+        assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(defaults.data, PathBuf::from(DEFAULT_DATA));
+    }
+
+    #[test]
+    fn file_errors_name_the_file_and_line() {
+        let err = FileConfig::parse("[server]\nlisten = \"x\"\nport = 3\n", "redress.toml").unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("redress.toml:3: "), "{message}");
+        assert!(message.contains("port"), "{message}");
+        let err = ServeConfig::resolve(
+            ServeOverrides::default(),
+            &FileConfig::parse("[server]\nlisten = \"nowhere\"\n", "r.toml").unwrap(),
+            "r.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "r.toml [server] listen: listen address `nowhere` is not host:port (e.g. 127.0.0.1:8080)"
+        );
+    }
+}

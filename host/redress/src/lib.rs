@@ -1,0 +1,9 @@
+//! Redress: the server and command-line host. See ARCHITECTURE.md for the map.
+
+pub mod clock;
+pub mod config;
+pub mod schemas;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod telemetry;

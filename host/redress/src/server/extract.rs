@@ -1,0 +1,339 @@
+//! Request extractors that turn every kind of bad input into a precise problem response, and
+//! document themselves in the OpenAPI description.
+
+use aide::{
+    OperationInput,
+    generate::GenContext,
+    openapi::{
+        HeaderStyle, Operation, Parameter, ParameterData, ParameterSchemaOrContent, ReferenceOr,
+        Response, SchemaObject, StatusCode as DocStatus,
+    },
+};
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use redress_domain::{Actor, CaseId, case::DEFAULT_TENANT};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+use super::problem::{ApiError, Location, ProblemKind, problem_response};
+
+/// The largest request body accepted, unless configured otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+
+/// Server-wide request settings the extractors read from the request extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Converts serde's path (`respondent.division_code`, `evidence[0].kind`) into a JSON Pointer.
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        pointer.push('/');
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&index.to_string()),
+            Segment::Map { key } => pointer.push_str(&key.replace('~', "~0").replace('/', "~1")),
+            Segment::Enum { variant } => pointer.push_str(variant),
+            Segment::Unknown => pointer.push('?'),
+        }
+    }
+    if pointer.is_empty() { "/".into() } else { pointer }
+}
+
+/// A JSON body: 415 without a JSON media type, 413 over the size limit, 400 when it is not
+/// JSON, 422 with the JSON Pointer of the field when it does not fit the schema.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::field(
+                ProblemKind::UnsupportedMediaType,
+                Location::Header,
+                "/content-type",
+                "must be application/json",
+            ));
+        }
+        let limit = req.extensions().get::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+            // axum reports an exceeded limit only through the error's text and source chain.
+            let mut too_large = false;
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(err) = source {
+                too_large |= err.to_string().contains("length limit");
+                source = err.source();
+            }
+            if too_large {
+                ApiError::new(ProblemKind::PayloadTooLarge, format!("the body exceeds {limit} bytes"))
+            } else {
+                ApiError::new(ProblemKind::MalformedJson, format!("the body could not be read: {e}"))
+            }
+        })?;
+        parse_json(&body).map(ApiJson)
+    }
+}
+
+/// Parses in two steps so that "not JSON at all" (400) and "JSON of the wrong shape" (422,
+/// with the field's pointer) are told apart.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(ProblemKind::MalformedJson, format!("line {}, column {}: {e}", e.line(), e.column()))
+    })?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let pointer = json_pointer(e.path());
+        let detail = e.inner().to_string();
+        ApiError::field(ProblemKind::ValidationFailed, Location::Body, pointer, detail)
+    })
+}
+
+impl<T: JsonSchema> OperationInput for ApiJson<T> {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        axum::Json::<T>::operation_input(ctx, operation);
+    }
+
+    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
+        [
+            (400, "The body is not valid JSON"),
+            (413, "The body is too large"),
+            (415, "The body is not application/json"),
+            (422, "The body does not fit the schema; `errors` names each field"),
+        ]
+        .into_iter()
+        .map(|(code, text)| (Some(DocStatus::Code(code)), problem_response(ctx, text)))
+        .collect()
+    }
+}
+
+/// Query parameters, with the parameter at fault named on error.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer).map(ApiQuery).map_err(|e| {
+            let pointer = json_pointer(e.path());
+            let detail = e.inner().to_string();
+            ApiError::field(ProblemKind::BadParameter, Location::Query, pointer, detail)
+        })
+    }
+}
+
+impl<T: JsonSchema> OperationInput for ApiQuery<T> {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        axum::extract::Query::<T>::operation_input(ctx, operation);
+    }
+
+    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
+        vec![(Some(DocStatus::Code(400)), problem_response(ctx, "A query parameter is invalid"))]
+    }
+}
+
+/// The case id in the path.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseIdPath(pub CaseId);
+
+#[derive(serde::Deserialize, JsonSchema)]
+#[allow(dead_code)]
+struct CaseIdParam {
+    /// The case id (a ULID).
+    id: CaseId,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CaseIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw): axum::extract::Path<String> =
+            axum::extract::Path::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::field(ProblemKind::BadParameter, Location::Path, "/id", e.body_text()))?;
+        raw.parse()
+            .map(CaseIdPath)
+            .map_err(|e: redress_domain::ids::BadCaseId| {
+                ApiError::field(ProblemKind::BadParameter, Location::Path, "/id", e.to_string())
+            })
+    }
+}
+
+impl OperationInput for CaseIdPath {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        axum::extract::Path::<CaseIdParam>::operation_input(ctx, operation);
+    }
+
+    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
+        vec![
+            (Some(DocStatus::Code(400)), problem_response(ctx, "The case id is malformed")),
+            (Some(DocStatus::Code(404)), problem_response(ctx, "No such case for this tenant")),
+        ]
+    }
+}
+
+pub const TENANT_HEADER: &str = "x-redress-tenant";
+pub const ACTOR_HEADER: &str = "x-redress-actor";
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// Who is asking, and for which organisation. Until API keys exist (issue #6) both come from
+/// headers the client sets; afterwards they come from the key.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub tenant: String,
+    pub actor: Actor,
+}
+
+fn header_text<'a>(parts: &'a Parts, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+    match parts.headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            ApiError::field(ProblemKind::BadParameter, Location::Header, format!("/{name}"), "must be visible ASCII")
+        }),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let tenant = header_text(parts, TENANT_HEADER)?.unwrap_or(DEFAULT_TENANT).to_owned();
+        redress_domain::case::check_tenant(&tenant)
+            .map_err(|e| ApiError::field(ProblemKind::BadParameter, Location::Header, format!("/{TENANT_HEADER}"), e))?;
+        let actor = header_text(parts, ACTOR_HEADER)?.unwrap_or("anonymous").trim().to_owned();
+        if actor.is_empty() || actor.len() > 100 {
+            return Err(ApiError::field(
+                ProblemKind::BadParameter,
+                Location::Header,
+                format!("/{ACTOR_HEADER}"),
+                "must be 1 to 100 characters",
+            ));
+        }
+        Ok(RequestContext { tenant, actor: Actor::api(actor) })
+    }
+}
+
+fn header_parameter(name: &str, description: &str, example: &str) -> ReferenceOr<Parameter> {
+    ReferenceOr::Item(Parameter::Header {
+        parameter_data: ParameterData {
+            name: name.into(),
+            description: Some(description.into()),
+            required: false,
+            deprecated: None,
+            format: ParameterSchemaOrContent::Schema(SchemaObject {
+                json_schema: schemars::json_schema!({"type": "string"}),
+                example: Some(serde_json::Value::String(example.into())),
+                external_docs: None,
+            }),
+            example: None,
+            examples: Default::default(),
+            explode: None,
+            extensions: Default::default(),
+        },
+        style: HeaderStyle::Simple,
+    })
+}
+
+impl OperationInput for RequestContext {
+    fn operation_input(_ctx: &mut GenContext, operation: &mut Operation) {
+        operation.parameters.push(header_parameter(
+            "X-Redress-Tenant",
+            "The tenant (organisation) the request acts for; `default` when absent.",
+            "default",
+        ));
+        operation.parameters.push(header_parameter(
+            "X-Redress-Actor",
+            "Who acts (a handler's id), recorded in the case history; `anonymous` when absent.",
+            "li.si",
+        ));
+    }
+
+    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
+        vec![(Some(DocStatus::Code(400)), problem_response(ctx, "A header is invalid"))]
+    }
+}
+
+/// `Idempotency-Key`: a retried create with the same key returns the first case.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(key) = header_text(parts, IDEMPOTENCY_HEADER)? else {
+            return Ok(IdempotencyKey(None));
+        };
+        if key.is_empty() || key.len() > 200 {
+            return Err(ApiError::field(
+                ProblemKind::BadParameter,
+                Location::Header,
+                "/idempotency-key",
+                "must be 1 to 200 characters",
+            ));
+        }
+        Ok(IdempotencyKey(Some(key.to_owned())))
+    }
+}
+
+impl OperationInput for IdempotencyKey {
+    fn operation_input(_ctx: &mut GenContext, operation: &mut Operation) {
+        operation.parameters.push(header_parameter(
+            "Idempotency-Key",
+            "A client-chosen key; retrying a create with the same key returns the case the first attempt created (200) instead of registering another.",
+            "ticket-2026-000123",
+        ));
+    }
+}
+
+/// `If-Match: "<version>"`: refuse the write (412) unless the case is still at that version.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(raw) = header_text(parts, "if-match")? else {
+            return Ok(IfMatch(None));
+        };
+        let trimmed = raw.trim().trim_start_matches("W/").trim_matches('"');
+        trimmed.parse().map(|v| IfMatch(Some(v))).map_err(|_| {
+            ApiError::field(
+                ProblemKind::BadParameter,
+                Location::Header,
+                "/if-match",
+                "must be a case version as returned in ETag, e.g. \"3\"",
+            )
+        })
+    }
+}
+
+impl OperationInput for IfMatch {
+    fn operation_input(_ctx: &mut GenContext, operation: &mut Operation) {
+        operation.parameters.push(header_parameter(
+            "If-Match",
+            "The case version (its ETag) the action was decided on; the action is refused with 412 if the case has changed since.",
+            "\"3\"",
+        ));
+    }
+
+    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
+        vec![(Some(DocStatus::Code(412)), problem_response(ctx, "The case changed since that version"))]
+    }
+}

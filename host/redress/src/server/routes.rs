@@ -1,0 +1,275 @@
+//! The `/v1` routes. Handlers only translate between HTTP and the service.
+
+use aide::{
+    OperationOutput,
+    axum::{
+        ApiRouter,
+        routing::{get_with, post_with},
+    },
+    generate::GenContext,
+    openapi::{Operation, Response as DocResponse, StatusCode as DocStatus},
+    transform::TransformOperation,
+};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use jiff::Timestamp;
+use redress_domain::{
+    Case, CaseId, CaseIntake, EventRecord, HandlerAction, Status, TrackingCode, case::Sector,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AppState,
+    extract::{ApiJson, ApiQuery, CaseIdPath, IdempotencyKey, IfMatch, RequestContext},
+    problem::{ApiError, ProblemKind},
+};
+use crate::store::{Created, ListQuery};
+
+/// A response with a status, headers and a JSON body, documented with its status code.
+#[derive(Debug)]
+pub struct Reply<T, const CODE: u16> {
+    headers: HeaderMap,
+    body: T,
+}
+
+impl<T, const CODE: u16> Reply<T, CODE> {
+    fn new(body: T) -> Self {
+        Reply { headers: HeaderMap::new(), body }
+    }
+
+    fn header(mut self, name: header::HeaderName, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+}
+
+impl<T: Serialize, const CODE: u16> IntoResponse for Reply<T, CODE> {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(CODE).unwrap_or(StatusCode::OK);
+        (status, self.headers, Json(self.body)).into_response()
+    }
+}
+
+impl<T: JsonSchema, const CODE: u16> OperationOutput for Reply<T, CODE> {
+    type Inner = T;
+
+    fn operation_response(ctx: &mut GenContext, operation: &mut Operation) -> Option<DocResponse> {
+        Json::<T>::operation_response(ctx, operation)
+    }
+
+    fn inferred_responses(ctx: &mut GenContext, operation: &mut Operation) -> Vec<(Option<DocStatus>, DocResponse)> {
+        Json::<T>::operation_response(ctx, operation)
+            .map(|r| vec![(Some(DocStatus::Code(CODE)), r)])
+            .unwrap_or_default()
+    }
+}
+
+fn etag(case: &Case) -> String {
+    format!("\"{}\"", case.version)
+}
+
+/// A page of cases, newest first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CaseList {
+    pub items: Vec<Case>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A case and the event an action just recorded on it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ActionResult {
+    pub case: Case,
+    pub event: EventRecord,
+}
+
+/// A case's whole history, oldest first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Timeline {
+    pub case_id: CaseId,
+    pub tracking_code: TrackingCode,
+    pub events: Vec<EventRecord>,
+}
+
+/// Listing filters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub status: Option<Status>,
+    pub sector: Option<Sector>,
+    /// Only cases received at or after this instant (RFC 3339).
+    pub received_from: Option<Timestamp>,
+    /// Only cases received before this instant (RFC 3339).
+    pub received_before: Option<Timestamp>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+}
+
+const MAX_PAGE: u32 = 500;
+
+async fn create_case(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    IdempotencyKey(key): IdempotencyKey,
+    ApiJson(intake): ApiJson<CaseIntake>,
+) -> Result<Response, ApiError> {
+    let created = state.app.create_case(ctx.tenant, intake, ctx.actor, key).await?;
+    Ok(match created {
+        Created::New(case) => {
+            let location = format!("/v1/cases/{}", case.id);
+            let tag = etag(&case);
+            tracing::info!(case_id = %case.id, sector = case.sector.as_str(), "case registered");
+            Reply::<_, 201>::new(case)
+                .header(header::LOCATION, &location)
+                .header(header::ETAG, &tag)
+                .into_response()
+        }
+        Created::Existing(case) => {
+            let tag = etag(&case);
+            Reply::<_, 200>::new(case).header(header::ETAG, &tag).into_response()
+        }
+    })
+}
+
+fn create_case_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    op.id("createCase")
+        .tag("cases")
+        .summary("Register a complaint, report or inquiry")
+        .description(
+            "Validates the intake, registers the case with its `received` event and returns it once \
+             it is durable. With an `Idempotency-Key` seen before, returns the case the first \
+             request created (200) and registers nothing.",
+        )
+        .input::<(RequestContext, IdempotencyKey, ApiJson<CaseIntake>)>()
+        .response::<201, Json<Case>>()
+        .response_with::<200, Json<Case>, _>(|r| r.description("The case an earlier request with the same Idempotency-Key created"))
+}
+
+async fn get_case(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    CaseIdPath(id): CaseIdPath,
+) -> Result<Reply<Case, 200>, ApiError> {
+    let case = state.app.get(ctx.tenant, id).await?.ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
+    let tag = etag(&case);
+    Ok(Reply::new(case).header(header::ETAG, &tag))
+}
+
+async fn list_cases(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Reply<CaseList, 200>, ApiError> {
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::field(
+            ProblemKind::BadParameter,
+            super::problem::Location::Query,
+            "/limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let query = ListQuery {
+        tenant: ctx.tenant,
+        status: params.status,
+        sector: params.sector,
+        received_from: params.received_from,
+        received_before: params.received_before,
+        cursor: params.cursor,
+        limit: limit as usize,
+    };
+    let page = state.app.list(query).await?;
+    Ok(Reply::new(CaseList { items: page.cases, next_cursor: page.next_cursor }))
+}
+
+async fn record_action(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    CaseIdPath(id): CaseIdPath,
+    IfMatch(expected): IfMatch,
+    ApiJson(action): ApiJson<HandlerAction>,
+) -> Result<Reply<ActionResult, 201>, ApiError> {
+    let (case, event) = state.app.act(ctx.tenant, id, action, ctx.actor, expected).await?;
+    tracing::info!(case_id = %case.id, seq = event.seq, status = case.status.as_str(), "action recorded");
+    let tag = etag(&case);
+    Ok(Reply::new(ActionResult { case, event }).header(header::ETAG, &tag))
+}
+
+fn record_action_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    op.id("recordAction")
+        .tag("cases")
+        .summary("Record a handler action on a case")
+        .description(
+            "Checks the action against the case lifecycle and appends it to the case's hash-chained \
+             history. An action the current state does not allow is refused with 409, naming the \
+             state and the allowed actions; nothing is recorded.",
+        )
+        .response_with::<409, ApiError, _>(|r| r.description("The lifecycle does not allow this action in the case's current state"))
+}
+
+async fn timeline(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    CaseIdPath(id): CaseIdPath,
+) -> Result<Reply<Timeline, 200>, ApiError> {
+    let events = state.app.events(ctx.tenant, id).await?.ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
+    let tracking_code = match events.first().map(|e| &e.event) {
+        Some(redress_domain::EventKind::Received { tracking_code, .. }) => tracking_code.clone(),
+        _ => return Err(ApiError::new(ProblemKind::Internal, "the case history has no `received` event")),
+    };
+    Ok(Reply::new(Timeline { case_id: id, tracking_code, events }))
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+async fn healthz() -> Reply<Health, 200> {
+    Reply::new(Health { status: "ok".into() })
+}
+
+/// Ready when the store answers a read.
+async fn readyz(State(state): State<AppState>) -> Result<Reply<Health, 200>, ApiError> {
+    let probe = CaseId::from_parts(0, 0);
+    state.app.get("default".into(), probe).await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness probe failed");
+        ApiError::new(ProblemKind::StorageUnavailable, "the store does not answer")
+    })?;
+    Ok(Reply::new(Health { status: "ready".into() }))
+}
+
+pub(crate) fn routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/v1/cases",
+            post_with(create_case, create_case_docs).get_with(list_cases, |op| {
+                op.id("listCases")
+                    .tag("cases")
+                    .summary("List the tenant's cases, newest first, with filters and cursor pagination")
+            }),
+        )
+        .api_route(
+            "/v1/cases/{id}",
+            get_with(get_case, |op| op.id("getCase").tag("cases").summary("Get a case; its ETag is its version")),
+        )
+        .api_route("/v1/cases/{id}/events", post_with(record_action, record_action_docs))
+        .api_route(
+            "/v1/cases/{id}/timeline",
+            get_with(timeline, |op| op.id("getTimeline").tag("cases").summary("A case's hash-chained history, oldest first")),
+        )
+        .api_route("/healthz", get_with(healthz, |op| op.id("healthz").tag("operations").summary("Liveness")))
+        .api_route(
+            "/readyz",
+            get_with(readyz, |op| op.id("readyz").tag("operations").summary("Readiness: the store answers")),
+        )
+}

@@ -1,0 +1,142 @@
+//! An in-memory backend: the reference model the sled store is checked against in property
+//! tests, and a store for tests that need no disk. Nothing here is durable.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
+
+use redress_domain::{Case, CaseId, EventRecord};
+
+use super::{
+    Append, AuditReport, CaseStore, Created, ListQuery, NewCase, Page, StoreError, audit_case,
+};
+
+#[derive(Debug, Default)]
+struct Inner {
+    cases: BTreeMap<CaseId, Case>,
+    events: BTreeMap<CaseId, Vec<EventRecord>>,
+    tracking: BTreeMap<String, CaseId>,
+    idempotency: BTreeMap<(String, String), CaseId>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The listing order shared with the sled backend: by received time when only a received-time
+/// range narrows the query, otherwise by case id (registration order); newest first.
+fn sort_key(query: &ListQuery, case: &Case) -> (i64, CaseId) {
+    let by_received = query.status.is_none()
+        && query.sector.is_none()
+        && (query.received_from.is_some() || query.received_before.is_some());
+    (if by_received { case.received_at.as_millisecond() } else { 0 }, case.id)
+}
+
+fn encode_cursor(key: (i64, CaseId)) -> String {
+    format!("{}.{}", key.0, key.1)
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, CaseId), StoreError> {
+    let (ms, id) = cursor.split_once('.').ok_or(StoreError::BadCursor)?;
+    Ok((ms.parse().map_err(|_| StoreError::BadCursor)?, id.parse().map_err(|_| StoreError::BadCursor)?))
+}
+
+impl CaseStore for MemoryStore {
+    fn create(&self, new: NewCase) -> Result<Created, StoreError> {
+        let mut inner = self.lock();
+        let idem = new.idempotency_key.as_ref().map(|k| (new.tenant.clone(), k.clone()));
+        if let Some(existing) = idem.as_ref().and_then(|k| inner.idempotency.get(k)) {
+            let case = inner.cases.get(existing).cloned().ok_or_else(|| StoreError::Corrupt("dangling key".into()))?;
+            return Ok(Created::Existing(case));
+        }
+        if inner.cases.contains_key(&new.id) {
+            return Err(StoreError::IdTaken(new.id));
+        }
+        if inner.tracking.contains_key(new.tracking_code.as_str()) {
+            return Err(StoreError::TrackingCodeTaken(new.tracking_code));
+        }
+        let (case, record) = Case::register(new.id, new.tracking_code.clone(), new.tenant, new.intake, new.actor, new.now)?;
+        inner.tracking.insert(new.tracking_code.as_str().to_owned(), new.id);
+        if let Some(key) = idem {
+            inner.idempotency.insert(key, new.id);
+        }
+        inner.events.insert(new.id, vec![record]);
+        inner.cases.insert(new.id, case.clone());
+        Ok(Created::New(case))
+    }
+
+    fn append(&self, append: Append) -> Result<(Case, EventRecord), StoreError> {
+        let mut inner = self.lock();
+        let case = inner
+            .cases
+            .get(&append.id)
+            .filter(|c| c.tenant == append.tenant)
+            .ok_or(StoreError::NotFound(append.id))?;
+        if let Some(expected) = append.expected_version {
+            if expected != case.version {
+                return Err(StoreError::VersionConflict { expected, actual: case.version });
+            }
+        }
+        let record = case.next_event(append.action, append.actor, append.now)?;
+        let mut next = case.clone();
+        next.apply(&record)?;
+        inner.events.entry(append.id).or_default().push(record.clone());
+        inner.cases.insert(append.id, next.clone());
+        Ok((next, record))
+    }
+
+    fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError> {
+        Ok(self.lock().cases.get(&id).filter(|c| c.tenant == tenant).cloned())
+    }
+
+    fn get_by_tracking_code(&self, code: &str) -> Result<Option<Case>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.tracking.get(code).and_then(|id| inner.cases.get(id)).cloned())
+    }
+
+    fn events(&self, tenant: &str, id: CaseId) -> Result<Option<Vec<EventRecord>>, StoreError> {
+        let inner = self.lock();
+        if !inner.cases.get(&id).is_some_and(|c| c.tenant == tenant) {
+            return Ok(None);
+        }
+        Ok(inner.events.get(&id).cloned())
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let inner = self.lock();
+        let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let mut matching: Vec<&Case> = inner
+            .cases
+            .values()
+            .filter(|c| query.matches(c))
+            .filter(|c| after.is_none_or(|a| sort_key(query, c) < a))
+            .collect();
+        matching.sort_by_key(|c| std::cmp::Reverse(sort_key(query, c)));
+        let limit = query.limit.max(1);
+        let more = matching.len() > limit;
+        matching.truncate(limit);
+        let next_cursor = if more { matching.last().map(|c| encode_cursor(sort_key(query, c))) } else { None };
+        Ok(Page { cases: matching.into_iter().cloned().collect(), next_cursor })
+    }
+
+    fn verify(&self) -> Result<AuditReport, StoreError> {
+        let inner = self.lock();
+        let mut report = AuditReport::default();
+        for (id, events) in &inner.events {
+            audit_case(*id, inner.cases.get(id), events, &mut report);
+        }
+        Ok(report)
+    }
+}

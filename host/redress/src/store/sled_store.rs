@@ -1,0 +1,456 @@
+//! The embedded default backend: sled, one data directory, no external service.
+//!
+//! Trees:
+//! - default tree: `format` → the on-disk format version;
+//! - `cases`: case id (16 bytes) → snapshot JSON;
+//! - `events`: case id ‖ seq (u64 BE) → event JSON, so a case's history is one ordered range;
+//! - `tracking`: tracking code → case id;
+//! - `idempotency`: tenant ‖ 0 ‖ key → case id;
+//! - `index`: the listing indexes, one key prefix each (see `IndexKey`), value empty.
+//!
+//! Every write is one sled transaction over the trees it touches, then a group-commit wait, so a
+//! crash can lose only writes that were never acknowledged.
+
+use std::path::Path;
+
+use redress_domain::{Case, CaseId, EventRecord, Status, case::Sector};
+use sled::{
+    Transactional, Tree,
+    transaction::{ConflictableTransactionError, TransactionError},
+};
+
+use super::{
+    Append, AuditProblem, AuditReport, CaseStore, Created, ListQuery, NewCase, Page, StoreError,
+    audit_case, group_commit::GroupCommit,
+};
+
+/// Written into a new data directory and checked on every open. Bump it (and write a
+/// migration) whenever the layout or the meaning of a stored value changes.
+pub const FORMAT: &str = "redress-sled/1";
+const FORMAT_KEY: &[u8] = b"format";
+
+#[derive(Debug, Clone)]
+pub struct SledOptions {
+    /// sled's page cache, in bytes.
+    pub cache_capacity: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions { cache_capacity: 256 * 1024 * 1024 }
+    }
+}
+
+#[derive(Debug)]
+pub struct SledStore {
+    cases: Tree,
+    events: Tree,
+    tracking: Tree,
+    idempotency: Tree,
+    index: Tree,
+    // Declared last: dropped after the trees, it joins the flush thread, which holds the last
+    // handle on the database, so that reopening the same directory works once this is dropped.
+    commit: GroupCommit,
+}
+
+fn backend(e: sled::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn from_tx(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => backend(e),
+    }
+}
+
+fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+fn parse_case(bytes: &[u8]) -> Result<Case, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("unreadable case snapshot: {e}")))
+}
+
+fn event_key(id: CaseId, seq: u64) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..16].copy_from_slice(&id.to_bytes());
+    key[16..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn id_from_suffix(key: &[u8]) -> Result<CaseId, StoreError> {
+    let start = key.len().checked_sub(16).ok_or_else(|| StoreError::Corrupt("short index key".into()))?;
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&key[start..]);
+    Ok(CaseId::from_bytes(bytes))
+}
+
+/// Index keys. Each listing filter has its own prefix; the case id comes last so that, within a
+/// prefix, keys sort by id, which for ULIDs is registration order.
+enum IndexKey<'a> {
+    All { tenant: &'a str },
+    Status { tenant: &'a str, status: Status },
+    Sector { tenant: &'a str, sector: Sector },
+    Received { tenant: &'a str },
+}
+
+impl IndexKey<'_> {
+    fn prefix(&self) -> Vec<u8> {
+        let (tag, tenant, field): (u8, &str, &str) = match self {
+            IndexKey::All { tenant } => (b'a', tenant, ""),
+            IndexKey::Status { tenant, status } => (b's', tenant, status.as_str()),
+            IndexKey::Sector { tenant, sector } => (b'c', tenant, sector.as_str()),
+            IndexKey::Received { tenant } => (b'r', tenant, ""),
+        };
+        let mut key = Vec::with_capacity(2 + tenant.len() + field.len() + 26);
+        key.push(tag);
+        key.extend_from_slice(tenant.as_bytes());
+        key.push(0);
+        if !field.is_empty() {
+            key.extend_from_slice(field.as_bytes());
+            key.push(0);
+        }
+        key
+    }
+}
+
+/// Milliseconds since the epoch with the sign bit flipped, so byte order is time order.
+fn time_bytes(t: jiff::Timestamp) -> [u8; 8] {
+    ((t.as_millisecond() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn index_keys(case: &Case) -> Vec<Vec<u8>> {
+    let id = case.id.to_bytes();
+    let tenant = case.tenant.as_str();
+    let mut keys = vec![
+        IndexKey::All { tenant }.prefix(),
+        IndexKey::Status { tenant, status: case.status }.prefix(),
+        IndexKey::Sector { tenant, sector: case.sector }.prefix(),
+    ];
+    let mut received = IndexKey::Received { tenant }.prefix();
+    received.extend_from_slice(&time_bytes(case.received_at));
+    keys.push(received);
+    for key in &mut keys {
+        key.extend_from_slice(&id);
+    }
+    keys
+}
+
+fn status_key(case: &Case, status: Status) -> Vec<u8> {
+    let mut key = IndexKey::Status { tenant: &case.tenant, status }.prefix();
+    key.extend_from_slice(&case.id.to_bytes());
+    key
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
+impl SledStore {
+    pub fn open(path: &Path, options: &SledOptions) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_capacity)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        match db.get(FORMAT_KEY).map_err(backend)? {
+            Some(found) if found.as_ref() != FORMAT.as_bytes() => {
+                return Err(StoreError::UnsupportedFormat {
+                    found: String::from_utf8_lossy(&found).into_owned(),
+                    supported: FORMAT,
+                });
+            }
+            Some(_) => {}
+            None => {
+                if db.tree_names().len() > 1 && !db.open_tree("cases").map_err(backend)?.is_empty() {
+                    return Err(StoreError::UnsupportedFormat { found: "(none)".into(), supported: FORMAT });
+                }
+                db.insert(FORMAT_KEY, FORMAT.as_bytes()).map_err(backend)?;
+                db.flush().map_err(backend)?;
+            }
+        }
+        let open = |name: &str| db.open_tree(name).map_err(backend);
+        Ok(SledStore {
+            cases: open("cases")?,
+            events: open("events")?,
+            tracking: open("tracking")?,
+            idempotency: open("idempotency")?,
+            index: open("index")?,
+            commit: GroupCommit::start(db)?,
+        })
+    }
+
+    fn load(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        match self.cases.get(id.to_bytes()).map_err(backend)? {
+            Some(bytes) => parse_case(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Raw access for tests that tamper with stored events.
+    #[doc(hidden)]
+    pub fn events_tree(&self) -> &Tree {
+        &self.events
+    }
+}
+
+impl CaseStore for SledStore {
+    fn create(&self, new: NewCase) -> Result<Created, StoreError> {
+        let NewCase { id, tracking_code, tenant, intake, actor, now, idempotency_key } = new;
+        let idem_key = idempotency_key.map(|k| {
+            let mut key = tenant.as_bytes().to_vec();
+            key.push(0);
+            key.extend_from_slice(k.as_bytes());
+            key
+        });
+        let (case, record) = redress_domain::Case::register(id, tracking_code.clone(), tenant, intake, actor, now)?;
+        let case_json = to_json(&case)?;
+        let event_json = to_json(&record)?;
+        let indexes = index_keys(&case);
+        let id_bytes = id.to_bytes();
+
+        let created = (&self.cases, &self.events, &self.tracking, &self.idempotency, &self.index)
+            .transaction(|(cases, events, tracking, idempotency, index)| {
+                if let Some(key) = &idem_key {
+                    if let Some(existing) = idempotency.get(key)? {
+                        let existing = match cases.get(existing)? {
+                            Some(bytes) => parse_case(&bytes),
+                            None => Err(StoreError::Corrupt("idempotency key names a missing case".into())),
+                        };
+                        return match existing {
+                            Ok(case) => Ok(Created::Existing(case)),
+                            Err(e) => abort(e),
+                        };
+                    }
+                }
+                if cases.get(id_bytes)?.is_some() {
+                    return abort(StoreError::IdTaken(id));
+                }
+                if tracking.get(tracking_code.as_str())?.is_some() {
+                    return abort(StoreError::TrackingCodeTaken(tracking_code.clone()));
+                }
+                cases.insert(&id_bytes, case_json.as_slice())?;
+                events.insert(&event_key(id, 1), event_json.as_slice())?;
+                tracking.insert(tracking_code.as_str(), &id_bytes)?;
+                if let Some(key) = &idem_key {
+                    idempotency.insert(key.as_slice(), &id_bytes)?;
+                }
+                for key in &indexes {
+                    index.insert(key.as_slice(), &[])?;
+                }
+                Ok(Created::New(case.clone()))
+            })
+            .map_err(from_tx)?;
+        self.commit.wait_durable()?;
+        Ok(created)
+    }
+
+    fn append(&self, append: Append) -> Result<(Case, EventRecord), StoreError> {
+        let Append { tenant, id, action, actor, now, expected_version } = append;
+        let id_bytes = id.to_bytes();
+        let result = (&self.cases, &self.events, &self.index)
+            .transaction(|(cases, events, index)| {
+                let Some(bytes) = cases.get(id_bytes)? else {
+                    return abort(StoreError::NotFound(id));
+                };
+                let mut case = match parse_case(&bytes) {
+                    Ok(case) if case.tenant == tenant => case,
+                    Ok(_) => return abort(StoreError::NotFound(id)),
+                    Err(e) => return abort(e),
+                };
+                if let Some(expected) = expected_version {
+                    if expected != case.version {
+                        return abort(StoreError::VersionConflict { expected, actual: case.version });
+                    }
+                }
+                let previous_status = case.status;
+                let record = match case.next_event(action.clone(), actor.clone(), now) {
+                    Ok(record) => record,
+                    Err(e) => return abort(e.into()),
+                };
+                if let Err(e) = case.apply(&record) {
+                    return abort(e.into());
+                }
+                let (case_json, event_json) = match (to_json(&case), to_json(&record)) {
+                    (Ok(c), Ok(e)) => (c, e),
+                    (Err(e), _) | (_, Err(e)) => return abort(e),
+                };
+                events.insert(&event_key(id, record.seq), event_json)?;
+                cases.insert(&id_bytes, case_json)?;
+                if previous_status != case.status {
+                    index.remove(status_key(&case, previous_status))?;
+                    index.insert(status_key(&case, case.status), &[])?;
+                }
+                Ok((case, record))
+            })
+            .map_err(from_tx)?;
+        self.commit.wait_durable()?;
+        Ok(result)
+    }
+
+    fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError> {
+        Ok(self.load(id)?.filter(|case| case.tenant == tenant))
+    }
+
+    fn get_by_tracking_code(&self, code: &str) -> Result<Option<Case>, StoreError> {
+        match self.tracking.get(code).map_err(backend)? {
+            Some(id) => self.load(id_from_suffix(&id)?),
+            None => Ok(None),
+        }
+    }
+
+    fn events(&self, tenant: &str, id: CaseId) -> Result<Option<Vec<EventRecord>>, StoreError> {
+        if self.get(tenant, id)?.is_none() {
+            return Ok(None);
+        }
+        let mut events = Vec::new();
+        for item in self.events.scan_prefix(id.to_bytes()) {
+            let (key, value) = item.map_err(backend)?;
+            let seq = key.get(16..24).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+            events.push(redress_domain::event::parse_stored(seq, &value)?);
+        }
+        Ok(Some(events))
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let tenant = query.tenant.as_str();
+        // Narrow with the most selective index the query names; the other filters are checked
+        // on each snapshot.
+        let (prefix, mut lower, mut upper) = if let Some(status) = query.status {
+            let p = IndexKey::Status { tenant, status }.prefix();
+            (p.clone(), p.clone(), prefix_end(&p))
+        } else if let Some(sector) = query.sector {
+            let p = IndexKey::Sector { tenant, sector }.prefix();
+            (p.clone(), p.clone(), prefix_end(&p))
+        } else if query.received_from.is_some() || query.received_before.is_some() {
+            let p = IndexKey::Received { tenant }.prefix();
+            let mut lower = p.clone();
+            let mut upper = prefix_end(&p);
+            if let Some(from) = query.received_from {
+                lower.extend_from_slice(&time_bytes(from));
+            }
+            if let Some(before) = query.received_before {
+                upper = p.clone();
+                upper.extend_from_slice(&time_bytes(before));
+            }
+            (p, lower, upper)
+        } else {
+            let p = IndexKey::All { tenant }.prefix();
+            (p.clone(), p.clone(), prefix_end(&p))
+        };
+        if let Some(cursor) = &query.cursor {
+            let key = hex::decode(cursor).map_err(|_| StoreError::BadCursor)?;
+            if !key.starts_with(&prefix) || key.len() < prefix.len() + 16 {
+                return Err(StoreError::BadCursor);
+            }
+            if key < upper {
+                upper = key;
+            }
+        }
+        if lower > upper {
+            lower.clone_from(&upper);
+        }
+        let limit = query.limit.max(1);
+        let mut cases = Vec::with_capacity(limit.min(512));
+        let mut last_key = None;
+        let mut more = false;
+        for item in self.index.range(lower..upper).rev() {
+            let (key, _) = item.map_err(backend)?;
+            let Some(case) = self.load(id_from_suffix(&key)?)? else {
+                return Err(StoreError::Corrupt(format!("index entry names missing case {}", id_from_suffix(&key)?)));
+            };
+            if !query.matches(&case) {
+                continue;
+            }
+            if cases.len() == limit {
+                more = true;
+                break;
+            }
+            last_key = Some(key);
+            cases.push(case);
+        }
+        let next_cursor = if more { last_key.map(hex::encode) } else { None };
+        Ok(Page { cases, next_cursor })
+    }
+
+    fn verify(&self) -> Result<AuditReport, StoreError> {
+        let mut report = AuditReport::default();
+        let mut with_history = std::collections::BTreeSet::new();
+        let mut group: Option<HistoryGroup> = None;
+        for item in self.events.iter() {
+            let (key, value) = item.map_err(backend)?;
+            if key.len() != 24 {
+                return Err(StoreError::Corrupt("an event key is not 24 bytes".into()));
+            }
+            let id = id_from_suffix(&key[..16])?;
+            let seq = key.get(16..24).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+            if group.as_ref().is_some_and(|g| g.id != id) {
+                if let Some(done) = group.take() {
+                    with_history.insert(done.id);
+                    self.audit_group(done, &mut report);
+                }
+            }
+            let current = group.get_or_insert_with(|| HistoryGroup { id, events: Vec::new(), unreadable: None });
+            match redress_domain::event::parse_stored(seq, &value) {
+                Ok(record) => current.events.push(record),
+                Err(e) => {
+                    current.unreadable.get_or_insert(e.to_string());
+                }
+            }
+        }
+        if let Some(done) = group.take() {
+            with_history.insert(done.id);
+            self.audit_group(done, &mut report);
+        }
+        for item in self.cases.iter() {
+            let (key, _) = item.map_err(backend)?;
+            let id = id_from_suffix(&key)?;
+            if !with_history.contains(&id) {
+                report.cases_checked += 1;
+                report.problems.push(AuditProblem {
+                    case_id: id.to_string(),
+                    problem: "the case snapshot exists but its history is missing".into(),
+                });
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// One case's stored events, as read in key order during verification.
+struct HistoryGroup {
+    id: CaseId,
+    events: Vec<EventRecord>,
+    unreadable: Option<String>,
+}
+
+impl SledStore {
+    fn audit_group(&self, group: HistoryGroup, report: &mut AuditReport) {
+        if let Some(problem) = group.unreadable {
+            report.cases_checked += 1;
+            report.problems.push(AuditProblem { case_id: group.id.to_string(), problem });
+            return;
+        }
+        match self.load(group.id) {
+            Ok(snapshot) => audit_case(group.id, snapshot.as_ref(), &group.events, report),
+            Err(e) => {
+                report.cases_checked += 1;
+                report.problems.push(AuditProblem { case_id: group.id.to_string(), problem: e.to_string() });
+            }
+        }
+    }
+}
