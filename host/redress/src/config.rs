@@ -71,7 +71,10 @@ pub struct LogSection {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read the configuration file: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{origin}: listen address `{value}` is not host:port (e.g. 127.0.0.1:8080)")]
@@ -82,14 +85,18 @@ pub enum ConfigError {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             let message = e.message().to_owned();
             ConfigError::Parse {
                 path: match line {
@@ -122,7 +129,11 @@ pub struct ServeOverrides {
 }
 
 impl ServeConfig {
-    pub fn resolve(overrides: ServeOverrides, file: &FileConfig, file_origin: &str) -> Result<Self, ConfigError> {
+    pub fn resolve(
+        overrides: ServeOverrides,
+        file: &FileConfig,
+        file_origin: &str,
+    ) -> Result<Self, ConfigError> {
         let (listen, origin) = match overrides.listen {
             Some(l) => (l, "--listen / REDRESS_LISTEN".to_owned()),
             None => match &file.server.listen {
@@ -130,17 +141,26 @@ impl ServeConfig {
                 None => (DEFAULT_LISTEN.to_owned(), "default".to_owned()),
             },
         };
-        let listen = listen.parse().map_err(|_| ConfigError::Listen { origin, value: listen.clone() })?;
+        let listen = listen.parse().map_err(|_| ConfigError::Listen {
+            origin,
+            value: listen.clone(),
+        })?;
         let max_body_bytes = overrides
             .max_body_bytes
             .or(file.server.max_body_bytes)
             .unwrap_or(crate::server::extract::DEFAULT_BODY_LIMIT);
         if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
-            return Err(ConfigError::BodyLimit { origin: "max_body_bytes".into(), value: max_body_bytes });
+            return Err(ConfigError::BodyLimit {
+                origin: "max_body_bytes".into(),
+                value: max_body_bytes,
+            });
         }
         Ok(ServeConfig {
             listen,
-            data: overrides.data.or_else(|| file.server.data.clone()).unwrap_or_else(|| DEFAULT_DATA.into()),
+            data: overrides
+                .data
+                .or_else(|| file.server.data.clone())
+                .unwrap_or_else(|| DEFAULT_DATA.into()),
             rulesets: overrides
                 .rulesets
                 .or_else(|| file.server.rulesets.clone())
@@ -158,26 +178,35 @@ mod tests {
 
     #[test]
     fn flags_override_the_file_which_overrides_defaults() {
-        let file = FileConfig::parse("[server]\nlisten = \"127.0.0.1:9000\"\ndata = \"/srv/redress\"\n", "r.toml").unwrap();
+        let file = FileConfig::parse(
+            "[server]\nlisten = \"127.0.0.1:9000\"\ndata = \"/srv/redress\"\n",
+            "r.toml",
+        )
+        .unwrap();
         let from_file = ServeConfig::resolve(ServeOverrides::default(), &file, "r.toml").unwrap();
         assert_eq!(from_file.listen.to_string(), "127.0.0.1:9000");
         assert_eq!(from_file.data, PathBuf::from("/srv/redress"));
         assert_eq!(from_file.rulesets, PathBuf::from("rulesets"));
         let overridden = ServeConfig::resolve(
-            ServeOverrides { listen: Some("127.0.0.1:7000".into()), ..Default::default() },
+            ServeOverrides {
+                listen: Some("127.0.0.1:7000".into()),
+                ..Default::default()
+            },
             &file,
             "r.toml",
         )
         .unwrap();
         assert_eq!(overridden.listen.to_string(), "127.0.0.1:7000");
-        let defaults = ServeConfig::resolve(ServeOverrides::default(), &FileConfig::default(), "-").unwrap();
+        let defaults =
+            ServeConfig::resolve(ServeOverrides::default(), &FileConfig::default(), "-").unwrap();
         assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(defaults.data, PathBuf::from(DEFAULT_DATA));
     }
 
     #[test]
     fn file_errors_name_the_file_and_line() {
-        let err = FileConfig::parse("[server]\nlisten = \"x\"\nport = 3\n", "redress.toml").unwrap_err();
+        let err =
+            FileConfig::parse("[server]\nlisten = \"x\"\nport = 3\n", "redress.toml").unwrap_err();
         let message = err.to_string();
         assert!(message.starts_with("redress.toml:3: "), "{message}");
         assert!(message.contains("port"), "{message}");

@@ -14,7 +14,11 @@ use redress::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "redress", version, about = "Rules-engine host for complaint handling in regulated sectors")]
+#[command(
+    name = "redress",
+    version,
+    about = "Rules-engine host for complaint handling in regulated sectors"
+)]
 struct Cli {
     /// Optional TOML configuration file (flags and environment variables take precedence).
     #[arg(long, global = true, env = "REDRESS_CONFIG")]
@@ -93,11 +97,31 @@ fn load_file_config(path: Option<&PathBuf>) -> anyhow::Result<(FileConfig, Strin
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (file, origin) = load_file_config(cli.config.as_ref())?;
-    let log_format = cli.log_format.or(file.log.format).unwrap_or(LogFormat::Human);
-    telemetry::init(log_format, cli.log.as_deref().or(file.log.filter.as_deref()));
+    let log_format = cli
+        .log_format
+        .or(file.log.format)
+        .unwrap_or(LogFormat::Human);
+    telemetry::init(
+        log_format,
+        cli.log.as_deref().or(file.log.filter.as_deref()),
+    );
     match cli.command {
-        Command::Serve { data, listen, rulesets, max_body_bytes } => {
-            let config = ServeConfig::resolve(ServeOverrides { listen, data, rulesets, max_body_bytes }, &file, &origin)?;
+        Command::Serve {
+            data,
+            listen,
+            rulesets,
+            max_body_bytes,
+        } => {
+            let config = ServeConfig::resolve(
+                ServeOverrides {
+                    listen,
+                    data,
+                    rulesets,
+                    max_body_bytes,
+                },
+                &file,
+                &origin,
+            )?;
             serve(config)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -108,21 +132,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("{}: up to date", out.display());
                     return Ok(ExitCode::SUCCESS);
                 }
-                eprintln!("{}: stale: {} (run `redress schemas --out {}`)", out.display(), stale.join(", "), out.display());
+                eprintln!(
+                    "{}: stale: {} (run `redress schemas --out {}`)",
+                    out.display(),
+                    stale.join(", "),
+                    out.display()
+                );
                 return Ok(ExitCode::from(1));
             }
-            for path in redress::schemas::write(&out).with_context(|| format!("writing {}", out.display()))? {
+            for path in redress::schemas::write(&out)
+                .with_context(|| format!("writing {}", out.display()))?
+            {
                 println!("wrote {path}");
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify { data, json } } => {
-            let data = data.or(file.server.data).unwrap_or_else(|| redress::config::DEFAULT_DATA.into());
+        Command::Audit {
+            command: AuditCommand::Verify { data, json },
+        } => {
+            let data = data
+                .or(file.server.data)
+                .unwrap_or_else(|| redress::config::DEFAULT_DATA.into());
             if !data.exists() {
                 anyhow::bail!("{}: no such data directory", data.display());
             }
-            let store = SledStore::open(&data, &SledOptions::default())
-                .with_context(|| format!("{}: cannot open the store (is a server using it?)", data.display()))?;
+            let store = SledStore::open(&data, &SledOptions::default()).with_context(|| {
+                format!(
+                    "{}: cannot open the store (is a server using it?)",
+                    data.display()
+                )
+            })?;
             let report = store.verify()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -138,22 +177,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     report.problems.len()
                 );
             }
-            Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(async move {
-        std::fs::create_dir_all(&config.data).with_context(|| format!("creating {}", config.data.display()))?;
-        let store = SledStore::open(&config.data, &SledOptions { cache_capacity: config.cache_capacity_bytes })
-            .with_context(|| format!("{}: cannot open the store", config.data.display()))?;
+        std::fs::create_dir_all(&config.data)
+            .with_context(|| format!("creating {}", config.data.display()))?;
+        let store = SledStore::open(
+            &config.data,
+            &SledOptions {
+                cache_capacity: config.cache_capacity_bytes,
+            },
+        )
+        .with_context(|| format!("{}: cannot open the store", config.data.display()))?;
         if !config.rulesets.is_dir() {
             tracing::warn!(path = %config.rulesets.display(), "ruleset directory not found");
         }
         let app = Redress::new(Arc::new(store), Arc::new(SystemClock));
-        let router = server::router(app, &HttpOptions { max_body_bytes: config.max_body_bytes });
+        let router = server::router(
+            app,
+            &HttpOptions {
+                max_body_bytes: config.max_body_bytes,
+            },
+        );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -161,7 +218,9 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!(%address, data = %config.data.display(), "redress listening");
         // Scripts and tests read this line to learn the port when `--listen` ends in `:0`.
         println!("redress listening on http://{address}");
-        server::serve(listener, router, shutdown_signal()).await.context("serving")?;
+        server::serve(listener, router, shutdown_signal())
+            .await
+            .context("serving")?;
         tracing::info!("stopped");
         Ok(())
     })

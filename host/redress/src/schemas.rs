@@ -12,10 +12,22 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
     let schema = |s: schemars::Schema| s.to_value();
     vec![
         ("case.schema.json", schema(schemars::schema_for!(Case))),
-        ("case-intake.schema.json", schema(schemars::schema_for!(CaseIntake))),
-        ("event.schema.json", schema(schemars::schema_for!(EventRecord))),
-        ("handler-action.schema.json", schema(schemars::schema_for!(HandlerAction))),
-        ("problem.schema.json", schema(schemars::schema_for!(Problem))),
+        (
+            "case-intake.schema.json",
+            schema(schemars::schema_for!(CaseIntake)),
+        ),
+        (
+            "event.schema.json",
+            schema(schemars::schema_for!(EventRecord)),
+        ),
+        (
+            "handler-action.schema.json",
+            schema(schemars::schema_for!(HandlerAction)),
+        ),
+        (
+            "problem.schema.json",
+            schema(schemars::schema_for!(Problem)),
+        ),
         ("openapi.json", openapi_document()),
     ]
 }
@@ -41,7 +53,9 @@ pub fn write(dir: &Path) -> std::io::Result<Vec<String>> {
 pub fn stale(dir: &Path) -> Vec<String> {
     all()
         .into_iter()
-        .filter(|(name, value)| std::fs::read_to_string(dir.join(name)).ok().as_deref() != Some(render(value).as_str()))
+        .filter(|(name, value)| {
+            std::fs::read_to_string(dir.join(name)).ok().as_deref() != Some(render(value).as_str())
+        })
         .map(|(name, _)| name.to_owned())
         .collect()
 }

@@ -73,7 +73,10 @@ impl Redress {
             let (id, tracking_code) = {
                 let mut rng = rand::rng();
                 let ms = u64::try_from(now.as_millisecond()).unwrap_or(0);
-                (CaseId::from_parts(ms, rng.random::<u128>()), TrackingCode::from_random(rng.random::<u64>()))
+                (
+                    CaseId::from_parts(ms, rng.random::<u128>()),
+                    TrackingCode::from_random(rng.random::<u64>()),
+                )
             };
             let new = NewCase {
                 id,
@@ -85,13 +88,17 @@ impl Redress {
                 idempotency_key: idempotency_key.clone(),
             };
             match self.blocking(move |store| store.create(new)).await {
-                Err(ServiceError::Store(e @ (StoreError::TrackingCodeTaken(_) | StoreError::IdTaken(_)))) => {
+                Err(ServiceError::Store(
+                    e @ (StoreError::TrackingCodeTaken(_) | StoreError::IdTaken(_)),
+                )) => {
                     last_error = Some(e);
                 }
                 other => return other,
             }
         }
-        Err(ServiceError::Store(last_error.unwrap_or(StoreError::Backend("no id could be drawn".into()))))
+        Err(ServiceError::Store(last_error.unwrap_or(
+            StoreError::Backend("no id could be drawn".into()),
+        )))
     }
 
     pub async fn act(
@@ -104,15 +111,28 @@ impl Redress {
     ) -> Result<(Case, EventRecord), ServiceError> {
         action.validate().map_err(ServiceError::Invalid)?;
         let now = self.clock.now();
-        self.blocking(move |store| store.append(Append { tenant, id, action, actor, now, expected_version }))
-            .await
+        self.blocking(move |store| {
+            store.append(Append {
+                tenant,
+                id,
+                action,
+                actor,
+                now,
+                expected_version,
+            })
+        })
+        .await
     }
 
     pub async fn get(&self, tenant: String, id: CaseId) -> Result<Option<Case>, ServiceError> {
         self.blocking(move |store| store.get(&tenant, id)).await
     }
 
-    pub async fn events(&self, tenant: String, id: CaseId) -> Result<Option<Vec<EventRecord>>, ServiceError> {
+    pub async fn events(
+        &self,
+        tenant: String,
+        id: CaseId,
+    ) -> Result<Option<Vec<EventRecord>>, ServiceError> {
         self.blocking(move |store| store.events(&tenant, id)).await
     }
 

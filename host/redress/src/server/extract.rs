@@ -39,7 +39,11 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
             Segment::Unknown => pointer.push('?'),
         }
     }
-    if pointer.is_empty() { "/".into() } else { pointer }
+    if pointer.is_empty() {
+        "/".into()
+    } else {
+        pointer
+    }
 }
 
 /// A JSON body: 415 without a JSON media type, 413 over the size limit, 400 when it is not
@@ -69,21 +73,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "must be application/json",
             ));
         }
-        let limit = req.extensions().get::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
-        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
-            // axum reports an exceeded limit only through the error's text and source chain.
-            let mut too_large = false;
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-            while let Some(err) = source {
-                too_large |= err.to_string().contains("length limit");
-                source = err.source();
-            }
-            if too_large {
-                ApiError::new(ProblemKind::PayloadTooLarge, format!("the body exceeds {limit} bytes"))
-            } else {
-                ApiError::new(ProblemKind::MalformedJson, format!("the body could not be read: {e}"))
-            }
-        })?;
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let body = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|e| {
+                // axum reports an exceeded limit only through the error's text and source chain.
+                let mut too_large = false;
+                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+                while let Some(err) = source {
+                    too_large |= err.to_string().contains("length limit");
+                    source = err.source();
+                }
+                if too_large {
+                    ApiError::new(
+                        ProblemKind::PayloadTooLarge,
+                        format!("the body exceeds {limit} bytes"),
+                    )
+                } else {
+                    ApiError::new(
+                        ProblemKind::MalformedJson,
+                        format!("the body could not be read: {e}"),
+                    )
+                }
+            })?;
         parse_json(&body).map(ApiJson)
     }
 }
@@ -92,12 +107,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// with the field's pointer) are told apart.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(ProblemKind::MalformedJson, format!("line {}, column {}: {e}", e.line(), e.column()))
+        ApiError::new(
+            ProblemKind::MalformedJson,
+            format!("line {}, column {}: {e}", e.line(), e.column()),
+        )
     })?;
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let pointer = json_pointer(e.path());
+        let mut pointer = json_pointer(e.path());
         let detail = e.inner().to_string();
-        ApiError::field(ProblemKind::ValidationFailed, Location::Body, pointer, detail)
+        // serde reports a missing field at its parent object; point at the field itself.
+        if let Some(field) = detail
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            if !pointer.ends_with('/') {
+                pointer.push('/');
+            }
+            pointer.push_str(field);
+        }
+        ApiError::field(
+            ProblemKind::ValidationFailed,
+            Location::Body,
+            pointer,
+            detail,
+        )
     })
 }
 
@@ -106,12 +139,18 @@ impl<T: JsonSchema> OperationInput for ApiJson<T> {
         axum::Json::<T>::operation_input(ctx, operation);
     }
 
-    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
+    fn inferred_early_responses(
+        ctx: &mut GenContext,
+        _operation: &mut Operation,
+    ) -> Vec<(Option<DocStatus>, Response)> {
         [
             (400, "The body is not valid JSON"),
             (413, "The body is too large"),
             (415, "The body is not application/json"),
-            (422, "The body does not fit the schema; `errors` names each field"),
+            (
+                422,
+                "The body does not fit the schema; `errors` names each field",
+            ),
         ]
         .into_iter()
         .map(|(code, text)| (Some(DocStatus::Code(code)), problem_response(ctx, text)))
@@ -128,12 +167,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer).map(ApiQuery).map_err(|e| {
-            let pointer = json_pointer(e.path());
-            let detail = e.inner().to_string();
-            ApiError::field(ProblemKind::BadParameter, Location::Query, pointer, detail)
-        })
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let pointer = json_pointer(e.path());
+                let detail = e.inner().to_string();
+                ApiError::field(ProblemKind::BadParameter, Location::Query, pointer, detail)
+            })
     }
 }
 
@@ -142,8 +184,14 @@ impl<T: JsonSchema> OperationInput for ApiQuery<T> {
         axum::extract::Query::<T>::operation_input(ctx, operation);
     }
 
-    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
-        vec![(Some(DocStatus::Code(400)), problem_response(ctx, "A query parameter is invalid"))]
+    fn inferred_early_responses(
+        ctx: &mut GenContext,
+        _operation: &mut Operation,
+    ) -> Vec<(Option<DocStatus>, Response)> {
+        vec![(
+            Some(DocStatus::Code(400)),
+            problem_response(ctx, "A query parameter is invalid"),
+        )]
     }
 }
 
@@ -165,11 +213,23 @@ impl<S: Send + Sync> FromRequestParts<S> for CaseIdPath {
         let axum::extract::Path(raw): axum::extract::Path<String> =
             axum::extract::Path::from_request_parts(parts, state)
                 .await
-                .map_err(|e| ApiError::field(ProblemKind::BadParameter, Location::Path, "/id", e.body_text()))?;
+                .map_err(|e| {
+                    ApiError::field(
+                        ProblemKind::BadParameter,
+                        Location::Path,
+                        "/id",
+                        e.body_text(),
+                    )
+                })?;
         raw.parse()
             .map(CaseIdPath)
             .map_err(|e: redress_domain::ids::BadCaseId| {
-                ApiError::field(ProblemKind::BadParameter, Location::Path, "/id", e.to_string())
+                ApiError::field(
+                    ProblemKind::BadParameter,
+                    Location::Path,
+                    "/id",
+                    e.to_string(),
+                )
             })
     }
 }
@@ -179,10 +239,19 @@ impl OperationInput for CaseIdPath {
         axum::extract::Path::<CaseIdParam>::operation_input(ctx, operation);
     }
 
-    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
+    fn inferred_early_responses(
+        ctx: &mut GenContext,
+        _operation: &mut Operation,
+    ) -> Vec<(Option<DocStatus>, Response)> {
         vec![
-            (Some(DocStatus::Code(400)), problem_response(ctx, "The case id is malformed")),
-            (Some(DocStatus::Code(404)), problem_response(ctx, "No such case for this tenant")),
+            (
+                Some(DocStatus::Code(400)),
+                problem_response(ctx, "The case id is malformed"),
+            ),
+            (
+                Some(DocStatus::Code(404)),
+                problem_response(ctx, "No such case for this tenant"),
+            ),
         ]
     }
 }
@@ -203,7 +272,12 @@ fn header_text<'a>(parts: &'a Parts, name: &'static str) -> Result<Option<&'a st
     match parts.headers.get(name) {
         None => Ok(None),
         Some(v) => v.to_str().map(Some).map_err(|_| {
-            ApiError::field(ProblemKind::BadParameter, Location::Header, format!("/{name}"), "must be visible ASCII")
+            ApiError::field(
+                ProblemKind::BadParameter,
+                Location::Header,
+                format!("/{name}"),
+                "must be visible ASCII",
+            )
         }),
     }
 }
@@ -212,10 +286,21 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let tenant = header_text(parts, TENANT_HEADER)?.unwrap_or(DEFAULT_TENANT).to_owned();
-        redress_domain::case::check_tenant(&tenant)
-            .map_err(|e| ApiError::field(ProblemKind::BadParameter, Location::Header, format!("/{TENANT_HEADER}"), e))?;
-        let actor = header_text(parts, ACTOR_HEADER)?.unwrap_or("anonymous").trim().to_owned();
+        let tenant = header_text(parts, TENANT_HEADER)?
+            .unwrap_or(DEFAULT_TENANT)
+            .to_owned();
+        redress_domain::case::check_tenant(&tenant).map_err(|e| {
+            ApiError::field(
+                ProblemKind::BadParameter,
+                Location::Header,
+                format!("/{TENANT_HEADER}"),
+                e,
+            )
+        })?;
+        let actor = header_text(parts, ACTOR_HEADER)?
+            .unwrap_or("anonymous")
+            .trim()
+            .to_owned();
         if actor.is_empty() || actor.len() > 100 {
             return Err(ApiError::field(
                 ProblemKind::BadParameter,
@@ -224,7 +309,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
                 "must be 1 to 100 characters",
             ));
         }
-        Ok(RequestContext { tenant, actor: Actor::api(actor) })
+        Ok(RequestContext {
+            tenant,
+            actor: Actor::api(actor),
+        })
     }
 }
 
@@ -263,8 +351,14 @@ impl OperationInput for RequestContext {
         ));
     }
 
-    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
-        vec![(Some(DocStatus::Code(400)), problem_response(ctx, "A header is invalid"))]
+    fn inferred_early_responses(
+        ctx: &mut GenContext,
+        _operation: &mut Operation,
+    ) -> Vec<(Option<DocStatus>, Response)> {
+        vec![(
+            Some(DocStatus::Code(400)),
+            problem_response(ctx, "A header is invalid"),
+        )]
     }
 }
 
@@ -333,7 +427,13 @@ impl OperationInput for IfMatch {
         ));
     }
 
-    fn inferred_early_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
-        vec![(Some(DocStatus::Code(412)), problem_response(ctx, "The case changed since that version"))]
+    fn inferred_early_responses(
+        ctx: &mut GenContext,
+        _operation: &mut Operation,
+    ) -> Vec<(Option<DocStatus>, Response)> {
+        vec![(
+            Some(DocStatus::Code(412)),
+            problem_response(ctx, "The case changed since that version"),
+        )]
     }
 }

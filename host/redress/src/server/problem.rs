@@ -120,7 +120,9 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::IllegalTransition => "The case lifecycle does not allow this action now",
             ProblemKind::VersionConflict => "The case changed since it was read",
-            ProblemKind::StorageUnavailable => "Storage is unavailable; nothing was changed or acknowledged",
+            ProblemKind::StorageUnavailable => {
+                "Storage is unavailable; nothing was changed or acknowledged"
+            }
             ProblemKind::Internal => "Internal error",
         }
     }
@@ -148,19 +150,36 @@ impl ApiError {
         self
     }
 
-    pub fn field(kind: ProblemKind, location: Location, pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn field(
+        kind: ProblemKind,
+        location: Location,
+        pointer: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         let detail = detail.into();
         let pointer = pointer.into();
-        ApiError::new(kind, format!("{pointer}: {detail}")).with_fields(vec![InvalidField { location, pointer, detail }])
+        ApiError::new(kind, format!("{pointer}: {detail}")).with_fields(vec![InvalidField {
+            location,
+            pointer,
+            detail,
+        }])
     }
 
     pub fn validation(errors: ValidationErrors) -> Self {
         let fields: Vec<InvalidField> = errors
             .0
             .into_iter()
-            .map(|e| InvalidField { location: Location::Body, pointer: e.pointer, detail: e.detail })
+            .map(|e| InvalidField {
+                location: Location::Body,
+                pointer: e.pointer,
+                detail: e.detail,
+            })
             .collect();
-        let detail = fields.iter().map(|f| format!("{}: {}", f.pointer, f.detail)).collect::<Vec<_>>().join("; ");
+        let detail = fields
+            .iter()
+            .map(|f| format!("{}: {}", f.pointer, f.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
         ApiError::new(ProblemKind::ValidationFailed, detail).with_fields(fields)
     }
 
@@ -193,7 +212,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(id) => ApiError::not_found(format!("no case {id}")),
-            StoreError::VersionConflict { .. } => ApiError::new(ProblemKind::VersionConflict, e.to_string()),
+            StoreError::VersionConflict { .. } => {
+                ApiError::new(ProblemKind::VersionConflict, e.to_string())
+            }
             StoreError::Refused(ApplyError::Lifecycle(l)) => ApiError::lifecycle(l),
             StoreError::BadCursor => ApiError::field(
                 ProblemKind::BadParameter,
@@ -203,7 +224,10 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Backend(reason) => {
                 tracing::error!(%reason, "storage failure");
-                ApiError::new(ProblemKind::StorageUnavailable, "the store could not complete the write; retry with the same Idempotency-Key")
+                ApiError::new(
+                    ProblemKind::StorageUnavailable,
+                    "the store could not complete the write; retry with the same Idempotency-Key",
+                )
             }
             other => {
                 tracing::error!(error = %other, "internal error");
@@ -215,10 +239,13 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.0).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response
     }
 }
@@ -231,7 +258,11 @@ pub(crate) fn problem_response(ctx: &mut GenContext, description: &str) -> Respo
         content: IndexMap::from_iter([(
             PROBLEM_JSON.into(),
             MediaType {
-                schema: Some(SchemaObject { json_schema: schema, example: None, external_docs: None }),
+                schema: Some(SchemaObject {
+                    json_schema: schema,
+                    example: None,
+                    external_docs: None,
+                }),
                 ..Default::default()
             },
         )]),
@@ -246,12 +277,18 @@ impl OperationOutput for ApiError {
         Some(problem_response(ctx, "A problem (RFC 9457)"))
     }
 
-    fn inferred_responses(ctx: &mut GenContext, _operation: &mut Operation) -> Vec<(Option<DocStatus>, Response)> {
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        _operation: &mut Operation,
+    ) -> Vec<(Option<DocStatus>, Response)> {
         // Every route may fail in these ways; route-specific ones are added by the extractors
         // and by each route's documentation.
-        [(500, "Internal error"), (503, "Storage unavailable: nothing was changed")]
-            .into_iter()
-            .map(|(code, text)| (Some(DocStatus::Code(code)), problem_response(ctx, text)))
-            .collect()
+        [
+            (500, "Internal error"),
+            (503, "Storage unavailable: nothing was changed"),
+        ]
+        .into_iter()
+        .map(|(code, text)| (Some(DocStatus::Code(code)), problem_response(ctx, text)))
+        .collect()
     }
 }

@@ -39,7 +39,10 @@ pub struct Reply<T, const CODE: u16> {
 
 impl<T, const CODE: u16> Reply<T, CODE> {
     fn new(body: T) -> Self {
-        Reply { headers: HeaderMap::new(), body }
+        Reply {
+            headers: HeaderMap::new(),
+            body,
+        }
     }
 
     fn header(mut self, name: header::HeaderName, value: &str) -> Self {
@@ -64,7 +67,10 @@ impl<T: JsonSchema, const CODE: u16> OperationOutput for Reply<T, CODE> {
         Json::<T>::operation_response(ctx, operation)
     }
 
-    fn inferred_responses(ctx: &mut GenContext, operation: &mut Operation) -> Vec<(Option<DocStatus>, DocResponse)> {
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<DocStatus>, DocResponse)> {
         Json::<T>::operation_response(ctx, operation)
             .map(|r| vec![(Some(DocStatus::Code(CODE)), r)])
             .unwrap_or_default()
@@ -122,7 +128,10 @@ async fn create_case(
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(intake): ApiJson<CaseIntake>,
 ) -> Result<Response, ApiError> {
-    let created = state.app.create_case(ctx.tenant, intake, ctx.actor, key).await?;
+    let created = state
+        .app
+        .create_case(ctx.tenant, intake, ctx.actor, key)
+        .await?;
     Ok(match created {
         Created::New(case) => {
             let location = format!("/v1/cases/{}", case.id);
@@ -135,7 +144,9 @@ async fn create_case(
         }
         Created::Existing(case) => {
             let tag = etag(&case);
-            Reply::<_, 200>::new(case).header(header::ETAG, &tag).into_response()
+            Reply::<_, 200>::new(case)
+                .header(header::ETAG, &tag)
+                .into_response()
         }
     })
 }
@@ -149,7 +160,6 @@ fn create_case_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
              it is durable. With an `Idempotency-Key` seen before, returns the case the first \
              request created (200) and registers nothing.",
         )
-        .input::<(RequestContext, IdempotencyKey, ApiJson<CaseIntake>)>()
         .response::<201, Json<Case>>()
         .response_with::<200, Json<Case>, _>(|r| r.description("The case an earlier request with the same Idempotency-Key created"))
 }
@@ -159,7 +169,11 @@ async fn get_case(
     ctx: RequestContext,
     CaseIdPath(id): CaseIdPath,
 ) -> Result<Reply<Case, 200>, ApiError> {
-    let case = state.app.get(ctx.tenant, id).await?.ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
+    let case = state
+        .app
+        .get(ctx.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
     let tag = etag(&case);
     Ok(Reply::new(case).header(header::ETAG, &tag))
 }
@@ -188,7 +202,10 @@ async fn list_cases(
         limit: limit as usize,
     };
     let page = state.app.list(query).await?;
-    Ok(Reply::new(CaseList { items: page.cases, next_cursor: page.next_cursor }))
+    Ok(Reply::new(CaseList {
+        items: page.cases,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 async fn record_action(
@@ -198,7 +215,10 @@ async fn record_action(
     IfMatch(expected): IfMatch,
     ApiJson(action): ApiJson<HandlerAction>,
 ) -> Result<Reply<ActionResult, 201>, ApiError> {
-    let (case, event) = state.app.act(ctx.tenant, id, action, ctx.actor, expected).await?;
+    let (case, event) = state
+        .app
+        .act(ctx.tenant, id, action, ctx.actor, expected)
+        .await?;
     tracing::info!(case_id = %case.id, seq = event.seq, status = case.status.as_str(), "action recorded");
     let tag = etag(&case);
     Ok(Reply::new(ActionResult { case, event }).header(header::ETAG, &tag))
@@ -221,12 +241,25 @@ async fn timeline(
     ctx: RequestContext,
     CaseIdPath(id): CaseIdPath,
 ) -> Result<Reply<Timeline, 200>, ApiError> {
-    let events = state.app.events(ctx.tenant, id).await?.ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
+    let events = state
+        .app
+        .events(ctx.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
     let tracking_code = match events.first().map(|e| &e.event) {
         Some(redress_domain::EventKind::Received { tracking_code, .. }) => tracking_code.clone(),
-        _ => return Err(ApiError::new(ProblemKind::Internal, "the case history has no `received` event")),
+        _ => {
+            return Err(ApiError::new(
+                ProblemKind::Internal,
+                "the case history has no `received` event",
+            ));
+        }
     };
-    Ok(Reply::new(Timeline { case_id: id, tracking_code, events }))
+    Ok(Reply::new(Timeline {
+        case_id: id,
+        tracking_code,
+        events,
+    }))
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -235,7 +268,9 @@ pub struct Health {
 }
 
 async fn healthz() -> Reply<Health, 200> {
-    Reply::new(Health { status: "ok".into() })
+    Reply::new(Health {
+        status: "ok".into(),
+    })
 }
 
 /// Ready when the store answers a read.
@@ -245,7 +280,9 @@ async fn readyz(State(state): State<AppState>) -> Result<Reply<Health, 200>, Api
         tracing::warn!(error = %e, "readiness probe failed");
         ApiError::new(ProblemKind::StorageUnavailable, "the store does not answer")
     })?;
-    Ok(Reply::new(Health { status: "ready".into() }))
+    Ok(Reply::new(Health {
+        status: "ready".into(),
+    }))
 }
 
 pub(crate) fn routes() -> ApiRouter<AppState> {
@@ -253,23 +290,43 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
         .api_route(
             "/v1/cases",
             post_with(create_case, create_case_docs).get_with(list_cases, |op| {
-                op.id("listCases")
-                    .tag("cases")
-                    .summary("List the tenant's cases, newest first, with filters and cursor pagination")
+                op.id("listCases").tag("cases").summary(
+                    "List the tenant's cases, newest first, with filters and cursor pagination",
+                )
             }),
         )
         .api_route(
             "/v1/cases/{id}",
-            get_with(get_case, |op| op.id("getCase").tag("cases").summary("Get a case; its ETag is its version")),
+            get_with(get_case, |op| {
+                op.id("getCase")
+                    .tag("cases")
+                    .summary("Get a case; its ETag is its version")
+            }),
         )
-        .api_route("/v1/cases/{id}/events", post_with(record_action, record_action_docs))
+        .api_route(
+            "/v1/cases/{id}/events",
+            post_with(record_action, record_action_docs),
+        )
         .api_route(
             "/v1/cases/{id}/timeline",
-            get_with(timeline, |op| op.id("getTimeline").tag("cases").summary("A case's hash-chained history, oldest first")),
+            get_with(timeline, |op| {
+                op.id("getTimeline")
+                    .tag("cases")
+                    .summary("A case's hash-chained history, oldest first")
+            }),
         )
-        .api_route("/healthz", get_with(healthz, |op| op.id("healthz").tag("operations").summary("Liveness")))
+        .api_route(
+            "/healthz",
+            get_with(healthz, |op| {
+                op.id("healthz").tag("operations").summary("Liveness")
+            }),
+        )
         .api_route(
             "/readyz",
-            get_with(readyz, |op| op.id("readyz").tag("operations").summary("Readiness: the store answers")),
+            get_with(readyz, |op| {
+                op.id("readyz")
+                    .tag("operations")
+                    .summary("Readiness: the store answers")
+            }),
         )
 }

@@ -50,7 +50,10 @@ impl GroupCommit {
             .name("redress-flush".into())
             .spawn(move || flush_loop(&thread_shared, &db))
             .map_err(|e| StoreError::Backend(format!("cannot start the flush thread: {e}")))?;
-        Ok(GroupCommit { shared, flusher: Some(flusher) })
+        Ok(GroupCommit {
+            shared,
+            flusher: Some(flusher),
+        })
     }
 
     /// Blocks until everything written before this call is on disk.
@@ -65,9 +68,15 @@ impl GroupCommit {
             }
             if state.failed_upto >= ticket {
                 let reason = state.last_error.clone().unwrap_or_default();
-                return Err(StoreError::Backend(format!("flush to disk failed: {reason}")));
+                return Err(StoreError::Backend(format!(
+                    "flush to disk failed: {reason}"
+                )));
             }
-            state = self.shared.done.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state = self
+                .shared
+                .done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
@@ -77,7 +86,10 @@ fn flush_loop(shared: &Shared, db: &sled::Db) {
         let target = {
             let mut state = shared.lock();
             while state.issued == state.durable.max(state.failed_upto) && !state.shutdown {
-                state = shared.work.wait(state).unwrap_or_else(PoisonError::into_inner);
+                state = shared
+                    .work
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
             }
             if state.shutdown && state.issued == state.durable.max(state.failed_upto) {
                 return;

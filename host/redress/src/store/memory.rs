@@ -41,7 +41,14 @@ fn sort_key(query: &ListQuery, case: &Case) -> (i64, CaseId) {
     let by_received = query.status.is_none()
         && query.sector.is_none()
         && (query.received_from.is_some() || query.received_before.is_some());
-    (if by_received { case.received_at.as_millisecond() } else { 0 }, case.id)
+    (
+        if by_received {
+            case.received_at.as_millisecond()
+        } else {
+            0
+        },
+        case.id,
+    )
 }
 
 fn encode_cursor(key: (i64, CaseId)) -> String {
@@ -50,15 +57,25 @@ fn encode_cursor(key: (i64, CaseId)) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<(i64, CaseId), StoreError> {
     let (ms, id) = cursor.split_once('.').ok_or(StoreError::BadCursor)?;
-    Ok((ms.parse().map_err(|_| StoreError::BadCursor)?, id.parse().map_err(|_| StoreError::BadCursor)?))
+    Ok((
+        ms.parse().map_err(|_| StoreError::BadCursor)?,
+        id.parse().map_err(|_| StoreError::BadCursor)?,
+    ))
 }
 
 impl CaseStore for MemoryStore {
     fn create(&self, new: NewCase) -> Result<Created, StoreError> {
         let mut inner = self.lock();
-        let idem = new.idempotency_key.as_ref().map(|k| (new.tenant.clone(), k.clone()));
+        let idem = new
+            .idempotency_key
+            .as_ref()
+            .map(|k| (new.tenant.clone(), k.clone()));
         if let Some(existing) = idem.as_ref().and_then(|k| inner.idempotency.get(k)) {
-            let case = inner.cases.get(existing).cloned().ok_or_else(|| StoreError::Corrupt("dangling key".into()))?;
+            let case = inner
+                .cases
+                .get(existing)
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt("dangling key".into()))?;
             return Ok(Created::Existing(case));
         }
         if inner.cases.contains_key(&new.id) {
@@ -67,8 +84,17 @@ impl CaseStore for MemoryStore {
         if inner.tracking.contains_key(new.tracking_code.as_str()) {
             return Err(StoreError::TrackingCodeTaken(new.tracking_code));
         }
-        let (case, record) = Case::register(new.id, new.tracking_code.clone(), new.tenant, new.intake, new.actor, new.now)?;
-        inner.tracking.insert(new.tracking_code.as_str().to_owned(), new.id);
+        let (case, record) = Case::register(
+            new.id,
+            new.tracking_code.clone(),
+            new.tenant,
+            new.intake,
+            new.actor,
+            new.now,
+        )?;
+        inner
+            .tracking
+            .insert(new.tracking_code.as_str().to_owned(), new.id);
         if let Some(key) = idem {
             inner.idempotency.insert(key, new.id);
         }
@@ -86,24 +112,40 @@ impl CaseStore for MemoryStore {
             .ok_or(StoreError::NotFound(append.id))?;
         if let Some(expected) = append.expected_version {
             if expected != case.version {
-                return Err(StoreError::VersionConflict { expected, actual: case.version });
+                return Err(StoreError::VersionConflict {
+                    expected,
+                    actual: case.version,
+                });
             }
         }
         let record = case.next_event(append.action, append.actor, append.now)?;
         let mut next = case.clone();
         next.apply(&record)?;
-        inner.events.entry(append.id).or_default().push(record.clone());
+        inner
+            .events
+            .entry(append.id)
+            .or_default()
+            .push(record.clone());
         inner.cases.insert(append.id, next.clone());
         Ok((next, record))
     }
 
     fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError> {
-        Ok(self.lock().cases.get(&id).filter(|c| c.tenant == tenant).cloned())
+        Ok(self
+            .lock()
+            .cases
+            .get(&id)
+            .filter(|c| c.tenant == tenant)
+            .cloned())
     }
 
     fn get_by_tracking_code(&self, code: &str) -> Result<Option<Case>, StoreError> {
         let inner = self.lock();
-        Ok(inner.tracking.get(code).and_then(|id| inner.cases.get(id)).cloned())
+        Ok(inner
+            .tracking
+            .get(code)
+            .and_then(|id| inner.cases.get(id))
+            .cloned())
     }
 
     fn events(&self, tenant: &str, id: CaseId) -> Result<Option<Vec<EventRecord>>, StoreError> {
@@ -127,8 +169,15 @@ impl CaseStore for MemoryStore {
         let limit = query.limit.max(1);
         let more = matching.len() > limit;
         matching.truncate(limit);
-        let next_cursor = if more { matching.last().map(|c| encode_cursor(sort_key(query, c))) } else { None };
-        Ok(Page { cases: matching.into_iter().cloned().collect(), next_cursor })
+        let next_cursor = if more {
+            matching.last().map(|c| encode_cursor(sort_key(query, c)))
+        } else {
+            None
+        };
+        Ok(Page {
+            cases: matching.into_iter().cloned().collect(),
+            next_cursor,
+        })
     }
 
     fn verify(&self) -> Result<AuditReport, StoreError> {

@@ -10,6 +10,8 @@
 mod group_commit;
 pub mod memory;
 pub mod sled_store;
+#[cfg(test)]
+mod tests;
 
 use jiff::Timestamp;
 use redress_domain::{
@@ -20,7 +22,7 @@ use redress_domain::{
 use serde::Serialize;
 
 pub use memory::MemoryStore;
-pub use sled_store::SledStore;
+pub use sled_store::{SledOptions, SledStore};
 
 /// A case to register, with everything the store must not invent itself (ids and time are
 /// chosen above the store, so that tests can fix them).
@@ -138,7 +140,10 @@ pub enum StoreError {
     #[error("{0}")]
     Chain(#[from] ChainError),
     #[error("the data directory holds on-disk format `{found}`; this build reads `{supported}`")]
-    UnsupportedFormat { found: String, supported: &'static str },
+    UnsupportedFormat {
+        found: String,
+        supported: &'static str,
+    },
     #[error("storage failed: {0}")]
     Backend(String),
 }
@@ -170,7 +175,12 @@ pub(crate) fn audit_case(
 ) {
     report.cases_checked += 1;
     report.events_checked += events.len() as u64;
-    let mut problem = |p: String| report.problems.push(AuditProblem { case_id: id.to_string(), problem: p });
+    let mut problem = |p: String| {
+        report.problems.push(AuditProblem {
+            case_id: id.to_string(),
+            problem: p,
+        })
+    };
     if let Err(e) = redress_domain::event::verify_chain(id, events) {
         problem(e.to_string());
         return;

@@ -37,7 +37,9 @@ pub struct SledOptions {
 
 impl Default for SledOptions {
     fn default() -> Self {
-        SledOptions { cache_capacity: 256 * 1024 * 1024 }
+        SledOptions {
+            cache_capacity: 256 * 1024 * 1024,
+        }
     }
 }
 
@@ -73,7 +75,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 fn parse_case(bytes: &[u8]) -> Result<Case, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("unreadable case snapshot: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("unreadable case snapshot: {e}")))
 }
 
 fn event_key(id: CaseId, seq: u64) -> [u8; 24] {
@@ -84,7 +87,10 @@ fn event_key(id: CaseId, seq: u64) -> [u8; 24] {
 }
 
 fn id_from_suffix(key: &[u8]) -> Result<CaseId, StoreError> {
-    let start = key.len().checked_sub(16).ok_or_else(|| StoreError::Corrupt("short index key".into()))?;
+    let start = key
+        .len()
+        .checked_sub(16)
+        .ok_or_else(|| StoreError::Corrupt("short index key".into()))?;
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&key[start..]);
     Ok(CaseId::from_bytes(bytes))
@@ -129,8 +135,16 @@ fn index_keys(case: &Case) -> Vec<Vec<u8>> {
     let tenant = case.tenant.as_str();
     let mut keys = vec![
         IndexKey::All { tenant }.prefix(),
-        IndexKey::Status { tenant, status: case.status }.prefix(),
-        IndexKey::Sector { tenant, sector: case.sector }.prefix(),
+        IndexKey::Status {
+            tenant,
+            status: case.status,
+        }
+        .prefix(),
+        IndexKey::Sector {
+            tenant,
+            sector: case.sector,
+        }
+        .prefix(),
     ];
     let mut received = IndexKey::Received { tenant }.prefix();
     received.extend_from_slice(&time_bytes(case.received_at));
@@ -142,7 +156,11 @@ fn index_keys(case: &Case) -> Vec<Vec<u8>> {
 }
 
 fn status_key(case: &Case, status: Status) -> Vec<u8> {
-    let mut key = IndexKey::Status { tenant: &case.tenant, status }.prefix();
+    let mut key = IndexKey::Status {
+        tenant: &case.tenant,
+        status,
+    }
+    .prefix();
     key.extend_from_slice(&case.id.to_bytes());
     key
 }
@@ -176,8 +194,12 @@ impl SledStore {
             }
             Some(_) => {}
             None => {
-                if db.tree_names().len() > 1 && !db.open_tree("cases").map_err(backend)?.is_empty() {
-                    return Err(StoreError::UnsupportedFormat { found: "(none)".into(), supported: FORMAT });
+                if db.tree_names().len() > 1 && !db.open_tree("cases").map_err(backend)?.is_empty()
+                {
+                    return Err(StoreError::UnsupportedFormat {
+                        found: "(none)".into(),
+                        supported: FORMAT,
+                    });
                 }
                 db.insert(FORMAT_KEY, FORMAT.as_bytes()).map_err(backend)?;
                 db.flush().map_err(backend)?;
@@ -210,26 +232,43 @@ impl SledStore {
 
 impl CaseStore for SledStore {
     fn create(&self, new: NewCase) -> Result<Created, StoreError> {
-        let NewCase { id, tracking_code, tenant, intake, actor, now, idempotency_key } = new;
+        let NewCase {
+            id,
+            tracking_code,
+            tenant,
+            intake,
+            actor,
+            now,
+            idempotency_key,
+        } = new;
         let idem_key = idempotency_key.map(|k| {
             let mut key = tenant.as_bytes().to_vec();
             key.push(0);
             key.extend_from_slice(k.as_bytes());
             key
         });
-        let (case, record) = redress_domain::Case::register(id, tracking_code.clone(), tenant, intake, actor, now)?;
+        let (case, record) =
+            redress_domain::Case::register(id, tracking_code.clone(), tenant, intake, actor, now)?;
         let case_json = to_json(&case)?;
         let event_json = to_json(&record)?;
         let indexes = index_keys(&case);
         let id_bytes = id.to_bytes();
 
-        let created = (&self.cases, &self.events, &self.tracking, &self.idempotency, &self.index)
+        let created = (
+            &self.cases,
+            &self.events,
+            &self.tracking,
+            &self.idempotency,
+            &self.index,
+        )
             .transaction(|(cases, events, tracking, idempotency, index)| {
                 if let Some(key) = &idem_key {
                     if let Some(existing) = idempotency.get(key)? {
                         let existing = match cases.get(existing)? {
                             Some(bytes) => parse_case(&bytes),
-                            None => Err(StoreError::Corrupt("idempotency key names a missing case".into())),
+                            None => Err(StoreError::Corrupt(
+                                "idempotency key names a missing case".into(),
+                            )),
                         };
                         return match existing {
                             Ok(case) => Ok(Created::Existing(case)),
@@ -260,7 +299,14 @@ impl CaseStore for SledStore {
     }
 
     fn append(&self, append: Append) -> Result<(Case, EventRecord), StoreError> {
-        let Append { tenant, id, action, actor, now, expected_version } = append;
+        let Append {
+            tenant,
+            id,
+            action,
+            actor,
+            now,
+            expected_version,
+        } = append;
         let id_bytes = id.to_bytes();
         let result = (&self.cases, &self.events, &self.index)
             .transaction(|(cases, events, index)| {
@@ -274,7 +320,10 @@ impl CaseStore for SledStore {
                 };
                 if let Some(expected) = expected_version {
                     if expected != case.version {
-                        return abort(StoreError::VersionConflict { expected, actual: case.version });
+                        return abort(StoreError::VersionConflict {
+                            expected,
+                            actual: case.version,
+                        });
                     }
                 }
                 let previous_status = case.status;
@@ -320,7 +369,11 @@ impl CaseStore for SledStore {
         let mut events = Vec::new();
         for item in self.events.scan_prefix(id.to_bytes()) {
             let (key, value) = item.map_err(backend)?;
-            let seq = key.get(16..24).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+            let seq = key
+                .get(16..24)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
             events.push(redress_domain::event::parse_stored(seq, &value)?);
         }
         Ok(Some(events))
@@ -371,7 +424,10 @@ impl CaseStore for SledStore {
         for item in self.index.range(lower..upper).rev() {
             let (key, _) = item.map_err(backend)?;
             let Some(case) = self.load(id_from_suffix(&key)?)? else {
-                return Err(StoreError::Corrupt(format!("index entry names missing case {}", id_from_suffix(&key)?)));
+                return Err(StoreError::Corrupt(format!(
+                    "index entry names missing case {}",
+                    id_from_suffix(&key)?
+                )));
             };
             if !query.matches(&case) {
                 continue;
@@ -383,7 +439,11 @@ impl CaseStore for SledStore {
             last_key = Some(key);
             cases.push(case);
         }
-        let next_cursor = if more { last_key.map(hex::encode) } else { None };
+        let next_cursor = if more {
+            last_key.map(hex::encode)
+        } else {
+            None
+        };
         Ok(Page { cases, next_cursor })
     }
 
@@ -397,14 +457,22 @@ impl CaseStore for SledStore {
                 return Err(StoreError::Corrupt("an event key is not 24 bytes".into()));
             }
             let id = id_from_suffix(&key[..16])?;
-            let seq = key.get(16..24).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+            let seq = key
+                .get(16..24)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
             if group.as_ref().is_some_and(|g| g.id != id) {
                 if let Some(done) = group.take() {
                     with_history.insert(done.id);
                     self.audit_group(done, &mut report);
                 }
             }
-            let current = group.get_or_insert_with(|| HistoryGroup { id, events: Vec::new(), unreadable: None });
+            let current = group.get_or_insert_with(|| HistoryGroup {
+                id,
+                events: Vec::new(),
+                unreadable: None,
+            });
             match redress_domain::event::parse_stored(seq, &value) {
                 Ok(record) => current.events.push(record),
                 Err(e) => {
@@ -442,14 +510,20 @@ impl SledStore {
     fn audit_group(&self, group: HistoryGroup, report: &mut AuditReport) {
         if let Some(problem) = group.unreadable {
             report.cases_checked += 1;
-            report.problems.push(AuditProblem { case_id: group.id.to_string(), problem });
+            report.problems.push(AuditProblem {
+                case_id: group.id.to_string(),
+                problem,
+            });
             return;
         }
         match self.load(group.id) {
             Ok(snapshot) => audit_case(group.id, snapshot.as_ref(), &group.events, report),
             Err(e) => {
                 report.cases_checked += 1;
-                report.problems.push(AuditProblem { case_id: group.id.to_string(), problem: e.to_string() });
+                report.problems.push(AuditProblem {
+                    case_id: group.id.to_string(),
+                    problem: e.to_string(),
+                });
             }
         }
     }

@@ -1,0 +1,195 @@
+//! The API as a client uses it: create, read, list, advance.
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, complaint};
+
+#[tokio::test]
+async fn create_read_list_and_advance_a_case() {
+    let server = Server::start();
+    let case = server.create(&complaint()).await;
+    let id = case["id"].as_str().unwrap();
+    assert_eq!(case["status"], "received");
+    assert_eq!(case["version"], 1);
+    assert!(case["tracking_code"].as_str().unwrap().starts_with("RD-"));
+    assert_eq!(case["received_at"], "2026-02-13T02:00:00Z");
+
+    let (status, fetched) = server.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!((status, &fetched), (200, &case));
+
+    for (action, expected) in [
+        (json!({"type": "accept"}), "accepted"),
+        (json!({"type": "assign", "assignee": "li.si"}), "accepted"),
+        (json!({"type": "start_mediation"}), "in_progress"),
+        (
+            json!({"type": "resolve", "outcome": "商家同意退货退款"}),
+            "resolved",
+        ),
+        (json!({"type": "close"}), "closed"),
+    ] {
+        let (status, body) = server.act(id, action.clone()).await;
+        assert_eq!(status, 201, "{action}: {body}");
+        assert_eq!(body["case"]["status"], expected, "{action}");
+    }
+    let (_, closed) = server.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(closed["version"], 6);
+    assert_eq!(closed["assignment"]["assignee"], "li.si");
+    assert_eq!(closed["outcome"]["kind"], "resolved");
+
+    let (status, timeline) = server.get(&format!("/v1/cases/{id}/timeline")).await;
+    assert_eq!(status, 200);
+    let events = timeline["events"].as_array().unwrap();
+    assert_eq!(events.len(), 6);
+    assert_eq!(events[0]["event"]["type"], "received");
+    for pair in events.windows(2) {
+        assert_eq!(
+            pair[1]["prev_hash"], pair[0]["hash"],
+            "the chain links each event to the previous"
+        );
+    }
+
+    let (status, list) = server.get("/v1/cases?status=closed").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, list) = server.get("/v1/cases?status=received").await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn listing_filters_and_pages_with_a_cursor() {
+    let server = Server::start();
+    let mut ids = Vec::new();
+    for (i, sector) in [
+        "market_supervision",
+        "banking",
+        "banking",
+        "healthcare",
+        "banking",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut body = complaint();
+        body["sector"] = json!(sector);
+        body["received_at"] = json!(format!("2026-03-0{}T09:00:00+08:00", i + 1));
+        ids.push(
+            server.create(&body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Another tenant's case never shows up.
+    let other = server
+        .client
+        .post(server.url("/v1/cases"))
+        .header("x-redress-tenant", "acme-bank")
+        .json(&complaint())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201);
+
+    let mut seen = Vec::new();
+    let mut path = "/v1/cases?sector=banking&limit=2".to_owned();
+    loop {
+        let (status, page) = server.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/cases?sector=banking&limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![ids[4].clone(), ids[2].clone(), ids[1].clone()],
+        "newest first, banking only"
+    );
+
+    let (_, window) = server
+        .get("/v1/cases?received_from=2026-03-02T00:00:00%2B08:00&received_before=2026-03-04T00:00:00%2B08:00")
+        .await;
+    let window: Vec<&str> = window["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(window, vec![ids[2].as_str(), ids[1].as_str()]);
+
+    let (_, all) = server.get("/v1/cases?limit=500").await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn idempotent_create_and_optimistic_concurrency() {
+    let server = Server::start();
+    let send = || {
+        server
+            .client
+            .post(server.url("/v1/cases"))
+            .header("idempotency-key", "hotline-ticket-42")
+            .json(&complaint())
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), 200, "a retry returns the first case");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    let (_, list) = server.get("/v1/cases").await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "nothing registered twice"
+    );
+
+    let id = first["id"].as_str().unwrap();
+    let stale = server
+        .client
+        .post(server.url(&format!("/v1/cases/{id}/events")))
+        .header("if-match", "\"7\"")
+        .json(&json!({"type": "accept"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = crate::support::read(stale).await;
+    assert_eq!(status, 412, "{problem}");
+    assert_eq!(problem["type"], "urn:redress:problem:version-conflict");
+    let current = server
+        .client
+        .post(server.url(&format!("/v1/cases/{id}/events")))
+        .header("if-match", "\"1\"")
+        .json(&json!({"type": "accept"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(current.status(), 201);
+    assert_eq!(current.headers()["etag"], "\"2\"");
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_matches_the_committed_one() {
+    let server = Server::start();
+    let (status, served) = server.get("/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(served["openapi"], "3.1.0");
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repo_root().join("schemas/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served, committed);
+    let (status, health) = server.get("/healthz").await;
+    assert_eq!((status, health), (200, json!({"status": "ok"})));
+    let (status, _) = server.get("/readyz").await;
+    assert_eq!(status, 200);
+}

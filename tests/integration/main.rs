@@ -1,0 +1,9 @@
+//! Integration tests: they start the real `redress` binary on a loopback port with a temporary
+//! data directory and talk to it over HTTP, as a client would. One test binary for all of them
+//! keeps link times down on small machines.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod durability;
+mod errors;
+mod support;

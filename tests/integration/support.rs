@@ -1,0 +1,189 @@
+//! Starting, killing and restarting the server; a small JSON client.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_redress");
+
+/// A running server and the data directory it owns.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data: PathBuf,
+    pub log: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    /// Starts a server on a fresh temporary data directory.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let log = dir.path().join("server.log");
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            data,
+            log,
+            _dir: Some(dir),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .args([
+                "--log-format",
+                "json",
+                "--log",
+                "debug,sled=info,hyper=info",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+            ])
+            .arg(&self.data)
+            .arg("--rulesets")
+            .arg(repo_root().join("rulesets"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        let started = Instant::now();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("redress listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log: {}", self.log_text()));
+        assert!(started.elapsed() < Duration::from_secs(30));
+        self.base = address.to_owned();
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown, no flush; whatever was acknowledged must survive.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.launch();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        read(self.client.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn create(&self, body: &Value) -> Value {
+        let (status, case) = self.post("/v1/cases", body).await;
+        assert_eq!(status, 201, "{case}");
+        case
+    }
+
+    pub async fn act(&self, id: &str, action: Value) -> (u16, Value) {
+        self.post(&format!("/v1/cases/{id}/events"), &action).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = response.text().await.unwrap();
+    if status >= 400 {
+        assert_eq!(
+            content_type, "application/problem+json",
+            "status {status}: {text}"
+        );
+    }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A market-supervision complaint with every art. 9 field present.
+pub fn complaint() -> Value {
+    json!({
+        "sector": "market_supervision",
+        "channel": "hotline",
+        "received_at": "2026-02-13T10:00:00+08:00",
+        "complainant": {"name": "张三", "phone": "13800138000", "address": "杭州市西湖区文三路1号"},
+        "respondent": {"name": "某某电器有限公司", "address": "杭州市西湖区", "division_code": "330106"},
+        "claim": "退货退款",
+        "facts": "空调安装后无法制冷，商家拒绝退货",
+        "amount": {"value": "3999.00"},
+        "evidence": [{"kind": "invoice", "reference": "INV-2026-0001"}]
+    })
+}
+
+pub fn audit(data: &Path) -> (i32, String) {
+    let output = Command::new(BIN)
+        .args(["audit", "verify", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
