@@ -14,6 +14,9 @@ async fn state(server: &Server, id: &str) -> (usize, Value) {
     )
 }
 
+/// (method, path, content type, body, status, problem type, pointers that must be named)
+type Row<'a> = (&'a str, String, &'a str, String, u16, &'a str, Vec<&'a str>);
+
 #[tokio::test]
 async fn each_error_class_has_its_status_and_problem_and_changes_nothing() {
     let server = Server::start();
@@ -34,8 +37,7 @@ async fn each_error_class_has_its_status_and_problem_and_changes_nothing() {
     let mut bad_evidence = complaint();
     bad_evidence["evidence"][0]["kind"] = json!("photo");
 
-    // (method, path, content type, body, status, problem type, pointers that must be named)
-    let cases: Vec<(&str, String, &str, String, u16, &str, Vec<&str>)> = vec![
+    let cases: Vec<Row> = vec![
         (
             "POST",
             "/v1/cases".into(),

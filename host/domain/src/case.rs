@@ -184,10 +184,6 @@ pub struct Evidence {
 pub const DEFAULT_TENANT: &str = "default";
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
 
-fn default_tenant() -> String {
-    DEFAULT_TENANT.into()
-}
-
 fn default_time_zone() -> String {
     DEFAULT_TIME_ZONE.into()
 }
@@ -200,10 +196,6 @@ fn default_complainant_count() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseIntake {
-    /// The organisation that owns the case. Until API keys carry it (issue #6) it is taken from
-    /// the request; `default` when absent.
-    #[serde(default = "default_tenant")]
-    pub tenant: String,
     pub sector: Sector,
     #[serde(default)]
     pub kind: CaseKind,
@@ -300,9 +292,6 @@ impl CaseIntake {
     /// time: a case cannot have been received in the future.
     pub fn validate(&self, now: Timestamp) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        if let Err(e) = check_tenant(&self.tenant) {
-            errors.push("/tenant", e);
-        }
         if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
             errors.push(
                 "/time_zone",
@@ -336,16 +325,16 @@ impl CaseIntake {
         if let Some(address) = &self.respondent.address {
             text(&mut errors, "/respondent/address", address, 500);
         }
-        if let Some(code) = &self.respondent.division_code {
-            if let Err(e) = check_division_code(code) {
-                errors.push("/respondent/division_code", e);
-            }
+        if let Some(code) = &self.respondent.division_code
+            && let Err(e) = check_division_code(code)
+        {
+            errors.push("/respondent/division_code", e);
         }
         if let Some(online) = &self.respondent.online {
-            if let Some(code) = &online.platform_division_code {
-                if let Err(e) = check_division_code(code) {
-                    errors.push("/respondent/online/platform_division_code", e);
-                }
+            if let Some(code) = &online.platform_division_code
+                && let Err(e) = check_division_code(code)
+            {
+                errors.push("/respondent/online/platform_division_code", e);
             }
             if online.role == OnlineRole::PlatformSeller && online.platform_name.is_none() {
                 errors.push(
@@ -410,13 +399,13 @@ impl CaseIntake {
         if let Some(name) = &c.name {
             text(errors, "/complainant/name", name.expose(), 200);
         }
-        if let Some(phone) = &c.phone {
-            if !check_phone(phone.expose()) {
-                errors.push(
-                    "/complainant/phone",
-                    "is not a phone number (5 to 20 digits)",
-                );
-            }
+        if let Some(phone) = &c.phone
+            && !check_phone(phone.expose())
+        {
+            errors.push(
+                "/complainant/phone",
+                "is not a phone number (5 to 20 digits)",
+            );
         }
         if let Some(address) = &c.address {
             text(errors, "/complainant/address", address.expose(), 500);
@@ -432,13 +421,13 @@ impl CaseIntake {
         }
         if let Some(agent) = &c.agent {
             text(errors, "/complainant/agent/name", agent.name.expose(), 200);
-            if let Some(phone) = &agent.phone {
-                if !check_phone(phone.expose()) {
-                    errors.push(
-                        "/complainant/agent/phone",
-                        "is not a phone number (5 to 20 digits)",
-                    );
-                }
+            if let Some(phone) = &agent.phone
+                && !check_phone(phone.expose())
+            {
+                errors.push(
+                    "/complainant/agent/phone",
+                    "is not a phone number (5 to 20 digits)",
+                );
             }
         }
     }
@@ -539,6 +528,7 @@ impl Case {
     pub fn register(
         id: CaseId,
         tracking_code: TrackingCode,
+        tenant: String,
         intake: CaseIntake,
         actor: Actor,
         now: Timestamp,
@@ -550,7 +540,8 @@ impl Case {
             actor,
             EventKind::Received {
                 tracking_code,
-                intake,
+                tenant,
+                intake: Box::new(intake),
             },
             Hash::GENESIS,
         );
@@ -561,6 +552,7 @@ impl Case {
     fn from_first(record: &EventRecord) -> Result<Case, ApplyError> {
         let EventKind::Received {
             tracking_code,
+            tenant,
             intake,
         } = &record.event
         else {
@@ -575,12 +567,12 @@ impl Case {
         Ok(Case {
             id: record.case_id,
             tracking_code: tracking_code.clone(),
-            tenant: intake.tenant.clone(),
+            tenant: tenant.clone(),
             sector: intake.sector,
             status: Status::Received,
             stage: None,
             received_at: intake.received_at.unwrap_or(record.recorded_at),
-            intake: intake.clone(),
+            intake: intake.as_ref().clone(),
             assignment: None,
             outcome: None,
             transfers: Vec::new(),
@@ -731,9 +723,16 @@ mod tests {
     }
 
     #[test]
+    fn tenant_ids_are_checked() {
+        assert!(check_tenant("acme-bank_01").is_ok());
+        for bad in ["", "Acme", "a b", "-x", "a\0b", &"x".repeat(64)] {
+            assert!(check_tenant(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_valid_intake_passes_and_defaults_apply() {
         let intake = sample_intake();
-        assert_eq!(intake.tenant, "default");
         assert_eq!(intake.time_zone, "Asia/Shanghai");
         assert_eq!(intake.kind, CaseKind::Complaint);
         intake.validate(now()).unwrap();
@@ -744,7 +743,6 @@ mod tests {
     fn validation_names_each_bad_field() {
         type Breaker = fn(&mut CaseIntake);
         let table: &[(&str, Breaker)] = &[
-            ("/tenant", |i| i.tenant = "Bad Tenant".into()),
             ("/time_zone", |i| i.time_zone = "Mars/Olympus".into()),
             ("/received_at", |i| {
                 i.received_at = Some("2030-01-01T00:00:00Z".parse().unwrap())
@@ -793,6 +791,7 @@ mod tests {
         let (mut case, first) = Case::register(
             id,
             TrackingCode::from_random(7),
+            "default".into(),
             sample_intake(),
             Actor::api("intake"),
             now(),
@@ -846,6 +845,7 @@ mod tests {
         let (case, _) = Case::register(
             CaseId::from_parts(1, 3),
             TrackingCode::from_random(1),
+            "default".into(),
             sample_intake(),
             Actor::api("intake"),
             now(),

@@ -232,7 +232,10 @@ pub enum EventKind {
     /// The case was registered. Always the first event, and only the first.
     Received {
         tracking_code: TrackingCode,
-        intake: CaseIntake,
+        /// The organisation that owns the case.
+        tenant: String,
+        // Boxed: the intake is far larger than any handler action.
+        intake: Box<CaseIntake>,
     },
     /// A handler acted on the case.
     Handler { action: HandlerAction },

@@ -1,1 +1,256 @@
-fn main() {}
+//! Case intake: through the store (durable) and through HTTP on loopback.
+//!
+//! Two parts in one run, so the ratio compares like with like on a noisy machine:
+//! 1. criterion: the latency of one create, one at a time (`store/create`, `http/create`);
+//! 2. a concurrent load phase: N writers for a few seconds each way, printing cases per
+//!    second, p50 / p99 latency and the ratio HTTP / store.
+//!
+//! `REDRESS_BENCH_SECONDS` (default 3) and `REDRESS_BENCH_CONCURRENCY` (default 16) tune part 2.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use criterion::Criterion;
+use redress::{
+    clock::SystemClock,
+    server::{self, HttpOptions},
+    service::Redress,
+    store::{CaseStore, NewCase, SledOptions, SledStore},
+};
+use redress_domain::{Actor, CaseId, CaseIntake, TrackingCode};
+
+fn intake_json() -> serde_json::Value {
+    serde_json::json!({
+        "sector": "market_supervision",
+        "channel": "hotline",
+        "received_at": "2026-02-13T10:00:00+08:00",
+        "complainant": {"name": "张三", "phone": "13800138000", "address": "杭州市西湖区文三路1号"},
+        "respondent": {"name": "某某电器有限公司", "address": "杭州市西湖区", "division_code": "330106"},
+        "claim": "退货退款",
+        "facts": "空调安装后无法制冷，商家拒绝退货",
+        "amount": {"value": "3999.00"},
+        "evidence": [{"kind": "invoice", "reference": "INV-2026-0001"}]
+    })
+}
+
+fn new_case(intake: &CaseIntake, n: u64) -> NewCase {
+    let now = jiff::Timestamp::now();
+    NewCase {
+        id: CaseId::from_parts(
+            now.as_millisecond() as u64,
+            u128::from(n) << 32 | u128::from(rand_u32()),
+        ),
+        tracking_code: TrackingCode::from_random(u64::from(rand_u32()) << 8 | (n & 0xff)),
+        tenant: "default".into(),
+        intake: intake.clone(),
+        actor: Actor::api("bench"),
+        now,
+        idempotency_key: None,
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
+    h.finish() as u32
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Figures {
+    count: usize,
+    seconds: f64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Figures {
+    fn from(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
+        latencies.sort();
+        let pick = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Figures {
+            count: latencies.len(),
+            seconds: elapsed.as_secs_f64(),
+            p50: pick(0.50),
+            p99: pick(0.99),
+            max: latencies.last().copied().unwrap_or_default(),
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.count as f64 / self.seconds
+    }
+
+    fn print(&self, label: &str) {
+        println!(
+            "{label:<28} {:>8.0} cases/s   p50 {:>8.2} ms   p99 {:>8.2} ms   max {:>8.2} ms   ({} cases)",
+            self.rate(),
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.max.as_secs_f64() * 1e3,
+            self.count
+        );
+    }
+}
+
+fn bench_store(c: &mut Criterion, store: &Arc<SledStore>, intake: &CaseIntake) {
+    let mut n = 0u64;
+    c.bench_function("store/create (durable)", |b| {
+        b.iter(|| {
+            n += 1;
+            store.create(new_case(intake, n)).unwrap()
+        })
+    });
+}
+
+fn bench_http(
+    c: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    base: &str,
+    body: &serde_json::Value,
+) {
+    let client = reqwest::Client::new();
+    let url = format!("{base}/v1/cases");
+    c.bench_function("http/create (durable)", |b| {
+        b.to_async(runtime).iter(|| async {
+            let response = client.post(&url).json(body).send().await.unwrap();
+            assert_eq!(response.status(), 201);
+            response.bytes().await.unwrap()
+        })
+    });
+}
+
+fn load_store(
+    store: &Arc<SledStore>,
+    intake: &CaseIntake,
+    concurrency: u64,
+    seconds: u64,
+) -> Figures {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let store = Arc::clone(store);
+            let intake = intake.clone();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let mut n = worker << 40;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let t = Instant::now();
+                    store.create(new_case(&intake, n)).unwrap();
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let latencies = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    Figures::from(latencies, started.elapsed())
+}
+
+fn load_http(
+    runtime: &tokio::runtime::Runtime,
+    base: &str,
+    body: &serde_json::Value,
+    concurrency: u64,
+    seconds: u64,
+) -> Figures {
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let url = format!("{base}/v1/cases");
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let client = client.clone();
+                let url = url.clone();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        let response = client.post(&url).json(&body).send().await.unwrap();
+                        assert_eq!(response.status(), 201);
+                        response.bytes().await.unwrap();
+                        latencies.push(t.elapsed());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await.unwrap());
+        }
+        Figures::from(latencies, started.elapsed())
+    })
+}
+
+fn main() {
+    let body = intake_json();
+    let intake: CaseIntake = serde_json::from_value(body.clone()).unwrap();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(store_dir.path(), &SledOptions::default()).unwrap());
+
+    let http_dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = runtime.block_on(async {
+        let store = SledStore::open(http_dir.path(), &SledOptions::default()).unwrap();
+        let app = Redress::new(Arc::new(store), Arc::new(SystemClock));
+        let router = server::router(app, &HttpOptions::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(server::serve(listener, router, std::future::pending()));
+        format!("http://{address}")
+    });
+
+    let mut criterion = Criterion::default().configure_from_args();
+    bench_store(&mut criterion, &store, &intake);
+    bench_http(&mut criterion, &runtime, &base, &body);
+    criterion.final_summary();
+
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let seconds = env_number("REDRESS_BENCH_SECONDS", 3);
+    let concurrency = env_number("REDRESS_BENCH_CONCURRENCY", 16);
+    println!(
+        "\nconcurrent intake, {concurrency} writers, {seconds} s each, every case durable before it is acknowledged:"
+    );
+    let store_figures = load_store(&store, &intake, concurrency, seconds);
+    store_figures.print("store (group commit)");
+    let http_figures = load_http(&runtime, &base, &body, concurrency, seconds);
+    http_figures.print("http on loopback");
+    println!(
+        "ratio http/store: throughput {:.2}, p99 latency {:.2}",
+        http_figures.rate() / store_figures.rate(),
+        http_figures.p99.as_secs_f64() / store_figures.p99.as_secs_f64()
+    );
+}

@@ -130,11 +130,11 @@ impl ProblemKind {
 
 /// An error on its way to becoming a problem response.
 #[derive(Debug)]
-pub struct ApiError(pub Problem);
+pub struct ApiError(pub Box<Problem>);
 
 impl ApiError {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
-        ApiError(Problem {
+        ApiError(Box::new(Problem {
             kind: format!("urn:redress:problem:{}", kind.slug()),
             title: kind.title().into(),
             status: kind.status().as_u16(),
@@ -142,7 +142,7 @@ impl ApiError {
             errors: Vec::new(),
             current_status: None,
             allowed_actions: None,
-        })
+        }))
     }
 
     pub fn with_fields(mut self, errors: Vec<InvalidField>) -> Self {

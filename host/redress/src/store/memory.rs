@@ -110,13 +110,13 @@ impl CaseStore for MemoryStore {
             .get(&append.id)
             .filter(|c| c.tenant == append.tenant)
             .ok_or(StoreError::NotFound(append.id))?;
-        if let Some(expected) = append.expected_version {
-            if expected != case.version {
-                return Err(StoreError::VersionConflict {
-                    expected,
-                    actual: case.version,
-                });
-            }
+        if let Some(expected) = append.expected_version
+            && expected != case.version
+        {
+            return Err(StoreError::VersionConflict {
+                expected,
+                actual: case.version,
+            });
         }
         let record = case.next_event(append.action, append.actor, append.now)?;
         let mut next = case.clone();
@@ -150,7 +150,7 @@ impl CaseStore for MemoryStore {
 
     fn events(&self, tenant: &str, id: CaseId) -> Result<Option<Vec<EventRecord>>, StoreError> {
         let inner = self.lock();
-        if !inner.cases.get(&id).is_some_and(|c| c.tenant == tenant) {
+        if inner.cases.get(&id).is_none_or(|c| c.tenant != tenant) {
             return Ok(None);
         }
         Ok(inner.events.get(&id).cloned())

@@ -262,19 +262,19 @@ impl CaseStore for SledStore {
             &self.index,
         )
             .transaction(|(cases, events, tracking, idempotency, index)| {
-                if let Some(key) = &idem_key {
-                    if let Some(existing) = idempotency.get(key)? {
-                        let existing = match cases.get(existing)? {
-                            Some(bytes) => parse_case(&bytes),
-                            None => Err(StoreError::Corrupt(
-                                "idempotency key names a missing case".into(),
-                            )),
-                        };
-                        return match existing {
-                            Ok(case) => Ok(Created::Existing(case)),
-                            Err(e) => abort(e),
-                        };
-                    }
+                if let Some(key) = &idem_key
+                    && let Some(existing) = idempotency.get(key)?
+                {
+                    let existing = match cases.get(existing)? {
+                        Some(bytes) => parse_case(&bytes),
+                        None => Err(StoreError::Corrupt(
+                            "idempotency key names a missing case".into(),
+                        )),
+                    };
+                    return match existing {
+                        Ok(case) => Ok(Created::Existing(case)),
+                        Err(e) => abort(e),
+                    };
                 }
                 if cases.get(id_bytes)?.is_some() {
                     return abort(StoreError::IdTaken(id));
@@ -318,13 +318,13 @@ impl CaseStore for SledStore {
                     Ok(_) => return abort(StoreError::NotFound(id)),
                     Err(e) => return abort(e),
                 };
-                if let Some(expected) = expected_version {
-                    if expected != case.version {
-                        return abort(StoreError::VersionConflict {
-                            expected,
-                            actual: case.version,
-                        });
-                    }
+                if let Some(expected) = expected_version
+                    && expected != case.version
+                {
+                    return abort(StoreError::VersionConflict {
+                        expected,
+                        actual: case.version,
+                    });
                 }
                 let previous_status = case.status;
                 let record = match case.next_event(action.clone(), actor.clone(), now) {
@@ -462,11 +462,11 @@ impl CaseStore for SledStore {
                 .and_then(|s| s.try_into().ok())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
-            if group.as_ref().is_some_and(|g| g.id != id) {
-                if let Some(done) = group.take() {
-                    with_history.insert(done.id);
-                    self.audit_group(done, &mut report);
-                }
+            if group.as_ref().is_some_and(|g| g.id != id)
+                && let Some(done) = group.take()
+            {
+                with_history.insert(done.id);
+                self.audit_group(done, &mut report);
             }
             let current = group.get_or_insert_with(|| HistoryGroup {
                 id,
