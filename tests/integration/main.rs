@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod cli;
+mod clocks;
 mod durability;
 mod errors;
 mod support;

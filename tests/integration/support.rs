@@ -14,6 +14,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_redress");
 /// A running server and the data directory it owns.
 pub struct Server {
     child: Option<Child>,
+    /// Simulated time, when the server was started with one.
+    pub clock_file: Option<PathBuf>,
     pub base: String,
     pub data: PathBuf,
     pub log: PathBuf,
@@ -24,11 +26,32 @@ pub struct Server {
 impl Server {
     /// Starts a server on a fresh temporary data directory.
     pub fn start() -> Server {
+        Self::start_inner(None)
+    }
+
+    /// Starts a server whose "now" is read from a file, beginning at `now`; the scheduler runs
+    /// every 50 ms.
+    pub fn start_with_clock(now: &str) -> Server {
+        Self::start_inner(Some(now))
+    }
+
+    /// Moves simulated time.
+    pub fn set_time(&self, now: &str) {
+        std::fs::write(self.clock_file.as_ref().unwrap(), now).unwrap();
+    }
+
+    fn start_inner(now: Option<&str>) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        let clock_file = now.map(|now| {
+            let path = dir.path().join("now");
+            std::fs::write(&path, now).unwrap();
+            path
+        });
         let data = dir.path().join("data");
         let log = dir.path().join("server.log");
         let mut server = Server {
             child: None,
+            clock_file,
             base: String::new(),
             data,
             log,
@@ -48,17 +71,22 @@ impl Server {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let mut child = Command::new(BIN)
-            .args([
-                "--log-format",
-                "json",
-                "--log",
-                "debug,sled=info,hyper=info",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data",
-            ])
+        let mut command = Command::new(BIN);
+        command.args([
+            "--log-format",
+            "json",
+            "--log",
+            "debug,sled=info,hyper=info",
+            "serve",
+        ]);
+        if let Some(clock) = &self.clock_file {
+            command
+                .arg("--clock-file")
+                .arg(clock)
+                .args(["--scheduler-interval-ms", "50"]);
+        }
+        let mut child = command
+            .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(&self.data)
             .arg("--rulesets")
             .arg(repo_root().join("rulesets"))

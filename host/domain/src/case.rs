@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    clock::{CaseClock, ClockChange, ClockError, apply_change},
     event::{Actor, EventKind, EventRecord, HandlerAction, Hash},
     ids::{CaseId, TrackingCode},
     lifecycle::{self, LifecycleError, Status},
@@ -500,6 +501,9 @@ pub struct Case {
     #[serde(default)]
     pub reopen_count: u32,
     pub ruleset: Option<RulesetPin>,
+    /// The statutory clocks, by name.
+    #[serde(default)]
+    pub clocks: BTreeMap<String, CaseClock>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// The sequence number of the latest event; also an optimistic-concurrency token.
@@ -521,6 +525,13 @@ pub enum ApplyError {
     OutOfOrder { expected_prev: u64, found: u64 },
     #[error("a case's history is empty")]
     Empty,
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    #[error("the case is closed: reopen it before changing its clocks")]
+    ClosedCase,
+    /// A deadline could not be computed (unknown calendar, a year the calendar does not cover).
+    #[error("{0}")]
+    Deadline(String),
 }
 
 impl Case {
@@ -578,6 +589,7 @@ impl Case {
             transfers: Vec::new(),
             reopen_count: 0,
             ruleset: None,
+            clocks: BTreeMap::new(),
             created_at: record.recorded_at,
             updated_at: record.recorded_at,
             version: record.seq,
@@ -594,14 +606,12 @@ impl Case {
         now: Timestamp,
     ) -> Result<EventRecord, ApplyError> {
         lifecycle::transition(self.status, &action)?;
-        Ok(EventRecord::seal(
-            self.id,
-            self.version + 1,
-            now,
-            actor,
-            EventKind::Handler { action },
-            self.head_hash,
-        ))
+        Ok(self.seal(EventKind::Handler { action }, actor, now))
+    }
+
+    /// Seals `event` as the case's next event (it is checked when applied).
+    pub fn seal(&self, event: EventKind, actor: Actor, now: Timestamp) -> EventRecord {
+        EventRecord::seal(self.id, self.version + 1, now, actor, event, self.head_hash)
     }
 
     /// Applies the next event of the history.
@@ -612,8 +622,25 @@ impl Case {
                 found: record.seq,
             });
         }
-        let EventKind::Handler { action } = &record.event else {
-            return Err(ApplyError::ReceivedAgain);
+        let action = match &record.event {
+            EventKind::Received { .. } => return Err(ApplyError::ReceivedAgain),
+            EventKind::Clock { name, change } => {
+                if self.status == Status::Closed && !matches!(change, ClockChange::Stopped { .. }) {
+                    return Err(ApplyError::ClosedCase);
+                }
+                let clock = apply_change(
+                    name,
+                    self.clocks.get(name).cloned(),
+                    change,
+                    record.recorded_at,
+                )?;
+                self.clocks.insert(name.clone(), clock);
+                self.updated_at = record.recorded_at;
+                self.version = record.seq;
+                self.head_hash = record.hash;
+                return Ok(());
+            }
+            EventKind::Handler { action } => action,
         };
         let next = lifecycle::transition(self.status, action)?;
         let at = record.recorded_at;

@@ -239,6 +239,12 @@ pub enum EventKind {
     },
     /// A handler acted on the case.
     Handler { action: HandlerAction },
+    /// A statutory clock changed (started, paused, fired, ...).
+    Clock {
+        name: String,
+        #[serde(flatten)]
+        change: crate::clock::ClockChange,
+    },
 }
 
 /// One entry of a case's append-only history.

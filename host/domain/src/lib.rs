@@ -4,6 +4,7 @@
 //! needs is handed to it, so that replaying a case's events always rebuilds the same snapshot.
 
 pub mod case;
+pub mod clock;
 pub mod event;
 pub mod ids;
 pub mod lifecycle;

@@ -17,7 +17,7 @@ use criterion::Criterion;
 use redress::{
     clock::SystemClock,
     server::{self, HttpOptions},
-    service::Redress,
+    service::{Calendars, Redress},
     store::{CaseStore, NewCase, SledOptions, SledStore},
 };
 use redress_domain::{Actor, CaseId, CaseIntake, TrackingCode};
@@ -223,7 +223,15 @@ fn main() {
         .unwrap();
     let base = runtime.block_on(async {
         let store = SledStore::open(http_dir.path(), &SledOptions::default()).unwrap();
-        let app = Redress::new(Arc::new(store), Arc::new(SystemClock));
+        let calendars = redress_calendar::CalendarSet::load_dir(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/calendars"),
+        )
+        .unwrap();
+        let app = Redress::new(
+            Arc::new(store),
+            Arc::new(SystemClock),
+            Calendars::new(calendars),
+        );
         let router = server::router(app, &HttpOptions::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -50,3 +50,55 @@ impl Clock for ManualClock {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// A simulated clock read from a file holding one RFC 3339 instant, for end-to-end tests and
+/// demonstrations of the scheduler (`redress serve --clock-file`). Whoever writes the file
+/// drives time; the file survives a restart, so simulated time does too. Never for production.
+#[derive(Debug)]
+pub struct FileClock {
+    path: std::path::PathBuf,
+    last: Mutex<Timestamp>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct FileClockError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl FileClock {
+    pub fn open(path: &std::path::Path) -> Result<Self, FileClockError> {
+        let now = read_instant(path)?;
+        Ok(FileClock {
+            path: path.to_owned(),
+            last: Mutex::new(now),
+        })
+    }
+}
+
+fn read_instant(path: &std::path::Path) -> Result<Timestamp, FileClockError> {
+    let error = |reason: String| FileClockError {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    text.trim()
+        .parse()
+        .map_err(|e| error(format!("`{}` is not an RFC 3339 instant: {e}", text.trim())))
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> Timestamp {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        match read_instant(&self.path) {
+            // Time never runs backwards, even if the file is edited that way.
+            Ok(t) if t > *last => *last = t,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "simulated clock file unreadable; keeping the last instant")
+            }
+        }
+        *last
+    }
+}

@@ -2,8 +2,11 @@
 
 pub mod clock;
 pub mod config;
+pub mod deadlines;
+pub mod scheduler;
 pub mod schemas;
 pub mod server;
 pub mod service;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;

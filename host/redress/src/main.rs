@@ -1,17 +1,26 @@
 //! The `redress` command: the server and the tools around it.
 
-use std::{path::PathBuf, process::ExitCode, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use redress::deadlines;
 use redress::{
-    clock::SystemClock,
+    clock::{Clock, FileClock, SystemClock},
     config::{FileConfig, LogFormat, ServeConfig, ServeOverrides},
+    scheduler,
     server::{self, HttpOptions},
-    service::Redress,
+    service::{Calendars, Redress},
     store::{CaseStore, SledStore, sled_store::SledOptions},
     telemetry,
 };
+use redress_calendar::CalendarSet;
+use redress_domain::clock::{ClockSpec, ClockUnit, DayEnd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +58,13 @@ enum Command {
         /// Largest accepted request body, in bytes.
         #[arg(long, env = "REDRESS_MAX_BODY_BYTES")]
         max_body_bytes: Option<usize>,
+        /// Simulated time: read "now" from this file (one RFC 3339 instant) instead of the
+        /// system clock. For tests and demonstrations of the scheduler only.
+        #[arg(long, env = "REDRESS_CLOCK_FILE")]
+        clock_file: Option<PathBuf>,
+        /// How often the scheduler looks for due clocks, in milliseconds.
+        #[arg(long, env = "REDRESS_SCHEDULER_INTERVAL_MS", default_value_t = 500)]
+        scheduler_interval_ms: u64,
     },
     /// Write the JSON Schemas and the OpenAPI document generated from the server's types.
     Schemas {
@@ -57,6 +73,38 @@ enum Command {
         /// Only check that the files in `--out` are current; exit 1 if not.
         #[arg(long)]
         check: bool,
+    },
+    /// Compute a statutory deadline and explain it, as a rule would (for checking rules by hand).
+    Deadline {
+        /// Calendar id (a file in <rulesets>/calendars).
+        #[arg(long, default_value = "cn-mainland")]
+        calendar: String,
+        /// Start: a date (2026-02-13), a local date-time (2026-02-13T10:00) or an instant with offset.
+        #[arg(long)]
+        from: String,
+        #[arg(long, group = "period")]
+        working_days: Option<u32>,
+        #[arg(long, group = "period")]
+        calendar_days: Option<u32>,
+        #[arg(long, group = "period")]
+        hours: Option<u32>,
+        /// With --calendar-days: move a due date on a rest day to the next working day.
+        #[arg(long)]
+        roll_forward: bool,
+        /// End the due day at close of business instead of 24:00.
+        #[arg(long)]
+        close_of_business: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "REDRESS_RULESETS", default_value = "rulesets")]
+        rulesets: PathBuf,
+    },
+    /// Run a scenario file through simulated time and print the timeline.
+    Simulate {
+        scenario: PathBuf,
+        #[arg(long, env = "REDRESS_RULESETS", default_value = "rulesets")]
+        rulesets: PathBuf,
     },
     /// Audit tools.
     Audit {
@@ -101,9 +149,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .log_format
         .or(file.log.format)
         .unwrap_or(LogFormat::Human);
+    // The tools print their results on stdout; only the server logs its progress by default.
+    let default_filter = if matches!(cli.command, Command::Serve { .. }) {
+        None
+    } else {
+        Some("warn")
+    };
     telemetry::init(
         log_format,
-        cli.log.as_deref().or(file.log.filter.as_deref()),
+        cli.log
+            .as_deref()
+            .or(file.log.filter.as_deref())
+            .or(default_filter),
     );
     match cli.command {
         Command::Serve {
@@ -111,6 +168,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             rulesets,
             max_body_bytes,
+            clock_file,
+            scheduler_interval_ms,
         } => {
             let config = ServeConfig::resolve(
                 ServeOverrides {
@@ -122,7 +181,85 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &file,
                 &origin,
             )?;
-            serve(config)?;
+            let clock: Arc<dyn Clock> = match clock_file {
+                Some(path) => {
+                    tracing::warn!(path = %path.display(), "simulated time: now is read from a file");
+                    Arc::new(FileClock::open(&path)?)
+                }
+                None => Arc::new(SystemClock),
+            };
+            serve(
+                config,
+                clock,
+                Duration::from_millis(scheduler_interval_ms.max(10)),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deadline {
+            calendar,
+            from,
+            working_days,
+            calendar_days,
+            hours,
+            roll_forward,
+            close_of_business,
+            json,
+            rulesets,
+        } => {
+            let calendars = load_calendars(&rulesets.join("calendars"))?;
+            let (amount, unit) = match (working_days, calendar_days, hours) {
+                (Some(n), _, _) => (n, ClockUnit::WorkingDays),
+                (_, Some(n), _) => (n, ClockUnit::CalendarDays),
+                (_, _, Some(n)) => (n, ClockUnit::Hours),
+                _ => anyhow::bail!("give one of --working-days, --calendar-days or --hours"),
+            };
+            let start = deadlines::parse_start(&calendars, &calendar, &from)
+                .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+            let spec = ClockSpec {
+                name: "deadline".into(),
+                amount,
+                unit,
+                calendar,
+                roll_forward,
+                day_end: if close_of_business {
+                    DayEnd::CloseOfBusiness
+                } else {
+                    DayEnd::Midnight
+                },
+                warn_before: None,
+                article: None,
+                escalation: Vec::new(),
+            };
+            let deadline = deadlines::compute(&calendars, &spec, start, &[], &[])
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&deadline)?);
+            } else {
+                print!("{}", deadline.render_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate { scenario, rulesets } => {
+            let calendars = load_calendars(&rulesets.join("calendars"))?;
+            let name = scenario.display().to_string();
+            let text = std::fs::read_to_string(&scenario)
+                .with_context(|| format!("{name}: cannot read"))?;
+            let parsed = redress::simulate::Scenario::parse(&text, &name)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let lines = runtime.block_on(redress::simulate::run(parsed, calendars, &name))?;
+            let shanghai =
+                jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
+            for line in lines {
+                let local = line.at.to_zoned(shanghai.clone());
+                println!(
+                    "{}  {:<8} {}",
+                    local.strftime("%Y-%m-%d %a %H:%M"),
+                    line.case,
+                    line.what
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Schemas { out, check } => {
@@ -186,7 +323,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn serve(config: ServeConfig) -> anyhow::Result<()> {
+fn serve(
+    config: ServeConfig,
+    clock: Arc<dyn Clock>,
+    scheduler_interval: Duration,
+) -> anyhow::Result<()> {
+    let calendar_dir = config.rulesets.join("calendars");
+    let calendars = Calendars::new(load_calendars(&calendar_dir)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -201,10 +344,9 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             },
         )
         .with_context(|| format!("{}: cannot open the store", config.data.display()))?;
-        if !config.rulesets.is_dir() {
-            tracing::warn!(path = %config.rulesets.display(), "ruleset directory not found");
-        }
-        let app = Redress::new(Arc::new(store), Arc::new(SystemClock));
+        let app = Redress::new(Arc::new(store), clock, calendars.clone());
+        watch_calendars(calendar_dir, calendars);
+        scheduler::spawn(app.clone(), scheduler_interval);
         let router = server::router(
             app,
             &HttpOptions {
@@ -224,6 +366,47 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+fn load_calendars(dir: &Path) -> anyhow::Result<CalendarSet> {
+    let set = CalendarSet::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(dir = %dir.display(), calendars = ?set.ids().collect::<Vec<_>>(), "calendars loaded");
+    Ok(set)
+}
+
+/// The newest modification time among the calendar files: a change means "reload".
+fn calendar_stamp(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|e| e == "toml"))
+        .filter_map(|entry| entry.metadata().ok()?.modified().ok())
+        .max()
+}
+
+/// Reloads the calendars when their files change. A set that fails validation is refused with
+/// the file and line, and the calendars in force stay.
+fn watch_calendars(dir: PathBuf, calendars: Calendars) {
+    tokio::spawn(async move {
+        let mut seen = calendar_stamp(&dir);
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let stamp = calendar_stamp(&dir);
+            if stamp == seen {
+                continue;
+            }
+            seen = stamp;
+            match CalendarSet::load_dir(&dir) {
+                Ok(set) => {
+                    tracing::info!(calendars = ?set.ids().collect::<Vec<_>>(), "calendars reloaded");
+                    calendars.replace(set);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "calendar change refused; the previous calendars stay in force")
+                }
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -73,6 +73,7 @@ pub enum ProblemKind {
     MethodNotAllowed,
     IllegalTransition,
     VersionConflict,
+    DeadlineNotComputable,
     StorageUnavailable,
     Internal,
 }
@@ -88,6 +89,7 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::IllegalTransition => StatusCode::CONFLICT,
             ProblemKind::VersionConflict => StatusCode::PRECONDITION_FAILED,
+            ProblemKind::DeadlineNotComputable => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -104,6 +106,7 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::IllegalTransition => "illegal-transition",
             ProblemKind::VersionConflict => "version-conflict",
+            ProblemKind::DeadlineNotComputable => "deadline-not-computable",
             ProblemKind::StorageUnavailable => "storage-unavailable",
             ProblemKind::Internal => "internal",
         }
@@ -120,6 +123,9 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::IllegalTransition => "The case lifecycle does not allow this action now",
             ProblemKind::VersionConflict => "The case changed since it was read",
+            ProblemKind::DeadlineNotComputable => {
+                "The deadline cannot be computed with the calendars in force"
+            }
             ProblemKind::StorageUnavailable => {
                 "Storage is unavailable; nothing was changed or acknowledged"
             }
@@ -216,6 +222,16 @@ impl From<StoreError> for ApiError {
                 ApiError::new(ProblemKind::VersionConflict, e.to_string())
             }
             StoreError::Refused(ApplyError::Lifecycle(l)) => ApiError::lifecycle(l),
+            StoreError::Refused(ApplyError::Clock(c)) => {
+                ApiError::new(ProblemKind::IllegalTransition, c.to_string())
+            }
+            StoreError::Refused(ApplyError::ClosedCase) => ApiError::new(
+                ProblemKind::IllegalTransition,
+                ApplyError::ClosedCase.to_string(),
+            ),
+            StoreError::Refused(ApplyError::Deadline(reason)) => {
+                ApiError::new(ProblemKind::DeadlineNotComputable, reason)
+            }
             StoreError::BadCursor => ApiError::field(
                 ProblemKind::BadParameter,
                 Location::Query,

@@ -18,7 +18,9 @@ use axum::{
 };
 use jiff::Timestamp;
 use redress_domain::{
-    Case, CaseId, CaseIntake, EventRecord, HandlerAction, Status, TrackingCode, case::Sector,
+    Case, CaseId, CaseIntake, EventRecord, HandlerAction, Status, TrackingCode,
+    case::Sector,
+    clock::{CaseClock, ClockAction},
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -89,11 +91,32 @@ pub struct CaseList {
     pub next_cursor: Option<String>,
 }
 
-/// A case and the event an action just recorded on it.
+/// A case and the events an action just recorded on it (an action that ends a case also stops
+/// its clocks, in the same write).
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ActionResult {
     pub case: Case,
-    pub event: EventRecord,
+    pub events: Vec<EventRecord>,
+}
+
+/// A clock with what is left of it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ClockView {
+    pub name: String,
+    #[serde(flatten)]
+    pub clock: CaseClock,
+    /// Seconds until `due_at` (negative once past); absent while paused or ended.
+    pub remaining_seconds: Option<i64>,
+    /// For working-day clocks: whole working days left after today, by the clock's calendar.
+    pub remaining_working_days: Option<i64>,
+}
+
+/// A case's clocks, as of `now`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ClockList {
+    pub case_id: CaseId,
+    pub now: Timestamp,
+    pub clocks: Vec<ClockView>,
 }
 
 /// A case's whole history, oldest first.
@@ -114,6 +137,12 @@ pub struct ListParams {
     pub received_from: Option<Timestamp>,
     /// Only cases received before this instant (RFC 3339).
     pub received_before: Option<Timestamp>,
+    /// Only cases with a running clock due before this instant; listed soonest first.
+    pub due_before: Option<Timestamp>,
+    /// Only cases with a breached clock.
+    pub overdue: Option<bool>,
+    /// Only cases with this clock; with `due_before` or `overdue`, only this clock counts.
+    pub clock: Option<String>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
@@ -198,6 +227,9 @@ async fn list_cases(
         sector: params.sector,
         received_from: params.received_from,
         received_before: params.received_before,
+        due_before: params.due_before,
+        overdue: params.overdue.unwrap_or(false),
+        clock: params.clock,
         cursor: params.cursor,
         limit: limit as usize,
     };
@@ -215,13 +247,65 @@ async fn record_action(
     IfMatch(expected): IfMatch,
     ApiJson(action): ApiJson<HandlerAction>,
 ) -> Result<Reply<ActionResult, 201>, ApiError> {
-    let (case, event) = state
+    let (case, events) = state
         .app
         .act(ctx.tenant, id, action, ctx.actor, expected)
         .await?;
-    tracing::info!(case_id = %case.id, seq = event.seq, status = case.status.as_str(), "action recorded");
+    tracing::info!(case_id = %case.id, version = case.version, status = case.status.as_str(), "action recorded");
     let tag = etag(&case);
-    Ok(Reply::new(ActionResult { case, event }).header(header::ETAG, &tag))
+    Ok(Reply::new(ActionResult { case, events }).header(header::ETAG, &tag))
+}
+
+async fn clock_action(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    CaseIdPath(id): CaseIdPath,
+    IfMatch(expected): IfMatch,
+    ApiJson(action): ApiJson<ClockAction>,
+) -> Result<Reply<ActionResult, 201>, ApiError> {
+    let (case, events) = state
+        .app
+        .clock_action(ctx.tenant, id, action, ctx.actor, expected)
+        .await?;
+    tracing::info!(case_id = %case.id, version = case.version, "clock changed");
+    let tag = etag(&case);
+    Ok(Reply::new(ActionResult { case, events }).header(header::ETAG, &tag))
+}
+
+async fn list_clocks(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    CaseIdPath(id): CaseIdPath,
+) -> Result<Reply<ClockList, 200>, ApiError> {
+    let case = state
+        .app
+        .get(ctx.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
+    let now = state.app.clock().now();
+    let calendars = state.app.calendars().current();
+    let clocks = case
+        .clocks
+        .into_iter()
+        .map(|(name, clock)| {
+            let remaining_seconds = clock
+                .breach_pending()
+                .map(|due| due.as_second() - now.as_second());
+            let remaining_working_days =
+                crate::deadlines::remaining_working_days(&calendars, &clock, now);
+            ClockView {
+                name,
+                clock,
+                remaining_seconds,
+                remaining_working_days,
+            }
+        })
+        .collect();
+    Ok(Reply::new(ClockList {
+        case_id: id,
+        now,
+        clocks,
+    }))
 }
 
 fn record_action_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
@@ -306,6 +390,24 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
         .api_route(
             "/v1/cases/{id}/events",
             post_with(record_action, record_action_docs),
+        )
+        .api_route(
+            "/v1/cases/{id}/clocks",
+            post_with(clock_action, |op| {
+                op.id("changeClock")
+                    .tag("clocks")
+                    .summary("Start, pause, resume, extend, restart or stop a statutory clock")
+                    .description(
+                        "The due time is computed with the clock's calendar (start day excluded, working \
+                         days with make-up workdays, calendar days rolled off rest days) and recorded \
+                         with its explanation. A change the clock's state does not allow is refused \
+                         with 409; a date the calendar does not cover, with 422.",
+                    )
+                    .response_with::<409, ApiError, _>(|r| r.description("The clock's state does not allow this change"))
+            })
+            .get_with(list_clocks, |op| {
+                op.id("listClocks").tag("clocks").summary("A case's clocks with due times, remaining time and explanations")
+            }),
         )
         .api_route(
             "/v1/cases/{id}/timeline",

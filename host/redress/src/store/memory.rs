@@ -9,7 +9,8 @@ use std::{
 use redress_domain::{Case, CaseId, EventRecord};
 
 use super::{
-    Append, AuditReport, CaseStore, Created, ListQuery, NewCase, Page, StoreError, audit_case,
+    Append, AuditReport, CaseStore, Created, DueClock, ListOrder, ListQuery, NewCase, Page,
+    StoreError, audit_case, due_clocks, earliest_due, run_plan,
 };
 
 #[derive(Debug, Default)]
@@ -35,20 +36,15 @@ impl MemoryStore {
     }
 }
 
-/// The listing order shared with the sled backend: by received time when only a received-time
-/// range narrows the query, otherwise by case id (registration order); newest first.
+/// The listing order shared with the sled backend (see `ListOrder`), as a key sorted
+/// ascending; descending orders are handled by the caller.
 fn sort_key(query: &ListQuery, case: &Case) -> (i64, CaseId) {
-    let by_received = query.status.is_none()
-        && query.sector.is_none()
-        && (query.received_from.is_some() || query.received_before.is_some());
-    (
-        if by_received {
-            case.received_at.as_millisecond()
-        } else {
-            0
-        },
-        case.id,
-    )
+    let millis = match query.order() {
+        ListOrder::DueSoonest => earliest_due(case).map_or(i64::MAX, |t| t.as_millisecond()),
+        ListOrder::Received => case.received_at.as_millisecond(),
+        ListOrder::Overdue | ListOrder::Registered => 0,
+    };
+    (millis, case.id)
 }
 
 fn encode_cursor(key: (i64, CaseId)) -> String {
@@ -103,12 +99,12 @@ impl CaseStore for MemoryStore {
         Ok(Created::New(case))
     }
 
-    fn append(&self, append: Append) -> Result<(Case, EventRecord), StoreError> {
+    fn append(&self, append: Append) -> Result<(Case, Vec<EventRecord>), StoreError> {
         let mut inner = self.lock();
         let case = inner
             .cases
             .get(&append.id)
-            .filter(|c| c.tenant == append.tenant)
+            .filter(|c| append.tenant.as_ref().is_none_or(|t| *t == c.tenant))
             .ok_or(StoreError::NotFound(append.id))?;
         if let Some(expected) = append.expected_version
             && expected != case.version
@@ -118,16 +114,32 @@ impl CaseStore for MemoryStore {
                 actual: case.version,
             });
         }
-        let record = case.next_event(append.action, append.actor, append.now)?;
         let mut next = case.clone();
-        next.apply(&record)?;
-        inner
-            .events
-            .entry(append.id)
-            .or_default()
-            .push(record.clone());
-        inner.cases.insert(append.id, next.clone());
-        Ok((next, record))
+        let records = run_plan(&mut next, &append)?;
+        if !records.is_empty() {
+            inner
+                .events
+                .entry(append.id)
+                .or_default()
+                .extend(records.iter().cloned());
+            inner.cases.insert(append.id, next.clone());
+        }
+        Ok((next, records))
+    }
+
+    fn due(&self, until: jiff::Timestamp, limit: usize) -> Result<Vec<DueClock>, StoreError> {
+        let inner = self.lock();
+        let mut due: Vec<DueClock> = inner
+            .cases
+            .values()
+            .flat_map(due_clocks)
+            .filter(|d| d.at <= until)
+            .collect();
+        due.sort_by(|a, b| {
+            (a.at, a.case_id, a.kind, &a.clock).cmp(&(b.at, b.case_id, b.kind, &b.clock))
+        });
+        due.truncate(limit);
+        Ok(due)
     }
 
     fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError> {
@@ -159,13 +171,25 @@ impl CaseStore for MemoryStore {
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let inner = self.lock();
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let ascending = query.order() == ListOrder::DueSoonest;
         let mut matching: Vec<&Case> = inner
             .cases
             .values()
             .filter(|c| query.matches(c))
-            .filter(|c| after.is_none_or(|a| sort_key(query, c) < a))
+            .filter(|c| {
+                after.is_none_or(|a| {
+                    if ascending {
+                        sort_key(query, c) > a
+                    } else {
+                        sort_key(query, c) < a
+                    }
+                })
+            })
             .collect();
-        matching.sort_by_key(|c| std::cmp::Reverse(sort_key(query, c)));
+        matching.sort_by_key(|c| sort_key(query, c));
+        if !ascending {
+            matching.reverse();
+        }
         let limit = query.limit.max(1);
         let more = matching.len() > limit;
         matching.truncate(limit);

@@ -13,10 +13,13 @@ pub mod sled_store;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use redress_domain::{
-    Actor, Case, CaseId, CaseIntake, EventRecord, HandlerAction, Status, TrackingCode,
+    Actor, Case, CaseId, CaseIntake, EventKind, EventRecord, HandlerAction, Status, TrackingCode,
     case::{ApplyError, Sector},
+    clock::ClockState,
     event::ChainError,
 };
 use serde::Serialize;
@@ -47,16 +50,107 @@ pub enum Created {
     Existing(Case),
 }
 
-/// A handler action to record on a case.
-#[derive(Debug, Clone)]
+/// Decides, from the case as it stands inside the write transaction, which events to append.
+/// It may run more than once (a transaction retried after a conflict) and must be pure.
+pub type Plan = Arc<dyn Fn(&Case, Timestamp) -> Result<Vec<EventKind>, ApplyError> + Send + Sync>;
+
+/// Events to append to a case, decided by `plan` on the current snapshot.
+#[derive(Clone)]
 pub struct Append {
-    pub tenant: String,
+    /// The tenant the request acts for; `None` only for the server's own work (the scheduler).
+    pub tenant: Option<String>,
     pub id: CaseId,
-    pub action: HandlerAction,
+    pub plan: Plan,
     pub actor: Actor,
     pub now: Timestamp,
     /// Refuse the write unless the case is at this version (optimistic concurrency).
     pub expected_version: Option<u64>,
+}
+
+impl std::fmt::Debug for Append {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Append")
+            .field("tenant", &self.tenant)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Append {
+    /// A single handler action, checked against the lifecycle.
+    pub fn action(
+        tenant: &str,
+        id: CaseId,
+        action: HandlerAction,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Self {
+        Append {
+            tenant: Some(tenant.to_owned()),
+            id,
+            plan: Arc::new(move |_, _| {
+                Ok(vec![EventKind::Handler {
+                    action: action.clone(),
+                }])
+            }),
+            actor,
+            now,
+            expected_version: None,
+        }
+    }
+}
+
+/// Applies a plan to a snapshot: the events it decided, sealed and applied in order.
+pub(crate) fn run_plan(case: &mut Case, append: &Append) -> Result<Vec<EventRecord>, ApplyError> {
+    let mut records = Vec::new();
+    for kind in (append.plan)(case, append.now)? {
+        if let EventKind::Handler { action } = &kind {
+            redress_domain::lifecycle::transition(case.status, action)?;
+        }
+        let record = case.seal(kind, append.actor.clone(), append.now);
+        case.apply(&record)?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// A clock that the scheduler owes a firing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueClock {
+    pub at: Timestamp,
+    pub case_id: CaseId,
+    pub clock: String,
+    pub kind: DueKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DueKind {
+    Warning,
+    Breach,
+}
+
+/// The firings a case owes, derived from its snapshot.
+pub fn due_clocks(case: &Case) -> Vec<DueClock> {
+    let mut due = Vec::new();
+    for (name, clock) in &case.clocks {
+        if let Some(at) = clock.warning_pending() {
+            due.push(DueClock {
+                at,
+                case_id: case.id,
+                clock: name.clone(),
+                kind: DueKind::Warning,
+            });
+        }
+        if let Some(at) = clock.breach_pending() {
+            due.push(DueClock {
+                at,
+                case_id: case.id,
+                clock: name.clone(),
+                kind: DueKind::Breach,
+            });
+        }
+    }
+    due
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +160,28 @@ pub struct ListQuery {
     pub sector: Option<Sector>,
     pub received_from: Option<Timestamp>,
     pub received_before: Option<Timestamp>,
+    /// Only cases with a running clock due before this instant (soonest first).
+    pub due_before: Option<Timestamp>,
+    /// Only cases with a breached clock.
+    pub overdue: bool,
+    /// Only cases with this clock (and, with `due_before` / `overdue`, only this clock counts).
+    pub clock: Option<String>,
     /// An opaque cursor from a previous page.
     pub cursor: Option<String>,
     pub limit: usize,
+}
+
+/// Which index a listing walks, and so its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Breached cases, newest first.
+    Overdue,
+    /// Soonest earliest-due first.
+    DueSoonest,
+    /// Newest received first.
+    Received,
+    /// Newest registered first.
+    Registered,
 }
 
 impl ListQuery {
@@ -79,19 +192,65 @@ impl ListQuery {
             sector: None,
             received_from: None,
             received_before: None,
+            due_before: None,
+            overdue: false,
+            clock: None,
             cursor: None,
             limit: 50,
         }
     }
 
+    pub fn order(&self) -> ListOrder {
+        if self.overdue {
+            ListOrder::Overdue
+        } else if self.due_before.is_some() {
+            ListOrder::DueSoonest
+        } else if self.status.is_none()
+            && self.sector.is_none()
+            && (self.received_from.is_some() || self.received_before.is_some())
+        {
+            ListOrder::Received
+        } else {
+            ListOrder::Registered
+        }
+    }
+
     /// Whether a case passes every filter (the store narrows with an index first).
     pub fn matches(&self, case: &Case) -> bool {
+        let clocks = || {
+            case.clocks
+                .iter()
+                .filter(|(name, _)| self.clock.as_ref().is_none_or(|c| c == *name))
+        };
         case.tenant == self.tenant
             && self.status.is_none_or(|s| case.status == s)
             && self.sector.is_none_or(|s| case.sector == s)
             && self.received_from.is_none_or(|t| case.received_at >= t)
             && self.received_before.is_none_or(|t| case.received_at < t)
+            && self
+                .clock
+                .as_ref()
+                .is_none_or(|c| case.clocks.contains_key(c))
+            && self.due_before.is_none_or(|t| {
+                clocks().any(|(_, c)| c.breach_pending().is_some_and(|due| due < t))
+            })
+            && (!self.overdue || clocks().any(|(_, c)| c.state == ClockState::Breached))
     }
+}
+
+/// The earliest due time among a case's running clocks: its position in the due listing.
+pub fn earliest_due(case: &Case) -> Option<Timestamp> {
+    case.clocks
+        .values()
+        .filter_map(|c| c.breach_pending())
+        .min()
+}
+
+/// Whether any clock of the case is breached: its presence in the overdue listing.
+pub fn is_overdue(case: &Case) -> bool {
+    case.clocks
+        .values()
+        .any(|c| c.state == ClockState::Breached)
 }
 
 /// One page of a listing, newest first.
@@ -153,9 +312,11 @@ pub enum StoreError {
 pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     /// Registers a case (its `received` event and snapshot), durably.
     fn create(&self, new: NewCase) -> Result<Created, StoreError>;
-    /// Records a handler action, checked against the lifecycle, durably. Returns the new
-    /// snapshot and the event.
-    fn append(&self, append: Append) -> Result<(Case, EventRecord), StoreError>;
+    /// Appends the events `append.plan` decides on the current snapshot, all or none, durably.
+    /// Returns the new snapshot and the events (none when the plan decided nothing).
+    fn append(&self, append: Append) -> Result<(Case, Vec<EventRecord>), StoreError>;
+    /// The firings owed at or before `until`, earliest first (at most `limit`).
+    fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<DueClock>, StoreError>;
     fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError>;
     fn get_by_tracking_code(&self, code: &str) -> Result<Option<Case>, StoreError>;
     /// A case's whole history, oldest first; `None` if the case does not exist for this tenant.

@@ -6,7 +6,13 @@
 //! - `events`: case id ‖ seq (u64 BE) → event JSON, so a case's history is one ordered range;
 //! - `tracking`: tracking code → case id;
 //! - `idempotency`: tenant ‖ 0 ‖ key → case id;
-//! - `index`: the listing indexes, one key prefix each (see `IndexKey`), value empty.
+//! - `index`: the listing indexes, one key prefix each (see `IndexKey`), value empty;
+//! - `due`: the scheduler's due-index: time ‖ case id ‖ kind ‖ clock name, for every warning
+//!   and breach still owed, so finding what is due is a range scan, not a scan of all cases.
+//!
+//! Every index key is a pure function of a case snapshot (`index_keys`, `due_keys`); a write
+//! removes the keys of the old snapshot that the new one lacks and inserts the new ones, in the
+//! same transaction as the events.
 //!
 //! Every write is one sled transaction over the trees it touches, then a group-commit wait, so a
 //! crash can lose only writes that were never acknowledged.
@@ -19,9 +25,12 @@ use sled::{
     transaction::{ConflictableTransactionError, TransactionError},
 };
 
+use std::collections::BTreeSet;
+
 use super::{
-    Append, AuditProblem, AuditReport, CaseStore, Created, ListQuery, NewCase, Page, StoreError,
-    audit_case, group_commit::GroupCommit,
+    Append, AuditProblem, AuditReport, CaseStore, Created, DueClock, DueKind, ListOrder, ListQuery,
+    NewCase, Page, StoreError, audit_case, due_clocks, earliest_due, group_commit::GroupCommit,
+    is_overdue, run_plan,
 };
 
 /// Written into a new data directory and checked on every open. Bump it (and write a
@@ -50,6 +59,7 @@ pub struct SledStore {
     tracking: Tree,
     idempotency: Tree,
     index: Tree,
+    due: Tree,
     // Declared last: dropped after the trees, it joins the flush thread, which holds the last
     // handle on the database, so that reopening the same directory works once this is dropped.
     commit: GroupCommit,
@@ -103,6 +113,8 @@ enum IndexKey<'a> {
     Status { tenant: &'a str, status: Status },
     Sector { tenant: &'a str, sector: Sector },
     Received { tenant: &'a str },
+    Due { tenant: &'a str },
+    Overdue { tenant: &'a str },
 }
 
 impl IndexKey<'_> {
@@ -112,6 +124,8 @@ impl IndexKey<'_> {
             IndexKey::Status { tenant, status } => (b's', tenant, status.as_str()),
             IndexKey::Sector { tenant, sector } => (b'c', tenant, sector.as_str()),
             IndexKey::Received { tenant } => (b'r', tenant, ""),
+            IndexKey::Due { tenant } => (b'd', tenant, ""),
+            IndexKey::Overdue { tenant } => (b'o', tenant, ""),
         };
         let mut key = Vec::with_capacity(2 + tenant.len() + field.len() + 26);
         key.push(tag);
@@ -130,7 +144,7 @@ fn time_bytes(t: jiff::Timestamp) -> [u8; 8] {
     ((t.as_millisecond() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-fn index_keys(case: &Case) -> Vec<Vec<u8>> {
+fn index_keys(case: &Case) -> BTreeSet<Vec<u8>> {
     let id = case.id.to_bytes();
     let tenant = case.tenant.as_str();
     let mut keys = vec![
@@ -149,20 +163,74 @@ fn index_keys(case: &Case) -> Vec<Vec<u8>> {
     let mut received = IndexKey::Received { tenant }.prefix();
     received.extend_from_slice(&time_bytes(case.received_at));
     keys.push(received);
-    for key in &mut keys {
-        key.extend_from_slice(&id);
+    if let Some(due) = earliest_due(case) {
+        let mut key = IndexKey::Due { tenant }.prefix();
+        key.extend_from_slice(&time_bytes(due));
+        keys.push(key);
     }
-    keys
+    if is_overdue(case) {
+        keys.push(IndexKey::Overdue { tenant }.prefix());
+    }
+    keys.into_iter()
+        .map(|mut key| {
+            key.extend_from_slice(&id);
+            key
+        })
+        .collect()
 }
 
-fn status_key(case: &Case, status: Status) -> Vec<u8> {
-    let mut key = IndexKey::Status {
-        tenant: &case.tenant,
-        status,
-    }
-    .prefix();
-    key.extend_from_slice(&case.id.to_bytes());
+fn due_key(due: &DueClock) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + 16 + 1 + due.clock.len());
+    key.extend_from_slice(&time_bytes(due.at));
+    key.extend_from_slice(&due.case_id.to_bytes());
+    key.push(match due.kind {
+        DueKind::Warning => b'w',
+        DueKind::Breach => b'b',
+    });
+    key.extend_from_slice(due.clock.as_bytes());
     key
+}
+
+fn due_keys(case: &Case) -> BTreeSet<Vec<u8>> {
+    due_clocks(case).iter().map(due_key).collect()
+}
+
+fn parse_due_key(key: &[u8]) -> Result<DueClock, StoreError> {
+    let corrupt = || StoreError::Corrupt("malformed due-index key".into());
+    if key.len() < 25 {
+        return Err(corrupt());
+    }
+    let millis = u64::from_be_bytes(key[..8].try_into().map_err(|_| corrupt())?) ^ (1 << 63);
+    let at = jiff::Timestamp::from_millisecond(millis as i64).map_err(|_| corrupt())?;
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&key[8..24]);
+    let kind = match key[24] {
+        b'w' => DueKind::Warning,
+        b'b' => DueKind::Breach,
+        _ => return Err(corrupt()),
+    };
+    let clock = String::from_utf8(key[25..].to_vec()).map_err(|_| corrupt())?;
+    Ok(DueClock {
+        at,
+        case_id: CaseId::from_bytes(id),
+        clock,
+        kind,
+    })
+}
+
+/// Moves a tree from the keys of one snapshot to those of the next.
+fn apply_key_diff(
+    tree: &sled::transaction::TransactionalTree,
+    old: &BTreeSet<Vec<u8>>,
+    new: &BTreeSet<Vec<u8>>,
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    for gone in old.difference(new) {
+        tree.remove(gone.as_slice())?;
+    }
+    for added in new.difference(old) {
+        tree.insert(added.as_slice(), &[])?;
+    }
+    Ok(())
 }
 
 /// The smallest key greater than every key starting with `prefix`.
@@ -212,6 +280,7 @@ impl SledStore {
             tracking: open("tracking")?,
             idempotency: open("idempotency")?,
             index: open("index")?,
+            due: open("due")?,
             commit: GroupCommit::start(db)?,
         })
     }
@@ -298,57 +367,68 @@ impl CaseStore for SledStore {
         Ok(created)
     }
 
-    fn append(&self, append: Append) -> Result<(Case, EventRecord), StoreError> {
-        let Append {
-            tenant,
-            id,
-            action,
-            actor,
-            now,
-            expected_version,
-        } = append;
+    fn append(&self, append: Append) -> Result<(Case, Vec<EventRecord>), StoreError> {
+        let id = append.id;
         let id_bytes = id.to_bytes();
-        let result = (&self.cases, &self.events, &self.index)
-            .transaction(|(cases, events, index)| {
+        let result = (&self.cases, &self.events, &self.index, &self.due)
+            .transaction(|(cases, events, index, due)| {
                 let Some(bytes) = cases.get(id_bytes)? else {
                     return abort(StoreError::NotFound(id));
                 };
-                let mut case = match parse_case(&bytes) {
-                    Ok(case) if case.tenant == tenant => case,
+                let before = match parse_case(&bytes) {
+                    Ok(case) if append.tenant.as_ref().is_none_or(|t| *t == case.tenant) => case,
                     Ok(_) => return abort(StoreError::NotFound(id)),
                     Err(e) => return abort(e),
                 };
-                if let Some(expected) = expected_version
-                    && expected != case.version
+                if let Some(expected) = append.expected_version
+                    && expected != before.version
                 {
                     return abort(StoreError::VersionConflict {
                         expected,
-                        actual: case.version,
+                        actual: before.version,
                     });
                 }
-                let previous_status = case.status;
-                let record = match case.next_event(action.clone(), actor.clone(), now) {
-                    Ok(record) => record,
+                let mut after = before.clone();
+                let records = match run_plan(&mut after, &append) {
+                    Ok(records) => records,
                     Err(e) => return abort(e.into()),
                 };
-                if let Err(e) = case.apply(&record) {
-                    return abort(e.into());
+                if records.is_empty() {
+                    return Ok((after, records));
                 }
-                let (case_json, event_json) = match (to_json(&case), to_json(&record)) {
-                    (Ok(c), Ok(e)) => (c, e),
-                    (Err(e), _) | (_, Err(e)) => return abort(e),
+                for record in &records {
+                    match to_json(record) {
+                        Ok(json) => events.insert(&event_key(id, record.seq), json)?,
+                        Err(e) => return abort(e),
+                    };
+                }
+                match to_json(&after) {
+                    Ok(json) => cases.insert(&id_bytes, json)?,
+                    Err(e) => return abort(e),
                 };
-                events.insert(&event_key(id, record.seq), event_json)?;
-                cases.insert(&id_bytes, case_json)?;
-                if previous_status != case.status {
-                    index.remove(status_key(&case, previous_status))?;
-                    index.insert(status_key(&case, case.status), &[])?;
-                }
-                Ok((case, record))
+                apply_key_diff(index, &index_keys(&before), &index_keys(&after))?;
+                apply_key_diff(due, &due_keys(&before), &due_keys(&after))?;
+                Ok((after, records))
             })
             .map_err(from_tx)?;
-        self.commit.wait_durable()?;
+        if !result.1.is_empty() {
+            self.commit.wait_durable()?;
+        }
         Ok(result)
+    }
+
+    fn due(&self, until: jiff::Timestamp, limit: usize) -> Result<Vec<DueClock>, StoreError> {
+        let mut upper = time_bytes(until).to_vec();
+        upper.push(0xff);
+        let mut due = Vec::new();
+        for item in self.due.range(..upper).take(limit) {
+            let (key, _) = item.map_err(backend)?;
+            let entry = parse_due_key(&key)?;
+            if entry.at <= until {
+                due.push(entry);
+            }
+        }
+        Ok(due)
     }
 
     fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError> {
@@ -383,34 +463,50 @@ impl CaseStore for SledStore {
         let tenant = query.tenant.as_str();
         // Narrow with the most selective index the query names; the other filters are checked
         // on each snapshot.
-        let (prefix, mut lower, mut upper) = if let Some(status) = query.status {
-            let p = IndexKey::Status { tenant, status }.prefix();
-            (p.clone(), p.clone(), prefix_end(&p))
-        } else if let Some(sector) = query.sector {
-            let p = IndexKey::Sector { tenant, sector }.prefix();
-            (p.clone(), p.clone(), prefix_end(&p))
-        } else if query.received_from.is_some() || query.received_before.is_some() {
-            let p = IndexKey::Received { tenant }.prefix();
-            let mut lower = p.clone();
-            let mut upper = prefix_end(&p);
-            if let Some(from) = query.received_from {
-                lower.extend_from_slice(&time_bytes(from));
+        let whole = |p: Vec<u8>| (p.clone(), p.clone(), prefix_end(&p));
+        let (prefix, mut lower, mut upper) = match query.order() {
+            ListOrder::Overdue => whole(IndexKey::Overdue { tenant }.prefix()),
+            ListOrder::DueSoonest => {
+                let p = IndexKey::Due { tenant }.prefix();
+                let mut upper = p.clone();
+                if let Some(before) = query.due_before {
+                    upper.extend_from_slice(&time_bytes(before));
+                }
+                (p.clone(), p, upper)
             }
-            if let Some(before) = query.received_before {
-                upper = p.clone();
-                upper.extend_from_slice(&time_bytes(before));
+            ListOrder::Received => {
+                let p = IndexKey::Received { tenant }.prefix();
+                let mut lower = p.clone();
+                let mut upper = prefix_end(&p);
+                if let Some(from) = query.received_from {
+                    lower.extend_from_slice(&time_bytes(from));
+                }
+                if let Some(before) = query.received_before {
+                    upper = p.clone();
+                    upper.extend_from_slice(&time_bytes(before));
+                }
+                (p, lower, upper)
             }
-            (p, lower, upper)
-        } else {
-            let p = IndexKey::All { tenant }.prefix();
-            (p.clone(), p.clone(), prefix_end(&p))
+            ListOrder::Registered => match (query.status, query.sector) {
+                (Some(status), _) => whole(IndexKey::Status { tenant, status }.prefix()),
+                (None, Some(sector)) => whole(IndexKey::Sector { tenant, sector }.prefix()),
+                (None, None) => whole(IndexKey::All { tenant }.prefix()),
+            },
         };
+        let ascending = query.order() == ListOrder::DueSoonest;
         if let Some(cursor) = &query.cursor {
             let key = hex::decode(cursor).map_err(|_| StoreError::BadCursor)?;
             if !key.starts_with(&prefix) || key.len() < prefix.len() + 16 {
                 return Err(StoreError::BadCursor);
             }
-            if key < upper {
+            if ascending {
+                // Resume after the cursor key: the smallest key greater than it.
+                let mut after = key;
+                after.push(0);
+                if after > lower {
+                    lower = after;
+                }
+            } else if key < upper {
                 upper = key;
             }
         }
@@ -421,7 +517,13 @@ impl CaseStore for SledStore {
         let mut cases = Vec::with_capacity(limit.min(512));
         let mut last_key = None;
         let mut more = false;
-        for item in self.index.range(lower..upper).rev() {
+        let range = self.index.range(lower..upper);
+        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if ascending {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
+        for item in keys {
             let (key, _) = item.map_err(backend)?;
             let Some(case) = self.load(id_from_suffix(&key)?)? else {
                 return Err(StoreError::Corrupt(format!(

@@ -5,7 +5,9 @@
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use redress_domain::{
-    Actor, CaseId, CaseIntake, HandlerAction, Status, TrackingCode, case::Sector,
+    Actor, CaseId, CaseIntake, EventKind, HandlerAction, Status, TrackingCode,
+    case::Sector,
+    clock::{ClockChange, Schedule},
 };
 
 use super::*;
@@ -61,6 +63,37 @@ fn action(index: u8) -> HandlerAction {
     }
 }
 
+fn clock_change(index: u8, due_at: Timestamp, now: Timestamp) -> ClockChange {
+    let schedule = Schedule {
+        due_at: Some(due_at),
+        warning_at: Some(due_at - SignedDuration::from_hours(24)).filter(|w| *w > now),
+        provisional: false,
+        explanation: serde_json::json!({"test": true}),
+    };
+    match index {
+        0 | 6 => ClockChange::Started {
+            spec: serde_json::from_value(
+                serde_json::json!({"name": "x", "amount": 7, "unit": "working_days"}),
+            )
+            .unwrap(),
+            started_at: now,
+            schedule,
+        },
+        1 => ClockChange::Paused {
+            reason: "appraisal".into(),
+        },
+        2 => ClockChange::Resumed { schedule },
+        3 => ClockChange::Stopped {
+            met: true,
+            reason: None,
+        },
+        4 => ClockChange::Warned,
+        _ => ClockChange::Breached {
+            escalated_to: Some("supervisor".into()),
+        },
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Create {
@@ -75,6 +108,15 @@ enum Op {
         tenant: u8,
         stale_version: bool,
     },
+    Clock {
+        case: usize,
+        clock: u8,
+        change: u8,
+        due_h: i64,
+    },
+    Due {
+        until_h: i64,
+    },
     Get {
         case: usize,
         tenant: u8,
@@ -84,6 +126,9 @@ enum Op {
         status: Option<u8>,
         sector: Option<u8>,
         received_window: bool,
+        due_before_h: Option<i64>,
+        overdue: bool,
+        clock: Option<u8>,
         limit: usize,
     },
     Restart,
@@ -95,9 +140,24 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(tenant, sector, offset_h, idem)| Op::Create { tenant, sector, offset_h, idem }),
         6 => (0..16usize, 0..12u8, 0..5u8, proptest::bool::weighted(0.1))
             .prop_map(|(case, action, tenant, stale_version)| Op::Act { case, action, tenant: tenant.min(1), stale_version }),
+        4 => (0..16usize, 0..2u8, 0..7u8, 1..400i64)
+            .prop_map(|(case, clock, change, due_h)| Op::Clock { case, clock, change, due_h }),
+        1 => (0..400i64).prop_map(|until_h| Op::Due { until_h }),
         1 => (0..16usize, 0..2u8).prop_map(|(case, tenant)| Op::Get { case, tenant }),
-        2 => (0..2u8, proptest::option::of(0..10u8), proptest::option::of(0..5u8), any::<bool>(), 1..5usize)
-            .prop_map(|(tenant, status, sector, received_window, limit)| Op::List { tenant, status, sector, received_window, limit }),
+        3 => (
+            (0..2u8, proptest::option::of(0..10u8), proptest::option::of(0..5u8), any::<bool>()),
+            (proptest::option::weighted(0.3, 0..400i64), proptest::bool::weighted(0.2), proptest::option::weighted(0.2, 0..2u8), 1..5usize),
+        )
+            .prop_map(|((tenant, status, sector, received_window), (due_before_h, overdue, clock, limit))| Op::List {
+                tenant,
+                status,
+                sector,
+                received_window,
+                due_before_h,
+                overdue,
+                clock,
+                limit,
+            }),
         1 => Just(Op::Restart),
     ]
 }
@@ -171,14 +231,9 @@ fn run(ops: Vec<Op>) {
                     continue;
                 };
                 let expected_version = if stale_version { Some(0) } else { None };
-                let append = Append {
-                    tenant: tenant(t),
-                    id,
-                    action: action(a),
-                    actor: Actor::api("handler"),
-                    now,
-                    expected_version,
-                };
+                let mut append =
+                    Append::action(&tenant(t), id, action(a), Actor::api("handler"), now);
+                append.expected_version = expected_version;
                 let x = store.append(append.clone()).map_err(|e| kind(&e));
                 let y = model.append(append).map_err(|e| kind(&e));
                 assert_eq!(x, y, "step {step}: append");
@@ -198,11 +253,51 @@ fn run(ops: Vec<Op>) {
                     "step {step}: events"
                 );
             }
+            Op::Clock {
+                case,
+                clock,
+                change,
+                due_h,
+            } => {
+                let Some(id) = ids.get(case % ids.len().max(1)).copied() else {
+                    continue;
+                };
+                let name = ["acceptance", "mediation"][usize::from(clock % 2)].to_owned();
+                let change = clock_change(change, base + SignedDuration::from_hours(due_h), now);
+                let plan: Plan = std::sync::Arc::new(move |_, _| {
+                    Ok(vec![EventKind::Clock {
+                        name: name.clone(),
+                        change: change.clone(),
+                    }])
+                });
+                let append = Append {
+                    tenant: None,
+                    id,
+                    plan,
+                    actor: Actor::system(),
+                    now,
+                    expected_version: None,
+                };
+                let x = store.append(append.clone()).map_err(|e| kind(&e));
+                let y = model.append(append).map_err(|e| kind(&e));
+                assert_eq!(x, y, "step {step}: clock");
+            }
+            Op::Due { until_h } => {
+                let until = base + SignedDuration::from_hours(until_h);
+                assert_eq!(
+                    store.due(until, 5).unwrap(),
+                    model.due(until, 5).unwrap(),
+                    "step {step}: due"
+                );
+            }
             Op::List {
                 tenant: t,
                 status,
                 sector,
                 received_window,
+                due_before_h,
+                overdue,
+                clock,
                 limit,
             } => {
                 let mut query = ListQuery::tenant(&tenant(t));
@@ -212,6 +307,9 @@ fn run(ops: Vec<Op>) {
                     query.received_from = Some("2026-02-12T00:00:00Z".parse().unwrap());
                     query.received_before = Some("2026-02-14T00:00:00Z".parse().unwrap());
                 }
+                query.due_before = due_before_h.map(|h| base + SignedDuration::from_hours(h));
+                query.overdue = overdue;
+                query.clock = clock.map(|c| ["acceptance", "mediation"][usize::from(c)].to_owned());
                 query.limit = limit;
                 assert_eq!(
                     all_pages(store, query.clone()),
@@ -287,14 +385,13 @@ fn editing_a_stored_event_is_detected() {
         panic!("not new")
     };
     store
-        .append(Append {
-            tenant: "default".into(),
-            id: case.id,
-            action: action(0),
-            actor: Actor::api("h"),
+        .append(Append::action(
+            "default",
+            case.id,
+            action(0),
+            Actor::api("h"),
             now,
-            expected_version: None,
-        })
+        ))
         .unwrap();
     assert!(store.verify().unwrap().is_clean());
     let key = [case.id.to_bytes().as_slice(), &1u64.to_be_bytes()].concat();

@@ -1,0 +1,525 @@
+//! Statutory clocks on a case.
+//!
+//! A clock's due time is computed once, when it starts or changes, by the calendar arithmetic in
+//! `redress-calendar`, and the result is recorded in the event. Replaying a case therefore never
+//! consults a calendar: a calendar file corrected later cannot silently move an old deadline.
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How a clock counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockUnit {
+    /// Official working days; the start day is not counted.
+    WorkingDays,
+    /// Calendar days; optionally rolled forward off a rest day.
+    CalendarDays,
+    /// Elapsed hours.
+    Hours,
+}
+
+/// When a day ends for a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DayEnd {
+    /// 24:00 local time.
+    #[default]
+    Midnight,
+    /// The calendar's close of business.
+    CloseOfBusiness,
+}
+
+/// "Warn this long before the due time", in the clock's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarnBefore {
+    pub amount: u32,
+    pub unit: ClockUnit,
+}
+
+fn default_calendar() -> String {
+    "cn-mainland".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What a clock measures, as a rule or a handler states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSpec {
+    /// e.g. `acceptance`, `mediation`, `response`, `review`, `callback`.
+    pub name: String,
+    pub amount: u32,
+    pub unit: ClockUnit,
+    /// The calendar id (a file in `rulesets/calendars/`).
+    #[serde(default = "default_calendar")]
+    pub calendar: String,
+    /// For calendar days: a due date on a rest day moves to the next working day (民法典 art. 203).
+    #[serde(default = "yes")]
+    pub roll_forward: bool,
+    #[serde(default)]
+    pub day_end: DayEnd,
+    pub warn_before: Option<WarnBefore>,
+    /// The article that sets the clock, e.g. `市场监督管理投诉举报处理暂行办法 art. 14`.
+    pub article: Option<String>,
+    /// Who the case escalates to when the clock breaches, in order (handler → supervisor →
+    /// department head → regulator); each breach moves one tier up.
+    #[serde(default)]
+    pub escalation: Vec<String>,
+}
+
+impl ClockSpec {
+    pub fn validate(&self, pointer: &str, errors: &mut crate::ValidationErrors) {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            errors.push(format!("{pointer}/name"), "must be 1 to 64 of a-z, 0-9, _");
+        }
+        if self.amount == 0 || self.amount > 3_650 {
+            errors.push(format!("{pointer}/amount"), "must be between 1 and 3650");
+        }
+        if let Some(warn) = self.warn_before
+            && (warn.amount == 0 || warn.amount > 3_650)
+        {
+            errors.push(
+                format!("{pointer}/warn_before/amount"),
+                "must be between 1 and 3650",
+            );
+        }
+        if self.calendar.is_empty() || self.calendar.len() > 64 {
+            errors.push(format!("{pointer}/calendar"), "must name a calendar");
+        }
+        if self.escalation.len() > 10
+            || self
+                .escalation
+                .iter()
+                .any(|t| t.trim().is_empty() || t.len() > 100)
+        {
+            errors.push(
+                format!("{pointer}/escalation"),
+                "at most 10 non-empty tiers",
+            );
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockState {
+    Running,
+    Paused,
+    /// Stopped in time: the obligation was met.
+    Met,
+    /// The due time passed while it ran.
+    Breached,
+    /// Stopped without being met or breached (case withdrawn, closed, superseded).
+    Stopped,
+}
+
+impl ClockState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockState::Running => "running",
+            ClockState::Paused => "paused",
+            ClockState::Met => "met",
+            ClockState::Breached => "breached",
+            ClockState::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PauseRecord {
+    pub from: Timestamp,
+    pub until: Option<Timestamp>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExtensionRecord {
+    /// Added to the clock's amount, counted from the same start.
+    pub amount: u32,
+    pub reason: String,
+    /// Who approved it (banking art. 18: especially complex cases need senior approval).
+    pub approved_by: Option<String>,
+    /// Whether the complainant was told (required for banking extensions).
+    pub complainant_notified: bool,
+    pub at: Timestamp,
+}
+
+/// A computed due time, as recorded in the event that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Schedule {
+    /// When the clock breaches; `None` while paused.
+    pub due_at: Option<Timestamp>,
+    pub warning_at: Option<Timestamp>,
+    /// Computed with assumed days for a year the calendar does not cover.
+    pub provisional: bool,
+    /// How `due_at` was computed: days counted and skipped with reasons, pauses, extensions,
+    /// roll-forward. Produced by `redress-calendar`.
+    pub explanation: serde_json::Value,
+}
+
+/// A clock as it stands on a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseClock {
+    pub spec: ClockSpec,
+    pub state: ClockState,
+    pub started_at: Timestamp,
+    pub due_at: Option<Timestamp>,
+    pub warning_at: Option<Timestamp>,
+    pub provisional: bool,
+    #[serde(default)]
+    pub pauses: Vec<PauseRecord>,
+    #[serde(default)]
+    pub extensions: Vec<ExtensionRecord>,
+    pub warned_at: Option<Timestamp>,
+    pub breached_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    /// How many escalation tiers have been used.
+    #[serde(default)]
+    pub escalation_level: u32,
+    pub explanation: serde_json::Value,
+}
+
+impl CaseClock {
+    /// The amount including every extension.
+    pub fn total_amount(&self) -> u32 {
+        self.spec
+            .amount
+            .saturating_add(self.extensions.iter().map(|e| e.amount).sum())
+    }
+
+    /// Whether the scheduler still owes this clock a warning.
+    pub fn warning_pending(&self) -> Option<Timestamp> {
+        match self.state {
+            ClockState::Running if self.warned_at.is_none() => self.warning_at,
+            _ => None,
+        }
+    }
+
+    /// Whether the scheduler still owes this clock a breach.
+    pub fn breach_pending(&self) -> Option<Timestamp> {
+        match self.state {
+            ClockState::Running => self.due_at,
+            _ => None,
+        }
+    }
+}
+
+/// What happened to a clock. Every computed value is recorded, so replay needs no calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ClockChange {
+    Started {
+        spec: ClockSpec,
+        started_at: Timestamp,
+        schedule: Schedule,
+    },
+    Paused {
+        reason: String,
+    },
+    Resumed {
+        schedule: Schedule,
+    },
+    Extended {
+        extension: ExtensionRecord,
+        schedule: Schedule,
+    },
+    /// New facts: counting starts again from this event.
+    Restarted {
+        reason: String,
+        schedule: Schedule,
+    },
+    /// The obligation was met (`met: true`) or the clock was stopped.
+    Stopped {
+        met: bool,
+        reason: Option<String>,
+    },
+    /// Fired by the scheduler at `warning_at`.
+    Warned,
+    /// Fired by the scheduler at `due_at`; `escalated_to` is the next escalation tier, if any.
+    Breached {
+        escalated_to: Option<String>,
+    },
+}
+
+/// Why a clock change does not fit the clock's state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    #[error("the case has no clock `{0}`")]
+    NoSuchClock(String),
+    #[error("clock `{name}` is already {state}; stop it before starting it again")]
+    AlreadyStarted { name: String, state: &'static str },
+    #[error("clock `{name}` is {state}, where `{change}` is not possible")]
+    WrongState {
+        name: String,
+        state: &'static str,
+        change: &'static str,
+    },
+}
+
+impl ClockChange {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClockChange::Started { .. } => "start",
+            ClockChange::Paused { .. } => "pause",
+            ClockChange::Resumed { .. } => "resume",
+            ClockChange::Extended { .. } => "extend",
+            ClockChange::Restarted { .. } => "restart",
+            ClockChange::Stopped { .. } => "stop",
+            ClockChange::Warned => "warn",
+            ClockChange::Breached { .. } => "breach",
+        }
+    }
+}
+
+/// Applies a change to the named clock (`clock` is `None` when the case has no such clock yet).
+pub fn apply_change(
+    name: &str,
+    clock: Option<CaseClock>,
+    change: &ClockChange,
+    at: Timestamp,
+) -> Result<CaseClock, ClockError> {
+    let wrong = |c: &CaseClock| ClockError::WrongState {
+        name: name.to_owned(),
+        state: c.state.as_str(),
+        change: change.name(),
+    };
+    match (clock, change) {
+        (
+            existing,
+            ClockChange::Started {
+                spec,
+                started_at,
+                schedule,
+            },
+        ) => {
+            if let Some(c) = &existing
+                && matches!(c.state, ClockState::Running | ClockState::Paused)
+            {
+                return Err(ClockError::AlreadyStarted {
+                    name: name.to_owned(),
+                    state: c.state.as_str(),
+                });
+            }
+            Ok(CaseClock {
+                spec: spec.clone(),
+                state: ClockState::Running,
+                started_at: *started_at,
+                due_at: schedule.due_at,
+                warning_at: schedule.warning_at,
+                provisional: schedule.provisional,
+                pauses: Vec::new(),
+                extensions: Vec::new(),
+                warned_at: None,
+                breached_at: None,
+                ended_at: None,
+                escalation_level: 0,
+                explanation: schedule.explanation.clone(),
+            })
+        }
+        (None, _) => Err(ClockError::NoSuchClock(name.to_owned())),
+        (Some(mut c), ClockChange::Paused { reason }) => {
+            if c.state != ClockState::Running {
+                return Err(wrong(&c));
+            }
+            c.state = ClockState::Paused;
+            c.pauses.push(PauseRecord {
+                from: at,
+                until: None,
+                reason: reason.clone(),
+            });
+            c.due_at = None;
+            c.warning_at = None;
+            Ok(c)
+        }
+        (Some(mut c), ClockChange::Resumed { schedule }) => {
+            if c.state != ClockState::Paused {
+                return Err(wrong(&c));
+            }
+            if let Some(open) = c.pauses.last_mut() {
+                open.until = Some(at);
+            }
+            c.state = ClockState::Running;
+            set_schedule(&mut c, schedule);
+            Ok(c)
+        }
+        (
+            Some(mut c),
+            ClockChange::Extended {
+                extension,
+                schedule,
+            },
+        ) => {
+            if !matches!(
+                c.state,
+                ClockState::Running | ClockState::Paused | ClockState::Breached
+            ) {
+                return Err(wrong(&c));
+            }
+            c.extensions.push(extension.clone());
+            if c.state == ClockState::Breached {
+                // An extension granted after a breach gives the clock a new due time; the breach
+                // stays on record in the history.
+                c.state = ClockState::Running;
+                c.breached_at = None;
+            }
+            if c.state == ClockState::Running {
+                set_schedule(&mut c, schedule);
+                c.warned_at = None;
+            }
+            Ok(c)
+        }
+        (Some(mut c), ClockChange::Restarted { schedule, .. }) => {
+            if !matches!(
+                c.state,
+                ClockState::Running | ClockState::Paused | ClockState::Breached
+            ) {
+                return Err(wrong(&c));
+            }
+            c.state = ClockState::Running;
+            c.started_at = at;
+            c.pauses.clear();
+            c.warned_at = None;
+            c.breached_at = None;
+            set_schedule(&mut c, schedule);
+            Ok(c)
+        }
+        (Some(mut c), ClockChange::Stopped { met, .. }) => {
+            if !matches!(
+                c.state,
+                ClockState::Running | ClockState::Paused | ClockState::Breached
+            ) {
+                return Err(wrong(&c));
+            }
+            if let Some(open) = c.pauses.last_mut().filter(|p| p.until.is_none()) {
+                open.until = Some(at);
+            }
+            // Answering after a breach does not undo the breach: the clock stays breached.
+            c.state = match (c.state, met) {
+                (ClockState::Breached, _) => ClockState::Breached,
+                (_, true) => ClockState::Met,
+                (_, false) => ClockState::Stopped,
+            };
+            c.ended_at = Some(at);
+            Ok(c)
+        }
+        (Some(mut c), ClockChange::Warned) => {
+            if c.state != ClockState::Running || c.warned_at.is_some() {
+                return Err(wrong(&c));
+            }
+            c.warned_at = Some(at);
+            Ok(c)
+        }
+        (Some(mut c), ClockChange::Breached { escalated_to }) => {
+            if c.state != ClockState::Running {
+                return Err(wrong(&c));
+            }
+            c.state = ClockState::Breached;
+            c.breached_at = Some(at);
+            if escalated_to.is_some() {
+                c.escalation_level += 1;
+            }
+            Ok(c)
+        }
+    }
+}
+
+fn set_schedule(c: &mut CaseClock, schedule: &Schedule) {
+    c.due_at = schedule.due_at;
+    c.warning_at = schedule.warning_at;
+    c.provisional = schedule.provisional;
+    c.explanation = schedule.explanation.clone();
+}
+
+/// What a handler (or, later, a ruleset) asks of a case's clocks. The server turns it into a
+/// [`ClockChange`] by computing the due time with the calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClockAction {
+    /// Start a clock. It counts from `starts_at` (e.g. the receipt), or from now.
+    Start {
+        clock: ClockSpec,
+        starts_at: Option<Timestamp>,
+    },
+    /// Stop counting (testing, inspection, appraisal, mediation in banking).
+    Pause { name: String, reason: String },
+    /// Continue counting the remaining time in the same unit.
+    Resume { name: String },
+    /// Add to the clock's amount, counted from the same start.
+    Extend {
+        name: String,
+        amount: u32,
+        reason: String,
+        approved_by: Option<String>,
+        #[serde(default)]
+        complainant_notified: bool,
+    },
+    /// New facts: count the whole period again from now.
+    Restart { name: String, reason: String },
+    /// The obligation was met (`met: true`), or the clock is no longer needed.
+    Stop {
+        name: String,
+        #[serde(default = "yes")]
+        met: bool,
+        reason: Option<String>,
+    },
+}
+
+impl ClockAction {
+    pub fn clock_name(&self) -> &str {
+        match self {
+            ClockAction::Start { clock, .. } => &clock.name,
+            ClockAction::Pause { name, .. }
+            | ClockAction::Resume { name }
+            | ClockAction::Extend { name, .. }
+            | ClockAction::Restart { name, .. }
+            | ClockAction::Stop { name, .. } => name,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), crate::ValidationErrors> {
+        use crate::validate::text;
+        let mut errors = crate::ValidationErrors::default();
+        match self {
+            ClockAction::Start { clock, .. } => clock.validate("/clock", &mut errors),
+            ClockAction::Pause { name, reason } | ClockAction::Restart { name, reason } => {
+                text(&mut errors, "/name", name, 64);
+                text(&mut errors, "/reason", reason, 2_000);
+            }
+            ClockAction::Resume { name } => text(&mut errors, "/name", name, 64),
+            ClockAction::Extend {
+                name,
+                amount,
+                reason,
+                approved_by,
+                ..
+            } => {
+                text(&mut errors, "/name", name, 64);
+                text(&mut errors, "/reason", reason, 2_000);
+                if *amount == 0 || *amount > 3_650 {
+                    errors.push("/amount", "must be between 1 and 3650");
+                }
+                if let Some(who) = approved_by {
+                    text(&mut errors, "/approved_by", who, 200);
+                }
+            }
+            ClockAction::Stop { name, reason, .. } => {
+                text(&mut errors, "/name", name, 64);
+                if let Some(reason) = reason {
+                    text(&mut errors, "/reason", reason, 2_000);
+                }
+            }
+        }
+        errors.into_result()
+    }
+}

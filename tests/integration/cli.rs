@@ -1,0 +1,113 @@
+//! The command-line tools compliance staff use: `redress deadline` and `redress simulate`.
+
+use std::process::Command;
+
+use crate::support::{BIN, repo_root};
+
+fn redress(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Worked examples from the regulations digest, checked through the command line.
+#[test]
+fn deadline_prints_the_due_time_and_the_reasoning() {
+    let table: &[(&[&str], &str)] = &[
+        (
+            &["--from", "2026-02-13", "--working-days", "7"],
+            "Due: end of Mon 2026-03-02",
+        ),
+        (
+            &["--from", "2026-09-30T10:00:00+08:00", "--working-days", "7"],
+            "Due: end of Thu 2026-10-15",
+        ),
+        (
+            &["--from", "2026-10-03", "--working-days", "7"],
+            "Due: end of Thu 2026-10-15",
+        ),
+    ];
+    for (args, expected) in table {
+        let mut full = vec!["deadline"];
+        full.extend_from_slice(args);
+        let (code, stdout, stderr) = redress(&full);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert!(
+            stdout.contains(expected),
+            "{args:?}: expected {expected:?} in\n{stdout}"
+        );
+        assert!(stderr.is_empty(), "{args:?}: the tool logged: {stderr}");
+    }
+    let (code, stdout, _) = redress(&[
+        "deadline",
+        "--from",
+        "2026-02-13",
+        "--working-days",
+        "7",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["due_date"], "2026-03-02");
+}
+
+#[test]
+fn deadline_refuses_a_year_without_a_published_schedule() {
+    let (code, stdout, stderr) =
+        redress(&["deadline", "--from", "2027-03-01", "--working-days", "7"]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("has no official holiday schedule for 2027"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = redress(&["deadline", "--from", "yesterday", "--working-days", "7"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--from: `yesterday` is not a date"),
+        "{stderr}"
+    );
+}
+
+/// Every scenario in tests/scenarios gives exactly the timeline in its `.expected` file.
+#[test]
+fn simulate_prints_the_expected_timeline_for_every_scenario() {
+    let dir = repo_root().join("tests/scenarios");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let (code, stdout, stderr) = redress(&["simulate", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {stderr}", path.display());
+        let expected = std::fs::read_to_string(path.with_extension("expected")).unwrap();
+        assert_eq!(stdout, expected, "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
+
+#[test]
+fn simulate_names_the_file_and_line_of_a_bad_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "start: 2026-02-13T09:00:00+08:00\nuntil: 2026-03-01T00:00:00+08:00\nstep_minutes: often\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = redress(&["simulate", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(&format!("{}:3", path.display())),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,261 @@
+//! Statutory clocks end to end: computed due times with explanations, pause and resume, and the
+//! scheduler firing warnings and breaches exactly once across a kill -9, on simulated time.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, complaint};
+
+/// Market supervision art. 14: decide acceptance within 7 working days of receipt.
+fn acceptance_clock() -> Value {
+    json!({
+        "type": "start",
+        "starts_at": "2026-02-13T10:00:00+08:00",
+        "clock": {
+            "name": "acceptance",
+            "amount": 7,
+            "unit": "working_days",
+            "calendar": "cn-mainland",
+            "warn_before": {"amount": 2, "unit": "working_days"},
+            "article": "市场监督管理投诉举报处理暂行办法 art. 14",
+            "escalation": ["supervisor", "department_head"]
+        }
+    })
+}
+
+async fn clock_events(server: &Server, id: &str) -> Vec<Value> {
+    let (status, timeline) = server.get(&format!("/v1/cases/{id}/timeline")).await;
+    assert_eq!(status, 200, "{timeline}");
+    timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == "clock")
+        .map(|e| e["event"].clone())
+        .collect()
+}
+
+fn count(events: &[Value], change: &str) -> usize {
+    events.iter().filter(|e| e["change"] == change).count()
+}
+
+/// Polls until `done` holds for the case's clock events, or fails after 15 s.
+async fn wait_for(
+    server: &Server,
+    id: &str,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let events = clock_events(server, id).await;
+        if done(&events) {
+            return events;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_clock_is_computed_explained_paused_and_resumed() {
+    let server = Server::start_with_clock("2026-02-13T03:00:00Z");
+    let id = server.create(&complaint()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, started) = server
+        .post(&format!("/v1/cases/{id}/clocks"), &acceptance_clock())
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let clock = &started["case"]["clocks"]["acceptance"];
+    // Received Fri 2026-02-13: the make-up Saturdays 02-14 and 02-28 count, the Spring Festival
+    // block 02-15..02-23 does not; the 7th working day is Mon 03-02, which ends at 24:00 local.
+    assert_eq!(clock["due_at"], "2026-03-02T16:00:00Z", "{clock}");
+    assert_eq!(clock["state"], "running");
+    assert!(clock["warning_at"].as_str().unwrap() < clock["due_at"].as_str().unwrap());
+    let explanation = clock["explanation"].to_string();
+    assert!(
+        explanation.contains("2026-02-14"),
+        "the make-up Saturday is in the explanation: {explanation}"
+    );
+
+    let (status, listed) = server.get(&format!("/v1/cases/{id}/clocks")).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["clocks"][0]["name"], "acceptance");
+    assert!(listed["clocks"][0]["remaining_seconds"].as_i64().unwrap() > 0);
+
+    // Appraisal from Tue 02-24 to Thu 02-26: the days excluded are 02-25 and 02-26, so the due
+    // date moves two working days later, to Wed 03-04.
+    server.set_time("2026-02-24T02:00:00Z");
+    let (status, paused) = server
+        .post(
+            &format!("/v1/cases/{id}/clocks"),
+            &json!({"type": "pause", "name": "acceptance", "reason": "检测"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{paused}");
+    assert_eq!(paused["case"]["clocks"]["acceptance"]["state"], "paused");
+    assert!(paused["case"]["clocks"]["acceptance"]["due_at"].is_null());
+    server.set_time("2026-02-26T02:00:00Z");
+    let (status, resumed) = server
+        .post(
+            &format!("/v1/cases/{id}/clocks"),
+            &json!({"type": "resume", "name": "acceptance"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{resumed}");
+    assert_eq!(
+        resumed["case"]["clocks"]["acceptance"]["due_at"],
+        "2026-03-04T16:00:00Z"
+    );
+
+    // A second start of a running clock, or a resume of a running one, is refused and changes nothing.
+    let (status, problem) = server
+        .post(&format!("/v1/cases/{id}/clocks"), &acceptance_clock())
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    let (status, _) = server
+        .post(
+            &format!("/v1/cases/{id}/clocks"),
+            &json!({"type": "resume", "name": "acceptance"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = server
+        .post(
+            &format!("/v1/cases/{id}/clocks"),
+            &json!({"type": "pause", "name": "nothing", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // A year without a published schedule is never guessed.
+    let mut late = acceptance_clock();
+    late["clock"]["name"] = json!("review");
+    late["starts_at"] = json!("2027-06-01T10:00:00+08:00");
+    let (status, problem) = server.post(&format!("/v1/cases/{id}/clocks"), &late).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "urn:redress:problem:deadline-not-computable"
+    );
+    assert_eq!(
+        clock_events(&server, &id).await.len(),
+        3,
+        "only start, pause, resume were recorded"
+    );
+}
+
+#[tokio::test]
+async fn the_scheduler_warns_then_breaches_exactly_once_across_a_kill_9() {
+    let mut server = Server::start_with_clock("2026-02-13T03:00:00Z");
+    let id = server.create(&complaint()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, started) = server
+        .post(&format!("/v1/cases/{id}/clocks"), &acceptance_clock())
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let warning_at = started["case"]["clocks"]["acceptance"]["warning_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let due_at = started["case"]["clocks"]["acceptance"]["due_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Just before the warning point nothing fires.
+    let just_before: jiff::Timestamp =
+        warning_at.parse::<jiff::Timestamp>().unwrap() - jiff::SignedDuration::from_secs(1);
+    server.set_time(&just_before.to_string());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        clock_events(&server, &id)
+            .await
+            .iter()
+            .all(|e| e["change"] == "started")
+    );
+
+    server.set_time(&warning_at);
+    let events = wait_for(&server, &id, "the warning", |e| count(e, "warned") == 1).await;
+    assert_eq!(count(&events, "breached"), 0);
+
+    // Crash between the warning and the breach; time passes the due point while the server is down.
+    server.kill9();
+    server.set_time("2026-03-05T00:00:00Z");
+    server.restart();
+    let events = wait_for(&server, &id, "the breach", |e| count(e, "breached") == 1).await;
+    assert_eq!(count(&events, "warned"), 1, "the warning was not repeated");
+    let breach = events.iter().find(|e| e["change"] == "breached").unwrap();
+    assert_eq!(
+        breach["escalated_to"], "supervisor",
+        "the first escalation tier"
+    );
+
+    // More passes, another crash and restart: nothing fires again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.restart();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let events = clock_events(&server, &id).await;
+    assert_eq!(
+        (count(&events, "warned"), count(&events, "breached")),
+        (1, 1),
+        "{events:?}"
+    );
+
+    let (_, case) = server.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(case["clocks"]["acceptance"]["state"], "breached");
+    assert_eq!(case["clocks"]["acceptance"]["due_at"], due_at.as_str());
+    let (_, overdue) = server.get("/v1/cases?overdue=true").await;
+    assert_eq!(overdue["items"][0]["id"], id.as_str());
+    let (_, due_soon) = server
+        .get("/v1/cases?due_before=2026-03-10T00:00:00Z")
+        .await;
+    assert!(
+        due_soon["items"].as_array().unwrap().is_empty(),
+        "a breached clock is no longer 'due'"
+    );
+    server.kill9();
+    let (code, report) = crate::support::audit(&server.data);
+    assert_eq!(code, 0, "{report}");
+}
+
+#[tokio::test]
+async fn closing_a_case_stops_its_clocks_in_the_same_write() {
+    let server = Server::start_with_clock("2026-02-13T03:00:00Z");
+    let id = server.create(&complaint()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server
+        .post(&format!("/v1/cases/{id}/clocks"), &acceptance_clock())
+        .await;
+    let (status, result) = server
+        .act(
+            &id,
+            json!({"type": "withdraw", "reason": "settled privately"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{result}");
+    assert_eq!(
+        result["events"].as_array().unwrap().len(),
+        2,
+        "the action and the clock stop"
+    );
+    assert_eq!(result["case"]["clocks"]["acceptance"]["state"], "stopped");
+    server.set_time("2026-04-01T00:00:00Z");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = clock_events(&server, &id).await;
+    assert_eq!(
+        count(&events, "breached"),
+        0,
+        "a stopped clock never breaches"
+    );
+}
