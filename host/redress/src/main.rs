@@ -341,6 +341,7 @@ fn serve(
             &config.data,
             &SledOptions {
                 cache_capacity: config.cache_capacity_bytes,
+                durable_writes: true,
             },
         )
         .with_context(|| format!("{}: cannot open the store", config.data.display()))?;

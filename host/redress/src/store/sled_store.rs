@@ -42,12 +42,17 @@ const FORMAT_KEY: &[u8] = b"format";
 pub struct SledOptions {
     /// sled's page cache, in bytes.
     pub cache_capacity: u64,
+    /// Wait for each write to be on disk before returning (the server always does). Turning it
+    /// off is only for bulk loads (benchmarks, imports) that call [`SledStore::flush`] at the
+    /// end: a crash before that loses writes.
+    pub durable_writes: bool,
 }
 
 impl Default for SledOptions {
     fn default() -> Self {
         SledOptions {
             cache_capacity: 256 * 1024 * 1024,
+            durable_writes: true,
         }
     }
 }
@@ -60,6 +65,7 @@ pub struct SledStore {
     idempotency: Tree,
     index: Tree,
     due: Tree,
+    durable_writes: bool,
     // Declared last: dropped after the trees, it joins the flush thread, which holds the last
     // handle on the database, so that reopening the same directory works once this is dropped.
     commit: GroupCommit,
@@ -281,6 +287,7 @@ impl SledStore {
             idempotency: open("idempotency")?,
             index: open("index")?,
             due: open("due")?,
+            durable_writes: options.durable_writes,
             commit: GroupCommit::start(db)?,
         })
     }
@@ -290,6 +297,11 @@ impl SledStore {
             Some(bytes) => parse_case(&bytes).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Makes every write so far durable (after a bulk load without `durable_writes`).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.commit.wait_durable()
     }
 
     /// Raw access for tests that tamper with stored events.
@@ -363,7 +375,9 @@ impl CaseStore for SledStore {
                 Ok(Created::New(case.clone()))
             })
             .map_err(from_tx)?;
-        self.commit.wait_durable()?;
+        if self.durable_writes {
+            self.commit.wait_durable()?;
+        }
         Ok(created)
     }
 
@@ -411,7 +425,7 @@ impl CaseStore for SledStore {
                 Ok((after, records))
             })
             .map_err(from_tx)?;
-        if !result.1.is_empty() {
+        if !result.1.is_empty() && self.durable_writes {
             self.commit.wait_durable()?;
         }
         Ok(result)
