@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     clock::{CaseClock, ClockChange, ClockError, apply_change},
+    contract::{ManualHandling, RulesetRef, RulingState},
     event::{Actor, EventKind, EventRecord, HandlerAction, Hash},
     ids::{CaseId, TrackingCode},
     lifecycle::{self, LifecycleError, Status},
@@ -227,6 +228,67 @@ pub struct CaseIntake {
     pub evidence: Vec<Evidence>,
     /// The sender's own reference (hotline ticket number, letter number).
     pub external_ref: Option<String>,
+    /// When the complainant knew or should have known of the harm (the 3-year limit of market
+    /// supervision art. 15(4) counts from here).
+    pub harm_known_on: Option<jiff::civil::Date>,
+    /// Why the goods or services were bought (market supervision art. 15(3)).
+    pub purpose: Option<Purpose>,
+    /// Who filed the complaint (banking art. 18 ¶4).
+    pub filed_by: Option<FiledBy>,
+    /// Other bodies already dealing with the same dispute (art. 15(2); healthcare; 12345).
+    #[serde(default)]
+    pub handled_elsewhere: Vec<Proceeding>,
+    /// Sector-specific facts the rulesets read (e.g. `departments_involved`,
+    /// `owners_committee`, `safety_risk`); values are strings, numbers or booleans.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    PersonalConsumption,
+    Business,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FiledBy {
+    Complainant,
+    LegalRepresentative,
+    AuthorisedAgent,
+    ThirdParty,
+}
+
+/// A proceeding about the same dispute before another body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Proceeding {
+    pub body: ProceedingBody,
+    pub status: ProceedingStatus,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProceedingBody {
+    Court,
+    Arbitration,
+    AdministrativeAgency,
+    ConsumerAssociation,
+    Mediator,
+    HealthAuthority,
+    Petition,
+    PublicSecurity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProceedingStatus {
+    Accepted,
+    Handled,
+    Concluded,
 }
 
 /// GB/T 2260 province-level prefixes (the first two digits of a division code).
@@ -375,6 +437,35 @@ impl CaseIntake {
                 errors.push(format!("/evidence/{i}/metadata"), "at most 50 entries");
             }
         }
+        if self.attributes.len() > 50 {
+            errors.push("/attributes", "at most 50 entries");
+        }
+        for (key, value) in &self.attributes {
+            let scalar = value.is_string() || value.is_number() || value.is_boolean();
+            if !scalar
+                || key.is_empty()
+                || key.len() > 64
+                || value.as_str().is_some_and(|v| v.len() > 1_000)
+            {
+                errors.push(format!("/attributes/{key}"), "must be a string (at most 1000), number or boolean, with a key of 1 to 64 characters");
+            }
+        }
+        if self.handled_elsewhere.len() > 20 {
+            errors.push("/handled_elsewhere", "at most 20 items");
+        }
+        if let Some(known) = self.harm_known_on {
+            if let Some(received) = self.received_at {
+                if known
+                    > received
+                        .to_zoned(jiff::tz::TimeZone::UTC)
+                        .date()
+                        .tomorrow()
+                        .unwrap_or(known)
+                {
+                    errors.push("/harm_known_on", "must not be after the receipt");
+                }
+            }
+        }
         if let Some(r) = &self.external_ref {
             text(&mut errors, "/external_ref", r, 200);
         }
@@ -475,13 +566,6 @@ pub struct TransferRecord {
     pub at: Timestamp,
 }
 
-/// The ruleset version that decides a case, pinned for the case's life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct RulesetPin {
-    pub id: String,
-    pub version: String,
-}
-
 /// A case as it stands: always equal to replaying its events (`Case::replay`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Case {
@@ -500,7 +584,14 @@ pub struct Case {
     pub transfers: Vec<TransferRecord>,
     #[serde(default)]
     pub reopen_count: u32,
-    pub ruleset: Option<RulesetPin>,
+    /// The ruleset version that decides this case, pinned by its first decision.
+    pub ruleset: Option<RulesetRef>,
+    /// What the rulesets decided beyond the lifecycle: classification, routing, escalations,
+    /// notifications owed, information requested.
+    #[serde(default)]
+    pub ruling: RulingState,
+    /// Set when a rule could not decide; cleared when a person next acts on the case.
+    pub manual_handling: Option<ManualHandling>,
     /// The statutory clocks, by name.
     #[serde(default)]
     pub clocks: BTreeMap<String, CaseClock>,
@@ -589,6 +680,8 @@ impl Case {
             transfers: Vec::new(),
             reopen_count: 0,
             ruleset: None,
+            ruling: RulingState::default(),
+            manual_handling: None,
             clocks: BTreeMap::new(),
             created_at: record.recorded_at,
             updated_at: record.recorded_at,
@@ -640,8 +733,33 @@ impl Case {
                 self.head_hash = record.hash;
                 return Ok(());
             }
+            EventKind::Decision {
+                ruleset, actions, ..
+            } => {
+                if self.ruleset.is_none() {
+                    self.ruleset = Some(ruleset.clone());
+                }
+                self.ruling.apply(actions, record.recorded_at);
+                self.updated_at = record.recorded_at;
+                self.version = record.seq;
+                self.head_hash = record.hash;
+                return Ok(());
+            }
+            EventKind::RuleFailure { reason, .. } => {
+                self.manual_handling = Some(ManualHandling {
+                    reason: reason.clone(),
+                    since: record.recorded_at,
+                });
+                self.updated_at = record.recorded_at;
+                self.version = record.seq;
+                self.head_hash = record.hash;
+                return Ok(());
+            }
             EventKind::Handler { action } => action,
         };
+        if record.actor.kind == crate::event::ActorKind::Api {
+            self.manual_handling = None;
+        }
         let next = lifecycle::transition(self.status, action)?;
         let at = record.recorded_at;
         let outcome = |kind,
@@ -701,7 +819,11 @@ impl Case {
             }
             HandlerAction::Accept { .. }
             | HandlerAction::Close { .. }
-            | HandlerAction::Note { .. } => {}
+            | HandlerAction::Note { .. }
+            | HandlerAction::StartAppraisal { .. }
+            | HandlerAction::FinishAppraisal { .. }
+            | HandlerAction::RecordAgreement { .. }
+            | HandlerAction::RecordNewFacts { .. } => {}
         }
         self.status = next;
         self.updated_at = at;

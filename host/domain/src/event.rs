@@ -158,6 +158,22 @@ pub enum HandlerAction {
     Note {
         text: String,
     },
+    /// Testing, inspection, appraisal (检定、检验、检测、鉴定) began: statutory time stops.
+    StartAppraisal {
+        reason: String,
+    },
+    /// The appraisal ended: statutory time continues.
+    FinishAppraisal {
+        result: Option<String>,
+    },
+    /// The parties reached an agreement (mediation succeeded).
+    RecordAgreement {
+        terms: String,
+    },
+    /// New facts came to light (banking art. 18: the clock restarts).
+    RecordNewFacts {
+        description: String,
+    },
 }
 
 impl HandlerAction {
@@ -175,6 +191,10 @@ impl HandlerAction {
             HandlerAction::Close { .. } => ActionName::Close,
             HandlerAction::Reopen { .. } => ActionName::Reopen,
             HandlerAction::Note { .. } => ActionName::Note,
+            HandlerAction::StartAppraisal { .. } => ActionName::StartAppraisal,
+            HandlerAction::FinishAppraisal { .. } => ActionName::FinishAppraisal,
+            HandlerAction::RecordAgreement { .. } => ActionName::RecordAgreement,
+            HandlerAction::RecordNewFacts { .. } => ActionName::RecordNewFacts,
         }
     }
 
@@ -220,6 +240,12 @@ impl HandlerAction {
             HandlerAction::Withdraw { reason } => optional(&mut errors, "/reason", reason),
             HandlerAction::Reopen { reason } => text(&mut errors, "/reason", reason, 2_000),
             HandlerAction::Note { text: note } => text(&mut errors, "/text", note, 10_000),
+            HandlerAction::StartAppraisal { reason } => text(&mut errors, "/reason", reason, 2_000),
+            HandlerAction::FinishAppraisal { result } => optional(&mut errors, "/result", result),
+            HandlerAction::RecordAgreement { terms } => text(&mut errors, "/terms", terms, 10_000),
+            HandlerAction::RecordNewFacts { description } => {
+                text(&mut errors, "/description", description, 10_000)
+            }
         }
         errors.into_result()
     }
@@ -244,6 +270,23 @@ pub enum EventKind {
         name: String,
         #[serde(flatten)]
         change: crate::clock::ClockChange,
+    },
+    /// A ruleset decided. The lifecycle and clock events its actions imply follow it, in the
+    /// same write.
+    Decision {
+        ruleset: crate::contract::RulesetRef,
+        /// The engine and its version, e.g. `rhai 1.27`.
+        engine: String,
+        trigger: crate::contract::Trigger,
+        actions: Vec<crate::contract::Action>,
+        explanation: Vec<String>,
+    },
+    /// A ruleset could not decide (error, limit, invalid output, an action the lifecycle
+    /// refuses). The case is left as it was and goes to manual handling.
+    RuleFailure {
+        ruleset: Option<crate::contract::RulesetRef>,
+        trigger: crate::contract::Trigger,
+        reason: String,
     },
 }
 

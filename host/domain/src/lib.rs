@@ -5,6 +5,7 @@
 
 pub mod case;
 pub mod clock;
+pub mod contract;
 pub mod event;
 pub mod ids;
 pub mod lifecycle;

@@ -97,10 +97,14 @@ pub enum ActionName {
     Close,
     Reopen,
     Note,
+    StartAppraisal,
+    FinishAppraisal,
+    RecordAgreement,
+    RecordNewFacts,
 }
 
 impl ActionName {
-    pub const ALL: [ActionName; 12] = [
+    pub const ALL: [ActionName; 16] = [
         ActionName::Accept,
         ActionName::Reject,
         ActionName::Transfer,
@@ -113,6 +117,10 @@ impl ActionName {
         ActionName::Close,
         ActionName::Reopen,
         ActionName::Note,
+        ActionName::StartAppraisal,
+        ActionName::FinishAppraisal,
+        ActionName::RecordAgreement,
+        ActionName::RecordNewFacts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -129,6 +137,10 @@ impl ActionName {
             ActionName::Close => "close",
             ActionName::Reopen => "reopen",
             ActionName::Note => "note",
+            ActionName::StartAppraisal => "start_appraisal",
+            ActionName::FinishAppraisal => "finish_appraisal",
+            ActionName::RecordAgreement => "record_agreement",
+            ActionName::RecordNewFacts => "record_new_facts",
         }
     }
 }
@@ -140,6 +152,17 @@ pub fn next_status(from: Status, action: ActionName) -> Option<Status> {
     use Status as S;
     match (from, action) {
         (_, A::Note) => Some(from),
+        // Facts about the handling that do not move the case: they are triggers for the rules
+        // (an appraisal pauses statutory time, an agreement ends mediation, new facts restart
+        // a bank's clock).
+        (
+            S::Accepted | S::InProgress | S::Reopened,
+            A::StartAppraisal | A::FinishAppraisal | A::RecordAgreement,
+        ) => Some(from),
+        (
+            S::Received | S::Accepted | S::Transferred | S::InProgress | S::Reopened,
+            A::RecordNewFacts,
+        ) => Some(from),
         (S::Closed, A::Assign) => None,
         (_, A::Assign) => Some(from),
 
@@ -193,28 +216,38 @@ mod tests {
     /// The whole table, written out so that a change to the lifecycle is a visible diff here.
     #[test]
     fn allowed_actions_per_state() {
-        let table: &[(Status, &str)] = &[
+        let handling = "start_appraisal finish_appraisal record_agreement record_new_facts";
+        let table: &[(Status, String)] = &[
             (
                 Status::Received,
-                "accept reject transfer assign withdraw note",
+                "accept reject transfer assign withdraw note record_new_facts".into(),
             ),
             (
                 Status::Accepted,
-                "transfer assign start_investigation start_mediation resolve terminate withdraw note",
+                format!(
+                    "transfer assign start_investigation start_mediation resolve terminate withdraw note {handling}"
+                ),
             ),
-            (Status::Rejected, "assign close reopen note"),
-            (Status::Transferred, "accept reject assign withdraw note"),
+            (Status::Rejected, "assign close reopen note".into()),
+            (
+                Status::Transferred,
+                "accept reject assign withdraw note record_new_facts".into(),
+            ),
             (
                 Status::InProgress,
-                "assign start_investigation start_mediation resolve terminate withdraw note",
+                format!(
+                    "assign start_investigation start_mediation resolve terminate withdraw note {handling}"
+                ),
             ),
-            (Status::Resolved, "assign close reopen note"),
-            (Status::Terminated, "assign close reopen note"),
-            (Status::Closed, "reopen note"),
-            (Status::Withdrawn, "assign close note"),
+            (Status::Resolved, "assign close reopen note".into()),
+            (Status::Terminated, "assign close reopen note".into()),
+            (Status::Closed, "reopen note".into()),
+            (Status::Withdrawn, "assign close note".into()),
             (
                 Status::Reopened,
-                "assign start_investigation start_mediation resolve terminate withdraw note",
+                format!(
+                    "assign start_investigation start_mediation resolve terminate withdraw note {handling}"
+                ),
             ),
         ];
         assert_eq!(table.len(), Status::ALL.len());

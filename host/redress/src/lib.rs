@@ -4,6 +4,7 @@ pub mod clock;
 pub mod config;
 pub mod deadlines;
 pub mod scheduler;
+pub mod rules;
 pub mod schemas;
 pub mod server;
 pub mod service;

@@ -106,10 +106,35 @@ enum Command {
         #[arg(long, env = "REDRESS_RULESETS", default_value = "rulesets")]
         rulesets: PathBuf,
     },
+    /// Tools for rule authors.
+    Ruleset {
+        #[command(subcommand)]
+        command: RulesetCommand,
+    },
     /// Audit tools.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesetCommand {
+    /// Run the fixture cases of one or more ruleset packages; exit 1 if any fails.
+    Test {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, env = "REDRESS_RULESETS", default_value = "rulesets")]
+        rulesets: PathBuf,
+    },
+    /// Show the decision for one case and how it was reached.
+    Explain {
+        dir: PathBuf,
+        /// A fixture-format file (case, trigger, now); `expect` is optional.
+        #[arg(long)]
+        case: PathBuf,
+        #[arg(long, env = "REDRESS_RULESETS", default_value = "rulesets")]
+        rulesets: PathBuf,
     },
 }
 
@@ -284,6 +309,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ruleset { command } => ruleset_command(command),
         Command::Audit {
             command: AuditCommand::Verify { data, json },
         } => {
@@ -408,6 +434,86 @@ fn watch_calendars(dir: PathBuf, calendars: Calendars) {
             }
         }
     });
+}
+
+fn ruleset_command(command: RulesetCommand) -> anyhow::Result<ExitCode> {
+    use redress::rules::{
+        fixtures::Fixture,
+        registry::{LoadedRuleset, Package},
+        rhai_engine::{Limits, RhaiEngine},
+    };
+    let engine = RhaiEngine::new(Limits::default());
+    match command {
+        RulesetCommand::Test { dirs, rulesets } => {
+            let calendars = load_calendars(&rulesets.join("calendars"))?;
+            let (mut passed, mut failed) = (0usize, 0usize);
+            for dir in dirs {
+                let package = Package::read_dir(&dir)?;
+                let (loaded, fixtures) = LoadedRuleset::compile(&engine, &package)?;
+                println!("{} {} ({} fixture cases)", loaded.manifest.id, loaded.manifest.version, fixtures.len());
+                for fixture in &fixtures {
+                    let report = fixture.run(&loaded, &calendars);
+                    if report.passed() {
+                        passed += 1;
+                        println!("  pass  {}", report.name);
+                    } else {
+                        failed += 1;
+                        println!("  FAIL  {}: {}", report.name, report.description);
+                        for difference in &report.differences {
+                            for line in difference.lines() {
+                                println!("        {line}");
+                            }
+                        }
+                    }
+                }
+            }
+            println!("{passed} passed, {failed} failed");
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        RulesetCommand::Explain { dir, case, rulesets } => {
+            let calendars = load_calendars(&rulesets.join("calendars"))?;
+            let package = Package::read_dir(&dir)?;
+            let (loaded, _) = LoadedRuleset::compile(&engine, &package)?;
+            let name = case.display().to_string();
+            let text = std::fs::read_to_string(&case).with_context(|| format!("{name}: cannot read"))?;
+            let fixture = Fixture::parse(&text, &name, &name)?;
+            let evaluation = fixture.evaluate(&loaded, &calendars).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            println!("ruleset {} {} on {}", loaded.manifest.id, loaded.manifest.version, fixture.trigger.describe());
+            for event in &evaluation.events {
+                match event {
+                    redress_domain::EventKind::Decision { actions, explanation, .. } => {
+                        println!("reasoning:");
+                        for line in explanation {
+                            println!("  - {line}");
+                        }
+                        println!("actions:");
+                        for action in actions {
+                            println!("  - {}", serde_json::to_string(action)?);
+                        }
+                    }
+                    redress_domain::EventKind::RuleFailure { reason, .. } => println!("rule failure: {reason}"),
+                    _ => {}
+                }
+            }
+            println!("status: {} → {}", evaluation.case_before.status, evaluation.case_after.status);
+            for (clock_name, clock) in &evaluation.case_after.clocks {
+                if evaluation.case_before.clocks.get(clock_name) == Some(clock) {
+                    continue;
+                }
+                println!("clock {clock_name}: {}", clock.state.as_str());
+                if let Ok(explanation) = serde_json::from_value::<redress_calendar::Explanation>(clock.explanation.clone()) {
+                    for line in explanation.render_text().lines() {
+                        println!("  {line}");
+                    }
+                }
+            }
+            if fixture.expect.actions.is_some() || !fixture.expect.clocks.is_empty() {
+                let report = fixture.run(&loaded, &calendars);
+                println!("{}", if report.passed() { "matches the expected decision".to_owned() } else { report.differences.join("\n") });
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 async fn shutdown_signal() {

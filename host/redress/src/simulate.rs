@@ -133,6 +133,13 @@ fn describe(event: &EventRecord) -> String {
         EventKind::Handler { action } => {
             format!("{} by {}", action.name().as_str(), event.actor.id)
         }
+        EventKind::Decision { ruleset, actions, .. } => format!(
+            "decision by {}@{}: {}",
+            ruleset.id,
+            ruleset.version,
+            actions.iter().map(|a| a.kind()).collect::<Vec<_>>().join(", ")
+        ),
+        EventKind::RuleFailure { reason, .. } => format!("rule failure: {reason}"),
         EventKind::Clock { name, change } => {
             use redress_domain::clock::ClockChange;
             let mut text = format!("clock {name}: {}", change.name());

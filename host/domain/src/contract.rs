@@ -1,0 +1,364 @@
+//! The decision contract shared by every rule engine (Rhai rulesets now, WASM plugins later):
+//! `decide(trigger, case, context) -> decision`. A decision is a list of typed actions and an
+//! explanation. The host validates the actions against the case lifecycle and applies them in
+//! the same write as the event that triggered them.
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    HandlerAction,
+    clock::{ClockAction, ClockSpec},
+};
+
+/// What a ruleset is asked to decide about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Trigger {
+    /// The case was just registered.
+    CaseReceived,
+    /// A handler recorded an action (accepted, mediation started, withdrawn, ...).
+    HandlerEvent { action: HandlerAction },
+    /// A clock reached its warning point.
+    ClockWarning { clock: String },
+    /// A clock passed its due time.
+    ClockBreach { clock: String },
+}
+
+impl Trigger {
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::CaseReceived => "case received".into(),
+            Trigger::HandlerEvent { action } => {
+                format!("handler event `{}`", action.name().as_str())
+            }
+            Trigger::ClockWarning { clock } => format!("clock `{clock}` warning"),
+            Trigger::ClockBreach { clock } => format!("clock `{clock}` breach"),
+        }
+    }
+}
+
+/// Where a started clock counts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockStart {
+    /// The case's receipt (`received_at`).
+    Received,
+    /// The moment of the decision.
+    #[default]
+    Now,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Normal,
+    High,
+    Major,
+}
+
+/// One thing a ruleset decides. A plugin cannot return an action the host does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Accept the case for handling.
+    Accept {
+        note: Option<String>,
+    },
+    /// Do not accept it (不予受理), citing the ground and the article.
+    Reject {
+        ground: String,
+        article: String,
+        reason: String,
+    },
+    /// Ask the complainant for missing materials.
+    RequestInformation {
+        fields: Vec<String>,
+        article: Option<String>,
+        reason: String,
+    },
+    /// Route the case to an office, jurisdiction or tier (resolved through routing tables, #6).
+    Route {
+        office: Option<String>,
+        division_code: Option<String>,
+        tier: Option<String>,
+        reason: String,
+    },
+    /// Hand the case to another office.
+    Transfer {
+        to_office: String,
+        reason: String,
+    },
+    StartClock {
+        clock: ClockSpec,
+        #[serde(default)]
+        from: ClockStart,
+    },
+    PauseClock {
+        name: String,
+        reason: String,
+    },
+    ResumeClock {
+        name: String,
+    },
+    StopClock {
+        name: String,
+        #[serde(default = "yes")]
+        met: bool,
+        reason: Option<String>,
+    },
+    ExtendClock {
+        name: String,
+        amount: u32,
+        reason: String,
+        approved_by: Option<String>,
+        #[serde(default)]
+        complainant_notified: bool,
+    },
+    RestartClock {
+        name: String,
+        reason: String,
+    },
+    /// Raise the case to someone up the hierarchy.
+    Escalate {
+        to: String,
+        reason: String,
+    },
+    /// Category, severity and flags (major complaint, repeat, possibly abusive...).
+    Classify {
+        category: Option<String>,
+        severity: Option<Severity>,
+        #[serde(default)]
+        flags: Vec<String>,
+    },
+    /// Tell someone, by role, with a message template.
+    Notify {
+        recipient: String,
+        template: String,
+    },
+    /// End the case with an outcome (the lifecycle decides whether that is allowed now).
+    Close {
+        outcome: String,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Accept { .. } => "accept",
+            Action::Reject { .. } => "reject",
+            Action::RequestInformation { .. } => "request_information",
+            Action::Route { .. } => "route",
+            Action::Transfer { .. } => "transfer",
+            Action::StartClock { .. } => "start_clock",
+            Action::PauseClock { .. } => "pause_clock",
+            Action::ResumeClock { .. } => "resume_clock",
+            Action::StopClock { .. } => "stop_clock",
+            Action::ExtendClock { .. } => "extend_clock",
+            Action::RestartClock { .. } => "restart_clock",
+            Action::Escalate { .. } => "escalate",
+            Action::Classify { .. } => "classify",
+            Action::Notify { .. } => "notify",
+            Action::Close { .. } => "close",
+        }
+    }
+
+    /// The lifecycle action this implies, if any.
+    pub fn lifecycle(&self) -> Option<HandlerAction> {
+        match self {
+            Action::Accept { note } => Some(HandlerAction::Accept { note: note.clone() }),
+            Action::Reject {
+                ground,
+                article,
+                reason,
+            } => Some(HandlerAction::Reject {
+                reason: reason.clone(),
+                ground: Some(ground.clone()),
+                article: Some(article.clone()),
+            }),
+            Action::Transfer { to_office, reason } => Some(HandlerAction::Transfer {
+                to_office: to_office.clone(),
+                reason: reason.clone(),
+            }),
+            Action::Close { outcome } => Some(HandlerAction::Close {
+                note: Some(outcome.clone()),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The clock request this implies, if any (`received_at` resolves `from: received`).
+    pub fn clock(&self, received_at: Timestamp) -> Option<ClockAction> {
+        Some(match self {
+            Action::StartClock { clock, from } => ClockAction::Start {
+                clock: clock.clone(),
+                starts_at: match from {
+                    ClockStart::Received => Some(received_at),
+                    ClockStart::Now => None,
+                },
+            },
+            Action::PauseClock { name, reason } => ClockAction::Pause {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
+            Action::ResumeClock { name } => ClockAction::Resume { name: name.clone() },
+            Action::StopClock { name, met, reason } => ClockAction::Stop {
+                name: name.clone(),
+                met: *met,
+                reason: reason.clone(),
+            },
+            Action::ExtendClock {
+                name,
+                amount,
+                reason,
+                approved_by,
+                complainant_notified,
+            } => ClockAction::Extend {
+                name: name.clone(),
+                amount: *amount,
+                reason: reason.clone(),
+                approved_by: approved_by.clone(),
+                complainant_notified: *complainant_notified,
+            },
+            Action::RestartClock { name, reason } => ClockAction::Restart {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// A ruleset's answer: what to do and why.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Decision {
+    pub actions: Vec<Action>,
+    /// The reasoning, one line per rule that fired, citing articles.
+    pub explanation: Vec<String>,
+}
+
+/// Which ruleset decided, pinned on the case for its whole life.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub struct RulesetRef {
+    pub id: String,
+    pub version: String,
+}
+
+/// Classification, routing and escalations as the rulesets decided them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct RulingState {
+    pub category: Option<String>,
+    pub severity: Option<Severity>,
+    #[serde(default)]
+    pub flags: Vec<String>,
+    pub routed_to: Option<Routing>,
+    #[serde(default)]
+    pub escalations: Vec<Escalation>,
+    #[serde(default)]
+    pub notifications: Vec<Notification>,
+    #[serde(default)]
+    pub information_requested: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Routing {
+    pub office: Option<String>,
+    pub division_code: Option<String>,
+    pub tier: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Escalation {
+    pub to: String,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+/// A notification owed (the outbox; delivery is outside the case history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Notification {
+    pub recipient: String,
+    pub template: String,
+    pub at: Timestamp,
+}
+
+/// Set when a rule could not decide (error, limit, invalid output): a person must handle the
+/// case until a later decision succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ManualHandling {
+    pub reason: String,
+    pub since: Timestamp,
+}
+
+impl RulingState {
+    /// Applies the informational actions of a decision; lifecycle and clock actions are applied
+    /// as their own events.
+    pub fn apply(&mut self, actions: &[Action], at: Timestamp) {
+        for action in actions {
+            match action {
+                Action::Classify {
+                    category,
+                    severity,
+                    flags,
+                } => {
+                    if category.is_some() {
+                        self.category.clone_from(category);
+                    }
+                    if severity.is_some() {
+                        self.severity = *severity;
+                    }
+                    for flag in flags {
+                        if !self.flags.contains(flag) {
+                            self.flags.push(flag.clone());
+                        }
+                    }
+                }
+                Action::Route {
+                    office,
+                    division_code,
+                    tier,
+                    reason,
+                } => {
+                    self.routed_to = Some(Routing {
+                        office: office.clone(),
+                        division_code: division_code.clone(),
+                        tier: tier.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                Action::Escalate { to, reason } => self.escalations.push(Escalation {
+                    to: to.clone(),
+                    reason: reason.clone(),
+                    at,
+                }),
+                Action::Notify {
+                    recipient,
+                    template,
+                } => self.notifications.push(Notification {
+                    recipient: recipient.clone(),
+                    template: template.clone(),
+                    at,
+                }),
+                Action::RequestInformation { fields, .. } => {
+                    for field in fields {
+                        if !self.information_requested.contains(field) {
+                            self.information_requested.push(field.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! From a decision to events. The decision is recorded first; then each lifecycle or clock
+//! action becomes its own event, checked by applying it to a scratch copy of the case. If any
+//! action is refused (the lifecycle does not allow it, a clock is in the wrong state, a date is
+//! not covered by the calendar), none of them is applied: the decision becomes a recorded rule
+//! failure and the case goes to manual handling, as if the rule had crashed.
+
+use redress_domain::{
+    Actor, Case, EventKind,
+    contract::{RulesetRef, Trigger},
+    event::ActorKind,
+};
+
+use super::{LoadedRuleset, RuleContext, rhai_engine::ENGINE_VERSION};
+use crate::deadlines;
+
+pub fn ruleset_actor(reference: &RulesetRef) -> Actor {
+    Actor { kind: ActorKind::Ruleset, id: format!("{}@{}", reference.id, reference.version) }
+}
+
+/// The events that record `ruleset`'s decision on `trigger` for `case` (the case as it stands
+/// after the triggering event).
+pub fn decision_events(ruleset: &LoadedRuleset, trigger: Trigger, case: &Case, ctx: &RuleContext<'_>) -> Vec<EventKind> {
+    let reference = ruleset.manifest.reference();
+    let failure = |reason: String| {
+        vec![EventKind::RuleFailure { ruleset: Some(reference.clone()), trigger: trigger.clone(), reason }]
+    };
+    let decision = match ruleset.decide(&trigger, case, ctx) {
+        Ok(decision) => decision,
+        Err(e) => return failure(e.to_string()),
+    };
+    let actor = ruleset_actor(&reference);
+    let mut scratch = case.clone();
+    let mut events = Vec::with_capacity(decision.actions.len() + 1);
+    let record = EventKind::Decision {
+        ruleset: reference.clone(),
+        engine: ENGINE_VERSION.into(),
+        trigger: trigger.clone(),
+        actions: decision.actions.clone(),
+        explanation: decision.explanation.clone(),
+    };
+    let mut push = |scratch: &mut Case, kind: EventKind| -> Result<(), String> {
+        let sealed = scratch.seal(kind.clone(), actor.clone(), ctx.now);
+        scratch.apply(&sealed).map_err(|e| e.to_string())?;
+        events.push(kind);
+        Ok(())
+    };
+    if let Err(e) = push(&mut scratch, record) {
+        return failure(e);
+    }
+    for (i, action) in decision.actions.iter().enumerate() {
+        let kind = if let Some(lifecycle) = action.lifecycle() {
+            EventKind::Handler { action: lifecycle }
+        } else if let Some(request) = action.clock(scratch.received_at) {
+            match deadlines::change_for(ctx.calendars, &scratch, &request, ctx.now) {
+                Ok(change) => EventKind::Clock { name: request.clock_name().to_owned(), change },
+                Err(e) => return failure(format!("action {i} (`{}`): {e}", action.kind())),
+            }
+        } else {
+            continue;
+        };
+        if let Err(e) = push(&mut scratch, kind) {
+            return failure(format!("action {i} (`{}`): {e}", action.kind()));
+        }
+    }
+    events
+}

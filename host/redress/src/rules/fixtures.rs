@@ -1,0 +1,266 @@
+//! Fixture cases: each an input (a case, its history, a trigger, a time) and the decision the
+//! rules must reach. A package's fixtures run before it may become active; `redress ruleset
+//! test` runs them for rule authors with a readable diff.
+//!
+//! ```yaml
+//! description: A complaint without the complainant's address is not accepted (art. 9, 15(5))
+//! now: 2026-02-13T10:00:00+08:00
+//! case:
+//!   intake: { sector: market_supervision, channel: hotline, ... }
+//!   history:                                 # optional, applied before the trigger
+//!     - { at: 2026-02-14T09:00:00+08:00, action: { type: accept } }
+//!     - { at: 2026-02-20T09:00:00+08:00, clock: { type: pause, name: mediation, reason: 检测 } }
+//! trigger: { type: case_received }
+//! expect:
+//!   actions: [ { type: reject, ground: missing_materials, article: "...", reason: "..." } ]
+//!   status: rejected                         # optional
+//!   clocks: { acceptance: { due_date: 2026-03-02, state: running } }   # optional
+//!   failure: "too many operations"           # optional: the rule must fail with this
+//!   explanation: [ "art. 15(5)" ]            # optional: substrings of the explanation
+//! ```
+
+use std::collections::BTreeMap;
+
+use jiff::{Timestamp, civil::Date};
+use redress_calendar::CalendarSet;
+use redress_domain::{
+    Actor, Case, CaseId, CaseIntake, EventKind, HandlerAction, Status, TrackingCode,
+    clock::{ClockAction, ClockChange},
+    contract::{Action, Trigger},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{LoadedRuleset, RuleContext, RuleError, apply::decision_events};
+use crate::deadlines;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    #[serde(skip)]
+    pub name: String,
+    pub description: String,
+    pub now: Timestamp,
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    pub case: FixtureCase,
+    pub trigger: Trigger,
+    pub expect: Expect,
+}
+
+fn default_tenant() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureCase {
+    pub intake: CaseIntake,
+    #[serde(default)]
+    pub history: Vec<HistoryStep>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryStep {
+    pub at: Timestamp,
+    pub action: Option<HandlerAction>,
+    pub clock: Option<ClockAction>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub actions: Option<Vec<Action>>,
+    pub status: Option<Status>,
+    #[serde(default)]
+    pub clocks: BTreeMap<String, ExpectClock>,
+    pub failure: Option<String>,
+    #[serde(default)]
+    pub explanation: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectClock {
+    /// The local date on which the clock is due (the last day of the period).
+    pub due_date: Option<Date>,
+    pub state: Option<String>,
+}
+
+/// What running one fixture found.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct FixtureReport {
+    pub name: String,
+    pub description: String,
+    /// Empty when the fixture passed; otherwise each difference, as text (with a diff of the
+    /// actions where they differ).
+    pub differences: Vec<String>,
+}
+
+impl FixtureReport {
+    pub fn passed(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// The outcome of a fixture run, for `redress ruleset explain`.
+#[derive(Debug)]
+pub struct Evaluation {
+    pub case_before: Case,
+    pub events: Vec<EventKind>,
+    pub case_after: Case,
+}
+
+impl Fixture {
+    pub fn parse(text: &str, origin: &str, name: &str) -> Result<Fixture, RuleError> {
+        let mut fixture: Fixture = serde_yaml::from_str(text).map_err(|e| RuleError::Compile {
+            origin: match e.location() {
+                Some(l) => format!("{origin}:{}", l.line()),
+                None => origin.to_owned(),
+            },
+            message: e.to_string(),
+        })?;
+        fixture.name = name.trim_end_matches(".yaml").trim_end_matches(".yml").to_owned();
+        for (i, step) in fixture.case.history.iter().enumerate() {
+            if step.action.is_some() == step.clock.is_some() {
+                return Err(RuleError::Compile {
+                    origin: origin.to_owned(),
+                    message: format!("case.history[{i}]: give exactly one of `action` or `clock`"),
+                });
+            }
+        }
+        Ok(fixture)
+    }
+
+    /// Builds the case, applies its history and the trigger, and asks the ruleset, through the
+    /// same code path the server uses.
+    pub fn evaluate(&self, ruleset: &LoadedRuleset, calendars: &CalendarSet) -> Result<Evaluation, String> {
+        let mut intake = self.intake_with_receipt();
+        intake.received_at.get_or_insert(self.now);
+        let registered_at = intake.received_at.unwrap_or(self.now);
+        let (mut case, _) = Case::register(
+            CaseId::from_parts(registered_at.as_millisecond().max(0) as u64, 0),
+            TrackingCode::from_random(0),
+            self.tenant.clone(),
+            intake,
+            Actor::api("fixture"),
+            registered_at,
+        )
+        .map_err(|e| format!("the case cannot be registered: {e}"))?;
+        let apply = |case: &mut Case, kind: EventKind, at: Timestamp| -> Result<(), String> {
+            let record = case.seal(kind, Actor::api("fixture"), at);
+            case.apply(&record).map_err(|e| e.to_string())
+        };
+        for (i, step) in self.case.history.iter().enumerate() {
+            let kind = match (&step.action, &step.clock) {
+                (Some(action), _) => EventKind::Handler { action: action.clone() },
+                (_, Some(request)) => EventKind::Clock {
+                    name: request.clock_name().to_owned(),
+                    change: deadlines::change_for(calendars, &case, request, step.at).map_err(|e| format!("case.history[{i}]: {e}"))?,
+                },
+                (None, None) => continue,
+            };
+            apply(&mut case, kind, step.at).map_err(|e| format!("case.history[{i}]: {e}"))?;
+        }
+        match &self.trigger {
+            Trigger::CaseReceived => {}
+            Trigger::HandlerEvent { action } => {
+                apply(&mut case, EventKind::Handler { action: action.clone() }, self.now).map_err(|e| format!("trigger: {e}"))?
+            }
+            Trigger::ClockWarning { clock } => {
+                apply(&mut case, EventKind::Clock { name: clock.clone(), change: ClockChange::Warned }, self.now)
+                    .map_err(|e| format!("trigger: {e}"))?
+            }
+            Trigger::ClockBreach { clock } => apply(
+                &mut case,
+                EventKind::Clock { name: clock.clone(), change: ClockChange::Breached { escalated_to: None } },
+                self.now,
+            )
+            .map_err(|e| format!("trigger: {e}"))?,
+        }
+        let ctx = RuleContext { now: self.now, calendars };
+        let events = decision_events(ruleset, self.trigger.clone(), &case, &ctx);
+        let mut after = case.clone();
+        for kind in &events {
+            apply(&mut after, kind.clone(), self.now).map_err(|e| format!("applying the decision: {e}"))?;
+        }
+        Ok(Evaluation { case_before: case, events, case_after: after })
+    }
+
+    fn intake_with_receipt(&self) -> CaseIntake {
+        self.case.intake.clone()
+    }
+
+    pub fn run(&self, ruleset: &LoadedRuleset, calendars: &CalendarSet) -> FixtureReport {
+        let mut differences = Vec::new();
+        match self.evaluate(ruleset, calendars) {
+            Err(e) => differences.push(e),
+            Ok(evaluation) => self.compare(&evaluation, &mut differences),
+        }
+        FixtureReport { name: self.name.clone(), description: self.description.clone(), differences }
+    }
+
+    fn compare(&self, evaluation: &Evaluation, differences: &mut Vec<String>) {
+        let mut actions: Vec<Action> = Vec::new();
+        let mut explanation: Vec<String> = Vec::new();
+        let mut failure: Option<String> = None;
+        for event in &evaluation.events {
+            match event {
+                EventKind::Decision { actions: a, explanation: e, .. } => {
+                    actions = a.clone();
+                    explanation = e.clone();
+                }
+                EventKind::RuleFailure { reason, .. } => failure = Some(reason.clone()),
+                _ => {}
+            }
+        }
+        match (&self.expect.failure, &failure) {
+            (Some(expected), Some(actual)) if !actual.contains(expected.as_str()) => {
+                differences.push(format!("expected a rule failure containing `{expected}`, got: {actual}"))
+            }
+            (Some(expected), None) => differences.push(format!("expected a rule failure containing `{expected}`, but the rule decided")),
+            (None, Some(actual)) => differences.push(format!("the rule failed: {actual}")),
+            _ => {}
+        }
+        if let Some(expected) = &self.expect.actions {
+            if failure.is_none() && expected != &actions {
+                let render = |a: &Vec<Action>| serde_yaml::to_string(a).unwrap_or_default();
+                let (want, got) = (render(expected), render(&actions));
+                let diff = similar::TextDiff::from_lines(&want, &got)
+                    .unified_diff()
+                    .header("expected actions", "actual actions")
+                    .to_string();
+                differences.push(format!("actions differ:\n{diff}"));
+            }
+        }
+        if let Some(status) = self.expect.status {
+            if evaluation.case_after.status != status {
+                differences.push(format!("expected status `{status}`, got `{}`", evaluation.case_after.status));
+            }
+        }
+        for (name, expected) in &self.expect.clocks {
+            let Some(clock) = evaluation.case_after.clocks.get(name) else {
+                differences.push(format!("expected a clock `{name}`, but the case has none"));
+                continue;
+            };
+            if let Some(state) = &expected.state {
+                if clock.state.as_str() != state {
+                    differences.push(format!("clock `{name}`: expected state `{state}`, got `{}`", clock.state.as_str()));
+                }
+            }
+            if let Some(due_date) = expected.due_date {
+                let tz = evaluation.case_after.time_zone();
+                let actual = clock.due_at.map(|due| (due - jiff::SignedDuration::from_nanos(1)).to_zoned(tz).date());
+                if actual != Some(due_date) {
+                    let shown = actual.map_or("none (paused or ended)".to_owned(), |d| d.to_string());
+                    differences.push(format!("clock `{name}`: expected due date {due_date}, got {shown}"));
+                }
+            }
+        }
+        for needle in &self.expect.explanation {
+            if !explanation.iter().any(|line| line.contains(needle.as_str())) {
+                differences.push(format!("the explanation does not mention `{needle}`: {explanation:?}"));
+            }
+        }
+    }
+}

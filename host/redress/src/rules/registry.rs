@@ -1,0 +1,293 @@
+//! The rulesets in force: every version side by side, selected per case by tenant, sector and
+//! receipt date, and pinned on the case by its first decision.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{Arc, PoisonError, RwLock},
+};
+
+use jiff::civil::Date;
+use redress_calendar::CalendarSet;
+use redress_domain::{
+    Case,
+    case::Sector,
+    contract::{Decision, RulesetRef, Trigger},
+};
+use rhai::{AST, Dynamic};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{
+    RuleContext, RuleError,
+    fixtures::{Fixture, FixtureReport},
+    manifest::Manifest,
+    rhai_engine::RhaiEngine,
+};
+
+/// A package as files: `ruleset.toml`, the rules, `cases/*.yaml`.
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// Where it came from, for messages (a directory, or `upload`).
+    pub origin: String,
+    /// Path inside the package → content.
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Manifest(#[from] super::manifest::ManifestError),
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+    #[error("{origin}: {failed} of {total} fixture cases fail; the package was not activated")]
+    FixturesFail { origin: String, failed: usize, total: usize, reports: Vec<FixtureReport> },
+    #[error("ruleset {id} {version} is already installed with different content; deploy a new version")]
+    VersionExists { id: String, version: String },
+}
+
+/// A path inside a package: relative, no `..`, plain characters only.
+pub fn check_package_path(path: &str) -> Result<(), String> {
+    let ok = !path.is_empty()
+        && path.len() <= 200
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
+    if ok { Ok(()) } else { Err(format!("`{path}` is not a valid file name inside a package")) }
+}
+
+impl Package {
+    pub fn read_dir(dir: &Path) -> Result<Package, PackageError> {
+        let mut files = BTreeMap::new();
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|e| PackageError::Invalid(format!("{}: {e}", path.display())))
+        };
+        for entry in std::fs::read_dir(dir).map_err(|e| PackageError::Invalid(format!("{}: {e}", dir.display())))? {
+            let path = entry.map_err(|e| PackageError::Invalid(e.to_string()))?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if path.is_file() && (name.ends_with(".toml") || name.ends_with(".rhai")) {
+                files.insert(name, read(&path)?);
+            }
+        }
+        let cases = dir.join("cases");
+        if cases.is_dir() {
+            for entry in std::fs::read_dir(&cases).map_err(|e| PackageError::Invalid(e.to_string()))? {
+                let path = entry.map_err(|e| PackageError::Invalid(e.to_string()))?.path();
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if path.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+                    files.insert(format!("cases/{name}"), read(&path)?);
+                }
+            }
+        }
+        Ok(Package { origin: dir.display().to_string(), files })
+    }
+
+    pub fn content_hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (path, content) in &self.files {
+            hasher.update((path.len() as u64).to_be_bytes());
+            hasher.update(path.as_bytes());
+            hasher.update((content.len() as u64).to_be_bytes());
+            hasher.update(content.as_bytes());
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RulesetState {
+    Active,
+    /// Not selected for new cases; pinned cases fall back to manual handling.
+    Suspended { reason: String },
+}
+
+/// A compiled, validated package.
+#[derive(Debug)]
+pub struct LoadedRuleset {
+    pub manifest: Manifest,
+    pub origin: String,
+    pub content_hash: String,
+    pub fixture_count: usize,
+    pub state: RulesetState,
+    engine: RhaiEngine,
+    ast: AST,
+    settings: Dynamic,
+}
+
+impl LoadedRuleset {
+    /// Compiles a package (without running its fixtures).
+    pub fn compile(engine: &RhaiEngine, package: &Package) -> Result<(LoadedRuleset, Vec<Fixture>), PackageError> {
+        for path in package.files.keys() {
+            check_package_path(path).map_err(PackageError::Invalid)?;
+        }
+        let manifest_text = package
+            .files
+            .get("ruleset.toml")
+            .ok_or_else(|| PackageError::Invalid(format!("{}: no ruleset.toml", package.origin)))?;
+        let manifest = Manifest::parse(manifest_text, &format!("{}/ruleset.toml", package.origin))?;
+        let source = package.files.get(&manifest.entry).ok_or_else(|| {
+            PackageError::Invalid(format!("{}: the entry file `{}` is missing", package.origin, manifest.entry))
+        })?;
+        let ast = engine.compile(source, &format!("{}/{}", package.origin, manifest.entry))?;
+        let settings = RhaiEngine::settings(&manifest)?;
+        let mut fixtures = Vec::new();
+        for (path, text) in &package.files {
+            if let Some(name) = path.strip_prefix("cases/") {
+                fixtures.push(Fixture::parse(text, &format!("{}/{path}", package.origin), name)?);
+            }
+        }
+        let loaded = LoadedRuleset {
+            manifest,
+            origin: package.origin.clone(),
+            content_hash: package.content_hash(),
+            fixture_count: fixtures.len(),
+            state: RulesetState::Active,
+            engine: engine.clone(),
+            ast,
+            settings,
+        };
+        Ok((loaded, fixtures))
+    }
+
+    pub fn reference(&self) -> RulesetRef {
+        self.manifest.reference()
+    }
+
+    pub fn decide(&self, trigger: &Trigger, case: &Case, ctx: &RuleContext<'_>) -> Result<Decision, RuleError> {
+        if let RulesetState::Suspended { reason } = &self.state {
+            return Err(RuleError::Script(format!("the ruleset is suspended: {reason}")));
+        }
+        self.engine.decide(&self.ast, &self.manifest, &self.settings, trigger, case, ctx)
+    }
+}
+
+/// A line of `GET /v1/rulesets`.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct RulesetSummary {
+    pub id: String,
+    pub version: String,
+    pub name: String,
+    pub sector: Sector,
+    pub tenant: Option<String>,
+    pub effective_from: Date,
+    pub effective_until: Option<Date>,
+    pub engine: super::manifest::EngineKind,
+    pub calendar: String,
+    pub origin: String,
+    pub content_hash: String,
+    pub fixture_cases: usize,
+    #[serde(flatten)]
+    pub state: RulesetState,
+    pub basis: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    engine: RhaiEngine,
+    rulesets: RwLock<Vec<Arc<LoadedRuleset>>>,
+}
+
+impl Registry {
+    pub fn new(engine: RhaiEngine) -> Self {
+        Registry { engine, rulesets: RwLock::new(Vec::new()) }
+    }
+
+    pub fn engine(&self) -> &RhaiEngine {
+        &self.engine
+    }
+
+    fn all(&self) -> Vec<Arc<LoadedRuleset>> {
+        self.rulesets.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The ruleset for a new case: the tenant's own before the built-in ones, then the highest
+    /// version whose effective dates include the receipt date.
+    pub fn select(&self, tenant: &str, sector: Sector, received: Date) -> Option<Arc<LoadedRuleset>> {
+        self.all()
+            .into_iter()
+            .filter(|r| r.state == RulesetState::Active)
+            .filter(|r| r.manifest.sector == sector && r.manifest.applies_on(received))
+            .filter(|r| r.manifest.tenant.as_deref().is_none_or(|t| t == tenant))
+            .max_by_key(|r| (r.manifest.tenant.is_some(), r.manifest.semver()))
+    }
+
+    /// The version a case is pinned to.
+    pub fn find(&self, reference: &RulesetRef) -> Option<Arc<LoadedRuleset>> {
+        self.all().into_iter().find(|r| r.manifest.id == reference.id && r.manifest.version == reference.version)
+    }
+
+    pub fn summaries(&self, tenant: Option<&str>) -> Vec<RulesetSummary> {
+        let mut list: Vec<RulesetSummary> = self
+            .all()
+            .iter()
+            .filter(|r| tenant.is_none_or(|t| r.manifest.tenant.as_deref().is_none_or(|own| own == t)))
+            .map(|r| RulesetSummary {
+                id: r.manifest.id.clone(),
+                version: r.manifest.version.clone(),
+                name: r.manifest.name.clone(),
+                sector: r.manifest.sector,
+                tenant: r.manifest.tenant.clone(),
+                effective_from: r.manifest.effective_from,
+                effective_until: r.manifest.effective_until,
+                engine: r.manifest.engine,
+                calendar: r.manifest.calendar.clone(),
+                origin: r.origin.clone(),
+                content_hash: r.content_hash.clone(),
+                fixture_cases: r.fixture_count,
+                state: r.state.clone(),
+                basis: r.manifest.basis.clone(),
+            })
+            .collect();
+        list.sort_by(|a, b| (&a.id, &a.version).cmp(&(&b.id, &b.version)));
+        list
+    }
+
+    /// Compiles a package and runs its fixture cases; only if every one passes does it become
+    /// active. Installing the same id and version again is accepted only with identical content.
+    pub fn install(&self, package: &Package, calendars: &CalendarSet) -> Result<Arc<LoadedRuleset>, PackageError> {
+        let (loaded, fixtures) = LoadedRuleset::compile(&self.engine, package)?;
+        if let Some(existing) = self.find(&loaded.reference()) {
+            if existing.content_hash == loaded.content_hash {
+                return Ok(existing);
+            }
+            return Err(PackageError::VersionExists { id: loaded.manifest.id.clone(), version: loaded.manifest.version.clone() });
+        }
+        let reports: Vec<FixtureReport> = fixtures.iter().map(|f| f.run(&loaded, calendars)).collect();
+        let failed = reports.iter().filter(|r| !r.passed()).count();
+        if failed > 0 {
+            return Err(PackageError::FixturesFail {
+                origin: package.origin.clone(),
+                failed,
+                total: reports.len(),
+                reports: reports.into_iter().filter(|r| !r.passed()).collect(),
+            });
+        }
+        let loaded = Arc::new(loaded);
+        self.rulesets.write().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    /// Installs every package directory under `dir` (each with a `ruleset.toml`). Returns the
+    /// refusals; the packages that pass are installed.
+    pub fn install_dir(&self, dir: &Path, calendars: &CalendarSet) -> Vec<(PathBuf, PackageError)> {
+        let mut refused = Vec::new();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        dirs.sort();
+        for path in dirs.into_iter().filter(|p| p.join("ruleset.toml").is_file()) {
+            match Package::read_dir(&path).and_then(|package| self.install(&package, calendars)) {
+                Ok(loaded) => tracing::info!(
+                    id = %loaded.manifest.id, version = %loaded.manifest.version, fixtures = loaded.fixture_count,
+                    "ruleset active"
+                ),
+                Err(e) => refused.push((path, e)),
+            }
+        }
+        refused
+    }
+}
