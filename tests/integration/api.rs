@@ -10,7 +10,15 @@ async fn create_read_list_and_advance_a_case() {
     let case = server.create(&complaint()).await;
     let id = case["id"].as_str().unwrap();
     assert_eq!(case["status"], "received");
-    assert_eq!(case["version"], 1);
+    // Registered, then the rules asked: no ruleset is installed on this server, so the case
+    // carries a recorded rule failure and is marked for manual handling (fail closed).
+    assert_eq!(case["version"], 2);
+    assert!(
+        case["manual_handling"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no active ruleset")
+    );
     assert!(case["tracking_code"].as_str().unwrap().starts_with("RD-"));
     assert_eq!(case["received_at"], "2026-02-13T02:00:00Z");
 
@@ -32,15 +40,20 @@ async fn create_read_list_and_advance_a_case() {
         assert_eq!(body["case"]["status"], expected, "{action}");
     }
     let (_, closed) = server.get(&format!("/v1/cases/{id}")).await;
-    assert_eq!(closed["version"], 6);
+    assert_eq!(closed["version"], 7);
+    assert!(
+        closed["manual_handling"].is_null(),
+        "a person acting on the case takes over"
+    );
     assert_eq!(closed["assignment"]["assignee"], "li.si");
     assert_eq!(closed["outcome"]["kind"], "resolved");
 
     let (status, timeline) = server.get(&format!("/v1/cases/{id}/timeline")).await;
     assert_eq!(status, 200);
     let events = timeline["events"].as_array().unwrap();
-    assert_eq!(events.len(), 6);
+    assert_eq!(events.len(), 7);
     assert_eq!(events[0]["event"]["type"], "received");
+    assert_eq!(events[1]["event"]["type"], "rule_failure");
     for pair in events.windows(2) {
         assert_eq!(
             pair[1]["prev_hash"], pair[0]["hash"],
@@ -168,13 +181,13 @@ async fn idempotent_create_and_optimistic_concurrency() {
     let current = server
         .client
         .post(server.url(&format!("/v1/cases/{id}/events")))
-        .header("if-match", "\"1\"")
+        .header("if-match", "\"2\"")
         .json(&json!({"type": "accept"}))
         .send()
         .await
         .unwrap();
     assert_eq!(current.status(), 201);
-    assert_eq!(current.headers()["etag"], "\"2\"");
+    assert_eq!(current.headers()["etag"], "\"3\"");
 }
 
 #[tokio::test]

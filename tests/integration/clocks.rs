@@ -259,3 +259,89 @@ async fn closing_a_case_stops_its_clocks_in_the_same_write() {
         "a stopped clock never breaches"
     );
 }
+
+#[tokio::test]
+async fn calendars_reload_on_change_and_a_broken_file_is_refused() {
+    let server = Server::start_with_own_calendars();
+    let id = server.create(&complaint()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let calendars = server.rulesets.join("calendars");
+    let start = |name: &str, calendar: &str| {
+        let mut body = acceptance_clock();
+        body["clock"]["name"] = json!(name);
+        body["clock"]["calendar"] = json!(calendar);
+        body
+    };
+    let (status, problem) = server
+        .post(
+            &format!("/v1/cases/{id}/clocks"),
+            &start("a", "cn-shenzhen"),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown calendar `cn-shenzhen`"),
+        "{problem}"
+    );
+
+    // A broken file: the server refuses the change, logs file and line, and keeps serving.
+    std::fs::write(
+        calendars.join("broken.toml"),
+        "id = \"broken\"\nextends = \"cn-mainland\"\nshoe_size = 42\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    while !server.log_text().contains("calendar change refused") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no refusal logged: {}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        server.log_text().contains("broken.toml:3"),
+        "the refusal names the file and line"
+    );
+    let (status, _) = server
+        .post(
+            &format!("/v1/cases/{id}/clocks"),
+            &start("b", "cn-mainland"),
+        )
+        .await;
+    assert_eq!(status, 201, "the calendars in force still work");
+
+    // A good new variant takes effect without a restart.
+    std::fs::remove_file(calendars.join("broken.toml")).unwrap();
+    std::fs::write(
+        calendars.join("cn-shenzhen.toml"),
+        "id = \"cn-shenzhen\"\nname = \"Shenzhen offices\"\nextends = \"cn-mainland\"\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    loop {
+        let (status, body) = server
+            .post(
+                &format!("/v1/cases/{id}/clocks"),
+                &start("c", "cn-shenzhen"),
+            )
+            .await;
+        if status == 201 {
+            assert_eq!(
+                body["case"]["clocks"]["c"]["due_at"],
+                "2026-03-02T16:00:00Z"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the new calendar never loaded: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -104,12 +104,13 @@ async fn a_tampered_event_fails_the_audit_and_names_the_case() {
         .as_str()
         .unwrap()
         .to_owned();
-    server
+    let (_, rejected) = server
         .act(
             &victim,
             json!({"type": "reject", "reason": "missing materials", "ground": "missing_materials"}),
         )
         .await;
+    let seq = rejected["events"][0]["seq"].as_u64().unwrap();
     server.kill9();
     let (code, report) = audit(&server.data);
     assert_eq!(code, 0, "{report}");
@@ -118,7 +119,7 @@ async fn a_tampered_event_fails_the_audit_and_names_the_case() {
         // Edit the stored rejection directly in sled, as someone with disk access might.
         let store = redress::store::SledStore::open(&server.data, &Default::default()).unwrap();
         let id: redress_domain::CaseId = victim.parse().unwrap();
-        let key = [id.to_bytes().as_slice(), &2u64.to_be_bytes()].concat();
+        let key = [id.to_bytes().as_slice(), &seq.to_be_bytes()].concat();
         let stored = store.events_tree().get(&key).unwrap().unwrap();
         let edited = String::from_utf8(stored.to_vec())
             .unwrap()
@@ -130,7 +131,7 @@ async fn a_tampered_event_fails_the_audit_and_names_the_case() {
     let (code, report) = audit(&server.data);
     assert_eq!(code, 1, "{report}");
     assert!(
-        report.contains(&format!("case {victim}: event 2")),
+        report.contains(&format!("case {victim}: event {seq}")),
         "{report}"
     );
     assert!(!report.contains(&format!("case {honest}")), "{report}");

@@ -293,11 +293,19 @@ async fn a_lifecycle_conflict_names_the_state_and_the_allowed_actions() {
     assert_eq!(problem["current_status"], "received");
     assert_eq!(
         problem["allowed_actions"],
-        json!(["accept", "reject", "transfer", "assign", "withdraw", "note"])
+        json!([
+            "accept",
+            "reject",
+            "transfer",
+            "assign",
+            "withdraw",
+            "note",
+            "record_new_facts"
+        ])
     );
     assert_eq!(
         problem["detail"],
-        "the case is `received`, where `close` is not allowed; allowed actions: accept, reject, transfer, assign, withdraw, note"
+        "the case is `received`, where `close` is not allowed; allowed actions: accept, reject, transfer, assign, withdraw, note, record_new_facts"
     );
 }
 

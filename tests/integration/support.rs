@@ -19,20 +19,41 @@ pub struct Server {
     pub base: String,
     pub data: PathBuf,
     pub log: PathBuf,
+    /// The ruleset directory the server reads (the repository's, or a test's own copy).
+    pub rulesets: PathBuf,
     _dir: Option<tempfile::TempDir>,
+    _rulesets: Option<tempfile::TempDir>,
     pub client: reqwest::Client,
 }
 
 impl Server {
-    /// Starts a server on a fresh temporary data directory.
+    /// Starts a server on a fresh temporary data directory, with the calendars but no rulesets:
+    /// every case gets a recorded rule failure ("no active ruleset") and goes to manual
+    /// handling, so the host's own mechanics can be tested apart from any rule.
     pub fn start() -> Server {
-        Self::start_inner(None)
+        Self::start_inner(None, Some(bare_rulesets()))
+    }
+
+    /// Starts a server with the repository's built-in rulesets.
+    pub fn start_with_rulesets() -> Server {
+        Self::start_inner(None, None)
+    }
+
+    /// Starts a server on its own copy of the repository's calendars (no rulesets), which the
+    /// test may edit.
+    pub fn start_with_own_calendars() -> Server {
+        Self::start_inner(None, Some(bare_rulesets()))
     }
 
     /// Starts a server whose "now" is read from a file, beginning at `now`; the scheduler runs
     /// every 50 ms.
     pub fn start_with_clock(now: &str) -> Server {
-        Self::start_inner(Some(now))
+        Self::start_inner(Some(now), Some(bare_rulesets()))
+    }
+
+    /// Simulated time and the repository's built-in rulesets.
+    pub fn start_with_clock_and_rulesets(now: &str) -> Server {
+        Self::start_inner(Some(now), None)
     }
 
     /// Moves simulated time.
@@ -40,7 +61,7 @@ impl Server {
         std::fs::write(self.clock_file.as_ref().unwrap(), now).unwrap();
     }
 
-    fn start_inner(now: Option<&str>) -> Server {
+    fn start_inner(now: Option<&str>, rulesets: Option<tempfile::TempDir>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let clock_file = now.map(|now| {
             let path = dir.path().join("now");
@@ -52,6 +73,10 @@ impl Server {
         let mut server = Server {
             child: None,
             clock_file,
+            rulesets: rulesets
+                .as_ref()
+                .map_or_else(|| repo_root().join("rulesets"), |d| d.path().to_owned()),
+            _rulesets: rulesets,
             base: String::new(),
             data,
             log,
@@ -89,7 +114,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(&self.data)
             .arg("--rulesets")
-            .arg(repo_root().join("rulesets"))
+            .arg(&self.rulesets)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -181,6 +206,20 @@ pub async fn read(response: reqwest::Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, body)
+}
+
+/// A ruleset directory holding a copy of the repository's calendars and nothing else.
+pub fn bare_rulesets() -> tempfile::TempDir {
+    let rulesets = tempfile::tempdir().unwrap();
+    let calendars = rulesets.path().join("calendars");
+    std::fs::create_dir_all(&calendars).unwrap();
+    for entry in std::fs::read_dir(repo_root().join("rulesets/calendars")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, calendars.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    rulesets
 }
 
 pub fn repo_root() -> PathBuf {

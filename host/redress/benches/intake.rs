@@ -49,6 +49,7 @@ fn new_case(intake: &CaseIntake, n: u64) -> NewCase {
         actor: Actor::api("bench"),
         now,
         idempotency_key: None,
+        then: None,
     }
 }
 

@@ -82,6 +82,7 @@ fn populate(dir: &Path, open: u64, base: Timestamp) -> (SledStore, std::time::Du
                 actor: Actor::system(),
                 now: base,
                 idempotency_key: None,
+                then: None,
             })
             .unwrap();
         // Due times spread over the following weeks, one clock a minute.

@@ -3,8 +3,8 @@
 pub mod clock;
 pub mod config;
 pub mod deadlines;
-pub mod scheduler;
 pub mod rules;
+pub mod scheduler;
 pub mod schemas;
 pub mod server;
 pub mod service;

@@ -10,6 +10,10 @@ use std::{
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use redress::deadlines;
+use redress::rules::{
+    Registry,
+    rhai_engine::{Limits, RhaiEngine},
+};
 use redress::{
     clock::{Clock, FileClock, SystemClock},
     config::{FileConfig, LogFormat, ServeConfig, ServeOverrides},
@@ -273,7 +277,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let lines = runtime.block_on(redress::simulate::run(parsed, calendars, &name))?;
+            let rules = load_rules(&rulesets, &calendars);
+            let lines =
+                runtime.block_on(redress::simulate::run(parsed, calendars, rules, &name))?;
             let shanghai =
                 jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
             for line in lines {
@@ -371,7 +377,19 @@ fn serve(
             },
         )
         .with_context(|| format!("{}: cannot open the store", config.data.display()))?;
-        let app = Redress::new(Arc::new(store), clock, calendars.clone());
+        let rules = load_rules(&config.rulesets, &calendars.current());
+        let deployed_dir = config.data.join("rulesets");
+        for (path, error) in rules.install_dir(&deployed_dir, &calendars.current()) {
+            tracing::error!(package = %path.display(), error = %error, "deployed ruleset refused");
+        }
+        let app = Redress::new(
+            Arc::new(store),
+            clock,
+            calendars.clone(),
+            Arc::clone(&rules),
+        )
+        .with_deployed_dir(deployed_dir);
+        watch_rulesets(config.rulesets.clone(), rules, calendars.clone());
         watch_calendars(calendar_dir, calendars);
         scheduler::spawn(app.clone(), scheduler_interval);
         let router = server::router(
@@ -395,10 +413,71 @@ fn serve(
     })
 }
 
+/// The built-in rulesets under `dir` (every folder with a `ruleset.toml`). A package whose
+/// fixtures fail is refused and logged; the others serve, and cases of a sector left without a
+/// ruleset go to manual handling.
+fn load_rules(dir: &Path, calendars: &CalendarSet) -> Arc<Registry> {
+    let registry = Registry::new(RhaiEngine::new(Limits::default()));
+    for (path, error) in registry.install_dir(dir, calendars) {
+        tracing::error!(package = %path.display(), error = %error, "ruleset refused");
+        if let redress::rules::registry::PackageError::FixturesFail { reports, .. } = &error {
+            for report in reports {
+                tracing::error!(fixture = %report.name, differences = %report.differences.join("; "), "failing fixture case");
+            }
+        }
+    }
+    Arc::new(registry)
+}
+
 fn load_calendars(dir: &Path) -> anyhow::Result<CalendarSet> {
     let set = CalendarSet::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(dir = %dir.display(), calendars = ?set.ids().collect::<Vec<_>>(), "calendars loaded");
     Ok(set)
+}
+
+/// The newest modification time of any file under `dir` (two levels: packages and their cases).
+fn tree_stamp(dir: &Path) -> Option<std::time::SystemTime> {
+    fn newest(dir: &Path, depth: u32) -> Option<std::time::SystemTime> {
+        std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let path = entry.path();
+                let own = entry.metadata().ok()?.modified().ok();
+                let inner = if path.is_dir() && depth > 0 {
+                    newest(&path, depth - 1)
+                } else {
+                    None
+                };
+                own.max(inner)
+            })
+            .max()
+    }
+    newest(dir, 2)
+}
+
+/// Installs new ruleset packages dropped into the ruleset directory, without a restart. A new
+/// version is compiled and its fixtures run before it becomes active; a changed package that
+/// keeps its version is refused (a version's content never changes once active).
+fn watch_rulesets(dir: PathBuf, rules: Arc<Registry>, calendars: Calendars) {
+    tokio::spawn(async move {
+        let mut seen = tree_stamp(&dir);
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let stamp = tree_stamp(&dir);
+            if stamp == seen {
+                continue;
+            }
+            seen = stamp;
+            let (rules, dir, calendars) = (Arc::clone(&rules), dir.clone(), calendars.current());
+            let refused = tokio::task::spawn_blocking(move || rules.install_dir(&dir, &calendars))
+                .await
+                .unwrap_or_default();
+            for (path, error) in refused {
+                tracing::error!(package = %path.display(), error = %error, "ruleset change refused; the active versions stay");
+            }
+        }
+    });
 }
 
 /// The newest modification time among the calendar files: a change means "reload".
@@ -450,7 +529,12 @@ fn ruleset_command(command: RulesetCommand) -> anyhow::Result<ExitCode> {
             for dir in dirs {
                 let package = Package::read_dir(&dir)?;
                 let (loaded, fixtures) = LoadedRuleset::compile(&engine, &package)?;
-                println!("{} {} ({} fixture cases)", loaded.manifest.id, loaded.manifest.version, fixtures.len());
+                println!(
+                    "{} {} ({} fixture cases)",
+                    loaded.manifest.id,
+                    loaded.manifest.version,
+                    fixtures.len()
+                );
                 for fixture in &fixtures {
                     let report = fixture.run(&loaded, &calendars);
                     if report.passed() {
@@ -468,20 +552,40 @@ fn ruleset_command(command: RulesetCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("{passed} passed, {failed} failed");
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
-        RulesetCommand::Explain { dir, case, rulesets } => {
+        RulesetCommand::Explain {
+            dir,
+            case,
+            rulesets,
+        } => {
             let calendars = load_calendars(&rulesets.join("calendars"))?;
             let package = Package::read_dir(&dir)?;
             let (loaded, _) = LoadedRuleset::compile(&engine, &package)?;
             let name = case.display().to_string();
-            let text = std::fs::read_to_string(&case).with_context(|| format!("{name}: cannot read"))?;
+            let text =
+                std::fs::read_to_string(&case).with_context(|| format!("{name}: cannot read"))?;
             let fixture = Fixture::parse(&text, &name, &name)?;
-            let evaluation = fixture.evaluate(&loaded, &calendars).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-            println!("ruleset {} {} on {}", loaded.manifest.id, loaded.manifest.version, fixture.trigger.describe());
+            let evaluation = fixture
+                .evaluate(&loaded, &calendars)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            println!(
+                "ruleset {} {} on {}",
+                loaded.manifest.id,
+                loaded.manifest.version,
+                fixture.trigger.describe()
+            );
             for event in &evaluation.events {
                 match event {
-                    redress_domain::EventKind::Decision { actions, explanation, .. } => {
+                    redress_domain::EventKind::Decision {
+                        actions,
+                        explanation,
+                        ..
+                    } => {
                         println!("reasoning:");
                         for line in explanation {
                             println!("  - {line}");
@@ -491,17 +595,24 @@ fn ruleset_command(command: RulesetCommand) -> anyhow::Result<ExitCode> {
                             println!("  - {}", serde_json::to_string(action)?);
                         }
                     }
-                    redress_domain::EventKind::RuleFailure { reason, .. } => println!("rule failure: {reason}"),
+                    redress_domain::EventKind::RuleFailure { reason, .. } => {
+                        println!("rule failure: {reason}")
+                    }
                     _ => {}
                 }
             }
-            println!("status: {} → {}", evaluation.case_before.status, evaluation.case_after.status);
+            println!(
+                "status: {} → {}",
+                evaluation.case_before.status, evaluation.case_after.status
+            );
             for (clock_name, clock) in &evaluation.case_after.clocks {
                 if evaluation.case_before.clocks.get(clock_name) == Some(clock) {
                     continue;
                 }
                 println!("clock {clock_name}: {}", clock.state.as_str());
-                if let Ok(explanation) = serde_json::from_value::<redress_calendar::Explanation>(clock.explanation.clone()) {
+                if let Ok(explanation) = serde_json::from_value::<redress_calendar::Explanation>(
+                    clock.explanation.clone(),
+                ) {
                     for line in explanation.render_text().lines() {
                         println!("  {line}");
                     }
@@ -509,7 +620,14 @@ fn ruleset_command(command: RulesetCommand) -> anyhow::Result<ExitCode> {
             }
             if fixture.expect.actions.is_some() || !fixture.expect.clocks.is_empty() {
                 let report = fixture.run(&loaded, &calendars);
-                println!("{}", if report.passed() { "matches the expected decision".to_owned() } else { report.differences.join("\n") });
+                println!(
+                    "{}",
+                    if report.passed() {
+                        "matches the expected decision".to_owned()
+                    } else {
+                        report.differences.join("\n")
+                    }
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -12,12 +12,18 @@ use redress_domain::{
     ValidationErrors,
     case::ApplyError,
     clock::{ClockAction, ClockChange, ClockState},
+    contract::Trigger,
     lifecycle,
 };
 
 use crate::{
     clock::Clock,
     deadlines,
+    rules::{
+        LoadedRuleset, Registry, RuleContext,
+        apply::decision_events,
+        registry::{Package, PackageError, Prepared, RulesetSummary},
+    },
     store::{
         Append, AuditReport, CaseStore, Created, DueClock, DueKind, ListQuery, NewCase, Page, Plan,
         StoreError,
@@ -58,6 +64,111 @@ pub struct Redress {
     store: Arc<dyn CaseStore>,
     clock: Arc<dyn Clock>,
     calendars: Calendars,
+    rules: Arc<Registry>,
+    /// Where deployed packages are kept, so that a restart reinstalls them.
+    deployed_dir: Option<std::path::PathBuf>,
+}
+
+/// Why a deployment was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the package could not be stored: {0}")]
+    Storage(String),
+}
+
+/// The ruleset that decides a case: the version it is pinned to, or (before its first
+/// decision) the one selected by tenant, sector and receipt date.
+fn ruleset_for(rules: &Registry, case: &Case) -> Result<Arc<LoadedRuleset>, String> {
+    match &case.ruleset {
+        Some(pin) => rules.find(pin).ok_or_else(|| {
+            format!(
+                "the ruleset the case is pinned to ({} {}) is not installed",
+                pin.id, pin.version
+            )
+        }),
+        None => {
+            let received = case.received_at.to_zoned(case.time_zone()).date();
+            rules
+                .select(&case.tenant, case.sector, received)
+                .ok_or_else(|| {
+                    format!(
+                        "no active ruleset for sector `{}` and receipt date {received}",
+                        case.sector.as_str()
+                    )
+                })
+        }
+    }
+}
+
+/// The events recording the rules' decision on `trigger` for `case` (as it stands after the
+/// triggering event). With no ruleset to ask, a rule failure: the case goes to manual handling.
+pub fn decide(
+    rules: &Registry,
+    calendars: &CalendarSet,
+    trigger: Trigger,
+    case: &Case,
+    now: Timestamp,
+) -> Vec<EventKind> {
+    match ruleset_for(rules, case) {
+        Ok(ruleset) => decision_events(&ruleset, trigger, case, &RuleContext { now, calendars }),
+        // A case no ruleset covers was sent to manual handling when it was received; saying so
+        // again on every later event would only bury the history.
+        Err(_) if case.ruleset.is_none() && trigger != Trigger::CaseReceived => Vec::new(),
+        Err(reason) => vec![EventKind::RuleFailure {
+            ruleset: case.ruleset.clone(),
+            trigger,
+            reason,
+        }],
+    }
+}
+
+/// Writes a package under `<dir>/<id>/<version>/`, durably: files are written to a temporary
+/// folder, synced, and renamed into place, so a crash leaves either the whole package or none.
+fn persist_package(
+    dir: &std::path::Path,
+    id: &str,
+    version: &str,
+    package: &Package,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let target = dir.join(id).join(version);
+    let staging = dir.join(format!(".staging-{id}-{version}"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    for (path, content) in &package.files {
+        // Paths were checked by `check_package_path`: relative, no `..`.
+        let file_path = staging.join(path);
+        if let Some(parent) = file_path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut file = std::fs::File::create(&file_path)?;
+        file.write_all(content.as_bytes())?;
+        file.sync_all()?;
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if target.exists() {
+        std::fs::remove_dir_all(&target)?;
+    }
+    std::fs::rename(&staging, &target)?;
+    std::fs::File::open(target.parent().unwrap_or(dir))?.sync_all()?;
+    Ok(())
+}
+
+/// Applies `events` to a copy of `case`, to see the case the rules will be asked about.
+fn after(case: &Case, events: &[EventKind], now: Timestamp) -> Result<Case, ApplyError> {
+    let mut scratch = case.clone();
+    for kind in events {
+        let record = scratch.seal(kind.clone(), Actor::system(), now);
+        scratch.apply(&record)?;
+    }
+    Ok(scratch)
 }
 
 /// How often registration retries after drawing a tracking code that is taken. With 40 random
@@ -68,12 +179,72 @@ const TRACKING_CODE_ATTEMPTS: usize = 4;
 const SCHEDULER_BATCH: usize = 256;
 
 impl Redress {
-    pub fn new(store: Arc<dyn CaseStore>, clock: Arc<dyn Clock>, calendars: Calendars) -> Self {
+    pub fn new(
+        store: Arc<dyn CaseStore>,
+        clock: Arc<dyn Clock>,
+        calendars: Calendars,
+        rules: Arc<Registry>,
+    ) -> Self {
         Redress {
             store,
             clock,
             calendars,
+            rules,
+            deployed_dir: None,
         }
+    }
+
+    /// Keeps deployed packages under `dir` (normally `<data>/rulesets`).
+    pub fn with_deployed_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.deployed_dir = Some(dir);
+        self
+    }
+
+    /// Validates a package (compiles it, runs its fixture cases), stores it durably, then
+    /// activates it. Returns the summary and whether it is new (false: the same version with
+    /// the same content was already active). A refused package changes nothing.
+    pub async fn deploy(
+        &self,
+        tenant: String,
+        package: Package,
+    ) -> Result<(RulesetSummary, bool), DeployError> {
+        let rules = Arc::clone(&self.rules);
+        let calendars = self.calendars.current();
+        let deployed_dir = self.deployed_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let prepared = rules.prepare(&package, &calendars)?;
+            let loaded = match prepared {
+                Prepared::AlreadyActive(existing) => return Ok((existing.summary(), false)),
+                Prepared::Ready(loaded) => loaded,
+            };
+            match (&loaded.manifest.tenant, tenant.as_str()) {
+                (Some(own), requester) if own == requester => {}
+                (None, "default") => {}
+                (Some(own), requester) => {
+                    return Err(DeployError::Forbidden(format!(
+                        "the package is for tenant `{own}`; the request acts for `{requester}`"
+                    )));
+                }
+                (None, requester) => {
+                    return Err(DeployError::Forbidden(format!(
+                        "a package without `tenant` applies to every tenant and can only be deployed by the operator (tenant `default`), not `{requester}`"
+                    )));
+                }
+            }
+            if let Some(dir) = &deployed_dir {
+                persist_package(dir, &loaded.manifest.id, &loaded.manifest.version, &package)
+                    .map_err(|e| DeployError::Storage(e.to_string()))?;
+            }
+            let active = rules.activate(*loaded);
+            tracing::info!(id = %active.manifest.id, version = %active.manifest.version, "ruleset deployed");
+            Ok((active.summary(), true))
+        })
+        .await
+        .map_err(|e| DeployError::Storage(e.to_string()))?
+    }
+
+    pub fn rules(&self) -> &Arc<Registry> {
+        &self.rules
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -127,6 +298,9 @@ impl Redress {
                 actor: actor.clone(),
                 now,
                 idempotency_key: idempotency_key.clone(),
+                then: Some(self.with_decision(Arc::new(|_, _| Ok(Vec::new())), |_| {
+                    Some(Trigger::CaseReceived)
+                })),
             };
             match self.blocking(move |store| store.create(new)).await {
                 Err(ServiceError::Store(
@@ -175,6 +349,7 @@ impl Redress {
         expected_version: Option<u64>,
     ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
         action.validate().map_err(ServiceError::Invalid)?;
+        let trigger_action = action.clone();
         let plan: Plan = Arc::new(move |case: &Case, _now| {
             let next = lifecycle::transition(case.status, &action)?;
             let mut events = vec![EventKind::Handler {
@@ -195,8 +370,33 @@ impl Redress {
             }
             Ok(events)
         });
+        let plan = self.with_decision(plan, move |_| {
+            Some(Trigger::HandlerEvent {
+                action: trigger_action.clone(),
+            })
+        });
         self.append(Some(tenant), id, plan, actor, expected_version)
             .await
+    }
+
+    /// A plan that appends what `first` decides and then the rules' decision on the trigger
+    /// `trigger_of` names (given those events), about the case as it stands after them, all in
+    /// one write.
+    fn with_decision(
+        &self,
+        first: Plan,
+        trigger_of: impl Fn(&[EventKind]) -> Option<Trigger> + Send + Sync + 'static,
+    ) -> Plan {
+        let rules = Arc::clone(&self.rules);
+        let calendars = self.calendars.clone();
+        Arc::new(move |case: &Case, now| {
+            let mut events = first(case, now)?;
+            if let Some(trigger) = trigger_of(&events) {
+                let current = after(case, &events, now)?;
+                events.extend(decide(&rules, &calendars.current(), trigger, &current, now));
+            }
+            Ok(events)
+        })
     }
 
     /// Starts, pauses, resumes, extends, restarts or stops a clock. Due times are computed here,
@@ -233,7 +433,24 @@ impl Redress {
         let mut fired = Vec::new();
         for entry in due {
             let case_id = entry.case_id;
-            let plan: Plan = Arc::new(move |case: &Case, now| Ok(firing(case, &entry, now)));
+            let firing_plan: Plan = Arc::new(move |case: &Case, now| Ok(firing(case, &entry, now)));
+            let plan = self.with_decision(firing_plan, |events| {
+                events.iter().rev().find_map(|event| match event {
+                    EventKind::Clock {
+                        name,
+                        change: ClockChange::Breached { .. },
+                    } => Some(Trigger::ClockBreach {
+                        clock: name.clone(),
+                    }),
+                    EventKind::Clock {
+                        name,
+                        change: ClockChange::Warned,
+                    } => Some(Trigger::ClockWarning {
+                        clock: name.clone(),
+                    }),
+                    _ => None,
+                })
+            });
             match self
                 .append(None, case_id, plan, Actor::system(), None)
                 .await

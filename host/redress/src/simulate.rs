@@ -75,12 +75,12 @@ pub enum SimulateError {
     Parse { file: String, message: String },
     #[error("{file}: {message}")]
     Scenario { file: String, message: String },
-    #[error("{file}: at {at}, case `{case}`: {source}")]
+    #[error("{file}: at {at}, case `{case}`: {error}")]
     Step {
         file: String,
         at: Timestamp,
         case: String,
-        source: Box<ServiceError>,
+        error: Box<ServiceError>,
     },
 }
 
@@ -133,11 +133,17 @@ fn describe(event: &EventRecord) -> String {
         EventKind::Handler { action } => {
             format!("{} by {}", action.name().as_str(), event.actor.id)
         }
-        EventKind::Decision { ruleset, actions, .. } => format!(
+        EventKind::Decision {
+            ruleset, actions, ..
+        } => format!(
             "decision by {}@{}: {}",
             ruleset.id,
             ruleset.version,
-            actions.iter().map(|a| a.kind()).collect::<Vec<_>>().join(", ")
+            actions
+                .iter()
+                .map(|a| a.kind())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         EventKind::RuleFailure { reason, .. } => format!("rule failure: {reason}"),
         EventKind::Clock { name, change } => {
@@ -171,6 +177,7 @@ fn describe(event: &EventRecord) -> String {
 pub async fn run(
     scenario: Scenario,
     calendars: CalendarSet,
+    rules: Arc<crate::rules::Registry>,
     file: &str,
 ) -> Result<Vec<Line>, SimulateError> {
     let clock = Arc::new(ManualClock::new(scenario.start));
@@ -178,6 +185,7 @@ pub async fn run(
         Arc::new(MemoryStore::new()),
         Arc::clone(&clock) as Arc<dyn Clock>,
         Calendars::new(calendars),
+        rules,
     );
     let mut ids: BTreeMap<String, CaseId> = BTreeMap::new();
     let mut names: BTreeMap<CaseId, String> = BTreeMap::new();
@@ -209,7 +217,7 @@ pub async fn run(
                     file: file.to_owned(),
                     at,
                     case: case.to_owned(),
-                    source: Box::new(source),
+                    error: Box::new(source),
                 };
                 match item {
                     Agenda::Register(case) => {
@@ -261,7 +269,7 @@ pub async fn run(
             file: file.to_owned(),
             at: now,
             case: "-".into(),
-            source: Box::new(e),
+            error: Box::new(e),
         })?;
         next_pass = now + step;
     }

@@ -14,20 +14,37 @@ use super::{LoadedRuleset, RuleContext, rhai_engine::ENGINE_VERSION};
 use crate::deadlines;
 
 pub fn ruleset_actor(reference: &RulesetRef) -> Actor {
-    Actor { kind: ActorKind::Ruleset, id: format!("{}@{}", reference.id, reference.version) }
+    Actor {
+        kind: ActorKind::Ruleset,
+        id: format!("{}@{}", reference.id, reference.version),
+    }
 }
 
 /// The events that record `ruleset`'s decision on `trigger` for `case` (the case as it stands
 /// after the triggering event).
-pub fn decision_events(ruleset: &LoadedRuleset, trigger: Trigger, case: &Case, ctx: &RuleContext<'_>) -> Vec<EventKind> {
+pub fn decision_events(
+    ruleset: &LoadedRuleset,
+    trigger: Trigger,
+    case: &Case,
+    ctx: &RuleContext<'_>,
+) -> Vec<EventKind> {
     let reference = ruleset.manifest.reference();
     let failure = |reason: String| {
-        vec![EventKind::RuleFailure { ruleset: Some(reference.clone()), trigger: trigger.clone(), reason }]
+        vec![EventKind::RuleFailure {
+            ruleset: Some(reference.clone()),
+            trigger: trigger.clone(),
+            reason,
+        }]
     };
     let decision = match ruleset.decide(&trigger, case, ctx) {
         Ok(decision) => decision,
         Err(e) => return failure(e.to_string()),
     };
+    // Nothing to do and nothing to say about a case already pinned: no event. The first
+    // decision is always recorded, because it pins the ruleset version.
+    if decision.actions.is_empty() && decision.explanation.is_empty() && case.ruleset.is_some() {
+        return Vec::new();
+    }
     let actor = ruleset_actor(&reference);
     let mut scratch = case.clone();
     let mut events = Vec::with_capacity(decision.actions.len() + 1);
@@ -52,7 +69,10 @@ pub fn decision_events(ruleset: &LoadedRuleset, trigger: Trigger, case: &Case, c
             EventKind::Handler { action: lifecycle }
         } else if let Some(request) = action.clock(scratch.received_at) {
             match deadlines::change_for(ctx.calendars, &scratch, &request, ctx.now) {
-                Ok(change) => EventKind::Clock { name: request.clock_name().to_owned(), change },
+                Ok(change) => EventKind::Clock {
+                    name: request.clock_name().to_owned(),
+                    change,
+                },
                 Err(e) => return failure(format!("action {i} (`{}`): {e}", action.kind())),
             }
         } else {

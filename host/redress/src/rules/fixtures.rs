@@ -120,7 +120,10 @@ impl Fixture {
             },
             message: e.to_string(),
         })?;
-        fixture.name = name.trim_end_matches(".yaml").trim_end_matches(".yml").to_owned();
+        fixture.name = name
+            .trim_end_matches(".yaml")
+            .trim_end_matches(".yml")
+            .to_owned();
         for (i, step) in fixture.case.history.iter().enumerate() {
             if step.action.is_some() == step.clock.is_some() {
                 return Err(RuleError::Compile {
@@ -134,7 +137,11 @@ impl Fixture {
 
     /// Builds the case, applies its history and the trigger, and asks the ruleset, through the
     /// same code path the server uses.
-    pub fn evaluate(&self, ruleset: &LoadedRuleset, calendars: &CalendarSet) -> Result<Evaluation, String> {
+    pub fn evaluate(
+        &self,
+        ruleset: &LoadedRuleset,
+        calendars: &CalendarSet,
+    ) -> Result<Evaluation, String> {
         let mut intake = self.intake_with_receipt();
         intake.received_at.get_or_insert(self.now);
         let registered_at = intake.received_at.unwrap_or(self.now);
@@ -153,10 +160,13 @@ impl Fixture {
         };
         for (i, step) in self.case.history.iter().enumerate() {
             let kind = match (&step.action, &step.clock) {
-                (Some(action), _) => EventKind::Handler { action: action.clone() },
+                (Some(action), _) => EventKind::Handler {
+                    action: action.clone(),
+                },
                 (_, Some(request)) => EventKind::Clock {
                     name: request.clock_name().to_owned(),
-                    change: deadlines::change_for(calendars, &case, request, step.at).map_err(|e| format!("case.history[{i}]: {e}"))?,
+                    change: deadlines::change_for(calendars, &case, request, step.at)
+                        .map_err(|e| format!("case.history[{i}]: {e}"))?,
                 },
                 (None, None) => continue,
             };
@@ -164,27 +174,48 @@ impl Fixture {
         }
         match &self.trigger {
             Trigger::CaseReceived => {}
-            Trigger::HandlerEvent { action } => {
-                apply(&mut case, EventKind::Handler { action: action.clone() }, self.now).map_err(|e| format!("trigger: {e}"))?
-            }
-            Trigger::ClockWarning { clock } => {
-                apply(&mut case, EventKind::Clock { name: clock.clone(), change: ClockChange::Warned }, self.now)
-                    .map_err(|e| format!("trigger: {e}"))?
-            }
+            Trigger::HandlerEvent { action } => apply(
+                &mut case,
+                EventKind::Handler {
+                    action: action.clone(),
+                },
+                self.now,
+            )
+            .map_err(|e| format!("trigger: {e}"))?,
+            Trigger::ClockWarning { clock } => apply(
+                &mut case,
+                EventKind::Clock {
+                    name: clock.clone(),
+                    change: ClockChange::Warned,
+                },
+                self.now,
+            )
+            .map_err(|e| format!("trigger: {e}"))?,
             Trigger::ClockBreach { clock } => apply(
                 &mut case,
-                EventKind::Clock { name: clock.clone(), change: ClockChange::Breached { escalated_to: None } },
+                EventKind::Clock {
+                    name: clock.clone(),
+                    change: ClockChange::Breached { escalated_to: None },
+                },
                 self.now,
             )
             .map_err(|e| format!("trigger: {e}"))?,
         }
-        let ctx = RuleContext { now: self.now, calendars };
+        let ctx = RuleContext {
+            now: self.now,
+            calendars,
+        };
         let events = decision_events(ruleset, self.trigger.clone(), &case, &ctx);
         let mut after = case.clone();
         for kind in &events {
-            apply(&mut after, kind.clone(), self.now).map_err(|e| format!("applying the decision: {e}"))?;
+            apply(&mut after, kind.clone(), self.now)
+                .map_err(|e| format!("applying the decision: {e}"))?;
         }
-        Ok(Evaluation { case_before: case, events, case_after: after })
+        Ok(Evaluation {
+            case_before: case,
+            events,
+            case_after: after,
+        })
     }
 
     fn intake_with_receipt(&self) -> CaseIntake {
@@ -197,7 +228,11 @@ impl Fixture {
             Err(e) => differences.push(e),
             Ok(evaluation) => self.compare(&evaluation, &mut differences),
         }
-        FixtureReport { name: self.name.clone(), description: self.description.clone(), differences }
+        FixtureReport {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            differences,
+        }
     }
 
     fn compare(&self, evaluation: &Evaluation, differences: &mut Vec<String>) {
@@ -206,7 +241,11 @@ impl Fixture {
         let mut failure: Option<String> = None;
         for event in &evaluation.events {
             match event {
-                EventKind::Decision { actions: a, explanation: e, .. } => {
+                EventKind::Decision {
+                    actions: a,
+                    explanation: e,
+                    ..
+                } => {
                     actions = a.clone();
                     explanation = e.clone();
                 }
@@ -215,10 +254,13 @@ impl Fixture {
             }
         }
         match (&self.expect.failure, &failure) {
-            (Some(expected), Some(actual)) if !actual.contains(expected.as_str()) => {
-                differences.push(format!("expected a rule failure containing `{expected}`, got: {actual}"))
-            }
-            (Some(expected), None) => differences.push(format!("expected a rule failure containing `{expected}`, but the rule decided")),
+            (Some(expected), Some(actual)) if !actual.contains(expected.as_str()) => differences
+                .push(format!(
+                    "expected a rule failure containing `{expected}`, got: {actual}"
+                )),
+            (Some(expected), None) => differences.push(format!(
+                "expected a rule failure containing `{expected}`, but the rule decided"
+            )),
             (None, Some(actual)) => differences.push(format!("the rule failed: {actual}")),
             _ => {}
         }
@@ -235,7 +277,10 @@ impl Fixture {
         }
         if let Some(status) = self.expect.status {
             if evaluation.case_after.status != status {
-                differences.push(format!("expected status `{status}`, got `{}`", evaluation.case_after.status));
+                differences.push(format!(
+                    "expected status `{status}`, got `{}`",
+                    evaluation.case_after.status
+                ));
             }
         }
         for (name, expected) in &self.expect.clocks {
@@ -245,21 +290,36 @@ impl Fixture {
             };
             if let Some(state) = &expected.state {
                 if clock.state.as_str() != state {
-                    differences.push(format!("clock `{name}`: expected state `{state}`, got `{}`", clock.state.as_str()));
+                    differences.push(format!(
+                        "clock `{name}`: expected state `{state}`, got `{}`",
+                        clock.state.as_str()
+                    ));
                 }
             }
             if let Some(due_date) = expected.due_date {
                 let tz = evaluation.case_after.time_zone();
-                let actual = clock.due_at.map(|due| (due - jiff::SignedDuration::from_nanos(1)).to_zoned(tz).date());
+                let actual = clock.due_at.map(|due| {
+                    (due - jiff::SignedDuration::from_nanos(1))
+                        .to_zoned(tz)
+                        .date()
+                });
                 if actual != Some(due_date) {
-                    let shown = actual.map_or("none (paused or ended)".to_owned(), |d| d.to_string());
-                    differences.push(format!("clock `{name}`: expected due date {due_date}, got {shown}"));
+                    let shown =
+                        actual.map_or("none (paused or ended)".to_owned(), |d| d.to_string());
+                    differences.push(format!(
+                        "clock `{name}`: expected due date {due_date}, got {shown}"
+                    ));
                 }
             }
         }
         for needle in &self.expect.explanation {
-            if !explanation.iter().any(|line| line.contains(needle.as_str())) {
-                differences.push(format!("the explanation does not mention `{needle}`: {explanation:?}"));
+            if !explanation
+                .iter()
+                .any(|line| line.contains(needle.as_str()))
+            {
+                differences.push(format!(
+                    "the explanation does not mention `{needle}`: {explanation:?}"
+                ));
             }
         }
     }

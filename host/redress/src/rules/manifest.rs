@@ -68,7 +68,8 @@ mod toml_date {
             Repr::Toml(datetime) => datetime.to_string(),
             Repr::Text(text) => text,
         };
-        text.parse().map_err(|_| E::custom(format!("`{text}` is not a date (YYYY-MM-DD)")))
+        text.parse()
+            .map_err(|_| E::custom(format!("`{text}` is not a date (YYYY-MM-DD)")))
     }
 
     pub fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
@@ -76,7 +77,9 @@ mod toml_date {
     }
 
     pub fn optional<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Date>, D::Error> {
-        Option::<Repr>::deserialize(deserializer)?.map(parse).transpose()
+        Option::<Repr>::deserialize(deserializer)?
+            .map(parse)
+            .transpose()
     }
 }
 
@@ -102,7 +105,9 @@ pub struct ManifestError {
 impl Manifest {
     pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             ManifestError {
                 origin: match line {
                     Some(line) => format!("{origin}:{line}"),
@@ -111,15 +116,28 @@ impl Manifest {
                 message: e.message().to_owned(),
             }
         })?;
-        let bad = |message: String| ManifestError { origin: origin.to_owned(), message };
+        let bad = |message: String| ManifestError {
+            origin: origin.to_owned(),
+            message,
+        };
         let id_ok = !manifest.id.is_empty()
             && manifest.id.len() <= 64
-            && manifest.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && manifest
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !id_ok {
-            return Err(bad(format!("id `{}` must be 1 to 64 of a-z, 0-9, -", manifest.id)));
+            return Err(bad(format!(
+                "id `{}` must be 1 to 64 of a-z, 0-9, -",
+                manifest.id
+            )));
         }
-        semver::Version::parse(&manifest.version)
-            .map_err(|e| bad(format!("version `{}` is not a semantic version: {e}", manifest.version)))?;
+        semver::Version::parse(&manifest.version).map_err(|e| {
+            bad(format!(
+                "version `{}` is not a semantic version: {e}",
+                manifest.version
+            ))
+        })?;
         if let Some(until) = manifest.effective_until {
             if until < manifest.effective_from {
                 return Err(bad(format!(
@@ -131,8 +149,14 @@ impl Manifest {
         if let Some(tenant) = &manifest.tenant {
             redress_domain::case::check_tenant(tenant).map_err(bad)?;
         }
-        if manifest.entry.contains("..") || manifest.entry.starts_with('/') || !manifest.entry.ends_with(".rhai") {
-            return Err(bad(format!("entry `{}` must be a .rhai file inside the package", manifest.entry)));
+        if manifest.entry.contains("..")
+            || manifest.entry.starts_with('/')
+            || !manifest.entry.ends_with(".rhai")
+        {
+            return Err(bad(format!(
+                "entry `{}` must be a .rhai file inside the package",
+                manifest.entry
+            )));
         }
         Ok(manifest)
     }
@@ -146,7 +170,10 @@ impl Manifest {
     }
 
     pub fn reference(&self) -> redress_domain::contract::RulesetRef {
-        redress_domain::contract::RulesetRef { id: self.id.clone(), version: self.version.clone() }
+        redress_domain::contract::RulesetRef {
+            id: self.id.clone(),
+            version: self.version.clone(),
+        }
     }
 }
 
@@ -167,14 +194,31 @@ mod tests {
     #[test]
     fn manifest_errors_name_the_file_line_and_problem() {
         let table = [
-            (format!("{GOOD}colour = \"red\"\n"), "ruleset.toml:7: unknown field `colour`"),
-            (GOOD.replace("1.0.0", "one"), "ruleset.toml: version `one` is not a semantic version"),
-            (GOOD.replace("\"rhai\"", "\"lua\""), "ruleset.toml:6: unknown variant `lua`"),
-            (format!("{GOOD}effective_until = 2019-01-01\n"), "ruleset.toml: effective_until 2019-01-01 is before"),
-            (format!("{GOOD}entry = \"../../etc/passwd.rhai\"\n"), "ruleset.toml: entry `../../etc/passwd.rhai` must be"),
+            (
+                format!("{GOOD}colour = \"red\"\n"),
+                "ruleset.toml:7: unknown field `colour`",
+            ),
+            (
+                GOOD.replace("1.0.0", "one"),
+                "ruleset.toml: version `one` is not a semantic version",
+            ),
+            (
+                GOOD.replace("\"rhai\"", "\"lua\""),
+                "ruleset.toml:6: unknown variant `lua`",
+            ),
+            (
+                format!("{GOOD}effective_until = 2019-01-01\n"),
+                "ruleset.toml: effective_until 2019-01-01 is before",
+            ),
+            (
+                format!("{GOOD}entry = \"../../etc/passwd.rhai\"\n"),
+                "ruleset.toml: entry `../../etc/passwd.rhai` must be",
+            ),
         ];
         for (text, expected) in table {
-            let message = Manifest::parse(&text, "ruleset.toml").unwrap_err().to_string();
+            let message = Manifest::parse(&text, "ruleset.toml")
+                .unwrap_err()
+                .to_string();
             assert!(message.starts_with(expected), "{message}");
         }
     }

@@ -43,8 +43,15 @@ pub enum PackageError {
     #[error(transparent)]
     Rules(#[from] RuleError),
     #[error("{origin}: {failed} of {total} fixture cases fail; the package was not activated")]
-    FixturesFail { origin: String, failed: usize, total: usize, reports: Vec<FixtureReport> },
-    #[error("ruleset {id} {version} is already installed with different content; deploy a new version")]
+    FixturesFail {
+        origin: String,
+        failed: usize,
+        total: usize,
+        reports: Vec<FixtureReport>,
+    },
+    #[error(
+        "ruleset {id} {version} is already installed with different content; deploy a new version"
+    )]
     VersionExists { id: String, version: String },
 }
 
@@ -54,35 +61,63 @@ pub fn check_package_path(path: &str) -> Result<(), String> {
         && path.len() <= 200
         && !path.starts_with('/')
         && !path.contains('\\')
-        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
-        && path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
-    if ok { Ok(()) } else { Err(format!("`{path}` is not a valid file name inside a package")) }
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{path}` is not a valid file name inside a package"
+        ))
+    }
 }
 
 impl Package {
     pub fn read_dir(dir: &Path) -> Result<Package, PackageError> {
         let mut files = BTreeMap::new();
         let read = |path: &Path| {
-            std::fs::read_to_string(path).map_err(|e| PackageError::Invalid(format!("{}: {e}", path.display())))
+            std::fs::read_to_string(path)
+                .map_err(|e| PackageError::Invalid(format!("{}: {e}", path.display())))
         };
-        for entry in std::fs::read_dir(dir).map_err(|e| PackageError::Invalid(format!("{}: {e}", dir.display())))? {
-            let path = entry.map_err(|e| PackageError::Invalid(e.to_string()))?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for entry in std::fs::read_dir(dir)
+            .map_err(|e| PackageError::Invalid(format!("{}: {e}", dir.display())))?
+        {
+            let path = entry
+                .map_err(|e| PackageError::Invalid(e.to_string()))?
+                .path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if path.is_file() && (name.ends_with(".toml") || name.ends_with(".rhai")) {
                 files.insert(name, read(&path)?);
             }
         }
         let cases = dir.join("cases");
         if cases.is_dir() {
-            for entry in std::fs::read_dir(&cases).map_err(|e| PackageError::Invalid(e.to_string()))? {
-                let path = entry.map_err(|e| PackageError::Invalid(e.to_string()))?.path();
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            for entry in
+                std::fs::read_dir(&cases).map_err(|e| PackageError::Invalid(e.to_string()))?
+            {
+                let path = entry
+                    .map_err(|e| PackageError::Invalid(e.to_string()))?
+                    .path();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if path.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
                     files.insert(format!("cases/{name}"), read(&path)?);
                 }
             }
         }
-        Ok(Package { origin: dir.display().to_string(), files })
+        Ok(Package {
+            origin: dir.display().to_string(),
+            files,
+        })
     }
 
     pub fn content_hash(&self) -> String {
@@ -102,7 +137,9 @@ impl Package {
 pub enum RulesetState {
     Active,
     /// Not selected for new cases; pinned cases fall back to manual handling.
-    Suspended { reason: String },
+    Suspended {
+        reason: String,
+    },
 }
 
 /// A compiled, validated package.
@@ -120,7 +157,10 @@ pub struct LoadedRuleset {
 
 impl LoadedRuleset {
     /// Compiles a package (without running its fixtures).
-    pub fn compile(engine: &RhaiEngine, package: &Package) -> Result<(LoadedRuleset, Vec<Fixture>), PackageError> {
+    pub fn compile(
+        engine: &RhaiEngine,
+        package: &Package,
+    ) -> Result<(LoadedRuleset, Vec<Fixture>), PackageError> {
         for path in package.files.keys() {
             check_package_path(path).map_err(PackageError::Invalid)?;
         }
@@ -130,14 +170,21 @@ impl LoadedRuleset {
             .ok_or_else(|| PackageError::Invalid(format!("{}: no ruleset.toml", package.origin)))?;
         let manifest = Manifest::parse(manifest_text, &format!("{}/ruleset.toml", package.origin))?;
         let source = package.files.get(&manifest.entry).ok_or_else(|| {
-            PackageError::Invalid(format!("{}: the entry file `{}` is missing", package.origin, manifest.entry))
+            PackageError::Invalid(format!(
+                "{}: the entry file `{}` is missing",
+                package.origin, manifest.entry
+            ))
         })?;
         let ast = engine.compile(source, &format!("{}/{}", package.origin, manifest.entry))?;
         let settings = RhaiEngine::settings(&manifest)?;
         let mut fixtures = Vec::new();
         for (path, text) in &package.files {
             if let Some(name) = path.strip_prefix("cases/") {
-                fixtures.push(Fixture::parse(text, &format!("{}/{path}", package.origin), name)?);
+                fixtures.push(Fixture::parse(
+                    text,
+                    &format!("{}/{path}", package.origin),
+                    name,
+                )?);
             }
         }
         let loaded = LoadedRuleset {
@@ -157,12 +204,34 @@ impl LoadedRuleset {
         self.manifest.reference()
     }
 
-    pub fn decide(&self, trigger: &Trigger, case: &Case, ctx: &RuleContext<'_>) -> Result<Decision, RuleError> {
+    pub fn decide(
+        &self,
+        trigger: &Trigger,
+        case: &Case,
+        ctx: &RuleContext<'_>,
+    ) -> Result<Decision, RuleError> {
         if let RulesetState::Suspended { reason } = &self.state {
-            return Err(RuleError::Script(format!("the ruleset is suspended: {reason}")));
+            return Err(RuleError::Script(format!(
+                "the ruleset is suspended: {reason}"
+            )));
         }
-        self.engine.decide(&self.ast, &self.manifest, &self.settings, trigger, case, ctx)
+        self.engine.decide(
+            &self.ast,
+            &self.manifest,
+            &self.settings,
+            trigger,
+            case,
+            ctx,
+        )
     }
+}
+
+/// A package that passed every check.
+#[derive(Debug)]
+pub enum Prepared {
+    /// The same id, version and content is already active.
+    AlreadyActive(Arc<LoadedRuleset>),
+    Ready(Box<LoadedRuleset>),
 }
 
 /// A line of `GET /v1/rulesets`.
@@ -193,7 +262,10 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(engine: RhaiEngine) -> Self {
-        Registry { engine, rulesets: RwLock::new(Vec::new()) }
+        Registry {
+            engine,
+            rulesets: RwLock::new(Vec::new()),
+        }
     }
 
     pub fn engine(&self) -> &RhaiEngine {
@@ -201,12 +273,20 @@ impl Registry {
     }
 
     fn all(&self) -> Vec<Arc<LoadedRuleset>> {
-        self.rulesets.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.rulesets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The ruleset for a new case: the tenant's own before the built-in ones, then the highest
     /// version whose effective dates include the receipt date.
-    pub fn select(&self, tenant: &str, sector: Sector, received: Date) -> Option<Arc<LoadedRuleset>> {
+    pub fn select(
+        &self,
+        tenant: &str,
+        sector: Sector,
+        received: Date,
+    ) -> Option<Arc<LoadedRuleset>> {
         self.all()
             .into_iter()
             .filter(|r| r.state == RulesetState::Active)
@@ -217,46 +297,80 @@ impl Registry {
 
     /// The version a case is pinned to.
     pub fn find(&self, reference: &RulesetRef) -> Option<Arc<LoadedRuleset>> {
-        self.all().into_iter().find(|r| r.manifest.id == reference.id && r.manifest.version == reference.version)
+        self.all()
+            .into_iter()
+            .find(|r| r.manifest.id == reference.id && r.manifest.version == reference.version)
     }
 
     pub fn summaries(&self, tenant: Option<&str>) -> Vec<RulesetSummary> {
         let mut list: Vec<RulesetSummary> = self
             .all()
             .iter()
-            .filter(|r| tenant.is_none_or(|t| r.manifest.tenant.as_deref().is_none_or(|own| own == t)))
-            .map(|r| RulesetSummary {
-                id: r.manifest.id.clone(),
-                version: r.manifest.version.clone(),
-                name: r.manifest.name.clone(),
-                sector: r.manifest.sector,
-                tenant: r.manifest.tenant.clone(),
-                effective_from: r.manifest.effective_from,
-                effective_until: r.manifest.effective_until,
-                engine: r.manifest.engine,
-                calendar: r.manifest.calendar.clone(),
-                origin: r.origin.clone(),
-                content_hash: r.content_hash.clone(),
-                fixture_cases: r.fixture_count,
-                state: r.state.clone(),
-                basis: r.manifest.basis.clone(),
+            .filter(|r| {
+                tenant.is_none_or(|t| r.manifest.tenant.as_deref().is_none_or(|own| own == t))
             })
+            .map(|r| r.summary())
             .collect();
         list.sort_by(|a, b| (&a.id, &a.version).cmp(&(&b.id, &b.version)));
         list
     }
+}
 
+impl LoadedRuleset {
+    pub fn summary(&self) -> RulesetSummary {
+        let r = self;
+        RulesetSummary {
+            id: r.manifest.id.clone(),
+            version: r.manifest.version.clone(),
+            name: r.manifest.name.clone(),
+            sector: r.manifest.sector,
+            tenant: r.manifest.tenant.clone(),
+            effective_from: r.manifest.effective_from,
+            effective_until: r.manifest.effective_until,
+            engine: r.manifest.engine,
+            calendar: r.manifest.calendar.clone(),
+            origin: r.origin.clone(),
+            content_hash: r.content_hash.clone(),
+            fixture_cases: r.fixture_count,
+            state: r.state.clone(),
+            basis: r.manifest.basis.clone(),
+        }
+    }
+}
+
+impl Registry {
     /// Compiles a package and runs its fixture cases; only if every one passes does it become
     /// active. Installing the same id and version again is accepted only with identical content.
-    pub fn install(&self, package: &Package, calendars: &CalendarSet) -> Result<Arc<LoadedRuleset>, PackageError> {
+    pub fn install(
+        &self,
+        package: &Package,
+        calendars: &CalendarSet,
+    ) -> Result<Arc<LoadedRuleset>, PackageError> {
+        match self.prepare(package, calendars)? {
+            Prepared::AlreadyActive(existing) => Ok(existing),
+            Prepared::Ready(loaded) => Ok(self.activate(*loaded)),
+        }
+    }
+
+    /// Everything `install` checks, without activating: the caller may persist the package
+    /// first, so that nothing is acknowledged that a restart would lose.
+    pub fn prepare(
+        &self,
+        package: &Package,
+        calendars: &CalendarSet,
+    ) -> Result<Prepared, PackageError> {
         let (loaded, fixtures) = LoadedRuleset::compile(&self.engine, package)?;
         if let Some(existing) = self.find(&loaded.reference()) {
             if existing.content_hash == loaded.content_hash {
-                return Ok(existing);
+                return Ok(Prepared::AlreadyActive(existing));
             }
-            return Err(PackageError::VersionExists { id: loaded.manifest.id.clone(), version: loaded.manifest.version.clone() });
+            return Err(PackageError::VersionExists {
+                id: loaded.manifest.id.clone(),
+                version: loaded.manifest.version.clone(),
+            });
         }
-        let reports: Vec<FixtureReport> = fixtures.iter().map(|f| f.run(&loaded, calendars)).collect();
+        let reports: Vec<FixtureReport> =
+            fixtures.iter().map(|f| f.run(&loaded, calendars)).collect();
         let failed = reports.iter().filter(|r| !r.passed()).count();
         if failed > 0 {
             return Err(PackageError::FixturesFail {
@@ -266,9 +380,16 @@ impl Registry {
                 reports: reports.into_iter().filter(|r| !r.passed()).collect(),
             });
         }
+        Ok(Prepared::Ready(Box::new(loaded)))
+    }
+
+    pub fn activate(&self, loaded: LoadedRuleset) -> Arc<LoadedRuleset> {
         let loaded = Arc::new(loaded);
-        self.rulesets.write().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&loaded));
-        Ok(loaded)
+        self.rulesets
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(&loaded));
+        loaded
     }
 
     /// Installs every package directory under `dir` (each with a `ruleset.toml`). Returns the
@@ -278,8 +399,26 @@ impl Registry {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
+        // Deployed packages live one level deeper (`<id>/<version>/`).
+        let nested: Vec<PathBuf> = dirs
+            .iter()
+            .filter(|p| p.is_dir() && !p.join("ruleset.toml").is_file())
+            .flat_map(|p| {
+                std::fs::read_dir(p)
+                    .map(|e| {
+                        e.filter_map(Result::ok)
+                            .map(|e| e.path())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        dirs.extend(nested);
         dirs.sort();
-        for path in dirs.into_iter().filter(|p| p.join("ruleset.toml").is_file()) {
+        for path in dirs
+            .into_iter()
+            .filter(|p| p.join("ruleset.toml").is_file())
+        {
             match Package::read_dir(&path).and_then(|package| self.install(&package, calendars)) {
                 Ok(loaded) => tracing::info!(
                     id = %loaded.manifest.id, version = %loaded.manifest.version, fixtures = loaded.fixture_count,

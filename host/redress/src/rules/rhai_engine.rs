@@ -97,80 +97,153 @@ fn start_clock(name: &str, period: Map, article: &str, options: Map) -> Map {
             clock.insert(key, value);
         }
     }
-    obj(vec![("type", s("start_clock")), ("clock", Dynamic::from_map(clock)), ("from", from)])
+    obj(vec![
+        ("type", s("start_clock")),
+        ("clock", Dynamic::from_map(clock)),
+        ("from", from),
+    ])
 }
 
 fn parse_date(text: &str) -> Result<jiff::civil::Date, Box<EvalAltResult>> {
     let day = text.get(..10).unwrap_or(text);
-    day.parse().map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD)").into())
+    day.parse()
+        .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD)").into())
 }
 
 fn register_vocabulary(engine: &mut Engine) {
     // Periods.
     engine.register_fn("working_days", |n: i64| period("working_days", n, false));
     engine.register_fn("calendar_days", |n: i64| period("calendar_days", n, true));
-    engine.register_fn("calendar_days_exact", |n: i64| period("calendar_days", n, false));
+    engine.register_fn("calendar_days_exact", |n: i64| {
+        period("calendar_days", n, false)
+    });
     engine.register_fn("hours", |n: i64| period("hours", n, false));
 
     // Lifecycle.
     engine.register_fn("accept", || obj(vec![("type", s("accept"))]));
-    engine.register_fn("accept", |note: &str| obj(vec![("type", s("accept")), ("note", s(note))]));
-    engine.register_fn("reject", |ground: &str, article: &str, reason: &str| {
-        obj(vec![("type", s("reject")), ("ground", s(ground)), ("article", s(article)), ("reason", s(reason))])
+    engine.register_fn("accept", |note: &str| {
+        obj(vec![("type", s("accept")), ("note", s(note))])
     });
-    engine.register_fn("request_information", |fields: Array, article: &str, reason: &str| {
+    engine.register_fn("reject", |ground: &str, article: &str, reason: &str| {
         obj(vec![
-            ("type", s("request_information")),
-            ("fields", Dynamic::from_array(fields)),
+            ("type", s("reject")),
+            ("ground", s(ground)),
             ("article", s(article)),
             ("reason", s(reason)),
         ])
     });
+    engine.register_fn(
+        "request_information",
+        |fields: Array, article: &str, reason: &str| {
+            obj(vec![
+                ("type", s("request_information")),
+                ("fields", Dynamic::from_array(fields)),
+                ("article", s(article)),
+                ("reason", s(reason)),
+            ])
+        },
+    );
     engine.register_fn("transfer", |office: &str, reason: &str| {
-        obj(vec![("type", s("transfer")), ("to_office", s(office)), ("reason", s(reason))])
+        obj(vec![
+            ("type", s("transfer")),
+            ("to_office", s(office)),
+            ("reason", s(reason)),
+        ])
     });
-    engine.register_fn("close", |outcome: &str| obj(vec![("type", s("close")), ("outcome", s(outcome))]));
+    engine.register_fn("close", |outcome: &str| {
+        obj(vec![("type", s("close")), ("outcome", s(outcome))])
+    });
 
     // Routing and escalation.
     engine.register_fn("route", |office: &str, reason: &str| {
-        obj(vec![("type", s("route")), ("office", s(office)), ("reason", s(reason))])
+        obj(vec![
+            ("type", s("route")),
+            ("office", s(office)),
+            ("reason", s(reason)),
+        ])
     });
     engine.register_fn("route_to_division", |code: &str, reason: &str| {
-        obj(vec![("type", s("route")), ("division_code", s(code)), ("reason", s(reason))])
+        obj(vec![
+            ("type", s("route")),
+            ("division_code", s(code)),
+            ("reason", s(reason)),
+        ])
     });
     engine.register_fn("route_to_tier", |tier: &str, reason: &str| {
-        obj(vec![("type", s("route")), ("tier", s(tier)), ("reason", s(reason))])
+        obj(vec![
+            ("type", s("route")),
+            ("tier", s(tier)),
+            ("reason", s(reason)),
+        ])
     });
     engine.register_fn("escalate", |to: &str, reason: &str| {
-        obj(vec![("type", s("escalate")), ("to", s(to)), ("reason", s(reason))])
+        obj(vec![
+            ("type", s("escalate")),
+            ("to", s(to)),
+            ("reason", s(reason)),
+        ])
     });
     engine.register_fn("notify", |recipient: &str, template: &str| {
-        obj(vec![("type", s("notify")), ("recipient", s(recipient)), ("template", s(template))])
+        obj(vec![
+            ("type", s("notify")),
+            ("recipient", s(recipient)),
+            ("template", s(template)),
+        ])
     });
 
     // Classification.
-    engine.register_fn("classify", |category: &str| obj(vec![("type", s("classify")), ("category", s(category))]));
-    engine.register_fn("classify", |category: &str, severity: &str| {
-        obj(vec![("type", s("classify")), ("category", s(category)), ("severity", s(severity))])
+    engine.register_fn("classify", |category: &str| {
+        obj(vec![("type", s("classify")), ("category", s(category))])
     });
-    engine.register_fn("severity", |severity: &str| obj(vec![("type", s("classify")), ("severity", s(severity))]));
+    engine.register_fn("classify", |category: &str, severity: &str| {
+        obj(vec![
+            ("type", s("classify")),
+            ("category", s(category)),
+            ("severity", s(severity)),
+        ])
+    });
+    engine.register_fn("severity", |severity: &str| {
+        obj(vec![("type", s("classify")), ("severity", s(severity))])
+    });
     engine.register_fn("flag", |name: &str| {
-        obj(vec![("type", s("classify")), ("flags", Dynamic::from_array(vec![s(name)]))])
+        obj(vec![
+            ("type", s("classify")),
+            ("flags", Dynamic::from_array(vec![s(name)])),
+        ])
     });
 
     // Clocks.
-    engine.register_fn("start_clock", |name: &str, period: Map, article: &str| start_clock(name, period, article, Map::new()));
+    engine.register_fn("start_clock", |name: &str, period: Map, article: &str| {
+        start_clock(name, period, article, Map::new())
+    });
     engine.register_fn("start_clock", start_clock);
     engine.register_fn("pause_clock", |name: &str, reason: &str| {
-        obj(vec![("type", s("pause_clock")), ("name", s(name)), ("reason", s(reason))])
+        obj(vec![
+            ("type", s("pause_clock")),
+            ("name", s(name)),
+            ("reason", s(reason)),
+        ])
     });
-    engine.register_fn("resume_clock", |name: &str| obj(vec![("type", s("resume_clock")), ("name", s(name))]));
-    engine.register_fn("stop_clock", |name: &str| obj(vec![("type", s("stop_clock")), ("name", s(name))]));
+    engine.register_fn("resume_clock", |name: &str| {
+        obj(vec![("type", s("resume_clock")), ("name", s(name))])
+    });
+    engine.register_fn("stop_clock", |name: &str| {
+        obj(vec![("type", s("stop_clock")), ("name", s(name))])
+    });
     engine.register_fn("stop_clock", |name: &str, met: bool| {
-        obj(vec![("type", s("stop_clock")), ("name", s(name)), ("met", Dynamic::from(met))])
+        obj(vec![
+            ("type", s("stop_clock")),
+            ("name", s(name)),
+            ("met", Dynamic::from(met)),
+        ])
     });
     engine.register_fn("extend_clock", |name: &str, amount: i64, reason: &str| {
-        obj(vec![("type", s("extend_clock")), ("name", s(name)), ("amount", Dynamic::from(amount)), ("reason", s(reason))])
+        obj(vec![
+            ("type", s("extend_clock")),
+            ("name", s(name)),
+            ("amount", Dynamic::from(amount)),
+            ("reason", s(reason)),
+        ])
     });
     engine.register_fn(
         "extend_clock",
@@ -186,22 +259,38 @@ fn register_vocabulary(engine: &mut Engine) {
         },
     );
     engine.register_fn("restart_clock", |name: &str, reason: &str| {
-        obj(vec![("type", s("restart_clock")), ("name", s(name)), ("reason", s(reason))])
+        obj(vec![
+            ("type", s("restart_clock")),
+            ("name", s(name)),
+            ("reason", s(reason)),
+        ])
     });
 
     // Reasoning.
-    engine.register_fn("because", |text: &str| obj(vec![("type", s("because")), ("text", s(text))]));
+    engine.register_fn("because", |text: &str| {
+        obj(vec![("type", s("because")), ("text", s(text))])
+    });
 
     // Dates (text in, numbers out: rules never hold clock values).
-    engine.register_fn("days_between", |from: &str, to: &str| -> Result<i64, Box<EvalAltResult>> {
-        let (from, to) = (parse_date(from)?, parse_date(to)?);
-        Ok(i64::from(from.until(to).map_err(|e| e.to_string())?.get_days()))
-    });
-    engine.register_fn("years_between", |from: &str, to: &str| -> Result<i64, Box<EvalAltResult>> {
-        let (from, to) = (parse_date(from)?, parse_date(to)?);
-        let span = from.until((jiff::Unit::Year, to)).map_err(|e| e.to_string())?;
-        Ok(i64::from(span.get_years()))
-    });
+    engine.register_fn(
+        "days_between",
+        |from: &str, to: &str| -> Result<i64, Box<EvalAltResult>> {
+            let (from, to) = (parse_date(from)?, parse_date(to)?);
+            Ok(i64::from(
+                from.until(to).map_err(|e| e.to_string())?.get_days(),
+            ))
+        },
+    );
+    engine.register_fn(
+        "years_between",
+        |from: &str, to: &str| -> Result<i64, Box<EvalAltResult>> {
+            let (from, to) = (parse_date(from)?, parse_date(to)?);
+            let span = from
+                .until((jiff::Unit::Year, to))
+                .map_err(|e| e.to_string())?;
+            Ok(i64::from(span.get_years()))
+        },
+    );
 }
 
 impl RhaiEngine {
@@ -221,7 +310,10 @@ impl RhaiEngine {
             tracing::debug!(target: "redress::rules", source = source.unwrap_or("-"), %position, "{text}")
         });
         register_vocabulary(&mut engine);
-        RhaiEngine { engine: Arc::new(engine), limits }
+        RhaiEngine {
+            engine: Arc::new(engine),
+            limits,
+        }
     }
 
     /// Compiles a rules file; errors name the file, line and column.
@@ -229,8 +321,14 @@ impl RhaiEngine {
         let ast = self
             .engine
             .compile(source)
-            .map_err(|e| RuleError::Compile { origin: origin.to_owned(), message: e.to_string() })?;
-        if !ast.iter_functions().any(|f| f.name == "decide" && f.params.len() == 3) {
+            .map_err(|e| RuleError::Compile {
+                origin: origin.to_owned(),
+                message: e.to_string(),
+            })?;
+        if !ast
+            .iter_functions()
+            .any(|f| f.name == "decide" && f.params.len() == 3)
+        {
             return Err(RuleError::Compile {
                 origin: origin.to_owned(),
                 message: "no `fn decide(trigger, case, ctx)`".into(),
@@ -241,7 +339,8 @@ impl RhaiEngine {
 
     /// Converts a ruleset's settings once, at load time.
     pub fn settings(manifest: &Manifest) -> Result<Dynamic, RuleError> {
-        let json = serde_json::to_value(&manifest.settings).map_err(|e| RuleError::InvalidOutput(e.to_string()))?;
+        let json = serde_json::to_value(&manifest.settings)
+            .map_err(|e| RuleError::InvalidOutput(e.to_string()))?;
         rhai::serde::to_dynamic(json).map_err(|e| RuleError::InvalidOutput(e.to_string()))
     }
 
@@ -263,7 +362,10 @@ impl RhaiEngine {
             ("now", s(ctx.now.to_string())),
             ("today", s(today)),
             ("settings", settings.clone()),
-            ("ruleset", s(format!("{}@{}", manifest.id, manifest.version))),
+            (
+                "ruleset",
+                s(format!("{}@{}", manifest.id, manifest.version)),
+            ),
         ]));
         let result: Dynamic = self
             .engine
@@ -279,9 +381,9 @@ impl RhaiEngine {
     }
 
     fn to_decision(&self, result: Dynamic, manifest: &Manifest) -> Result<Decision, RuleError> {
-        let items: Array = result
-            .try_cast::<Array>()
-            .ok_or_else(|| RuleError::InvalidOutput("`decide` must return an array of actions".into()))?;
+        let items: Array = result.try_cast::<Array>().ok_or_else(|| {
+            RuleError::InvalidOutput("`decide` must return an array of actions".into())
+        })?;
         if items.len() > self.limits.max_decision_items {
             return Err(RuleError::InvalidOutput(format!(
                 "{} items; at most {} are accepted",
@@ -294,12 +396,17 @@ impl RhaiEngine {
             let mut value: serde_json::Value = rhai::serde::from_dynamic(&item)
                 .map_err(|e| RuleError::InvalidOutput(format!("item {i}: {e}")))?;
             if value.get("type").and_then(|t| t.as_str()) == Some("because") {
-                let text = value.get("text").and_then(|t| t.as_str()).unwrap_or_default();
+                let text = value
+                    .get("text")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or_default();
                 decision.explanation.push(text.to_owned());
                 continue;
             }
             if let Some(clock) = value.get_mut("clock").and_then(|c| c.as_object_mut()) {
-                clock.entry("calendar").or_insert_with(|| serde_json::Value::String(manifest.calendar.clone()));
+                clock
+                    .entry("calendar")
+                    .or_insert_with(|| serde_json::Value::String(manifest.calendar.clone()));
             }
             let action: Action = serde_json::from_value(value.clone())
                 .map_err(|e| RuleError::InvalidOutput(format!("item {i} ({value}): {e}")))?;
@@ -311,12 +418,12 @@ impl RhaiEngine {
 
 fn classify_failure(error: EvalAltResult) -> RuleError {
     match error {
-        EvalAltResult::ErrorTooManyOperations(position) => {
-            RuleError::Limit(format!("too many operations (an endless loop?) at {position}"))
-        }
-        EvalAltResult::ErrorStackOverflow(position) => {
-            RuleError::Limit(format!("calls nested too deeply (endless recursion?) at {position}"))
-        }
+        EvalAltResult::ErrorTooManyOperations(position) => RuleError::Limit(format!(
+            "too many operations (an endless loop?) at {position}"
+        )),
+        EvalAltResult::ErrorStackOverflow(position) => RuleError::Limit(format!(
+            "calls nested too deeply (endless recursion?) at {position}"
+        )),
         EvalAltResult::ErrorDataTooLarge(what, position) => {
             RuleError::Limit(format!("{what} grew beyond its limit at {position}"))
         }

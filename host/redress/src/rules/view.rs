@@ -70,7 +70,9 @@ pub struct ClockView {
 }
 
 fn present(value: &Option<redress_domain::Sensitive<String>>) -> bool {
-    value.as_ref().is_some_and(|v| !v.expose().trim().is_empty())
+    value
+        .as_ref()
+        .is_some_and(|v| !v.expose().trim().is_empty())
 }
 
 impl<'a> CaseView<'a> {
@@ -87,7 +89,11 @@ impl<'a> CaseView<'a> {
             status: case.status.as_str(),
             stage: case.stage,
             received_at: case.received_at.to_string(),
-            received_date: case.received_at.to_zoned(case.time_zone()).date().to_string(),
+            received_date: case
+                .received_at
+                .to_zoned(case.time_zone())
+                .date()
+                .to_string(),
             transferred_from: intake.transferred_from.as_deref(),
             complainant: ComplainantView {
                 has_name: present(&c.name),
@@ -102,10 +108,18 @@ impl<'a> CaseView<'a> {
             complainant_count: intake.complainant_count,
             respondent: RespondentView {
                 name: &intake.respondent.name,
-                has_address: intake.respondent.address.as_ref().is_some_and(|a| !a.trim().is_empty()),
+                has_address: intake
+                    .respondent
+                    .address
+                    .as_ref()
+                    .is_some_and(|a| !a.trim().is_empty()),
                 division_code: intake.respondent.division_code.as_deref(),
                 online_role: intake.respondent.online.as_ref().map(|o| o.role),
-                platform_name: intake.respondent.online.as_ref().and_then(|o| o.platform_name.as_deref()),
+                platform_name: intake
+                    .respondent
+                    .online
+                    .as_ref()
+                    .and_then(|o| o.platform_name.as_deref()),
                 platform_division_code: intake
                     .respondent
                     .online

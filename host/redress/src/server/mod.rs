@@ -60,6 +60,7 @@ fn api() -> (Router<AppState>, OpenApi) {
         tags: vec![
             Tag { name: "cases".into(), ..Tag::default() },
             Tag { name: "clocks".into(), ..Tag::default() },
+            Tag { name: "rulesets".into(), ..Tag::default() },
             Tag { name: "operations".into(), ..Tag::default() },
         ],
         ..OpenApi::default()

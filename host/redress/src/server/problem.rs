@@ -58,6 +58,9 @@ pub struct Problem {
     /// For lifecycle conflicts: the actions allowed in that state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_actions: Option<Vec<String>>,
+    /// For a refused ruleset package: each failing fixture case and how it differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixtures: Option<Vec<crate::rules::fixtures::FixtureReport>>,
 }
 
 /// The problem types, each with its HTTP status. Their `type` URIs are part of the API: never
@@ -74,6 +77,10 @@ pub enum ProblemKind {
     IllegalTransition,
     VersionConflict,
     DeadlineNotComputable,
+    RulesetInvalid,
+    RulesetFixturesFail,
+    RulesetVersionExists,
+    Forbidden,
     StorageUnavailable,
     Internal,
 }
@@ -90,6 +97,11 @@ impl ProblemKind {
             ProblemKind::IllegalTransition => StatusCode::CONFLICT,
             ProblemKind::VersionConflict => StatusCode::PRECONDITION_FAILED,
             ProblemKind::DeadlineNotComputable => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::RulesetInvalid | ProblemKind::RulesetFixturesFail => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ProblemKind::RulesetVersionExists => StatusCode::CONFLICT,
+            ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -107,6 +119,10 @@ impl ProblemKind {
             ProblemKind::IllegalTransition => "illegal-transition",
             ProblemKind::VersionConflict => "version-conflict",
             ProblemKind::DeadlineNotComputable => "deadline-not-computable",
+            ProblemKind::RulesetInvalid => "ruleset-invalid",
+            ProblemKind::RulesetFixturesFail => "ruleset-fixtures-fail",
+            ProblemKind::RulesetVersionExists => "ruleset-version-exists",
+            ProblemKind::Forbidden => "forbidden",
             ProblemKind::StorageUnavailable => "storage-unavailable",
             ProblemKind::Internal => "internal",
         }
@@ -126,6 +142,16 @@ impl ProblemKind {
             ProblemKind::DeadlineNotComputable => {
                 "The deadline cannot be computed with the calendars in force"
             }
+            ProblemKind::RulesetInvalid => {
+                "The ruleset package is not valid; nothing was activated"
+            }
+            ProblemKind::RulesetFixturesFail => {
+                "The ruleset package fails its own fixture cases; nothing was activated"
+            }
+            ProblemKind::RulesetVersionExists => {
+                "This ruleset version is already active with other content"
+            }
+            ProblemKind::Forbidden => "Not allowed for this tenant",
             ProblemKind::StorageUnavailable => {
                 "Storage is unavailable; nothing was changed or acknowledged"
             }
@@ -148,6 +174,7 @@ impl ApiError {
             errors: Vec::new(),
             current_status: None,
             allowed_actions: None,
+            fixtures: None,
         }))
     }
 
@@ -198,6 +225,43 @@ impl ApiError {
         err.0.current_status = Some(e.from.as_str().into());
         err.0.allowed_actions = Some(e.allowed.iter().map(|a| (*a).to_owned()).collect());
         err
+    }
+}
+
+impl From<crate::service::DeployError> for ApiError {
+    fn from(e: crate::service::DeployError) -> Self {
+        use crate::{rules::registry::PackageError, service::DeployError};
+        match e {
+            DeployError::Package(PackageError::FixturesFail {
+                origin: _,
+                failed,
+                total,
+                reports,
+            }) => {
+                let first = reports
+                    .first()
+                    .map(|r| format!("; first: {} — {}", r.name, r.differences.join(" / ")))
+                    .unwrap_or_default();
+                let mut err = ApiError::new(
+                    ProblemKind::RulesetFixturesFail,
+                    format!("{failed} of {total} fixture cases fail{first}"),
+                );
+                err.0.fixtures = Some(reports);
+                err
+            }
+            DeployError::Package(e @ PackageError::VersionExists { .. }) => {
+                ApiError::new(ProblemKind::RulesetVersionExists, e.to_string())
+            }
+            DeployError::Package(e) => ApiError::new(ProblemKind::RulesetInvalid, e.to_string()),
+            DeployError::Forbidden(reason) => ApiError::new(ProblemKind::Forbidden, reason),
+            DeployError::Storage(reason) => {
+                tracing::error!(%reason, "storing a ruleset package failed");
+                ApiError::new(
+                    ProblemKind::StorageUnavailable,
+                    "the package could not be stored; nothing was activated",
+                )
+            }
+        }
     }
 }
 

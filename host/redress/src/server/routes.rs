@@ -28,9 +28,12 @@ use serde::{Deserialize, Serialize};
 use super::{
     AppState,
     extract::{ApiJson, ApiQuery, CaseIdPath, IdempotencyKey, IfMatch, RequestContext},
-    problem::{ApiError, ProblemKind},
+    problem::{ApiError, Location, ProblemKind},
 };
-use crate::store::{Created, ListQuery};
+use crate::{
+    rules::registry::{Package, RulesetSummary},
+    store::{Created, ListQuery},
+};
 
 /// A response with a status, headers and a JSON body, documented with its status code.
 #[derive(Debug)]
@@ -346,6 +349,64 @@ async fn timeline(
     }))
 }
 
+/// The ruleset versions this tenant can see (its own and the built-in ones).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RulesetList {
+    pub items: Vec<RulesetSummary>,
+}
+
+/// A ruleset package: `ruleset.toml`, the rules file, and `cases/*.yaml` fixture cases.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    /// File path inside the package → content (UTF-8 text).
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+async fn list_rulesets(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> Reply<RulesetList, 200> {
+    Reply::new(RulesetList {
+        items: state.app.rules().summaries(Some(&ctx.tenant)),
+    })
+}
+
+async fn deploy_ruleset(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(request): ApiJson<DeployRequest>,
+) -> Result<Response, ApiError> {
+    if request.files.len() > 500 {
+        return Err(ApiError::field(
+            ProblemKind::ValidationFailed,
+            Location::Body,
+            "/files",
+            "at most 500 files",
+        ));
+    }
+    for path in request.files.keys() {
+        if let Err(e) = crate::rules::registry::check_package_path(path) {
+            return Err(ApiError::field(
+                ProblemKind::ValidationFailed,
+                Location::Body,
+                format!("/files/{path}"),
+                e,
+            ));
+        }
+    }
+    let package = Package {
+        origin: "upload".into(),
+        files: request.files,
+    };
+    let (summary, created) = state.app.deploy(ctx.tenant, package).await?;
+    Ok(if created {
+        Reply::<_, 201>::new(summary).into_response()
+    } else {
+        Reply::<_, 200>::new(summary).into_response()
+    })
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Health {
     pub status: String,
@@ -415,6 +476,28 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
                 op.id("getTimeline")
                     .tag("cases")
                     .summary("A case's hash-chained history, oldest first")
+            }),
+        )
+        .api_route(
+            "/v1/rulesets",
+            get_with(list_rulesets, |op| {
+                op.id("listRulesets").tag("rulesets").summary("Ruleset versions and their state (active, suspended)")
+            })
+            .post_with(deploy_ruleset, |op| {
+                op.id("deployRuleset")
+                    .tag("rulesets")
+                    .summary("Deploy a ruleset package without a restart")
+                    .description(
+                        "The package is compiled and its own fixture cases are run before it becomes active; a \
+                         failing package is refused with each failing case and its difference, and the versions \
+                         in force stay. A case keeps the version that first decided it.",
+                    )
+                    .response::<201, Json<RulesetSummary>>()
+                    .response_with::<200, Json<RulesetSummary>, _>(|r| {
+                        r.description("The same version with the same content was already active")
+                    })
+                    .response_with::<409, ApiError, _>(|r| r.description("This version is already active with other content"))
+                    .response_with::<403, ApiError, _>(|r| r.description("The package is for another tenant"))
             }),
         )
         .api_route(

@@ -80,21 +80,25 @@ impl CaseStore for MemoryStore {
         if inner.tracking.contains_key(new.tracking_code.as_str()) {
             return Err(StoreError::TrackingCodeTaken(new.tracking_code));
         }
-        let (case, record) = Case::register(
+        let (mut case, record) = Case::register(
             new.id,
             new.tracking_code.clone(),
             new.tenant,
             new.intake,
-            new.actor,
+            new.actor.clone(),
             new.now,
         )?;
+        let mut records = vec![record];
+        if let Some(plan) = &new.then {
+            records.extend(run_plan(&mut case, plan, &new.actor, new.now)?);
+        }
         inner
             .tracking
             .insert(new.tracking_code.as_str().to_owned(), new.id);
         if let Some(key) = idem {
             inner.idempotency.insert(key, new.id);
         }
-        inner.events.insert(new.id, vec![record]);
+        inner.events.insert(new.id, records);
         inner.cases.insert(new.id, case.clone());
         Ok(Created::New(case))
     }
@@ -115,7 +119,7 @@ impl CaseStore for MemoryStore {
             });
         }
         let mut next = case.clone();
-        let records = run_plan(&mut next, &append)?;
+        let records = run_plan(&mut next, &append.plan, &append.actor, append.now)?;
         if !records.is_empty() {
             inner
                 .events

@@ -29,7 +29,7 @@ pub use sled_store::{SledOptions, SledStore};
 
 /// A case to register, with everything the store must not invent itself (ids and time are
 /// chosen above the store, so that tests can fix them).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewCase {
     pub id: CaseId,
     pub tracking_code: TrackingCode,
@@ -40,6 +40,18 @@ pub struct NewCase {
     /// A client-chosen key: a retried create with the same key returns the first case instead of
     /// registering a second one.
     pub idempotency_key: Option<String>,
+    /// Events to append right after registration, in the same write (the ruleset's decision on
+    /// receipt).
+    pub then: Option<Plan>,
+}
+
+impl std::fmt::Debug for NewCase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCase")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,14 +112,32 @@ impl Append {
     }
 }
 
-/// Applies a plan to a snapshot: the events it decided, sealed and applied in order.
-pub(crate) fn run_plan(case: &mut Case, append: &Append) -> Result<Vec<EventRecord>, ApplyError> {
+/// Applies a plan to a snapshot: the events it decided, sealed and applied in order. Events
+/// that follow a ruleset's decision (or rule failure) are its consequences and are attributed
+/// to the ruleset, not to whoever triggered it.
+pub(crate) fn run_plan(
+    case: &mut Case,
+    plan: &Plan,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Vec<EventRecord>, ApplyError> {
     let mut records = Vec::new();
-    for kind in (append.plan)(case, append.now)? {
-        if let EventKind::Handler { action } = &kind {
-            redress_domain::lifecycle::transition(case.status, action)?;
+    let mut current = actor.clone();
+    for kind in plan(case, now)? {
+        match &kind {
+            EventKind::Handler { action } => {
+                redress_domain::lifecycle::transition(case.status, action)?;
+            }
+            EventKind::Decision { ruleset, .. } => {
+                current = crate::rules::apply::ruleset_actor(ruleset)
+            }
+            EventKind::RuleFailure {
+                ruleset: Some(ruleset),
+                ..
+            } => current = crate::rules::apply::ruleset_actor(ruleset),
+            _ => {}
         }
-        let record = case.seal(kind, append.actor.clone(), append.now);
+        let record = case.seal(kind, current.clone(), now);
         case.apply(&record)?;
         records.push(record);
     }

@@ -321,6 +321,7 @@ impl CaseStore for SledStore {
             actor,
             now,
             idempotency_key,
+            then,
         } = new;
         let idem_key = idempotency_key.map(|k| {
             let mut key = tenant.as_bytes().to_vec();
@@ -328,11 +329,14 @@ impl CaseStore for SledStore {
             key.extend_from_slice(k.as_bytes());
             key
         });
-        let (case, record) =
-            redress_domain::Case::register(id, tracking_code.clone(), tenant, intake, actor, now)?;
-        let case_json = to_json(&case)?;
-        let event_json = to_json(&record)?;
-        let indexes = index_keys(&case);
+        let (registered, record) = redress_domain::Case::register(
+            id,
+            tracking_code.clone(),
+            tenant,
+            intake,
+            actor.clone(),
+            now,
+        )?;
         let id_bytes = id.to_bytes();
 
         let created = (
@@ -341,21 +345,22 @@ impl CaseStore for SledStore {
             &self.tracking,
             &self.idempotency,
             &self.index,
+            &self.due,
         )
-            .transaction(|(cases, events, tracking, idempotency, index)| {
-                if let Some(key) = &idem_key
-                    && let Some(existing) = idempotency.get(key)?
-                {
-                    let existing = match cases.get(existing)? {
-                        Some(bytes) => parse_case(&bytes),
-                        None => Err(StoreError::Corrupt(
-                            "idempotency key names a missing case".into(),
-                        )),
-                    };
-                    return match existing {
-                        Ok(case) => Ok(Created::Existing(case)),
-                        Err(e) => abort(e),
-                    };
+            .transaction(|(cases, events, tracking, idempotency, index, due)| {
+                if let Some(key) = &idem_key {
+                    if let Some(existing) = idempotency.get(key)? {
+                        let existing = match cases.get(existing)? {
+                            Some(bytes) => parse_case(&bytes),
+                            None => Err(StoreError::Corrupt(
+                                "idempotency key names a missing case".into(),
+                            )),
+                        };
+                        return match existing {
+                            Ok(case) => Ok(Created::Existing(case)),
+                            Err(e) => abort(e),
+                        };
+                    }
                 }
                 if cases.get(id_bytes)?.is_some() {
                     return abort(StoreError::IdTaken(id));
@@ -363,16 +368,31 @@ impl CaseStore for SledStore {
                 if tracking.get(tracking_code.as_str())?.is_some() {
                     return abort(StoreError::TrackingCodeTaken(tracking_code.clone()));
                 }
-                cases.insert(&id_bytes, case_json.as_slice())?;
-                events.insert(&event_key(id, 1), event_json.as_slice())?;
+                let mut case = registered.clone();
+                let mut records = vec![record.clone()];
+                if let Some(plan) = &then {
+                    match run_plan(&mut case, plan, &actor, now) {
+                        Ok(more) => records.extend(more),
+                        Err(e) => return abort(e.into()),
+                    }
+                }
+                for record in &records {
+                    match to_json(record) {
+                        Ok(json) => events.insert(&event_key(id, record.seq), json)?,
+                        Err(e) => return abort(e),
+                    };
+                }
+                match to_json(&case) {
+                    Ok(json) => cases.insert(&id_bytes, json)?,
+                    Err(e) => return abort(e),
+                };
                 tracking.insert(tracking_code.as_str(), &id_bytes)?;
                 if let Some(key) = &idem_key {
                     idempotency.insert(key.as_slice(), &id_bytes)?;
                 }
-                for key in &indexes {
-                    index.insert(key.as_slice(), &[])?;
-                }
-                Ok(Created::New(case.clone()))
+                apply_key_diff(index, &BTreeSet::new(), &index_keys(&case))?;
+                apply_key_diff(due, &BTreeSet::new(), &due_keys(&case))?;
+                Ok(Created::New(case))
             })
             .map_err(from_tx)?;
         if self.durable_writes {
@@ -403,7 +423,7 @@ impl CaseStore for SledStore {
                     });
                 }
                 let mut after = before.clone();
-                let records = match run_plan(&mut after, &append) {
+                let records = match run_plan(&mut after, &append.plan, &append.actor, append.now) {
                     Ok(records) => records,
                     Err(e) => return abort(e.into()),
                 };

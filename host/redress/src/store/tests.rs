@@ -213,6 +213,7 @@ fn run(ops: Vec<Op>) {
                     actor: Actor::api("intake"),
                     now,
                     idempotency_key: idem.map(|k| format!("key-{k}")),
+                    then: None,
                 };
                 let a = store.create(new.clone()).map_err(|e| kind(&e));
                 let b = model.create(new).map_err(|e| kind(&e));
@@ -379,6 +380,7 @@ fn editing_a_stored_event_is_detected() {
             actor: Actor::api("intake"),
             now,
             idempotency_key: None,
+            then: None,
         })
         .unwrap()
     else {
