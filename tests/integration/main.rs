@@ -8,4 +8,5 @@ mod cli;
 mod clocks;
 mod durability;
 mod errors;
+mod rulesets;
 mod support;
