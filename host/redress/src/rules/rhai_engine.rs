@@ -27,7 +27,7 @@ use rhai::{
     packages::{Package, StandardPackage},
 };
 
-use super::{RuleContext, RuleError, manifest::Manifest, view::CaseView};
+use super::{RuleContext, RuleError, manifest::Manifest};
 
 /// The limits every rule runs under. Operations bound the time a decision can take in a way
 /// that does not depend on the machine's speed, so a decision is deterministic.
@@ -356,7 +356,7 @@ impl RhaiEngine {
     ) -> Result<Decision, RuleError> {
         let convert = |e: Box<EvalAltResult>| RuleError::InvalidOutput(e.to_string());
         let trigger_value = rhai::serde::to_dynamic(trigger).map_err(convert)?;
-        let case_value = rhai::serde::to_dynamic(CaseView::of(case)).map_err(convert)?;
+        let case_value = super::view::to_rhai(case);
         let today = ctx.now.to_zoned(case.time_zone()).date().to_string();
         let ctx_value = Dynamic::from_map(obj(vec![
             ("now", s(ctx.now.to_string())),
@@ -374,7 +374,13 @@ impl RhaiEngine {
                 &mut Scope::new(),
                 ast,
                 "decide",
-                (trigger_value, case_value, ctx_value),
+                // Shared: rules pass the case and the context to helper functions, and Rhai
+                // copies arguments; a shared value copies a pointer, not the whole map.
+                (
+                    trigger_value,
+                    case_value.into_shared(),
+                    ctx_value.into_shared(),
+                ),
             )
             .map_err(|e| classify_failure(*e))?;
         self.to_decision(result, manifest)
@@ -393,23 +399,38 @@ impl RhaiEngine {
         }
         let mut decision = Decision::default();
         for (i, item) in items.into_iter().enumerate() {
-            let mut value: serde_json::Value = rhai::serde::from_dynamic(&item)
-                .map_err(|e| RuleError::InvalidOutput(format!("item {i}: {e}")))?;
-            if value.get("type").and_then(|t| t.as_str()) == Some("because") {
-                let text = value
+            let Some(mut map) = item.try_cast::<Map>() else {
+                return Err(RuleError::InvalidOutput(format!(
+                    "item {i} is not an action (a map with a `type`)"
+                )));
+            };
+            let kind = map
+                .get("type")
+                .and_then(|t| t.clone().into_immutable_string().ok());
+            if kind.as_deref() == Some("because") {
+                let text = map
                     .get("text")
-                    .and_then(|t| t.as_str())
+                    .and_then(|t| t.clone().into_immutable_string().ok())
                     .unwrap_or_default();
-                decision.explanation.push(text.to_owned());
+                decision.explanation.push(text.to_string());
                 continue;
             }
-            if let Some(clock) = value.get_mut("clock").and_then(|c| c.as_object_mut()) {
+            if let Some(clock) = map
+                .get_mut("clock")
+                .and_then(|c| c.write_lock::<Map>())
+                .as_deref_mut()
+            {
                 clock
-                    .entry("calendar")
-                    .or_insert_with(|| serde_json::Value::String(manifest.calendar.clone()));
+                    .entry("calendar".into())
+                    .or_insert_with(|| s(manifest.calendar.as_str()));
             }
-            let action: Action = serde_json::from_value(value.clone())
-                .map_err(|e| RuleError::InvalidOutput(format!("item {i} ({value}): {e}")))?;
+            let value = Dynamic::from_map(map);
+            let action: Action = rhai::serde::from_dynamic(&value).map_err(|e| {
+                RuleError::InvalidOutput(format!(
+                    "item {i} ({}): {e}",
+                    kind.as_deref().unwrap_or("no type")
+                ))
+            })?;
             decision.actions.push(action);
         }
         Ok(decision)
