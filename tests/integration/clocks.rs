@@ -345,3 +345,45 @@ async fn calendars_reload_on_change_and_a_broken_file_is_refused() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The ruleset decides what a breach means: here Order 20 escalates an overdue acceptance to the
+/// supervisor. Its decision is applied exactly once, across a crash between warning and breach.
+#[tokio::test]
+async fn the_rulesets_escalation_on_breach_is_applied_once_across_a_kill_9() {
+    let mut server = Server::start_with_clock_and_rulesets("2026-02-13T03:00:00Z");
+    let case = server.create(&complaint()).await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    let warning_at = case["clocks"]["acceptance"]["warning_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.set_time(&warning_at);
+    wait_for(&server, &id, "the warning", |e| count(e, "warned") == 1).await;
+    server.kill9();
+    server.set_time("2026-03-04T00:00:00Z");
+    server.restart();
+    wait_for(&server, &id, "the breach", |e| count(e, "breached") == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.restart();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, case) = server.get(&format!("/v1/cases/{id}")).await;
+    let escalations = case["ruling"]["escalations"].as_array().unwrap();
+    assert_eq!(escalations.len(), 1, "{case}");
+    assert_eq!(escalations[0]["to"], "supervisor");
+    assert!(
+        escalations[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("art. 14")
+    );
+    let (_, timeline) = server.get(&format!("/v1/cases/{id}/timeline")).await;
+    let breach_decisions = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["event"]["type"] == "decision" && e["event"]["trigger"]["type"] == "clock_breach"
+        })
+        .count();
+    assert_eq!(breach_decisions, 1);
+}

@@ -8,38 +8,80 @@ use serde_json::{Value, json};
 use crate::support::{Server, complaint, read, repo_root};
 
 fn events_of(timeline: &Value, kind: &str) -> Vec<Value> {
-    timeline["events"].as_array().unwrap().iter().filter(|e| e["event"]["type"] == kind).map(|e| e["event"].clone()).collect()
+    timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == kind)
+        .map(|e| e["event"].clone())
+        .collect()
 }
 
 #[tokio::test]
 async fn a_complaint_before_the_spring_festival_gets_its_acceptance_deadline_from_the_ruleset() {
     let server = Server::start_with_rulesets();
     let case = server.create(&complaint()).await;
-    assert_eq!(case["ruleset"], json!({"id": "market-supervision-order20", "version": "1.0.0"}));
+    assert_eq!(
+        case["ruleset"],
+        json!({"id": "market-supervision-order20", "version": "1.0.0"})
+    );
     let clock = &case["clocks"]["acceptance"];
     // Fri 2026-02-13 + 7 working days = Mon 2026-03-02, ending 24:00 Beijing time.
     assert_eq!(clock["due_at"], "2026-03-02T16:00:00Z", "{case}");
-    assert!(clock["spec"]["article"].as_str().unwrap().contains("art. 14"));
-    let (_, timeline) = server.get(&format!("/v1/cases/{}/timeline", case["id"].as_str().unwrap())).await;
+    assert!(
+        clock["spec"]["article"]
+            .as_str()
+            .unwrap()
+            .contains("art. 14")
+    );
+    let (_, timeline) = server
+        .get(&format!(
+            "/v1/cases/{}/timeline",
+            case["id"].as_str().unwrap()
+        ))
+        .await;
     let decisions = events_of(&timeline, "decision");
     assert_eq!(decisions.len(), 1);
     assert!(decisions[0]["explanation"].to_string().contains("art. 14"));
-    let clock_event = timeline["events"].as_array().unwrap().iter().find(|e| e["event"]["type"] == "clock").unwrap();
-    assert_eq!(clock_event["actor"], json!({"kind": "ruleset", "id": "market-supervision-order20@1.0.0"}));
+    let clock_event = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"]["type"] == "clock")
+        .unwrap();
+    assert_eq!(
+        clock_event["actor"],
+        json!({"kind": "ruleset", "id": "market-supervision-order20@1.0.0"})
+    );
 }
 
 #[tokio::test]
 async fn a_complaint_with_missing_materials_is_rejected_with_ground_and_article() {
     let server = Server::start_with_rulesets();
     let mut body = complaint();
-    body["complainant"].as_object_mut().unwrap().remove("address");
+    body["complainant"]
+        .as_object_mut()
+        .unwrap()
+        .remove("address");
     let case = server.create(&body).await;
     assert_eq!(case["status"], "rejected", "{case}");
     assert_eq!(case["outcome"]["ground"], "missing_materials");
     let article = case["outcome"]["article"].as_str().unwrap();
-    assert!(article.contains("15(5)") && article.contains("art. 9"), "{article}");
-    assert!(case["outcome"]["text"].as_str().unwrap().contains("complainant_address"), "{case}");
-    assert!(case["clocks"].as_object().unwrap().is_empty(), "no acceptance clock for a rejected complaint");
+    assert!(
+        article.contains("15(5)") && article.contains("art. 9"),
+        "{article}"
+    );
+    assert!(
+        case["outcome"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("complainant_address"),
+        "{case}"
+    );
+    assert!(
+        case["clocks"].as_object().unwrap().is_empty(),
+        "no acceptance clock for a rejected complaint"
+    );
 }
 
 #[tokio::test]
@@ -47,7 +89,12 @@ async fn the_rulesets_in_force_are_listed() {
     let server = Server::start_with_rulesets();
     let (status, list) = server.get("/v1/rulesets").await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&"market-supervision-order20"), "{ids:?}");
     for ruleset in list["items"].as_array().unwrap() {
         assert_eq!(ruleset["state"], "active");
@@ -69,8 +116,12 @@ fn package(version: &str, rules: &str, expected_actions: Value) -> Value {
         "expect": {"actions": expected_actions}
     }))
     .unwrap();
-    let files: BTreeMap<&str, String> =
-        [("ruleset.toml", manifest), ("rules.rhai", rules.to_owned()), ("cases/01-ordinary.yaml", fixture)].into();
+    let files: BTreeMap<&str, String> = [
+        ("ruleset.toml", manifest),
+        ("rules.rhai", rules.to_owned()),
+        ("cases/01-ordinary.yaml", fixture),
+    ]
+    .into();
     json!({"files": files})
 }
 
@@ -92,7 +143,11 @@ const V2: &str = r#"fn decide(trigger, the_case, ctx) {
 #[tokio::test]
 async fn deployment_refuses_a_broken_package_and_activates_a_good_one_without_restart() {
     let server = Server::start();
-    let v1 = package("1.0.0", V1, json!([{"type": "classify", "category": "street_lighting"}]));
+    let v1 = package(
+        "1.0.0",
+        V1,
+        json!([{"type": "classify", "category": "street_lighting"}]),
+    );
     let (status, deployed) = server.post("/v1/rulesets", &v1).await;
     assert_eq!(status, 201, "{deployed}");
     let old = server.create(&hotline_case("路灯不亮")).await;
@@ -100,18 +155,30 @@ async fn deployment_refuses_a_broken_package_and_activates_a_good_one_without_re
     assert_eq!(old["ruling"]["category"], "street_lighting");
 
     // A package that does not compile, one that fails its own fixture: both refused, v1 serves.
-    let (status, problem) = server.post("/v1/rulesets", &package("1.1.0", "fn decide(", json!([]))).await;
+    let (status, problem) = server
+        .post("/v1/rulesets", &package("1.1.0", "fn decide(", json!([])))
+        .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["type"], "urn:redress:problem:ruleset-invalid");
-    let wrong = package("1.1.0", V2, json!([{"type": "classify", "category": "street_lighting"}]));
+    let wrong = package(
+        "1.1.0",
+        V2,
+        json!([{"type": "classify", "category": "street_lighting"}]),
+    );
     let (status, problem) = server.post("/v1/rulesets", &wrong).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["type"], "urn:redress:problem:ruleset-fixtures-fail");
     assert_eq!(problem["fixtures"][0]["name"], "01-ordinary");
     let difference = problem["fixtures"][0]["differences"][0].as_str().unwrap();
-    assert!(difference.contains("+  severity: high"), "the refusal shows the difference: {difference}");
+    assert!(
+        difference.contains("+  severity: high"),
+        "the refusal shows the difference: {difference}"
+    );
     let still_v1 = server.create(&hotline_case("路灯不亮")).await;
-    assert_eq!(still_v1["ruleset"]["version"], "1.0.0", "the active version stays");
+    assert_eq!(
+        still_v1["ruleset"]["version"], "1.0.0",
+        "the active version stays"
+    );
 
     // A path that climbs out of the package is refused before anything is read.
     let mut escape = v1.clone();
@@ -121,13 +188,26 @@ async fn deployment_refuses_a_broken_package_and_activates_a_good_one_without_re
     assert_eq!(problem["errors"][0]["pointer"], "/files/../../etc/passwd");
 
     // The same version with other content is a conflict; the same content is idempotent.
-    let (status, _) = server.post("/v1/rulesets", &package("1.0.0", V2, json!([{"type": "classify", "category": "street_lighting", "severity": "high"}]))).await;
+    let (status, _) = server
+        .post(
+            "/v1/rulesets",
+            &package(
+                "1.0.0",
+                V2,
+                json!([{"type": "classify", "category": "street_lighting", "severity": "high"}]),
+            ),
+        )
+        .await;
     assert_eq!(status, 409);
     let (status, _) = server.post("/v1/rulesets", &v1).await;
     assert_eq!(status, 200);
 
     // A good new version takes effect at once; the old case keeps its version.
-    let v2 = package("2.0.0", V2, json!([{"type": "classify", "category": "street_lighting", "severity": "high"}]));
+    let v2 = package(
+        "2.0.0",
+        V2,
+        json!([{"type": "classify", "category": "street_lighting", "severity": "high"}]),
+    );
     let (status, deployed) = server.post("/v1/rulesets", &v2).await;
     assert_eq!(status, 201, "{deployed}");
     let new = server.create(&hotline_case("路灯不亮")).await;
@@ -136,13 +216,21 @@ async fn deployment_refuses_a_broken_package_and_activates_a_good_one_without_re
     let id = old["id"].as_str().unwrap();
     let (status, acted) = server.act(id, json!({"type": "accept"})).await;
     assert_eq!(status, 201, "{acted}");
-    assert_eq!(acted["case"]["ruleset"]["version"], "1.0.0", "an old case keeps its version");
+    assert_eq!(
+        acted["case"]["ruleset"]["version"], "1.0.0",
+        "an old case keeps its version"
+    );
 
     // Deployed packages survive a restart.
     let mut server = server;
     server.restart();
     let (_, list) = server.get("/v1/rulesets").await;
-    let versions: Vec<&str> = list["items"].as_array().unwrap().iter().map(|r| r["version"].as_str().unwrap()).collect();
+    let versions: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_str().unwrap())
+        .collect();
     assert_eq!(versions, vec!["1.0.0", "2.0.0"]);
 }
 
@@ -161,7 +249,16 @@ fn decide(trigger, the_case, ctx) {
     if the_case.claim == "not-an-array" { return 42; }
     [classify("ok")]
 }"#;
-    let (status, deployed) = server.post("/v1/rulesets", &package("1.0.0", hostile, json!([{"type": "classify", "category": "ok"}]))).await;
+    let (status, deployed) = server
+        .post(
+            "/v1/rulesets",
+            &package(
+                "1.0.0",
+                hostile,
+                json!([{"type": "classify", "category": "ok"}]),
+            ),
+        )
+        .await;
     assert_eq!(status, 201, "{deployed}");
     for (claim, reason) in [
         ("loop", "too many operations"),
@@ -171,14 +268,40 @@ fn decide(trigger, the_case, ctx) {
         ("illegal", "`close` is not allowed"),
         ("not-an-array", "must return an array"),
     ] {
-        let response = server.client.post(server.url("/v1/cases")).json(&hotline_case(claim)).send().await.unwrap();
+        let response = server
+            .client
+            .post(server.url("/v1/cases"))
+            .json(&hotline_case(claim))
+            .send()
+            .await
+            .unwrap();
         let (status, case) = read(response).await;
-        assert_eq!(status, 201, "{claim}: the case is registered all the same: {case}");
-        assert_eq!(case["status"], "received", "{claim}: the case is left as it was");
-        let manual = case["manual_handling"]["reason"].as_str().unwrap_or_default();
-        assert!(manual.contains(reason), "{claim}: expected `{reason}` in `{manual}`");
-        let (_, timeline) = server.get(&format!("/v1/cases/{}/timeline", case["id"].as_str().unwrap())).await;
-        assert_eq!(events_of(&timeline, "rule_failure").len(), 1, "{claim}: the failure is recorded");
+        assert_eq!(
+            status, 201,
+            "{claim}: the case is registered all the same: {case}"
+        );
+        assert_eq!(
+            case["status"], "received",
+            "{claim}: the case is left as it was"
+        );
+        let manual = case["manual_handling"]["reason"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            manual.contains(reason),
+            "{claim}: expected `{reason}` in `{manual}`"
+        );
+        let (_, timeline) = server
+            .get(&format!(
+                "/v1/cases/{}/timeline",
+                case["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(
+            events_of(&timeline, "rule_failure").len(),
+            1,
+            "{claim}: the failure is recorded"
+        );
         let (status, _) = server.get("/healthz").await;
         assert_eq!(status, 200, "{claim}: the server answers the next request");
     }
@@ -202,5 +325,9 @@ fn every_built_in_ruleset_passes_its_fixture_cases() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

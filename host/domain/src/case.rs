@@ -453,18 +453,11 @@ impl CaseIntake {
         if self.handled_elsewhere.len() > 20 {
             errors.push("/handled_elsewhere", "at most 20 items");
         }
-        if let Some(known) = self.harm_known_on {
-            if let Some(received) = self.received_at {
-                if known
-                    > received
-                        .to_zoned(jiff::tz::TimeZone::UTC)
-                        .date()
-                        .tomorrow()
-                        .unwrap_or(known)
-                {
-                    errors.push("/harm_known_on", "must not be after the receipt");
-                }
-            }
+        if let (Some(known), Some(received)) = (self.harm_known_on, self.received_at)
+            && let Ok(tz) = jiff::tz::TimeZone::get(&self.time_zone)
+            && known > received.to_zoned(tz).date()
+        {
+            errors.push("/harm_known_on", "must not be after the receipt");
         }
         if let Some(r) = &self.external_ref {
             text(&mut errors, "/external_ref", r, 200);

@@ -228,10 +228,21 @@ fn main() {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/calendars"),
         )
         .unwrap();
+        let rulesets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets");
+        let rules = redress::rules::Registry::new(redress::rules::rhai_engine::RhaiEngine::new(
+            Default::default(),
+        ));
+        assert!(
+            rules.install_dir(&rulesets, &calendars).is_empty(),
+            "a built-in ruleset fails its fixtures"
+        );
+        // Every create below is decided by the built-in market-supervision ruleset: route and
+        // acceptance clock, in the same write as the registration.
         let app = Redress::new(
             Arc::new(store),
             Arc::new(SystemClock),
             Calendars::new(calendars),
+            Arc::new(rules),
         );
         let router = server::router(app, &HttpOptions::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -264,37 +264,38 @@ impl Fixture {
             (None, Some(actual)) => differences.push(format!("the rule failed: {actual}")),
             _ => {}
         }
-        if let Some(expected) = &self.expect.actions {
-            if failure.is_none() && expected != &actions {
-                let render = |a: &Vec<Action>| serde_yaml::to_string(a).unwrap_or_default();
-                let (want, got) = (render(expected), render(&actions));
-                let diff = similar::TextDiff::from_lines(&want, &got)
-                    .unified_diff()
-                    .header("expected actions", "actual actions")
-                    .to_string();
-                differences.push(format!("actions differ:\n{diff}"));
-            }
+        if let Some(expected) = &self.expect.actions
+            && failure.is_none()
+            && expected != &actions
+        {
+            let render = |a: &Vec<Action>| serde_yaml::to_string(a).unwrap_or_default();
+            let (want, got) = (render(expected), render(&actions));
+            let diff = similar::TextDiff::from_lines(&want, &got)
+                .unified_diff()
+                .header("expected actions", "actual actions")
+                .to_string();
+            differences.push(format!("actions differ:\n{diff}"));
         }
-        if let Some(status) = self.expect.status {
-            if evaluation.case_after.status != status {
-                differences.push(format!(
-                    "expected status `{status}`, got `{}`",
-                    evaluation.case_after.status
-                ));
-            }
+        if let Some(status) = self.expect.status
+            && evaluation.case_after.status != status
+        {
+            differences.push(format!(
+                "expected status `{status}`, got `{}`",
+                evaluation.case_after.status
+            ));
         }
         for (name, expected) in &self.expect.clocks {
             let Some(clock) = evaluation.case_after.clocks.get(name) else {
                 differences.push(format!("expected a clock `{name}`, but the case has none"));
                 continue;
             };
-            if let Some(state) = &expected.state {
-                if clock.state.as_str() != state {
-                    differences.push(format!(
-                        "clock `{name}`: expected state `{state}`, got `{}`",
-                        clock.state.as_str()
-                    ));
-                }
+            if let Some(state) = &expected.state
+                && clock.state.as_str() != state
+            {
+                differences.push(format!(
+                    "clock `{name}`: expected state `{state}`, got `{}`",
+                    clock.state.as_str()
+                ));
             }
             if let Some(due_date) = expected.due_date {
                 let tz = evaluation.case_after.time_zone();

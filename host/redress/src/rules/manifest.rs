@@ -138,13 +138,13 @@ impl Manifest {
                 manifest.version
             ))
         })?;
-        if let Some(until) = manifest.effective_until {
-            if until < manifest.effective_from {
-                return Err(bad(format!(
-                    "effective_until {until} is before effective_from {}",
-                    manifest.effective_from
-                )));
-            }
+        if let Some(until) = manifest.effective_until
+            && until < manifest.effective_from
+        {
+            return Err(bad(format!(
+                "effective_until {until} is before effective_from {}",
+                manifest.effective_from
+            )));
         }
         if let Some(tenant) = &manifest.tenant {
             redress_domain::case::check_tenant(tenant).map_err(bad)?;

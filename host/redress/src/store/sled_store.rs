@@ -348,19 +348,19 @@ impl CaseStore for SledStore {
             &self.due,
         )
             .transaction(|(cases, events, tracking, idempotency, index, due)| {
-                if let Some(key) = &idem_key {
-                    if let Some(existing) = idempotency.get(key)? {
-                        let existing = match cases.get(existing)? {
-                            Some(bytes) => parse_case(&bytes),
-                            None => Err(StoreError::Corrupt(
-                                "idempotency key names a missing case".into(),
-                            )),
-                        };
-                        return match existing {
-                            Ok(case) => Ok(Created::Existing(case)),
-                            Err(e) => abort(e),
-                        };
-                    }
+                if let Some(key) = &idem_key
+                    && let Some(existing) = idempotency.get(key)?
+                {
+                    let existing = match cases.get(existing)? {
+                        Some(bytes) => parse_case(&bytes),
+                        None => Err(StoreError::Corrupt(
+                            "idempotency key names a missing case".into(),
+                        )),
+                    };
+                    return match existing {
+                        Ok(case) => Ok(Created::Existing(case)),
+                        Err(e) => abort(e),
+                    };
                 }
                 if cases.get(id_bytes)?.is_some() {
                     return abort(StoreError::IdTaken(id));
