@@ -331,3 +331,37 @@ fn every_built_in_ruleset_passes_its_fixture_cases() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_package_dropped_into_the_ruleset_directory_becomes_active_without_restart() {
+    let server = Server::start_with_own_calendars();
+    let package_dir = server.rulesets.join("hotline-test");
+    std::fs::create_dir_all(package_dir.join("cases")).unwrap();
+    let files = package(
+        "1.0.0",
+        V1,
+        json!([{"type": "classify", "category": "street_lighting"}]),
+    );
+    for (path, content) in files["files"].as_object().unwrap() {
+        std::fs::write(package_dir.join(path), content.as_str().unwrap()).unwrap();
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let (_, list) = server.get("/v1/rulesets").await;
+        if list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "hotline-test")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the package was never picked up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let case = server.create(&hotline_case("路灯不亮")).await;
+    assert_eq!(case["ruling"]["category"], "street_lighting");
+}
