@@ -16,6 +16,22 @@ use redress::rules::{
 use redress_calendar::CalendarSet;
 use redress_domain::{Actor, Case, CaseId, TrackingCode, contract::Trigger};
 
+/// The case a fixture describes, registered as the server would.
+fn case_of(fixture: &Fixture) -> Case {
+    let mut intake = fixture.case.intake.clone();
+    intake.received_at.get_or_insert(fixture.now);
+    Case::register(
+        CaseId::from_parts(1, 1),
+        TrackingCode::from_random(1),
+        "default".into(),
+        intake,
+        Actor::api("bench"),
+        fixture.now,
+    )
+    .unwrap()
+    .0
+}
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets");
     let calendars = CalendarSet::load_dir(root.join("calendars")).unwrap();
@@ -41,17 +57,7 @@ fn main() {
         else {
             continue;
         };
-        let mut intake = fixture.case.intake.clone();
-        intake.received_at.get_or_insert(fixture.now);
-        let (case, _) = Case::register(
-            CaseId::from_parts(1, 1),
-            TrackingCode::from_random(1),
-            "default".into(),
-            intake,
-            Actor::api("bench"),
-            fixture.now,
-        )
-        .unwrap();
+        let case = case_of(fixture);
         let ctx = RuleContext {
             now: fixture.now,
             calendars: &calendars,
@@ -80,17 +86,7 @@ fn main() {
         .unwrap();
     let fixture =
         Fixture::parse(&std::fs::read_to_string(&first).unwrap(), "bench", "bench").unwrap();
-    let mut intake = fixture.case.intake.clone();
-    intake.received_at.get_or_insert(fixture.now);
-    let (case, _) = Case::register(
-        CaseId::from_parts(1, 1),
-        TrackingCode::from_random(1),
-        "default".into(),
-        intake,
-        Actor::api("bench"),
-        fixture.now,
-    )
-    .unwrap();
+    let case = case_of(&fixture);
     let ctx = RuleContext {
         now: fixture.now,
         calendars: &calendars,

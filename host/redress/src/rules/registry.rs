@@ -76,42 +76,45 @@ pub fn check_package_path(path: &str) -> Result<(), String> {
     }
 }
 
-impl Package {
-    pub fn read_dir(dir: &Path) -> Result<Package, PackageError> {
-        let mut files = BTreeMap::new();
-        let read = |path: &Path| {
-            std::fs::read_to_string(path)
-                .map_err(|e| PackageError::Invalid(format!("{}: {e}", path.display())))
-        };
-        for entry in std::fs::read_dir(dir)
+fn read_text(path: &Path) -> Result<String, PackageError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| PackageError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// The regular files of `dir` with one of `extensions`: (file name, path).
+fn files_in(dir: &Path, extensions: &[&str]) -> Result<Vec<(String, PathBuf)>, PackageError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| PackageError::Invalid(format!("{}: {e}", dir.display())))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry
             .map_err(|e| PackageError::Invalid(format!("{}: {e}", dir.display())))?
-        {
-            let path = entry
-                .map_err(|e| PackageError::Invalid(e.to_string()))?
-                .path();
+            .path();
+        let wanted = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| extensions.contains(&e));
+        if path.is_file() && wanted {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if path.is_file() && (name.ends_with(".toml") || name.ends_with(".rhai")) {
-                files.insert(name, read(&path)?);
-            }
+            found.push((name, path));
+        }
+    }
+    Ok(found)
+}
+
+impl Package {
+    pub fn read_dir(dir: &Path) -> Result<Package, PackageError> {
+        let mut files = BTreeMap::new();
+        for (name, path) in files_in(dir, &["toml", "rhai"])? {
+            files.insert(name, read_text(&path)?);
         }
         let cases = dir.join("cases");
         if cases.is_dir() {
-            for entry in
-                std::fs::read_dir(&cases).map_err(|e| PackageError::Invalid(e.to_string()))?
-            {
-                let path = entry
-                    .map_err(|e| PackageError::Invalid(e.to_string()))?
-                    .path();
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if path.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
-                    files.insert(format!("cases/{name}"), read(&path)?);
-                }
+            for (name, path) in files_in(&cases, &["yaml", "yml"])? {
+                files.insert(format!("cases/{name}"), read_text(&path)?);
             }
         }
         Ok(Package {
