@@ -365,3 +365,39 @@ async fn a_package_dropped_into_the_ruleset_directory_becomes_active_without_res
     let case = server.create(&hotline_case("路灯不亮")).await;
     assert_eq!(case["ruling"]["category"], "street_lighting");
 }
+
+/// Banking art. 18: 15 calendar days, extended to 30 for a complex case, with the complainant
+/// told. The extension is a handler's note (`extend:complex`, the banking ruleset's convention).
+#[tokio::test]
+async fn a_bank_complaint_is_extended_to_30_days_with_the_notice() {
+    let server = Server::start_with_rulesets();
+    let body = json!({
+        "sector": "banking", "channel": "web", "received_at": "2026-03-02T10:00:00+08:00",
+        "complainant": {"name": "王五", "phone": "13900000000", "address": "北京市朝阳区"},
+        "respondent": {"name": "某银行股份有限公司", "division_code": "110105"},
+        "claim": "撤销不当收取的年费", "facts": "未经同意扣收信用卡年费", "filed_by": "complainant"
+    });
+    let case = server.create(&body).await;
+    assert_eq!(case["status"], "accepted", "{case}");
+    // Mon 03-02 + 15 calendar days = Tue 03-17, a working day: due at its end.
+    assert_eq!(
+        case["clocks"]["decision"]["due_at"], "2026-03-17T16:00:00Z",
+        "{case}"
+    );
+    let id = case["id"].as_str().unwrap();
+    let (status, extended) = server
+        .act(id, json!({"type": "note", "text": "extend:complex"}))
+        .await;
+    assert_eq!(status, 201, "{extended}");
+    let clock = &extended["case"]["clocks"]["decision"];
+    // 30 calendar days from Mon 03-02 = Wed 04-01.
+    assert_eq!(clock["due_at"], "2026-04-01T16:00:00Z", "{clock}");
+    assert_eq!(clock["extensions"][0]["complainant_notified"], true);
+    let notices: Vec<&str> = extended["case"]["ruling"]["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["template"].as_str().unwrap())
+        .collect();
+    assert!(notices.contains(&"extension_notice"), "{notices:?}");
+}

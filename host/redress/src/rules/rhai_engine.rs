@@ -93,6 +93,11 @@ fn start_clock(name: &str, period: Map, article: &str, options: Map) -> Map {
     for (key, value) in options {
         if key == "from" {
             from = value;
+        } else if key == "warn_before" {
+            // A warning point is counted back from the due time: roll-forward has no meaning.
+            let mut warn = value.try_cast::<Map>().unwrap_or_default();
+            warn.remove("roll_forward");
+            clock.insert(key, Dynamic::from_map(warn));
         } else {
             clock.insert(key, value);
         }
