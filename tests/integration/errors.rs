@@ -355,3 +355,48 @@ async fn another_tenants_case_is_not_found_rather_than_forbidden() {
         "the other tenant's accept did not land"
     );
 }
+
+/// Regression: the lifecycle table looks only at the status, so a case transferred and then
+/// accepted by the receiving office (status `accepted` again), or one that arrived by transfer,
+/// could be transferred a second time.
+#[tokio::test]
+async fn a_case_transferred_once_is_not_transferred_again() {
+    let server = Server::start();
+    let transfer =
+        |to: &str| json!({"type": "transfer", "to_office": to, "reason": "不属本单位管辖"});
+
+    let case = server.create(&complaint()).await;
+    let id = case["id"].as_str().unwrap();
+    let (status, body) = server.act(id, transfer("330106-msa")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.act(id, json!({"type": "accept"})).await;
+    assert_eq!(status, 201, "{body}");
+    let before = state(&server, id).await;
+    let (status, problem) = server.act(id, transfer("330108-msa")).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["type"], "urn:redress:problem:illegal-transition");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("already transferred once (to 330106-msa"),
+        "{detail}"
+    );
+    assert_eq!(
+        state(&server, id).await,
+        before,
+        "a refused transfer changes nothing"
+    );
+
+    let mut received_by_transfer = complaint();
+    received_by_transfer["channel"] = json!("transfer");
+    received_by_transfer["transferred_from"] = json!("12345-hotline");
+    let case = server.create(&received_by_transfer).await;
+    let id = case["id"].as_str().unwrap();
+    let (status, problem) = server.act(id, transfer("330108-msa")).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("received by transfer from 12345-hotline")
+    );
+}

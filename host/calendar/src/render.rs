@@ -65,11 +65,13 @@ impl Explanation {
                 if roll_forward { "on" } else { "off" }
             );
         }
-        let _ = writeln!(o, "Received: {}.", local(self.received_at, &tz));
+        // `received_at` is the clock's start: the receipt for an acceptance clock, the event
+        // that started it (an acceptance, an application) for the others.
+        let _ = writeln!(o, "Counted from: {}.", local(self.received_at, &tz));
         if let Some(d) = &self.deemed_receipt {
             let _ = writeln!(
                 o,
-                "Received on a rest day ({}): deemed received on the next working day, {} {}.",
+                "That is a rest day ({}): deemed to start on the next working day, {} {}.",
                 d.received_kind.describe(),
                 d.deemed_date.strftime("%a"),
                 d.deemed_date

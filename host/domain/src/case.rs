@@ -616,6 +616,12 @@ pub enum ApplyError {
     /// A deadline could not be computed (unknown calendar, a year the calendar does not cover).
     #[error("{0}")]
     Deadline(String),
+    /// A case that was transferred once is not passed on again (market supervision art. 13,
+    /// the property and 12345 rules): the receiving office handles it or returns it.
+    #[error(
+        "the case was already transferred once ({previous}); a transferred case is not transferred again"
+    )]
+    AlreadyTransferred { previous: String },
 }
 
 impl Case {
@@ -691,8 +697,31 @@ impl Case {
         actor: Actor,
         now: Timestamp,
     ) -> Result<EventRecord, ApplyError> {
-        lifecycle::transition(self.status, &action)?;
+        self.check_handler(&action)?;
         Ok(self.seal(EventKind::Handler { action }, actor, now))
+    }
+
+    /// The lifecycle table looks only at the status, which forgets a transfer once the receiving
+    /// office accepts; the transfer history and the intake's origin remember it. Checked when a
+    /// new event is made, not on replay, so that a history recorded before this rule still
+    /// replays.
+    fn check_not_transferred_before(&self) -> Result<(), ApplyError> {
+        if let Some(last) = self.transfers.last() {
+            return Err(ApplyError::AlreadyTransferred {
+                previous: format!("to {} at {}", last.to_office, last.at),
+            });
+        }
+        if let Some(from) = &self.intake.transferred_from {
+            return Err(ApplyError::AlreadyTransferred {
+                previous: format!("received by transfer from {from}"),
+            });
+        }
+        if self.intake.channel == Channel::Transfer {
+            return Err(ApplyError::AlreadyTransferred {
+                previous: "received through the transfer channel".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Seals `event` as the case's next event (it is checked when applied).
@@ -708,22 +737,56 @@ impl Case {
                 found: record.seq,
             });
         }
-        let action = match &record.event {
+        self.apply_event(&record.event, &record.actor, record.recorded_at)?;
+        self.version = record.seq;
+        self.head_hash = record.hash;
+        Ok(())
+    }
+
+    /// Applies `event` as if it were the next event, without sealing it: for working out what
+    /// a case would become (checking a decision, the case the rules are asked about), where a
+    /// SHA-256 over the event's canonical JSON would be thrown away. The head hash is left as
+    /// it was, so a previewed case must never be stored; the store seals and applies for real.
+    pub fn preview(
+        &mut self,
+        event: &EventKind,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Result<(), ApplyError> {
+        if let EventKind::Handler { action } = event {
+            self.check_handler(action)?;
+        }
+        self.apply_event(event, actor, at)?;
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Checks a new handler action: the lifecycle table, and the rules it cannot express
+    /// because they depend on the history. Returns the status the action leads to.
+    pub fn check_handler(&self, action: &HandlerAction) -> Result<Status, ApplyError> {
+        let next = lifecycle::transition(self.status, action)?;
+        if matches!(action, HandlerAction::Transfer { .. }) {
+            self.check_not_transferred_before()?;
+        }
+        Ok(next)
+    }
+
+    /// Changes the case by `event`; on error nothing has changed.
+    fn apply_event(
+        &mut self,
+        event: &EventKind,
+        actor: &Actor,
+        at: Timestamp,
+    ) -> Result<(), ApplyError> {
+        let action = match event {
             EventKind::Received { .. } => return Err(ApplyError::ReceivedAgain),
             EventKind::Clock { name, change } => {
                 if self.status == Status::Closed && !matches!(change, ClockChange::Stopped { .. }) {
                     return Err(ApplyError::ClosedCase);
                 }
-                let clock = apply_change(
-                    name,
-                    self.clocks.get(name).cloned(),
-                    change,
-                    record.recorded_at,
-                )?;
+                let clock = apply_change(name, self.clocks.get(name).cloned(), change, at)?;
                 self.clocks.insert(name.clone(), clock);
-                self.updated_at = record.recorded_at;
-                self.version = record.seq;
-                self.head_hash = record.hash;
+                self.updated_at = at;
                 return Ok(());
             }
             EventKind::Decision {
@@ -732,29 +795,24 @@ impl Case {
                 if self.ruleset.is_none() {
                     self.ruleset = Some(ruleset.clone());
                 }
-                self.ruling.apply(actions, record.recorded_at);
-                self.updated_at = record.recorded_at;
-                self.version = record.seq;
-                self.head_hash = record.hash;
+                self.ruling.apply(actions, at);
+                self.updated_at = at;
                 return Ok(());
             }
             EventKind::RuleFailure { reason, .. } => {
                 self.manual_handling = Some(ManualHandling {
                     reason: reason.clone(),
-                    since: record.recorded_at,
+                    since: at,
                 });
-                self.updated_at = record.recorded_at;
-                self.version = record.seq;
-                self.head_hash = record.hash;
+                self.updated_at = at;
                 return Ok(());
             }
             EventKind::Handler { action } => action,
         };
-        if record.actor.kind == crate::event::ActorKind::Api {
+        if actor.kind == crate::event::ActorKind::Api {
             self.manual_handling = None;
         }
         let next = lifecycle::transition(self.status, action)?;
-        let at = record.recorded_at;
         let outcome = |kind,
                        text: Option<&String>,
                        ground: Option<&String>,
@@ -816,12 +874,11 @@ impl Case {
             | HandlerAction::StartAppraisal { .. }
             | HandlerAction::FinishAppraisal { .. }
             | HandlerAction::RecordAgreement { .. }
-            | HandlerAction::RecordNewFacts { .. } => {}
+            | HandlerAction::RecordNewFacts { .. }
+            | HandlerAction::AcceptMediation { .. } => {}
         }
         self.status = next;
         self.updated_at = at;
-        self.version = record.seq;
-        self.head_hash = record.hash;
         Ok(())
     }
 
@@ -1003,5 +1060,91 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().contains("the case is `received`"), "{err}");
+    }
+
+    fn registered(intake: CaseIntake) -> Case {
+        Case::register(
+            CaseId::from_parts(1, 4),
+            TrackingCode::from_random(1),
+            "default".into(),
+            intake,
+            Actor::api("intake"),
+            now(),
+        )
+        .unwrap()
+        .0
+    }
+
+    /// Previewing events gives the case that sealing and applying them gives, but for the
+    /// head hash, which a preview does not compute.
+    #[test]
+    fn a_preview_equals_the_applied_case_but_for_the_hash() {
+        let mut applied = registered(sample_intake());
+        let mut previewed = applied.clone();
+        let actor = Actor::api("h");
+        for action in [
+            HandlerAction::Accept { note: None },
+            HandlerAction::StartMediation { note: None },
+            HandlerAction::AcceptMediation { note: None },
+            HandlerAction::StartAppraisal {
+                reason: "检测".into(),
+            },
+            HandlerAction::RecordAgreement {
+                terms: "退款".into(),
+            },
+            HandlerAction::Resolve {
+                outcome: "退款".into(),
+            },
+        ] {
+            let event = EventKind::Handler { action };
+            previewed.preview(&event, &actor, now()).unwrap();
+            let record = applied.seal(event, actor.clone(), now());
+            applied.apply(&record).unwrap();
+        }
+        assert_ne!(previewed.head_hash, applied.head_hash);
+        previewed.head_hash = applied.head_hash;
+        assert_eq!(previewed, applied);
+    }
+
+    /// Regression: the lifecycle table allowed a second transfer once the receiving office had
+    /// accepted (status back to `accepted`), and for a case that arrived by transfer.
+    #[test]
+    fn a_case_is_transferred_at_most_once() {
+        let transfer = || HandlerAction::Transfer {
+            to_office: "330106-msa".into(),
+            reason: "不属本单位管辖".into(),
+        };
+        let actor = Actor::api("h");
+        let mut case = registered(sample_intake());
+        case.check_handler(&transfer()).unwrap();
+        for action in [transfer(), HandlerAction::Accept { note: None }] {
+            let record = case.next_event(action, actor.clone(), now()).unwrap();
+            case.apply(&record).unwrap();
+        }
+        assert_eq!(case.status, Status::Accepted);
+        let err = case
+            .next_event(transfer(), actor.clone(), now())
+            .unwrap_err();
+        assert!(
+            matches!(err, ApplyError::AlreadyTransferred { .. }),
+            "{err}"
+        );
+        let err = case
+            .preview(&EventKind::Handler { action: transfer() }, &actor, now())
+            .unwrap_err();
+        assert!(
+            matches!(err, ApplyError::AlreadyTransferred { .. }),
+            "{err}"
+        );
+
+        let mut intake = sample_intake();
+        intake.channel = Channel::Transfer;
+        intake.transferred_from = Some("12345".into());
+        let case = registered(intake);
+        let err = case.check_handler(&transfer()).unwrap_err();
+        assert!(
+            err.to_string().contains("received by transfer from 12345"),
+            "{err}"
+        );
     }
 }

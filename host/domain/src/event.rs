@@ -174,6 +174,11 @@ pub enum HandlerAction {
     RecordNewFacts {
         description: String,
     },
+    /// The mediating body (a people's mediation committee, the health authority) accepted the
+    /// mediation application: statutory mediation time counts from here (条例 arts. 38, 40).
+    AcceptMediation {
+        note: Option<String>,
+    },
 }
 
 impl HandlerAction {
@@ -195,6 +200,7 @@ impl HandlerAction {
             HandlerAction::FinishAppraisal { .. } => ActionName::FinishAppraisal,
             HandlerAction::RecordAgreement { .. } => ActionName::RecordAgreement,
             HandlerAction::RecordNewFacts { .. } => ActionName::RecordNewFacts,
+            HandlerAction::AcceptMediation { .. } => ActionName::AcceptMediation,
         }
     }
 
@@ -246,6 +252,7 @@ impl HandlerAction {
             HandlerAction::RecordNewFacts { description } => {
                 text(&mut errors, "/description", description, 10_000)
             }
+            HandlerAction::AcceptMediation { note } => optional(&mut errors, "/note", note),
         }
         errors.into_result()
     }

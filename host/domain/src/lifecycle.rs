@@ -101,10 +101,11 @@ pub enum ActionName {
     FinishAppraisal,
     RecordAgreement,
     RecordNewFacts,
+    AcceptMediation,
 }
 
 impl ActionName {
-    pub const ALL: [ActionName; 16] = [
+    pub const ALL: [ActionName; 17] = [
         ActionName::Accept,
         ActionName::Reject,
         ActionName::Transfer,
@@ -121,6 +122,7 @@ impl ActionName {
         ActionName::FinishAppraisal,
         ActionName::RecordAgreement,
         ActionName::RecordNewFacts,
+        ActionName::AcceptMediation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -141,6 +143,7 @@ impl ActionName {
             ActionName::FinishAppraisal => "finish_appraisal",
             ActionName::RecordAgreement => "record_agreement",
             ActionName::RecordNewFacts => "record_new_facts",
+            ActionName::AcceptMediation => "accept_mediation",
         }
     }
 }
@@ -157,7 +160,7 @@ pub fn next_status(from: Status, action: ActionName) -> Option<Status> {
         // a bank's clock).
         (
             S::Accepted | S::InProgress | S::Reopened,
-            A::StartAppraisal | A::FinishAppraisal | A::RecordAgreement,
+            A::StartAppraisal | A::FinishAppraisal | A::RecordAgreement | A::AcceptMediation,
         ) => Some(from),
         (
             S::Received | S::Accepted | S::Transferred | S::InProgress | S::Reopened,
@@ -216,7 +219,8 @@ mod tests {
     /// The whole table, written out so that a change to the lifecycle is a visible diff here.
     #[test]
     fn allowed_actions_per_state() {
-        let handling = "start_appraisal finish_appraisal record_agreement record_new_facts";
+        let handling =
+            "start_appraisal finish_appraisal record_agreement record_new_facts accept_mediation";
         let table: &[(Status, String)] = &[
             (
                 Status::Received,

@@ -13,7 +13,6 @@ use redress_domain::{
     case::ApplyError,
     clock::{ClockAction, ClockChange, ClockState},
     contract::Trigger,
-    lifecycle,
 };
 
 use crate::{
@@ -164,9 +163,9 @@ fn persist_package(
 /// Applies `events` to a copy of `case`, to see the case the rules will be asked about.
 fn after(case: &Case, events: &[EventKind], now: Timestamp) -> Result<Case, ApplyError> {
     let mut scratch = case.clone();
+    let actor = Actor::system();
     for kind in events {
-        let record = scratch.seal(kind.clone(), Actor::system(), now);
-        scratch.apply(&record)?;
+        scratch.preview(kind, &actor, now)?;
     }
     Ok(scratch)
 }
@@ -351,7 +350,7 @@ impl Redress {
         action.validate().map_err(ServiceError::Invalid)?;
         let trigger_action = action.clone();
         let plan: Plan = Arc::new(move |case: &Case, _now| {
-            let next = lifecycle::transition(case.status, &action)?;
+            let next = case.check_handler(&action)?;
             let mut events = vec![EventKind::Handler {
                 action: action.clone(),
             }];

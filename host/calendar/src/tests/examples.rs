@@ -342,7 +342,7 @@ fn deemed_received_option() {
     assert_eq!(deemed.deemed_date, date("2026-10-08"));
     assert!(
         d.render_text()
-            .contains("deemed received on the next working day, Thu 2026-10-08")
+            .contains("deemed to start on the next working day, Thu 2026-10-08")
     );
     // A receipt on a working day is unaffected.
     let d = deadline(

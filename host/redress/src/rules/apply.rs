@@ -1,5 +1,5 @@
 //! From a decision to events. The decision is recorded first; then each lifecycle or clock
-//! action becomes its own event, checked by applying it to a scratch copy of the case. If any
+//! action becomes its own event, checked by previewing it on a scratch copy of the case. If any
 //! action is refused (the lifecycle does not allow it, a clock is in the wrong state, a date is
 //! not covered by the calendar), none of them is applied: the decision becomes a recorded rule
 //! failure and the case goes to manual handling, as if the rule had crashed.
@@ -56,8 +56,9 @@ pub fn decision_events(
         explanation: decision.explanation.clone(),
     };
     let mut push = |scratch: &mut Case, kind: EventKind| -> Result<(), String> {
-        let sealed = scratch.seal(kind.clone(), actor.clone(), ctx.now);
-        scratch.apply(&sealed).map_err(|e| e.to_string())?;
+        scratch
+            .preview(&kind, &actor, ctx.now)
+            .map_err(|e| e.to_string())?;
         events.push(kind);
         Ok(())
     };

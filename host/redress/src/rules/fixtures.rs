@@ -113,7 +113,7 @@ pub struct Evaluation {
 
 impl Fixture {
     pub fn parse(text: &str, origin: &str, name: &str) -> Result<Fixture, RuleError> {
-        let mut fixture: Fixture = serde_yaml::from_str(text).map_err(|e| RuleError::Compile {
+        let mut fixture: Fixture = serde_yaml::from_str(text).map_err(|e| RuleError::Fixture {
             origin: match e.location() {
                 Some(l) => format!("{origin}:{}", l.line()),
                 None => origin.to_owned(),
@@ -126,7 +126,7 @@ impl Fixture {
             .to_owned();
         for (i, step) in fixture.case.history.iter().enumerate() {
             if step.action.is_some() == step.clock.is_some() {
-                return Err(RuleError::Compile {
+                return Err(RuleError::Fixture {
                     origin: origin.to_owned(),
                     message: format!("case.history[{i}]: give exactly one of `action` or `clock`"),
                 });

@@ -31,6 +31,8 @@ pub struct RuleContext<'a> {
 pub enum RuleError {
     #[error("{origin}: the rules do not compile: {message}")]
     Compile { origin: String, message: String },
+    #[error("{origin}: the fixture case is not valid: {message}")]
+    Fixture { origin: String, message: String },
     #[error("the rule stopped at a limit: {0}")]
     Limit(String),
     #[error("the rule failed: {0}")]

@@ -72,12 +72,16 @@ fn s(text: impl Into<ImmutableString>) -> Dynamic {
     Dynamic::from(text.into())
 }
 
-fn obj(pairs: Vec<(&str, Dynamic)>) -> Map {
-    pairs.into_iter().map(|(k, v)| (k.into(), v)).collect()
+fn obj<const N: usize>(pairs: [(&str, Dynamic); N]) -> Map {
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        map.insert(key.into(), value);
+    }
+    map
 }
 
 fn period(unit: &str, amount: i64, roll_forward: bool) -> Map {
-    let mut m = obj(vec![("unit", s(unit)), ("amount", Dynamic::from(amount))]);
+    let mut m = obj([("unit", s(unit)), ("amount", Dynamic::from(amount))]);
     if unit == "calendar_days" {
         m.insert("roll_forward".into(), Dynamic::from(roll_forward));
     }
@@ -85,7 +89,7 @@ fn period(unit: &str, amount: i64, roll_forward: bool) -> Map {
 }
 
 fn start_clock(name: &str, period: Map, article: &str, options: Map) -> Map {
-    let mut clock = obj(vec![("name", s(name)), ("article", s(article))]);
+    let mut clock = obj([("name", s(name)), ("article", s(article))]);
     for (key, value) in period {
         clock.insert(key, value);
     }
@@ -102,7 +106,7 @@ fn start_clock(name: &str, period: Map, article: &str, options: Map) -> Map {
             clock.insert(key, value);
         }
     }
-    obj(vec![
+    obj([
         ("type", s("start_clock")),
         ("clock", Dynamic::from_map(clock)),
         ("from", from),
@@ -125,12 +129,12 @@ fn register_vocabulary(engine: &mut Engine) {
     engine.register_fn("hours", |n: i64| period("hours", n, false));
 
     // Lifecycle.
-    engine.register_fn("accept", || obj(vec![("type", s("accept"))]));
+    engine.register_fn("accept", || obj([("type", s("accept"))]));
     engine.register_fn("accept", |note: &str| {
-        obj(vec![("type", s("accept")), ("note", s(note))])
+        obj([("type", s("accept")), ("note", s(note))])
     });
     engine.register_fn("reject", |ground: &str, article: &str, reason: &str| {
-        obj(vec![
+        obj([
             ("type", s("reject")),
             ("ground", s(ground)),
             ("article", s(article)),
@@ -140,7 +144,7 @@ fn register_vocabulary(engine: &mut Engine) {
     engine.register_fn(
         "request_information",
         |fields: Array, article: &str, reason: &str| {
-            obj(vec![
+            obj([
                 ("type", s("request_information")),
                 ("fields", Dynamic::from_array(fields)),
                 ("article", s(article)),
@@ -149,47 +153,47 @@ fn register_vocabulary(engine: &mut Engine) {
         },
     );
     engine.register_fn("transfer", |office: &str, reason: &str| {
-        obj(vec![
+        obj([
             ("type", s("transfer")),
             ("to_office", s(office)),
             ("reason", s(reason)),
         ])
     });
     engine.register_fn("close", |outcome: &str| {
-        obj(vec![("type", s("close")), ("outcome", s(outcome))])
+        obj([("type", s("close")), ("outcome", s(outcome))])
     });
 
     // Routing and escalation.
     engine.register_fn("route", |office: &str, reason: &str| {
-        obj(vec![
+        obj([
             ("type", s("route")),
             ("office", s(office)),
             ("reason", s(reason)),
         ])
     });
     engine.register_fn("route_to_division", |code: &str, reason: &str| {
-        obj(vec![
+        obj([
             ("type", s("route")),
             ("division_code", s(code)),
             ("reason", s(reason)),
         ])
     });
     engine.register_fn("route_to_tier", |tier: &str, reason: &str| {
-        obj(vec![
+        obj([
             ("type", s("route")),
             ("tier", s(tier)),
             ("reason", s(reason)),
         ])
     });
     engine.register_fn("escalate", |to: &str, reason: &str| {
-        obj(vec![
+        obj([
             ("type", s("escalate")),
             ("to", s(to)),
             ("reason", s(reason)),
         ])
     });
     engine.register_fn("notify", |recipient: &str, template: &str| {
-        obj(vec![
+        obj([
             ("type", s("notify")),
             ("recipient", s(recipient)),
             ("template", s(template)),
@@ -198,20 +202,20 @@ fn register_vocabulary(engine: &mut Engine) {
 
     // Classification.
     engine.register_fn("classify", |category: &str| {
-        obj(vec![("type", s("classify")), ("category", s(category))])
+        obj([("type", s("classify")), ("category", s(category))])
     });
     engine.register_fn("classify", |category: &str, severity: &str| {
-        obj(vec![
+        obj([
             ("type", s("classify")),
             ("category", s(category)),
             ("severity", s(severity)),
         ])
     });
     engine.register_fn("severity", |severity: &str| {
-        obj(vec![("type", s("classify")), ("severity", s(severity))])
+        obj([("type", s("classify")), ("severity", s(severity))])
     });
     engine.register_fn("flag", |name: &str| {
-        obj(vec![
+        obj([
             ("type", s("classify")),
             ("flags", Dynamic::from_array(vec![s(name)])),
         ])
@@ -223,27 +227,27 @@ fn register_vocabulary(engine: &mut Engine) {
     });
     engine.register_fn("start_clock", start_clock);
     engine.register_fn("pause_clock", |name: &str, reason: &str| {
-        obj(vec![
+        obj([
             ("type", s("pause_clock")),
             ("name", s(name)),
             ("reason", s(reason)),
         ])
     });
     engine.register_fn("resume_clock", |name: &str| {
-        obj(vec![("type", s("resume_clock")), ("name", s(name))])
+        obj([("type", s("resume_clock")), ("name", s(name))])
     });
     engine.register_fn("stop_clock", |name: &str| {
-        obj(vec![("type", s("stop_clock")), ("name", s(name))])
+        obj([("type", s("stop_clock")), ("name", s(name))])
     });
     engine.register_fn("stop_clock", |name: &str, met: bool| {
-        obj(vec![
+        obj([
             ("type", s("stop_clock")),
             ("name", s(name)),
             ("met", Dynamic::from(met)),
         ])
     });
     engine.register_fn("extend_clock", |name: &str, amount: i64, reason: &str| {
-        obj(vec![
+        obj([
             ("type", s("extend_clock")),
             ("name", s(name)),
             ("amount", Dynamic::from(amount)),
@@ -253,7 +257,7 @@ fn register_vocabulary(engine: &mut Engine) {
     engine.register_fn(
         "extend_clock",
         |name: &str, amount: i64, reason: &str, approved_by: &str, complainant_notified: bool| {
-            obj(vec![
+            obj([
                 ("type", s("extend_clock")),
                 ("name", s(name)),
                 ("amount", Dynamic::from(amount)),
@@ -264,7 +268,7 @@ fn register_vocabulary(engine: &mut Engine) {
         },
     );
     engine.register_fn("restart_clock", |name: &str, reason: &str| {
-        obj(vec![
+        obj([
             ("type", s("restart_clock")),
             ("name", s(name)),
             ("reason", s(reason)),
@@ -273,7 +277,7 @@ fn register_vocabulary(engine: &mut Engine) {
 
     // Reasoning.
     engine.register_fn("because", |text: &str| {
-        obj(vec![("type", s("because")), ("text", s(text))])
+        obj([("type", s("because")), ("text", s(text))])
     });
 
     // Dates (text in, numbers out: rules never hold clock values).
@@ -360,10 +364,10 @@ impl RhaiEngine {
         ctx: &RuleContext<'_>,
     ) -> Result<Decision, RuleError> {
         let convert = |e: Box<EvalAltResult>| RuleError::InvalidOutput(e.to_string());
-        let trigger_value = rhai::serde::to_dynamic(trigger).map_err(convert)?;
+        let trigger_value = trigger_to_rhai(trigger).map_err(convert)?;
         let case_value = super::view::to_rhai(case);
         let today = ctx.now.to_zoned(case.time_zone()).date().to_string();
-        let ctx_value = Dynamic::from_map(obj(vec![
+        let ctx_value = Dynamic::from_map(obj([
             ("now", s(ctx.now.to_string())),
             ("today", s(today)),
             ("settings", settings.clone()),
@@ -442,6 +446,26 @@ impl RhaiEngine {
     }
 }
 
+/// The trigger as the rules see it: `#{type: "case_received"}`, `#{type: "clock_breach",
+/// clock: "acceptance"}`, ... The same shape serde gives, built directly: this runs on every
+/// decision, and only a handler action has enough fields to be worth serde.
+fn trigger_to_rhai(trigger: &Trigger) -> Result<Dynamic, Box<EvalAltResult>> {
+    let map = match trigger {
+        Trigger::CaseReceived => obj([("type", s("case_received"))]),
+        Trigger::HandlerEvent { action } => obj([
+            ("type", s("handler_event")),
+            ("action", rhai::serde::to_dynamic(action)?),
+        ]),
+        Trigger::ClockWarning { clock } => {
+            obj([("type", s("clock_warning")), ("clock", s(clock.as_str()))])
+        }
+        Trigger::ClockBreach { clock } => {
+            obj([("type", s("clock_breach")), ("clock", s(clock.as_str()))])
+        }
+    };
+    Ok(Dynamic::from_map(map))
+}
+
 fn classify_failure(error: EvalAltResult) -> RuleError {
     match error {
         EvalAltResult::ErrorTooManyOperations(position) => RuleError::Limit(format!(
@@ -454,5 +478,41 @@ fn classify_failure(error: EvalAltResult) -> RuleError {
             RuleError::Limit(format!("{what} grew beyond its limit at {position}"))
         }
         other => RuleError::Script(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use redress_domain::HandlerAction;
+
+    use super::*;
+
+    /// Rules are written against serde's shape of a trigger; the direct conversion must give it.
+    #[test]
+    fn the_direct_trigger_conversion_equals_serde() {
+        for trigger in [
+            Trigger::CaseReceived,
+            Trigger::HandlerEvent {
+                action: HandlerAction::StartAppraisal {
+                    reason: "鉴定".into(),
+                },
+            },
+            Trigger::HandlerEvent {
+                action: HandlerAction::Accept { note: None },
+            },
+            Trigger::ClockWarning {
+                clock: "acceptance".into(),
+            },
+            Trigger::ClockBreach {
+                clock: "mediation".into(),
+            },
+        ] {
+            let direct: serde_json::Value =
+                rhai::serde::from_dynamic(&trigger_to_rhai(&trigger).unwrap()).unwrap();
+            let via_serde: serde_json::Value =
+                rhai::serde::from_dynamic(&rhai::serde::to_dynamic(&trigger).unwrap()).unwrap();
+            assert_eq!(direct, via_serde, "{trigger:?}");
+        }
     }
 }

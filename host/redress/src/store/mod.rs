@@ -126,7 +126,7 @@ pub(crate) fn run_plan(
     for kind in plan(case, now)? {
         match &kind {
             EventKind::Handler { action } => {
-                redress_domain::lifecycle::transition(case.status, action)?;
+                case.check_handler(action)?;
             }
             EventKind::Decision { ruleset, .. } => {
                 current = crate::rules::apply::ruleset_actor(ruleset)
