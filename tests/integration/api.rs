@@ -206,3 +206,25 @@ async fn the_openapi_document_is_served_and_matches_the_committed_one() {
     let (status, _) = server.get("/readyz").await;
     assert_eq!(status, 200);
 }
+
+/// The State Council publishes next year's schedule around November; until it is added,
+/// deadlines running into that year fail closed. Readiness says so in time, and not earlier.
+#[tokio::test]
+async fn readiness_warns_when_a_calendar_is_about_to_run_out() {
+    let server = Server::start_with_clock("2026-06-01T00:00:00Z");
+    let (status, ready) = server.get("/readyz").await;
+    assert_eq!((status, ready), (200, json!({"status": "ready"})));
+
+    let server = Server::start_with_clock("2026-11-30T00:00:00Z");
+    let (status, ready) = server.get("/readyz").await;
+    assert_eq!(status, 200);
+    assert_eq!(ready["status"], "ready");
+    let warnings = ready["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.contains("`cn-mainland` has published schedules up to 2026-12-31 (31 days")
+        }),
+        "{warnings:?}"
+    );
+}

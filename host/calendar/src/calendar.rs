@@ -218,6 +218,18 @@ impl Calendar {
         self.years.contains_key(&year)
     }
 
+    /// The file the calendar was loaded from.
+    pub fn source_file(&self) -> &str {
+        &self.source_file
+    }
+
+    /// The last day with a published schedule: 31 December of the last covered year.
+    /// Deadlines that run past it cannot be computed (they fail closed).
+    pub fn covered_until(&self) -> Option<Date> {
+        let year = *self.years.keys().next_back()?;
+        Date::new(year, 12, 31).ok()
+    }
+
     /// Covered years as a short human string, e.g. `2024–2026` or `2019, 2024–2026`.
     pub fn covered_summary(&self) -> String {
         years_summary(self.years.keys().copied())

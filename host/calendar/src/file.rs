@@ -949,6 +949,26 @@ impl CalendarSet {
     pub fn is_empty(&self) -> bool {
         self.calendars.is_empty()
     }
+
+    /// One line per calendar whose published schedules end within `within_days` of `today`.
+    /// The State Council publishes the next year's schedule around November; until someone
+    /// adds it, every deadline that runs into that year fails closed and its case goes to
+    /// manual handling, so operators need to hear about it before it happens.
+    pub fn horizon_warnings(&self, today: Date, within_days: i32) -> Vec<String> {
+        self.iter()
+            .filter_map(|calendar| {
+                let until = calendar.covered_until()?;
+                let left = today.until(until).ok()?.get_days();
+                (left <= within_days).then(|| {
+                    format!(
+                        "calendar `{}` has published schedules up to {until} ({left} days from {today}); deadlines running past it cannot be computed and their cases go to manual handling until the next year's schedule is added to {}",
+                        calendar.id(),
+                        calendar.source_file(),
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 /// Resolve `id` (and its ancestors first). `None` in `done` marks a calendar that failed,

@@ -69,6 +69,26 @@ fn main() {
         group.bench_function(format!("{id}: decide and compute clocks"), |b| {
             b.iter(|| decision_events(&ruleset, Trigger::CaseReceived, &case, &ctx))
         });
+        if id == "market-supervision-order20" {
+            // What the AST cache saves: compiling the rules for every decision.
+            let source = &package.files[&ruleset.manifest.entry];
+            let settings = RhaiEngine::settings(&ruleset.manifest).unwrap();
+            group.bench_function(format!("{id}: compile and decide (no AST cache)"), |b| {
+                b.iter(|| {
+                    let ast = engine.compile(source, "bench").unwrap();
+                    engine
+                        .decide(
+                            &ast,
+                            &ruleset.manifest,
+                            &settings,
+                            &Trigger::CaseReceived,
+                            &case,
+                            &ctx,
+                        )
+                        .unwrap()
+                })
+            });
+        }
     }
     // The same conversions with a rule that does nothing: the fixed cost of a decision.
     let mut baseline = Package::read_dir(&root.join("market-supervision-order20")).unwrap();

@@ -11,3 +11,7 @@ pub mod service;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+
+/// How far ahead of the end of a calendar's published schedules the operator is warned (in
+/// `/readyz` and the log): the next year's schedule is usually published in November.
+pub const CALENDAR_HORIZON_WARNING_DAYS: i32 = 60;

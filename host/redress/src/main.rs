@@ -361,7 +361,9 @@ fn serve(
     scheduler_interval: Duration,
 ) -> anyhow::Result<()> {
     let calendar_dir = config.rulesets.join("calendars");
-    let calendars = Calendars::new(load_calendars(&calendar_dir)?);
+    let calendar_set = load_calendars(&calendar_dir)?;
+    warn_about_horizon(&calendar_set);
+    let calendars = Calendars::new(calendar_set);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -435,6 +437,15 @@ fn load_calendars(dir: &Path) -> anyhow::Result<CalendarSet> {
     Ok(set)
 }
 
+/// For the server only: the command-line tools compute one answer and say so if a date is
+/// not covered.
+fn warn_about_horizon(set: &CalendarSet) {
+    let today = jiff::Zoned::now().date();
+    for warning in set.horizon_warnings(today, redress::CALENDAR_HORIZON_WARNING_DAYS) {
+        tracing::warn!("{warning}");
+    }
+}
+
 /// The newest modification time of any file under `dir` (two levels: packages and their cases).
 fn tree_stamp(dir: &Path) -> Option<std::time::SystemTime> {
     fn newest(dir: &Path, depth: u32) -> Option<std::time::SystemTime> {
@@ -505,6 +516,7 @@ fn watch_calendars(dir: PathBuf, calendars: Calendars) {
             match CalendarSet::load_dir(&dir) {
                 Ok(set) => {
                     tracing::info!(calendars = ?set.ids().collect::<Vec<_>>(), "calendars reloaded");
+                    warn_about_horizon(&set);
                     calendars.replace(set);
                 }
                 Err(e) => {

@@ -626,3 +626,21 @@ fn pause_and_extension_explained() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
 }
+
+/// The operator is warned while there is still time to add next year's schedule.
+#[test]
+fn the_horizon_warning_fires_within_the_window_only() {
+    let set = shipped();
+    let last_year = set.get("cn-mainland").unwrap().covered_until().unwrap();
+    let early = last_year.checked_sub(jiff::Span::new().days(61)).unwrap();
+    assert!(set.horizon_warnings(early, 60).is_empty());
+    let late = last_year.checked_sub(jiff::Span::new().days(39)).unwrap();
+    let warnings = set.horizon_warnings(late, 60);
+    assert_eq!(warnings.len(), set.len(), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w
+            .starts_with("calendar `cn-mainland` has published schedules up to")
+            && w.contains("(39 days from")),
+        "{warnings:?}"
+    );
+}

@@ -410,11 +410,16 @@ async fn deploy_ruleset(
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Health {
     pub status: String,
+    /// Conditions that do not stop the server from serving but need an operator soon (for
+    /// example a calendar whose published schedules end within 60 days).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 async fn healthz() -> Reply<Health, 200> {
     Reply::new(Health {
         status: "ok".into(),
+        warnings: Vec::new(),
     })
 }
 
@@ -425,8 +430,19 @@ async fn readyz(State(state): State<AppState>) -> Result<Reply<Health, 200>, Api
         tracing::warn!(error = %e, "readiness probe failed");
         ApiError::new(ProblemKind::StorageUnavailable, "the store does not answer")
     })?;
+    let today = state
+        .app
+        .clock()
+        .now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
     Ok(Reply::new(Health {
         status: "ready".into(),
+        warnings: state
+            .app
+            .calendars()
+            .current()
+            .horizon_warnings(today, crate::CALENDAR_HORIZON_WARNING_DAYS),
     }))
 }
 
@@ -511,7 +527,7 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
             get_with(readyz, |op| {
                 op.id("readyz")
                     .tag("operations")
-                    .summary("Readiness: the store answers")
+                    .summary("Readiness: the store answers; warnings an operator must act on soon")
             }),
         )
 }
