@@ -4,6 +4,8 @@
 //! `redress-calendar`, and the result is recorded in the event. Replaying a case therefore never
 //! consults a calendar: a calendar file corrected later cannot silently move an old deadline.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -165,7 +167,9 @@ pub struct Schedule {
     pub provisional: bool,
     /// How `due_at` was computed: days counted and skipped with reasons, pauses, extensions,
     /// roll-forward. Produced by `redress-calendar`.
-    pub explanation: serde_json::Value,
+    // Shared: it lists every day counted, and a case (with its clocks) is copied for every
+    // decision checked on it.
+    pub explanation: Arc<serde_json::Value>,
 }
 
 /// A clock as it stands on a case.
@@ -187,7 +191,7 @@ pub struct CaseClock {
     /// How many escalation tiers have been used.
     #[serde(default)]
     pub escalation_level: u32,
-    pub explanation: serde_json::Value,
+    pub explanation: Arc<serde_json::Value>,
 }
 
 impl CaseClock {
@@ -324,7 +328,7 @@ pub fn apply_change(
                 breached_at: None,
                 ended_at: None,
                 escalation_level: 0,
-                explanation: schedule.explanation.clone(),
+                explanation: Arc::clone(&schedule.explanation),
             })
         }
         (None, _) => Err(ClockError::NoSuchClock(name.to_owned())),
@@ -438,7 +442,7 @@ fn set_schedule(c: &mut CaseClock, schedule: &Schedule) {
     c.due_at = schedule.due_at;
     c.warning_at = schedule.warning_at;
     c.provisional = schedule.provisional;
-    c.explanation = schedule.explanation.clone();
+    c.explanation = Arc::clone(&schedule.explanation);
 }
 
 /// What a handler (or, later, a ruleset) asks of a case's clocks. The server turns it into a

@@ -98,7 +98,7 @@ fn populate(dir: &Path, open: u64, base: Timestamp) -> (SledStore, std::time::Du
                         due_at: Some(due),
                         warning_at: None,
                         provisional: false,
-                        explanation: serde_json::json!({}),
+                        explanation: std::sync::Arc::new(serde_json::json!({})),
                     },
                 },
             }])

@@ -105,7 +105,7 @@ pub fn schedule(
         due_at: deadline.due_at,
         warning_at,
         provisional: deadline.provisional,
-        explanation,
+        explanation: std::sync::Arc::new(explanation),
     })
 }
 

@@ -622,9 +622,11 @@ fn ruleset_command(command: RulesetCommand) -> anyhow::Result<ExitCode> {
                     continue;
                 }
                 println!("clock {clock_name}: {}", clock.state.as_str());
-                if let Ok(explanation) = serde_json::from_value::<redress_calendar::Explanation>(
-                    clock.explanation.clone(),
-                ) {
+                if let Ok(explanation) =
+                    <redress_calendar::Explanation as serde::Deserialize>::deserialize(
+                        clock.explanation.as_ref(),
+                    )
+                {
                     for line in explanation.render_text().lines() {
                         println!("  {line}");
                     }

@@ -68,7 +68,7 @@ fn clock_change(index: u8, due_at: Timestamp, now: Timestamp) -> ClockChange {
         due_at: Some(due_at),
         warning_at: Some(due_at - SignedDuration::from_hours(24)).filter(|w| *w > now),
         provisional: false,
-        explanation: serde_json::json!({"test": true}),
+        explanation: std::sync::Arc::new(serde_json::json!({"test": true})),
     };
     match index {
         0 | 6 => ClockChange::Started {
