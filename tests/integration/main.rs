@@ -8,5 +8,6 @@ mod cli;
 mod clocks;
 mod durability;
 mod errors;
+mod plugins;
 mod rulesets;
 mod support;

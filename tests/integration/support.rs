@@ -39,6 +39,11 @@ impl Server {
         Self::start_inner(None, None)
     }
 
+    /// Starts a server on `rulesets` (a directory with `calendars/` and packages).
+    pub fn start_with_ruleset_dir(rulesets: tempfile::TempDir) -> Server {
+        Self::start_inner(None, Some(rulesets))
+    }
+
     /// Starts a server on its own copy of the repository's calendars (no rulesets), which the
     /// test may edit.
     pub fn start_with_own_calendars() -> Server {

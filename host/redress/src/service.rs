@@ -139,14 +139,24 @@ fn persist_package(
     if staging.exists() {
         std::fs::remove_dir_all(&staging)?;
     }
-    for (path, content) in &package.files {
+    let contents = package
+        .files
+        .iter()
+        .map(|(path, text)| (path, text.as_bytes()))
+        .chain(
+            package
+                .binaries
+                .iter()
+                .map(|(path, bytes)| (path, bytes.as_slice())),
+        );
+    for (path, content) in contents {
         // Paths were checked by `check_package_path`: relative, no `..`.
         let file_path = staging.join(path);
         if let Some(parent) = file_path.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let mut file = std::fs::File::create(&file_path)?;
-        file.write_all(content.as_bytes())?;
+        file.write_all(content)?;
         file.sync_all()?;
     }
     if let Some(parent) = target.parent() {

@@ -10,7 +10,7 @@ use redress_domain::{
     event::ActorKind,
 };
 
-use super::{LoadedRuleset, RuleContext, rhai_engine::ENGINE_VERSION};
+use super::{LoadedRuleset, RuleContext};
 use crate::deadlines;
 
 pub fn ruleset_actor(reference: &RulesetRef) -> Actor {
@@ -50,7 +50,7 @@ pub fn decision_events(
     let mut events = Vec::with_capacity(decision.actions.len() + 1);
     let record = EventKind::Decision {
         ruleset: reference.clone(),
-        engine: ENGINE_VERSION.into(),
+        engine: ruleset.engine_version().into(),
         trigger: trigger.clone(),
         actions: decision.actions.clone(),
         explanation: decision.explanation.clone(),

@@ -6,11 +6,14 @@ use jiff::civil::Date;
 use redress_domain::case::Sector;
 use serde::{Deserialize, Serialize};
 
-/// The engines a package can name. `wasm` arrives with issue #5.
+/// The engines a package can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineKind {
+    /// Rhai scripts (`entry` is a `.rhai` file).
     Rhai,
+    /// A WebAssembly component of the `redress:ruleset` world (`entry` is a `.wasm` file).
+    Wasm,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -149,12 +152,17 @@ impl Manifest {
         if let Some(tenant) = &manifest.tenant {
             redress_domain::case::check_tenant(tenant).map_err(bad)?;
         }
+        let extension = match manifest.engine {
+            EngineKind::Rhai => ".rhai",
+            EngineKind::Wasm => ".wasm",
+        };
         if manifest.entry.contains("..")
             || manifest.entry.starts_with('/')
-            || !manifest.entry.ends_with(".rhai")
+            || manifest.entry.contains('/')
+            || !manifest.entry.ends_with(extension)
         {
             return Err(bad(format!(
-                "entry `{}` must be a .rhai file inside the package",
+                "entry `{}` must be a {extension} file at the top of the package",
                 manifest.entry
             )));
         }

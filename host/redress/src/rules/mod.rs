@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod registry;
 pub mod rhai_engine;
 pub mod view;
+pub mod wasm;
 
 use jiff::Timestamp;
 use redress_calendar::CalendarSet;
@@ -39,4 +40,7 @@ pub enum RuleError {
     Script(String),
     #[error("the rule returned something that is not a decision: {0}")]
     InvalidOutput(String),
+    /// A WebAssembly plugin trapped or could not be run (the reason says which).
+    #[error("{0}")]
+    Plugin(String),
 }

@@ -21,17 +21,21 @@ use sha2::{Digest, Sha256};
 use super::{
     RuleContext, RuleError,
     fixtures::{Fixture, FixtureReport},
-    manifest::Manifest,
+    manifest::{EngineKind, Manifest},
     rhai_engine::RhaiEngine,
+    wasm::{WasmEngine, WasmPlugin},
 };
 
-/// A package as files: `ruleset.toml`, the rules, `cases/*.yaml`.
+/// A package as files: `ruleset.toml`, the rules (`*.rhai`, or a plugin's `*.wasm`),
+/// `cases/*.yaml`.
 #[derive(Debug, Clone)]
 pub struct Package {
     /// Where it came from, for messages (a directory, or `upload`).
     pub origin: String,
-    /// Path inside the package → content.
+    /// Path inside the package → content, for the text files.
     pub files: BTreeMap<String, String>,
+    /// Path inside the package → bytes, for WebAssembly plugins.
+    pub binaries: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,19 +121,35 @@ impl Package {
                 files.insert(format!("cases/{name}"), read_text(&path)?);
             }
         }
+        let mut binaries = BTreeMap::new();
+        for (name, path) in files_in(dir, &["wasm"])? {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| PackageError::Invalid(format!("{}: {e}", path.display())))?;
+            binaries.insert(name, bytes);
+        }
         Ok(Package {
             origin: dir.display().to_string(),
             files,
+            binaries,
         })
     }
 
     pub fn content_hash(&self) -> String {
         let mut hasher = Sha256::new();
-        for (path, content) in &self.files {
+        let entries = self
+            .files
+            .iter()
+            .map(|(path, text)| (path, text.as_bytes()))
+            .chain(
+                self.binaries
+                    .iter()
+                    .map(|(path, bytes)| (path, bytes.as_slice())),
+            );
+        for (path, content) in entries {
             hasher.update((path.len() as u64).to_be_bytes());
             hasher.update(path.as_bytes());
             hasher.update((content.len() as u64).to_be_bytes());
-            hasher.update(content.as_bytes());
+            hasher.update(content);
         }
         hex::encode(hasher.finalize())
     }
@@ -153,9 +173,54 @@ pub struct LoadedRuleset {
     pub content_hash: String,
     pub fixture_count: usize,
     pub state: RulesetState,
-    engine: RhaiEngine,
-    ast: AST,
-    settings: Dynamic,
+    compiled: Compiled,
+}
+
+/// The rules in runnable form, per engine.
+#[derive(Debug)]
+enum Compiled {
+    Rhai {
+        engine: RhaiEngine,
+        ast: AST,
+        settings: Dynamic,
+    },
+    Wasm {
+        engine: &'static WasmEngine,
+        plugin: WasmPlugin,
+    },
+}
+
+/// A plugin must be what its package says it is.
+fn check_descriptor(
+    plugin: &WasmPlugin,
+    manifest: &Manifest,
+    origin: &str,
+) -> Result<(), PackageError> {
+    let d = &plugin.descriptor;
+    let sector = serde_json::to_value(manifest.sector)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut differences = Vec::new();
+    for (what, plugin_says, manifest_says) in [
+        ("id", d.id.as_str(), manifest.id.as_str()),
+        ("version", d.version.as_str(), manifest.version.as_str()),
+        ("sector", d.sector.as_str(), sector.as_str()),
+    ] {
+        if plugin_says != manifest_says {
+            differences.push(format!(
+                "{what}: the plugin says `{plugin_says}`, ruleset.toml says `{manifest_says}`"
+            ));
+        }
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(PackageError::Invalid(format!(
+            "{origin}: the plugin does not match its manifest: {}",
+            differences.join("; ")
+        )))
+    }
 }
 
 impl LoadedRuleset {
@@ -164,7 +229,7 @@ impl LoadedRuleset {
         engine: &RhaiEngine,
         package: &Package,
     ) -> Result<(LoadedRuleset, Vec<Fixture>), PackageError> {
-        for path in package.files.keys() {
+        for path in package.files.keys().chain(package.binaries.keys()) {
             check_package_path(path).map_err(PackageError::Invalid)?;
         }
         let manifest_text = package
@@ -172,14 +237,39 @@ impl LoadedRuleset {
             .get("ruleset.toml")
             .ok_or_else(|| PackageError::Invalid(format!("{}: no ruleset.toml", package.origin)))?;
         let manifest = Manifest::parse(manifest_text, &format!("{}/ruleset.toml", package.origin))?;
-        let source = package.files.get(&manifest.entry).ok_or_else(|| {
+        let missing_entry = || {
             PackageError::Invalid(format!(
                 "{}: the entry file `{}` is missing",
                 package.origin, manifest.entry
             ))
-        })?;
-        let ast = engine.compile(source, &format!("{}/{}", package.origin, manifest.entry))?;
-        let settings = RhaiEngine::settings(&manifest)?;
+        };
+        let entry_origin = format!("{}/{}", package.origin, manifest.entry);
+        let compiled = match manifest.engine {
+            EngineKind::Rhai => {
+                let source = package
+                    .files
+                    .get(&manifest.entry)
+                    .ok_or_else(missing_entry)?;
+                Compiled::Rhai {
+                    engine: engine.clone(),
+                    ast: engine.compile(source, &entry_origin)?,
+                    settings: RhaiEngine::settings(&manifest)?,
+                }
+            }
+            EngineKind::Wasm => {
+                let bytes = package
+                    .binaries
+                    .get(&manifest.entry)
+                    .ok_or_else(missing_entry)?;
+                let wasm = WasmEngine::shared()?;
+                let plugin = wasm.load(bytes, &entry_origin)?;
+                check_descriptor(&plugin, &manifest, &entry_origin)?;
+                Compiled::Wasm {
+                    engine: wasm,
+                    plugin,
+                }
+            }
+        };
         let mut fixtures = Vec::new();
         for (path, text) in &package.files {
             if let Some(name) = path.strip_prefix("cases/") {
@@ -196,9 +286,7 @@ impl LoadedRuleset {
             content_hash: package.content_hash(),
             fixture_count: fixtures.len(),
             state: RulesetState::Active,
-            engine: engine.clone(),
-            ast,
-            settings,
+            compiled,
         };
         Ok((loaded, fixtures))
     }
@@ -218,14 +306,24 @@ impl LoadedRuleset {
                 "the ruleset is suspended: {reason}"
             )));
         }
-        self.engine.decide(
-            &self.ast,
-            &self.manifest,
-            &self.settings,
-            trigger,
-            case,
-            ctx,
-        )
+        match &self.compiled {
+            Compiled::Rhai {
+                engine,
+                ast,
+                settings,
+            } => engine.decide(ast, &self.manifest, settings, trigger, case, ctx),
+            Compiled::Wasm { engine, plugin } => {
+                engine.decide(plugin, &self.manifest, trigger, case, ctx)
+            }
+        }
+    }
+
+    /// The engine and its version, recorded with every decision.
+    pub fn engine_version(&self) -> &'static str {
+        match &self.compiled {
+            Compiled::Rhai { .. } => super::rhai_engine::ENGINE_VERSION,
+            Compiled::Wasm { .. } => super::wasm::ENGINE_VERSION,
+        }
     }
 }
 

@@ -398,6 +398,7 @@ async fn deploy_ruleset(
     let package = Package {
         origin: "upload".into(),
         files: request.files,
+        binaries: std::collections::BTreeMap::new(),
     };
     let (summary, created) = state.app.deploy(ctx.tenant, package).await?;
     Ok(if created {

@@ -1,0 +1,236 @@
+//! WebAssembly plugins: the banking rules shipped both ways decide identically, and hostile
+//! plugins are contained with a specific reason while the server keeps serving.
+//!
+//! The plugins are built by `scripts/build-plugins` (which `scripts/test` runs first) into
+//! `target/plugins/`.
+
+use std::path::{Path, PathBuf};
+
+use redress::rules::{
+    LoadedRuleset, RuleContext,
+    registry::Package,
+    rhai_engine::{Limits, RhaiEngine},
+};
+use redress_calendar::CalendarSet;
+use redress_domain::{EventKind, contract::Trigger};
+use serde_json::json;
+
+use crate::support::{Server, bare_rulesets, repo_root};
+
+fn built(path: &str) -> PathBuf {
+    let path = repo_root().join("target/plugins").join(path);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-plugins (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+fn calendars() -> CalendarSet {
+    CalendarSet::load_dir(repo_root().join("rulesets/calendars")).unwrap()
+}
+
+/// A decision event without what names its engine and ruleset, which differ by design.
+fn normalised(events: Vec<EventKind>) -> Vec<EventKind> {
+    events
+        .into_iter()
+        .map(|event| match event {
+            EventKind::Decision {
+                trigger,
+                actions,
+                explanation,
+                ..
+            } => EventKind::Decision {
+                ruleset: redress_domain::contract::RulesetRef {
+                    id: String::new(),
+                    version: String::new(),
+                },
+                engine: String::new(),
+                trigger,
+                actions,
+                explanation,
+            },
+            EventKind::RuleFailure {
+                trigger, reason, ..
+            } => EventKind::RuleFailure {
+                ruleset: None,
+                trigger,
+                reason,
+            },
+            other => other,
+        })
+        .collect()
+}
+
+#[test]
+fn the_banking_plugin_decides_every_fixture_exactly_as_the_rhai_ruleset() {
+    let engine = RhaiEngine::new(Limits::default());
+    let calendars = calendars();
+    let rhai_package = Package::read_dir(&repo_root().join("rulesets/banking-insurance")).unwrap();
+    let (rhai, fixtures) = LoadedRuleset::compile(&engine, &rhai_package).unwrap();
+    let plugin_package = Package::read_dir(&built("banking-insurance-plugin")).unwrap();
+    let (plugin, _) = LoadedRuleset::compile(&engine, &plugin_package).unwrap();
+    assert_eq!(
+        plugin.engine_version(),
+        redress::rules::wasm::ENGINE_VERSION
+    );
+    assert!(fixtures.len() >= 25, "{} fixtures", fixtures.len());
+    for fixture in &fixtures {
+        let by_rhai = fixture.evaluate(&rhai, &calendars).unwrap();
+        let by_plugin = fixture.evaluate(&plugin, &calendars).unwrap();
+        assert_eq!(
+            normalised(by_plugin.events),
+            normalised(by_rhai.events),
+            "fixture {}",
+            fixture.name
+        );
+    }
+}
+
+/// A package holding one of the hostile plugins.
+fn hostile_package(behaviour: &str) -> Package {
+    let mut package = Package {
+        origin: format!("hostile/{behaviour}"),
+        files: Default::default(),
+        binaries: Default::default(),
+    };
+    package.files.insert(
+        "ruleset.toml".into(),
+        "id = \"hostile\"\nversion = \"0.1.0\"\nname = \"Hostile\"\nsector = \"banking\"\n\
+         effective_from = 2020-01-01\nengine = \"wasm\"\nentry = \"plugin.wasm\"\n"
+            .into(),
+    );
+    package.binaries.insert(
+        "plugin.wasm".into(),
+        std::fs::read(built(&format!("hostile/{behaviour}.wasm"))).unwrap(),
+    );
+    package
+}
+
+#[test]
+fn hostile_plugins_are_contained_with_a_specific_reason() {
+    let engine = RhaiEngine::new(Limits::default());
+    let calendars = calendars();
+    let fixture_path = repo_root().join("rulesets/banking-insurance/cases");
+    let first = std::fs::read_dir(&fixture_path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let fixture = redress::rules::fixtures::Fixture::parse(
+        &std::fs::read_to_string(&first).unwrap(),
+        "hostile",
+        "hostile",
+    )
+    .unwrap();
+    let table = [
+        ("endless-loop", "ran out of fuel"),
+        ("memory-bomb", "memory cap"),
+        ("endless-recursion", "overflowed its stack"),
+        ("trap", "the plugin trapped"),
+        ("garbage", "item 0 (start_clock)"),
+        ("huge-output", "items; at most 200"),
+        ("declines", "declined to decide: this plugin never decides"),
+    ];
+    for (behaviour, reason) in table {
+        let (plugin, _) = LoadedRuleset::compile(&engine, &hostile_package(behaviour)).unwrap();
+        let case = fixture.evaluate(&plugin, &calendars).unwrap().case_before;
+        let ctx = RuleContext {
+            now: fixture.now,
+            calendars: &calendars,
+        };
+        let error = plugin
+            .decide(&Trigger::CaseReceived, &case, &ctx)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(reason), "{behaviour}: {error}");
+        // The same engine serves the next decision normally.
+        let banking = Package::read_dir(&built("banking-insurance-plugin")).unwrap();
+        let (good, _) = LoadedRuleset::compile(&engine, &banking).unwrap();
+        good.decide(&Trigger::CaseReceived, &case, &ctx)
+            .unwrap_or_else(|e| panic!("after {behaviour}: {e}"));
+    }
+    for (behaviour, import) in [
+        ("reads-files", "wasi:filesystem/"),
+        ("opens-sockets", "wasi:sockets/"),
+    ] {
+        let error = LoadedRuleset::compile(&engine, &hostile_package(behaviour))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(import) && error.contains("which this host does not provide"),
+            "{behaviour}: {error}"
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn bank_complaint() -> serde_json::Value {
+    json!({
+        "sector": "banking",
+        "channel": "web",
+        "received_at": "2026-02-13T10:00:00+08:00",
+        "complainant": {"name": "王五", "phone": "13900000000", "address": "北京市朝阳区"},
+        "respondent": {"name": "某银行", "address": "北京市西城区", "division_code": "110102"},
+        "claim": "撤销不当扣费",
+        "facts": "信用卡年费未经同意扣收"
+    })
+}
+
+#[tokio::test]
+async fn a_plugin_decides_through_the_server_and_a_hostile_one_is_contained() {
+    let rulesets = bare_rulesets();
+    copy_dir(
+        &built("banking-insurance-plugin"),
+        &rulesets.path().join("banking-insurance-plugin"),
+    );
+    let server = Server::start_with_ruleset_dir(rulesets);
+    let case = server.create(&bank_complaint()).await;
+    assert_eq!(case["status"], "accepted", "{case}");
+    assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin");
+    assert_eq!(case["clocks"]["decision"]["due_at"], "2026-02-28T16:00:00Z");
+    let id = case["id"].as_str().unwrap();
+    let (_, timeline) = server.get(&format!("/v1/cases/{id}/timeline")).await;
+    let decision = &timeline["events"][1]["event"];
+    assert_eq!(decision["type"], "decision");
+    assert_eq!(decision["engine"], redress::rules::wasm::ENGINE_VERSION);
+
+    // A plugin that loops forever: the case goes to manual handling with the reason, and the
+    // server answers the next request normally.
+    let rulesets = bare_rulesets();
+    let package = rulesets.path().join("hostile");
+    std::fs::create_dir_all(&package).unwrap();
+    let manifest = hostile_package("endless-loop");
+    std::fs::write(
+        package.join("ruleset.toml"),
+        &manifest.files["ruleset.toml"],
+    )
+    .unwrap();
+    std::fs::write(
+        package.join("plugin.wasm"),
+        &manifest.binaries["plugin.wasm"],
+    )
+    .unwrap();
+    let server = Server::start_with_ruleset_dir(rulesets);
+    for _ in 0..2 {
+        let case = server.create(&bank_complaint()).await;
+        assert_eq!(case["status"], "received");
+        let reason = case["manual_handling"]["reason"].as_str().unwrap();
+        assert!(reason.contains("ran out of fuel"), "{reason}");
+    }
+    let (status, _) = server.get("/healthz").await;
+    assert_eq!(status, 200);
+}
