@@ -234,3 +234,173 @@ async fn a_plugin_decides_through_the_server_and_a_hostile_one_is_contained() {
     let (status, _) = server.get("/healthz").await;
     assert_eq!(status, 200);
 }
+
+/// Runs `redress plugin ...`: (exit code, stdout, stderr).
+fn plugin_cli(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let output = std::process::Command::new(crate::support::BIN)
+        .arg("plugin")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn keygen(dir: &Path, vendor: &str) -> (PathBuf, PathBuf) {
+    let prefix = dir.join(vendor);
+    let (code, out, err) = plugin_cli(&[
+        "keygen".as_ref(),
+        "--vendor".as_ref(),
+        vendor.as_ref(),
+        "--out".as_ref(),
+        prefix.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    (
+        dir.join(format!("{vendor}.secret.toml")),
+        dir.join(format!("{vendor}.public.toml")),
+    )
+}
+
+fn sign(package: &Path, secret: &Path) {
+    let (code, out, err) = plugin_cli(&[
+        "sign".as_ref(),
+        package.as_os_str(),
+        "--key".as_ref(),
+        secret.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+fn verify(package: &Path, public: &Path) -> (i32, String) {
+    let (code, out, err) = plugin_cli(&[
+        "verify".as_ref(),
+        package.as_os_str(),
+        "--trusted-keys".as_ref(),
+        public.as_os_str(),
+    ]);
+    (code, format!("{out}{err}"))
+}
+
+/// A package directory as the body of `POST /v1/rulesets`.
+fn deploy_request(dir: &Path) -> serde_json::Value {
+    use base64::Engine as _;
+    let package = Package::read_dir(dir).unwrap();
+    json!({
+        "files": package.files,
+        "binaries": package
+            .binaries
+            .iter()
+            .map(|(path, bytes)| (path.clone(), base64::engine::general_purpose::STANDARD.encode(bytes)))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    })
+}
+
+/// A custom section appended to a component: the plugin still loads and behaves the same, so
+/// only the signature can tell that it is not what the vendor shipped.
+fn append_custom_section(wasm: &Path) {
+    let mut bytes = std::fs::read(wasm).unwrap();
+    bytes.extend([0x00, 0x05, 0x04, b'e', b'v', b'i', b'l']);
+    std::fs::write(wasm, bytes).unwrap();
+}
+
+#[tokio::test]
+async fn only_plugins_signed_by_a_trusted_vendor_are_accepted_and_deploy_without_restart() {
+    let work = tempfile::tempdir().unwrap();
+    let keys = work.path().join("keys");
+    let (acme_secret, acme_public) = keygen(&keys, "acme");
+    let (mallory_secret, mallory_public) = keygen(&keys, "mallory");
+    // A key is never overwritten.
+    let (code, _, err) = plugin_cli(&[
+        "keygen".as_ref(),
+        "--vendor".as_ref(),
+        "acme".as_ref(),
+        "--out".as_ref(),
+        keys.join("acme").as_os_str(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("already exists"), "{err}");
+
+    let unsigned = work.path().join("unsigned");
+    copy_dir(&built("banking-insurance-plugin"), &unsigned);
+    let good = work.path().join("good");
+    copy_dir(&unsigned, &good);
+    sign(&good, &acme_secret);
+    let (code, output) = verify(&good, &acme_public);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("signed by `acme`"), "{output}");
+    let (code, output) = verify(&good, &mallory_public);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("which this server does not trust"),
+        "{output}"
+    );
+
+    let tampered = work.path().join("tampered");
+    copy_dir(&good, &tampered);
+    append_custom_section(&tampered.join("banking.wasm"));
+    let (code, output) = verify(&tampered, &acme_public);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("changed after it was signed"), "{output}");
+
+    let by_mallory = work.path().join("by-mallory");
+    copy_dir(&unsigned, &by_mallory);
+    sign(&by_mallory, &mallory_secret);
+
+    // A server that trusts acme. The unsigned plugin in its plugin directory is refused at
+    // start-up; its sector has no ruleset, so the first case goes to manual handling.
+    let plugins = work.path().join("plugins");
+    copy_dir(&unsigned, &plugins.join("banking-insurance-plugin"));
+    let mut server = Server::start_with_args(
+        bare_rulesets(),
+        [
+            "--trusted-keys".as_ref(),
+            acme_public.as_os_str(),
+            "--plugins".as_ref(),
+            plugins.as_os_str(),
+        ],
+    );
+    let (_, listed) = server.get("/v1/rulesets").await;
+    assert_eq!(listed["items"], json!([]), "{listed}");
+    assert!(server.log_text().contains("is not signed"));
+    let before = server.create(&bank_complaint()).await;
+    assert!(before["manual_handling"].is_object(), "{before}");
+
+    for (dir, reason) in [
+        (&unsigned, "is not signed"),
+        (&tampered, "changed after it was signed"),
+        (&by_mallory, "which this server does not trust"),
+    ] {
+        let (status, problem) = server.post("/v1/rulesets", &deploy_request(dir)).await;
+        assert_eq!(status, 422, "{}: {problem}", dir.display());
+        assert_eq!(
+            problem["type"], "urn:redress:problem:plugin-signature-refused",
+            "{problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(reason),
+            "{problem}"
+        );
+    }
+    let (_, listed) = server.get("/v1/rulesets").await;
+    assert_eq!(
+        listed["items"],
+        json!([]),
+        "a refusal changes nothing: {listed}"
+    );
+
+    let (status, deployed) = server.post("/v1/rulesets", &deploy_request(&good)).await;
+    assert_eq!(status, 201, "{deployed}");
+    assert_eq!(deployed["signed_by"]["vendor"], "acme");
+    let case = server.create(&bank_complaint()).await;
+    assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin", "{case}");
+    assert_eq!(case["status"], "accepted");
+
+    // After a restart the stored package is verified again and still decides.
+    server.restart();
+    let case = server.create(&bank_complaint()).await;
+    assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin", "{case}");
+}

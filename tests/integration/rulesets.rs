@@ -185,7 +185,24 @@ async fn deployment_refuses_a_broken_package_and_activates_a_good_one_without_re
     escape["files"]["../../etc/passwd"] = json!("x");
     let (status, problem) = server.post("/v1/rulesets", &escape).await;
     assert_eq!(status, 422, "{problem}");
-    assert_eq!(problem["errors"][0]["pointer"], "/files/../../etc/passwd");
+    // RFC 6901: `/` inside a key is written `~1`.
+    assert_eq!(
+        problem["errors"][0]["pointer"],
+        "/files/..~1..~1etc~1passwd"
+    );
+    // A file a package does not consist of would be stored but never read back: refused.
+    let mut stray = v1.clone();
+    stray["files"]["docs/notes.md"] = json!("x");
+    let (status, problem) = server.post("/v1/rulesets", &stray).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/files/docs~1notes.md");
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is not part of a package"),
+        "{problem}"
+    );
 
     // The same version with other content is a conflict; the same content is idempotent.
     let (status, _) = server

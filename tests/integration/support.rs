@@ -23,6 +23,8 @@ pub struct Server {
     pub rulesets: PathBuf,
     _dir: Option<tempfile::TempDir>,
     _rulesets: Option<tempfile::TempDir>,
+    /// More `serve` arguments, e.g. `--trusted-keys`.
+    extra_args: Vec<std::ffi::OsString>,
     pub client: reqwest::Client,
 }
 
@@ -42,6 +44,18 @@ impl Server {
     /// Starts a server on `rulesets` (a directory with `calendars/` and packages).
     pub fn start_with_ruleset_dir(rulesets: tempfile::TempDir) -> Server {
         Self::start_inner(None, Some(rulesets))
+    }
+
+    /// Starts a server on `rulesets` with more `serve` arguments.
+    pub fn start_with_args(
+        rulesets: tempfile::TempDir,
+        args: impl IntoIterator<Item = impl Into<std::ffi::OsString>>,
+    ) -> Server {
+        Self::start_full(
+            None,
+            Some(rulesets),
+            args.into_iter().map(Into::into).collect(),
+        )
     }
 
     /// Starts a server on its own copy of the repository's calendars (no rulesets), which the
@@ -67,6 +81,14 @@ impl Server {
     }
 
     fn start_inner(now: Option<&str>, rulesets: Option<tempfile::TempDir>) -> Server {
+        Self::start_full(now, rulesets, Vec::new())
+    }
+
+    fn start_full(
+        now: Option<&str>,
+        rulesets: Option<tempfile::TempDir>,
+        extra_args: Vec<std::ffi::OsString>,
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let clock_file = now.map(|now| {
             let path = dir.path().join("now");
@@ -82,6 +104,7 @@ impl Server {
                 .as_ref()
                 .map_or_else(|| repo_root().join("rulesets"), |d| d.path().to_owned()),
             _rulesets: rulesets,
+            extra_args,
             base: String::new(),
             data,
             log,
@@ -120,6 +143,7 @@ impl Server {
             .arg(&self.data)
             .arg("--rulesets")
             .arg(&self.rulesets)
+            .args(&self.extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

@@ -26,7 +26,11 @@ pub enum LogFormat {
 /// listen = "127.0.0.1:8080"
 /// data = "data"
 /// rulesets = "rulesets"
+/// plugins = "target/plugins"
 /// max_body_bytes = 262144
+///
+/// [plugins]
+/// trusted_keys = "trusted-keys.toml"
 ///
 /// [store]
 /// cache_capacity_mb = 256
@@ -43,7 +47,17 @@ pub struct FileConfig {
     #[serde(default)]
     pub store: StoreSection,
     #[serde(default)]
+    pub plugins: PluginsSection,
+    #[serde(default)]
     pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    /// The vendor keys whose signed plugins this server accepts (`[[key]]` entries). Once one
+    /// key is listed, every plugin package must carry a valid signature by a listed key.
+    pub trusted_keys: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -52,6 +66,8 @@ pub struct ServerSection {
     pub listen: Option<String>,
     pub data: Option<PathBuf>,
     pub rulesets: Option<PathBuf>,
+    /// A second directory of packages, e.g. built plugins (`target/plugins`).
+    pub plugins: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
 }
 
@@ -115,6 +131,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data: PathBuf,
     pub rulesets: PathBuf,
+    pub plugins: Option<PathBuf>,
+    pub trusted_keys: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub cache_capacity_bytes: u64,
 }
@@ -125,6 +143,8 @@ pub struct ServeOverrides {
     pub listen: Option<String>,
     pub data: Option<PathBuf>,
     pub rulesets: Option<PathBuf>,
+    pub plugins: Option<PathBuf>,
+    pub trusted_keys: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
 }
 
@@ -165,6 +185,10 @@ impl ServeConfig {
                 .rulesets
                 .or_else(|| file.server.rulesets.clone())
                 .unwrap_or_else(|| DEFAULT_RULESETS.into()),
+            plugins: overrides.plugins.or_else(|| file.server.plugins.clone()),
+            trusted_keys: overrides
+                .trusted_keys
+                .or_else(|| file.plugins.trusted_keys.clone()),
             max_body_bytes,
             cache_capacity_bytes: file.store.cache_capacity_mb.unwrap_or(256) * 1024 * 1024,
         })

@@ -13,6 +13,7 @@ use redress::deadlines;
 use redress::rules::{
     Registry,
     rhai_engine::{Limits, RhaiEngine},
+    signing::TrustStore,
 };
 use redress::{
     clock::{Clock, FileClock, SystemClock},
@@ -56,9 +57,17 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, env = "REDRESS_LISTEN")]
         listen: Option<String>,
-        /// Ruleset directory (the rule engines arrive with issue #4; until then it is only checked).
+        /// Ruleset directory: calendars/ and one folder per package.
         #[arg(long, env = "REDRESS_RULESETS")]
         rulesets: Option<PathBuf>,
+        /// A second package directory, for plugins built outside the ruleset tree
+        /// (`scripts/serve` passes target/plugins).
+        #[arg(long, env = "REDRESS_PLUGINS")]
+        plugins: Option<PathBuf>,
+        /// Trusted vendor keys (`[[key]]` entries from `redress plugin keygen`). With any key
+        /// listed, a plugin package is accepted only with a valid signature by one of them.
+        #[arg(long, env = "REDRESS_TRUSTED_KEYS")]
+        trusted_keys: Option<PathBuf>,
         /// Largest accepted request body, in bytes.
         #[arg(long, env = "REDRESS_MAX_BODY_BYTES")]
         max_body_bytes: Option<usize>,
@@ -119,6 +128,38 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Signing tools for plugin vendors.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Create a vendor signing key: `<out>.secret.toml` (keep it) and `<out>.public.toml` (a
+    /// `[[key]]` entry for the servers' trusted-keys files).
+    Keygen {
+        #[arg(long)]
+        vendor: String,
+        /// Path prefix of the two files, e.g. `keys/acme`.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a plugin package: writes `<dir>/signature.toml` over every file of the package.
+    Sign {
+        dir: PathBuf,
+        /// The vendor's `.secret.toml`.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Check a package's signature against trusted keys; exit 1 if it does not verify.
+    Verify {
+        dir: PathBuf,
+        /// A trusted-keys file (or a single `.public.toml`).
+        #[arg(long)]
+        trusted_keys: PathBuf,
     },
 }
 
@@ -196,6 +237,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
             listen,
             rulesets,
+            plugins,
+            trusted_keys,
             max_body_bytes,
             clock_file,
             scheduler_interval_ms,
@@ -205,6 +248,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     listen,
                     data,
                     rulesets,
+                    plugins,
+                    trusted_keys,
                     max_body_bytes,
                 },
                 &file,
@@ -277,7 +322,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let rules = load_rules(&rulesets, &calendars);
+            let rules = load_rules(
+                std::slice::from_ref(&rulesets),
+                &calendars,
+                TrustStore::default(),
+            );
             let lines =
                 runtime.block_on(redress::simulate::run(parsed, calendars, rules, &name))?;
             let shanghai =
@@ -316,6 +365,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ruleset { command } => ruleset_command(command),
+        Command::Plugin { command } => plugin_command(command),
         Command::Audit {
             command: AuditCommand::Verify { data, json },
         } => {
@@ -379,7 +429,21 @@ fn serve(
             },
         )
         .with_context(|| format!("{}: cannot open the store", config.data.display()))?;
-        let rules = load_rules(&config.rulesets, &calendars.current());
+        let trust = match &config.trusted_keys {
+            Some(path) => TrustStore::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => TrustStore::default(),
+        };
+        if trust.is_enforced() {
+            for key in trust.keys() {
+                tracing::info!(vendor = %key.vendor, key_id = %key.key_id, "trusted plugin key");
+            }
+        } else {
+            tracing::warn!("no trusted plugin keys configured (--trusted-keys): unsigned plugins are accepted; configure keys for production");
+        }
+        let package_dirs: Vec<PathBuf> = std::iter::once(config.rulesets.clone())
+            .chain(config.plugins.clone())
+            .collect();
+        let rules = load_rules(&package_dirs, &calendars.current(), trust);
         let deployed_dir = config.data.join("rulesets");
         for (path, error) in rules.install_dir(&deployed_dir, &calendars.current()) {
             tracing::error!(package = %path.display(), error = %error, "deployed ruleset refused");
@@ -391,7 +455,9 @@ fn serve(
             Arc::clone(&rules),
         )
         .with_deployed_dir(deployed_dir);
-        watch_rulesets(config.rulesets.clone(), rules, calendars.clone());
+        for dir in package_dirs {
+            watch_rulesets(dir, Arc::clone(&rules), calendars.clone());
+        }
         watch_calendars(calendar_dir, calendars);
         scheduler::spawn(app.clone(), scheduler_interval);
         let router = server::router(
@@ -415,12 +481,15 @@ fn serve(
     })
 }
 
-/// The built-in rulesets under `dir` (every folder with a `ruleset.toml`). A package whose
-/// fixtures fail is refused and logged; the others serve, and cases of a sector left without a
-/// ruleset go to manual handling.
-fn load_rules(dir: &Path, calendars: &CalendarSet) -> Arc<Registry> {
-    let registry = Registry::new(RhaiEngine::new(Limits::default()));
-    for (path, error) in registry.install_dir(dir, calendars) {
+/// The built-in rulesets under `dirs` (every folder with a `ruleset.toml`). A package whose
+/// fixtures fail, or a plugin whose signature does not verify, is refused and logged; the
+/// others serve, and cases of a sector left without a ruleset go to manual handling.
+fn load_rules(dirs: &[PathBuf], calendars: &CalendarSet, trust: TrustStore) -> Arc<Registry> {
+    let registry = Registry::with_trust(RhaiEngine::new(Limits::default()), trust);
+    let refused = dirs
+        .iter()
+        .flat_map(|dir| registry.install_dir(dir, calendars));
+    for (path, error) in refused {
         tracing::error!(package = %path.display(), error = %error, "ruleset refused");
         if let redress::rules::registry::PackageError::FixturesFail { reports, .. } = &error {
             for report in reports {
@@ -646,6 +715,120 @@ fn ruleset_command(command: RulesetCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn plugin_command(command: PluginCommand) -> anyhow::Result<ExitCode> {
+    use redress::rules::{
+        registry::{LoadedRuleset, Package},
+        signing::{SIGNATURE_FILE, VendorKey},
+    };
+    // A plugin is compiled to learn its interface version and sector, as the server will.
+    let compiled = |dir: &Path| -> anyhow::Result<(Package, LoadedRuleset)> {
+        let package = Package::read_dir(dir)?;
+        let (loaded, _) = LoadedRuleset::compile(&RhaiEngine::new(Limits::default()), &package)?;
+        if loaded.plugin_descriptor().is_none() {
+            anyhow::bail!(
+                "{}/ruleset.toml: engine = \"{}\"; only WebAssembly plugin packages (engine = \"wasm\") are signed",
+                dir.display(),
+                serde_json::to_value(loaded.manifest.engine)?
+                    .as_str()
+                    .unwrap_or_default()
+            );
+        }
+        Ok((package, loaded))
+    };
+    match command {
+        PluginCommand::Keygen { vendor, out } => {
+            let key = VendorKey::generate(&vendor)?;
+            let with_suffix = |suffix: &str| {
+                let mut path = out.clone().into_os_string();
+                path.push(suffix);
+                PathBuf::from(path)
+            };
+            let (secret, public) = (with_suffix(".secret.toml"), with_suffix(".public.toml"));
+            for path in [&secret, &public] {
+                if path.exists() {
+                    anyhow::bail!("{}: already exists; not overwritten", path.display());
+                }
+            }
+            if let Some(parent) = secret.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("{}: cannot create", parent.display()))?;
+            }
+            write_secret(&secret, &key.secret_toml())?;
+            std::fs::write(&public, key.public_toml())
+                .with_context(|| format!("{}: cannot write", public.display()))?;
+            println!(
+                "key {} of vendor `{vendor}`\n  secret: {} (keep it safe)\n  public: {} (give it to the servers that should trust you)",
+                key.key_id(),
+                secret.display(),
+                public.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Sign { dir, key } => {
+            let name = key.display().to_string();
+            let text =
+                std::fs::read_to_string(&key).with_context(|| format!("{name}: cannot read"))?;
+            let key = VendorKey::parse(&text, &name)?;
+            let (package, loaded) = compiled(&dir)?;
+            let expected = loaded
+                .expected_statement()
+                .context("not a plugin package")?;
+            let signature = key.sign(&package, &expected);
+            let path = dir.join(SIGNATURE_FILE);
+            std::fs::write(&path, signature)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+            println!(
+                "signed {} {} (interface {}) as `{}` with key {}: {}",
+                expected.id,
+                expected.version,
+                expected.interface,
+                key.vendor,
+                key.key_id(),
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Verify { dir, trusted_keys } => {
+            let trust = TrustStore::load(&trusted_keys)?;
+            if !trust.is_enforced() {
+                anyhow::bail!("{}: lists no key", trusted_keys.display());
+            }
+            let (package, loaded) = compiled(&dir)?;
+            let expected = loaded
+                .expected_statement()
+                .context("not a plugin package")?;
+            match trust.verify(&package, &expected) {
+                Ok(signer) => {
+                    println!(
+                        "ok: {} {} signed by `{}` (key {})",
+                        expected.id, expected.version, signer.vendor, signer.key_id
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{}: refused: {e}", dir.display());
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+/// Writes a secret key readable by its owner only.
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("{}: cannot create", path.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("{}: cannot write", path.display()))
 }
 
 async fn shutdown_signal() {

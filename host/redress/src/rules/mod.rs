@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod manifest;
 pub mod registry;
 pub mod rhai_engine;
+pub mod signing;
 pub mod view;
 pub mod wasm;
 

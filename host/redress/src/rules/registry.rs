@@ -23,7 +23,8 @@ use super::{
     fixtures::{Fixture, FixtureReport},
     manifest::{EngineKind, Manifest},
     rhai_engine::RhaiEngine,
-    wasm::{WasmEngine, WasmPlugin},
+    signing::{Expected, SIGNATURE_FILE, SignatureError, Signer, TrustStore},
+    wasm::{Descriptor, WasmEngine, WasmPlugin},
 };
 
 /// A package as files: `ruleset.toml`, the rules (`*.rhai`, or a plugin's `*.wasm`),
@@ -53,29 +54,50 @@ pub enum PackageError {
         total: usize,
         reports: Vec<FixtureReport>,
     },
+    #[error("{origin}: refused: {source}")]
+    Signature {
+        origin: String,
+        source: SignatureError,
+    },
     #[error(
         "ruleset {id} {version} is already installed with different content; deploy a new version"
     )]
     VersionExists { id: String, version: String },
 }
 
-/// A path inside a package: relative, no `..`, plain characters only.
+/// A path inside a package: one of the files a package is made of (`ruleset.toml` and other
+/// `.toml` files, `.rhai` rules and `.wasm` plugins at the top, fixture cases under `cases/`),
+/// with plain characters only. Anything else would be stored on deployment but not read back
+/// after a restart, so it is refused.
 pub fn check_package_path(path: &str) -> Result<(), String> {
-    let ok = !path.is_empty()
+    let plain = !path.is_empty()
         && path.len() <= 200
-        && !path.starts_with('/')
-        && !path.contains('\\')
         && path
             .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
+            .all(|part| !part.is_empty() && !part.starts_with('.'))
         && path
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
-    if ok {
+    if !plain {
+        return Err(format!(
+            "`{path}` is not a valid file name inside a package"
+        ));
+    }
+    let has = |ext: &str| {
+        std::path::Path::new(path)
+            .extension()
+            .is_some_and(|e| e == ext)
+    };
+    let at_top = !path.contains('/');
+    let known = match path.strip_prefix("cases/") {
+        Some(name) => !name.contains('/') && (has("yaml") || has("yml")),
+        None => at_top && (has("toml") || has("rhai") || has("wasm")),
+    };
+    if known {
         Ok(())
     } else {
         Err(format!(
-            "`{path}` is not a valid file name inside a package"
+            "`{path}` is not part of a package: expected `*.toml`, `*.rhai` or `*.wasm` at the top, or `cases/*.yaml`"
         ))
     }
 }
@@ -134,11 +156,13 @@ impl Package {
         })
     }
 
+    /// SHA-256 over every file but the signature (which signs this hash).
     pub fn content_hash(&self) -> String {
         let mut hasher = Sha256::new();
         let entries = self
             .files
             .iter()
+            .filter(|(path, _)| path.as_str() != SIGNATURE_FILE)
             .map(|(path, text)| (path, text.as_bytes()))
             .chain(
                 self.binaries
@@ -173,6 +197,8 @@ pub struct LoadedRuleset {
     pub content_hash: String,
     pub fixture_count: usize,
     pub state: RulesetState,
+    /// The vendor whose signature was verified, for a plugin on a server that trusts keys.
+    pub signed_by: Option<Signer>,
     compiled: Compiled,
 }
 
@@ -286,6 +312,7 @@ impl LoadedRuleset {
             content_hash: package.content_hash(),
             fixture_count: fixtures.len(),
             state: RulesetState::Active,
+            signed_by: None,
             compiled,
         };
         Ok((loaded, fixtures))
@@ -316,6 +343,25 @@ impl LoadedRuleset {
                 engine.decide(plugin, &self.manifest, trigger, case, ctx)
             }
         }
+    }
+
+    /// What a plugin says of itself; `None` for a Rhai ruleset.
+    pub fn plugin_descriptor(&self) -> Option<&Descriptor> {
+        match &self.compiled {
+            Compiled::Rhai { .. } => None,
+            Compiled::Wasm { plugin, .. } => Some(&plugin.descriptor),
+        }
+    }
+
+    /// The statement a vendor signs for this package, as the host read it.
+    pub fn expected_statement(&self) -> Option<Expected<'_>> {
+        let descriptor = self.plugin_descriptor()?;
+        Some(Expected {
+            id: &self.manifest.id,
+            version: &self.manifest.version,
+            sector: &descriptor.sector,
+            interface: &descriptor.interface_version,
+        })
     }
 
     /// The engine and its version, recorded with every decision.
@@ -352,21 +398,37 @@ pub struct RulesetSummary {
     pub fixture_cases: usize,
     #[serde(flatten)]
     pub state: RulesetState,
+    /// The vendor key whose signature was verified (plugins, on a server that trusts keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<Signer>,
     pub basis: Vec<String>,
 }
 
 #[derive(Debug)]
 pub struct Registry {
     engine: RhaiEngine,
+    trust: TrustStore,
     rulesets: RwLock<Vec<Arc<LoadedRuleset>>>,
 }
 
 impl Registry {
+    /// A registry that accepts unsigned plugins (no trusted keys).
     pub fn new(engine: RhaiEngine) -> Self {
+        Self::with_trust(engine, TrustStore::default())
+    }
+
+    /// A registry that accepts a plugin only with a valid signature by one of `trust`'s keys
+    /// (unless `trust` is empty).
+    pub fn with_trust(engine: RhaiEngine, trust: TrustStore) -> Self {
         Registry {
             engine,
+            trust,
             rulesets: RwLock::new(Vec::new()),
         }
+    }
+
+    pub fn trust(&self) -> &TrustStore {
+        &self.trust
     }
 
     pub fn engine(&self) -> &RhaiEngine {
@@ -393,7 +455,15 @@ impl Registry {
             .filter(|r| r.state == RulesetState::Active)
             .filter(|r| r.manifest.sector == sector && r.manifest.applies_on(received))
             .filter(|r| r.manifest.tenant.as_deref().is_none_or(|t| t == tenant))
-            .max_by_key(|r| (r.manifest.tenant.is_some(), r.manifest.semver()))
+            // The id last, so that two packages alike in all else are chosen the same way every
+            // time.
+            .max_by_key(|r| {
+                (
+                    r.manifest.tenant.is_some(),
+                    r.manifest.semver(),
+                    r.manifest.id.clone(),
+                )
+            })
     }
 
     /// The version a case is pinned to.
@@ -434,6 +504,7 @@ impl LoadedRuleset {
             content_hash: r.content_hash.clone(),
             fixture_cases: r.fixture_count,
             state: r.state.clone(),
+            signed_by: r.signed_by.clone(),
             basis: r.manifest.basis.clone(),
         }
     }
@@ -460,7 +531,18 @@ impl Registry {
         package: &Package,
         calendars: &CalendarSet,
     ) -> Result<Prepared, PackageError> {
-        let (loaded, fixtures) = LoadedRuleset::compile(&self.engine, package)?;
+        let (mut loaded, fixtures) = LoadedRuleset::compile(&self.engine, package)?;
+        if let Some(expected) = loaded.expected_statement()
+            && self.trust.is_enforced()
+        {
+            let signer = self.trust.verify(package, &expected).map_err(|source| {
+                PackageError::Signature {
+                    origin: package.origin.clone(),
+                    source,
+                }
+            })?;
+            loaded.signed_by = Some(signer);
+        }
         if let Some(existing) = self.find(&loaded.reference()) {
             if existing.content_hash == loaded.content_hash {
                 return Ok(Prepared::AlreadyActive(existing));

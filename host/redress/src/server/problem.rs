@@ -80,6 +80,7 @@ pub enum ProblemKind {
     RulesetInvalid,
     RulesetFixturesFail,
     RulesetVersionExists,
+    PluginSignatureRefused,
     Forbidden,
     StorageUnavailable,
     Internal,
@@ -101,6 +102,7 @@ impl ProblemKind {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ProblemKind::RulesetVersionExists => StatusCode::CONFLICT,
+            ProblemKind::PluginSignatureRefused => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -122,6 +124,7 @@ impl ProblemKind {
             ProblemKind::RulesetInvalid => "ruleset-invalid",
             ProblemKind::RulesetFixturesFail => "ruleset-fixtures-fail",
             ProblemKind::RulesetVersionExists => "ruleset-version-exists",
+            ProblemKind::PluginSignatureRefused => "plugin-signature-refused",
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::StorageUnavailable => "storage-unavailable",
             ProblemKind::Internal => "internal",
@@ -150,6 +153,9 @@ impl ProblemKind {
             }
             ProblemKind::RulesetVersionExists => {
                 "This ruleset version is already active with other content"
+            }
+            ProblemKind::PluginSignatureRefused => {
+                "The plugin package is not signed by a trusted vendor key; nothing was activated"
             }
             ProblemKind::Forbidden => "Not allowed for this tenant",
             ProblemKind::StorageUnavailable => {
@@ -251,6 +257,9 @@ impl From<crate::service::DeployError> for ApiError {
             }
             DeployError::Package(e @ PackageError::VersionExists { .. }) => {
                 ApiError::new(ProblemKind::RulesetVersionExists, e.to_string())
+            }
+            DeployError::Package(PackageError::Signature { source, .. }) => {
+                ApiError::new(ProblemKind::PluginSignatureRefused, source.to_string())
             }
             DeployError::Package(e) => ApiError::new(ProblemKind::RulesetInvalid, e.to_string()),
             DeployError::Forbidden(reason) => ApiError::new(ProblemKind::Forbidden, reason),

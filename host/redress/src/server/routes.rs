@@ -359,9 +359,16 @@ pub struct RulesetList {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
-    /// File path inside the package → content (UTF-8 text).
+    /// File path inside the package → content (UTF-8 text): `ruleset.toml`, the rules,
+    /// `cases/*.yaml`, a plugin's `signature.toml`.
     pub files: std::collections::BTreeMap<String, String>,
+    /// File path → content in base64 (standard alphabet, padded): a plugin's `.wasm`.
+    #[serde(default)]
+    pub binaries: std::collections::BTreeMap<String, String>,
 }
+
+/// Most files a package may have.
+const MAX_PACKAGE_FILES: usize = 500;
 
 async fn list_rulesets(
     State(state): State<AppState>,
@@ -377,28 +384,60 @@ async fn deploy_ruleset(
     ctx: RequestContext,
     ApiJson(request): ApiJson<DeployRequest>,
 ) -> Result<Response, ApiError> {
-    if request.files.len() > 500 {
-        return Err(ApiError::field(
+    use base64::Engine as _;
+    let invalid = |pointer: String, message: String| {
+        ApiError::field(
             ProblemKind::ValidationFailed,
             Location::Body,
-            "/files",
-            "at most 500 files",
+            pointer,
+            message,
+        )
+    };
+    if request.files.len() + request.binaries.len() > MAX_PACKAGE_FILES {
+        return Err(invalid(
+            "/files".into(),
+            format!("at most {MAX_PACKAGE_FILES} files (text and binary together)"),
         ));
     }
-    for path in request.files.keys() {
-        if let Err(e) = crate::rules::registry::check_package_path(path) {
-            return Err(ApiError::field(
-                ProblemKind::ValidationFailed,
-                Location::Body,
-                format!("/files/{path}"),
-                e,
+    for (member, path) in request
+        .files
+        .keys()
+        .map(|p| ("files", p))
+        .chain(request.binaries.keys().map(|p| ("binaries", p)))
+    {
+        // A JSON pointer escapes `~` and `/` in a key.
+        let pointer = format!("/{member}/{}", path.replace('~', "~0").replace('/', "~1"));
+        crate::rules::registry::check_package_path(path)
+            .map_err(|e| invalid(pointer.clone(), e))?;
+        if member == "binaries" && !path.ends_with(".wasm") {
+            return Err(invalid(
+                pointer,
+                "only WebAssembly plugins (`.wasm`) are binary files".into(),
             ));
         }
+        if member == "binaries" && request.files.contains_key(path) {
+            return Err(invalid(
+                pointer,
+                "the same path is also given as a text file".into(),
+            ));
+        }
+    }
+    let mut binaries = std::collections::BTreeMap::new();
+    for (path, text) in request.binaries {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(|e| {
+                invalid(
+                    format!("/binaries/{}", path.replace('~', "~0").replace('/', "~1")),
+                    format!("not base64 (standard alphabet, padded): {e}"),
+                )
+            })?;
+        binaries.insert(path, bytes);
     }
     let package = Package {
         origin: "upload".into(),
         files: request.files,
-        binaries: std::collections::BTreeMap::new(),
+        binaries,
     };
     let (summary, created) = state.app.deploy(ctx.tenant, package).await?;
     Ok(if created {

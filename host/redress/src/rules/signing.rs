@@ -1,0 +1,717 @@
+//! Signed plugin packages: a vendor signs what its package is (id, version, sector, interface
+//! version, vendor and the hash of every file) with an ed25519 key; a server that lists trusted
+//! vendor keys accepts a plugin only with a valid signature by one of them.
+//!
+//! Files:
+//! - `signature.toml`, inside the package, written by `redress plugin sign`: a `[package]`
+//!   statement and a `[signature]` over it. The content hash covers every other file of the
+//!   package (rules, `.wasm`, fixture cases), so changing any byte of them breaks the signature.
+//! - the trusted-keys file of the server (`[[key]]` entries, as `redress plugin keygen` writes
+//!   them into `<name>.public.toml`).
+//! - the secret key, `<name>.secret.toml`, which stays with the vendor.
+//!
+//! Fail closed: every field is checked before the signature, and each way a signature can be
+//! missing, empty, of an unknown algorithm, by an unknown key or for other content is a refusal
+//! with its own reason. There is no "unsigned but accepted" path once a key is trusted.
+//!
+//! The signed bytes are a domain-separation line followed by the statement as JSON in the
+//! field order of [`Statement`], so the signature cannot be replayed as a signature of
+//! anything else, and re-serialising a parsed file gives the same bytes.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::registry::Package;
+
+/// The signature's file name inside a package. It is left out of the package's content hash.
+pub const SIGNATURE_FILE: &str = "signature.toml";
+
+/// The only algorithm accepted.
+pub const ALGORITHM: &str = "ed25519";
+
+const STATEMENT_DOMAIN: &[u8] = b"redress-plugin-package/1\n";
+const KEY_ID_DOMAIN: &[u8] = b"redress-plugin-key/1\n";
+
+/// What a vendor signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    pub id: String,
+    pub version: String,
+    pub sector: String,
+    /// The `redress:ruleset` interface version the plugin was built for.
+    pub interface: String,
+    pub vendor: String,
+    /// `sha256:<hex>` over every file of the package but `signature.toml`.
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignatureBlock {
+    algorithm: String,
+    // Missing fields read as empty, so that they are refused with their own reason.
+    #[serde(default)]
+    key_id: String,
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignatureFile {
+    package: Statement,
+    signature: SignatureBlock,
+}
+
+/// Who signed a package that verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Signer {
+    pub vendor: String,
+    pub key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error(
+        "the package is not signed (no {SIGNATURE_FILE}); this server accepts plugins only from trusted vendors"
+    )]
+    Unsigned,
+    #[error("{origin}: {message}")]
+    Malformed { origin: String, message: String },
+    #[error("the signature uses algorithm `{0}`; only `{ALGORITHM}` is accepted")]
+    UnknownAlgorithm(String),
+    #[error("the signature names no key (`key_id` is empty)")]
+    MissingKeyId,
+    #[error("the signature is empty")]
+    EmptySignature,
+    #[error("the signature is not 64 bytes of hex: {0}")]
+    MalformedSignature(String),
+    #[error(
+        "the package is signed by key `{key_id}` (vendor `{vendor}`), which this server does not trust"
+    )]
+    UntrustedKey { key_id: String, vendor: String },
+    #[error(
+        "the package says it is from vendor `{claimed}`, but key `{key_id}` is trusted for vendor `{trusted}`"
+    )]
+    VendorMismatch {
+        claimed: String,
+        trusted: String,
+        key_id: String,
+    },
+    #[error(
+        "the signature does not verify with key `{key_id}`: the signed statement was changed or signed with another key"
+    )]
+    BadSignature { key_id: String },
+    #[error(
+        "the package was changed after it was signed: its files hash to {actual}, the signature covers {signed}"
+    )]
+    Tampered { signed: String, actual: String },
+    #[error("the signed statement does not match the package: {0}")]
+    StatementMismatch(String),
+}
+
+/// The key id of a public key: a fingerprint, so that an id can only name one key.
+pub fn key_id(key: &VerifyingKey) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(KEY_ID_DOMAIN);
+    hasher.update(key.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// `sha256:<hex>` of the package without its signature.
+pub fn content_hash(package: &Package) -> String {
+    format!("sha256:{}", package.content_hash())
+}
+
+fn signed_bytes(statement: &Statement) -> Vec<u8> {
+    let mut bytes = STATEMENT_DOMAIN.to_vec();
+    // Serialising a struct of strings cannot fail; an empty statement would not verify anyway.
+    bytes.extend(serde_json::to_vec(statement).unwrap_or_default());
+    bytes
+}
+
+fn line_of(text: &str, error: &toml::de::Error, origin: &str) -> String {
+    match error.span() {
+        Some(span) => format!(
+            "{origin}:{}",
+            text[..span.start.min(text.len())].matches('\n').count() + 1
+        ),
+        None => origin.to_owned(),
+    }
+}
+
+fn decode_key_bytes<const N: usize>(text: &str, what: &str) -> Result<[u8; N], String> {
+    let bytes = hex::decode(text.trim()).map_err(|e| format!("{what} is not hex: {e}"))?;
+    <[u8; N]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("{what} is {} bytes; {N} expected", bytes.len()))
+}
+
+/// A vendor key the server trusts.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    pub vendor: String,
+    pub key_id: String,
+    key: VerifyingKey,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct PublicKeyEntry {
+    vendor: String,
+    algorithm: String,
+    key_id: String,
+    public_key: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct TrustFile {
+    #[serde(default)]
+    key: Vec<PublicKeyEntry>,
+}
+
+/// The trusted vendor keys. Empty: signatures are not required (a development server); with
+/// any key: every plugin package must carry a valid signature by one of them.
+#[derive(Debug, Clone, Default)]
+pub struct TrustStore {
+    keys: BTreeMap<String, TrustedKey>,
+}
+
+impl TrustStore {
+    pub fn is_enforced(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &TrustedKey> {
+        self.keys.values()
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<TrustStore, SignatureError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| SignatureError::Malformed {
+            origin: origin.clone(),
+            message: format!("cannot read the trusted keys: {e}"),
+        })?;
+        Self::parse(&text, &origin)
+    }
+
+    /// Parses a trusted-keys file; a key that is not a valid ed25519 key, whose id does not
+    /// match it, or that appears twice is refused with its line.
+    pub fn parse(text: &str, origin: &str) -> Result<TrustStore, SignatureError> {
+        let file: TrustFile = toml::from_str(text).map_err(|e| SignatureError::Malformed {
+            origin: line_of(text, &e, origin),
+            message: e.message().to_owned(),
+        })?;
+        let mut keys = BTreeMap::new();
+        for (index, entry) in file.key.into_iter().enumerate() {
+            let at = format!(
+                "{origin}: [[key]] #{} (vendor `{}`)",
+                index + 1,
+                entry.vendor
+            );
+            let refuse = |message: String| SignatureError::Malformed {
+                origin: at.clone(),
+                message,
+            };
+            if entry.algorithm != ALGORITHM {
+                return Err(refuse(format!(
+                    "algorithm `{}` is not supported; only `{ALGORITHM}`",
+                    entry.algorithm
+                )));
+            }
+            if entry.vendor.trim().is_empty() {
+                return Err(refuse("`vendor` is empty".into()));
+            }
+            let bytes = decode_key_bytes::<32>(&entry.public_key, "public_key").map_err(refuse)?;
+            let key = VerifyingKey::from_bytes(&bytes)
+                .map_err(|e| refuse(format!("public_key is not an ed25519 key: {e}")))?;
+            let id = key_id(&key);
+            if entry.key_id != id {
+                return Err(refuse(format!(
+                    "key_id `{}` does not match the public key (its id is `{id}`)",
+                    entry.key_id
+                )));
+            }
+            if keys.contains_key(&id) {
+                return Err(refuse(format!("key `{id}` is listed twice")));
+            }
+            keys.insert(
+                id.clone(),
+                TrustedKey {
+                    vendor: entry.vendor,
+                    key_id: id,
+                    key,
+                },
+            );
+        }
+        Ok(TrustStore { keys })
+    }
+
+    /// Checks a package's signature against the trusted keys, and its statement against what
+    /// the package is (`expected`: id, version, sector and interface as the host read them).
+    pub fn verify(
+        &self,
+        package: &Package,
+        expected: &Expected<'_>,
+    ) -> Result<Signer, SignatureError> {
+        let origin = format!("{}/{SIGNATURE_FILE}", package.origin);
+        let text = package
+            .files
+            .get(SIGNATURE_FILE)
+            .ok_or(SignatureError::Unsigned)?;
+        let file: SignatureFile = toml::from_str(text).map_err(|e| SignatureError::Malformed {
+            origin: line_of(text, &e, &origin),
+            message: e.message().to_owned(),
+        })?;
+        let signature = &file.signature;
+        if signature.algorithm != ALGORITHM {
+            return Err(SignatureError::UnknownAlgorithm(
+                signature.algorithm.clone(),
+            ));
+        }
+        if signature.key_id.trim().is_empty() {
+            return Err(SignatureError::MissingKeyId);
+        }
+        if signature.value.trim().is_empty() {
+            return Err(SignatureError::EmptySignature);
+        }
+        let value = decode_key_bytes::<64>(&signature.value, "the signature")
+            .map_err(SignatureError::MalformedSignature)?;
+        let trusted =
+            self.keys
+                .get(&signature.key_id)
+                .ok_or_else(|| SignatureError::UntrustedKey {
+                    key_id: signature.key_id.clone(),
+                    vendor: file.package.vendor.clone(),
+                })?;
+        if trusted.vendor != file.package.vendor {
+            return Err(SignatureError::VendorMismatch {
+                claimed: file.package.vendor.clone(),
+                trusted: trusted.vendor.clone(),
+                key_id: trusted.key_id.clone(),
+            });
+        }
+        trusted
+            .key
+            .verify_strict(&signed_bytes(&file.package), &Signature::from_bytes(&value))
+            .map_err(|_| SignatureError::BadSignature {
+                key_id: trusted.key_id.clone(),
+            })?;
+        let actual = content_hash(package);
+        if file.package.content_hash != actual {
+            return Err(SignatureError::Tampered {
+                signed: file.package.content_hash.clone(),
+                actual,
+            });
+        }
+        expected.matches(&file.package)?;
+        Ok(Signer {
+            vendor: trusted.vendor.clone(),
+            key_id: trusted.key_id.clone(),
+        })
+    }
+}
+
+/// What the host read from the package itself, which the signed statement must repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    pub id: &'a str,
+    pub version: &'a str,
+    pub sector: &'a str,
+    pub interface: &'a str,
+}
+
+impl Expected<'_> {
+    fn matches(&self, statement: &Statement) -> Result<(), SignatureError> {
+        let differences: Vec<String> = [
+            ("id", self.id, statement.id.as_str()),
+            ("version", self.version, statement.version.as_str()),
+            ("sector", self.sector, statement.sector.as_str()),
+            ("interface", self.interface, statement.interface.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, package, signed)| package != signed)
+        .map(|(what, package, signed)| {
+            format!("{what}: signed `{signed}`, the package is `{package}`")
+        })
+        .collect();
+        if differences.is_empty() {
+            Ok(())
+        } else {
+            Err(SignatureError::StatementMismatch(differences.join("; ")))
+        }
+    }
+}
+
+/// A vendor's secret signing key, as `redress plugin keygen` writes it.
+#[derive(Debug)]
+pub struct VendorKey {
+    pub vendor: String,
+    key: SigningKey,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct SecretKeyFile {
+    vendor: String,
+    algorithm: String,
+    key_id: String,
+    secret_key: String,
+}
+
+impl VendorKey {
+    /// A new key from the operating system's random source.
+    pub fn generate(vendor: &str) -> Result<VendorKey, SignatureError> {
+        use rand::TryRngCore;
+        let malformed = |message: String| SignatureError::Malformed {
+            origin: "keygen".into(),
+            message,
+        };
+        if vendor.trim().is_empty() {
+            return Err(malformed("the vendor name is empty".into()));
+        }
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut seed)
+            .map_err(|e| malformed(format!("no randomness from the operating system: {e}")))?;
+        Ok(VendorKey {
+            vendor: vendor.to_owned(),
+            key: SigningKey::from_bytes(&seed),
+        })
+    }
+
+    pub fn key_id(&self) -> String {
+        key_id(&self.key.verifying_key())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<VendorKey, SignatureError> {
+        let file: SecretKeyFile = toml::from_str(text).map_err(|e| SignatureError::Malformed {
+            origin: line_of(text, &e, origin),
+            message: e.message().to_owned(),
+        })?;
+        let refuse = |message: String| SignatureError::Malformed {
+            origin: origin.to_owned(),
+            message,
+        };
+        if file.algorithm != ALGORITHM {
+            return Err(SignatureError::UnknownAlgorithm(file.algorithm));
+        }
+        let seed = decode_key_bytes::<32>(&file.secret_key, "secret_key").map_err(refuse)?;
+        let key = VendorKey {
+            vendor: file.vendor,
+            key: SigningKey::from_bytes(&seed),
+        };
+        if key.key_id() != file.key_id {
+            return Err(refuse(format!(
+                "key_id `{}` does not match the secret key (its id is `{}`)",
+                file.key_id,
+                key.key_id()
+            )));
+        }
+        Ok(key)
+    }
+
+    /// The secret key file's text. Whoever holds it can sign as the vendor.
+    pub fn secret_toml(&self) -> String {
+        let file = SecretKeyFile {
+            vendor: self.vendor.clone(),
+            algorithm: ALGORITHM.into(),
+            key_id: self.key_id(),
+            secret_key: hex::encode(self.key.to_bytes()),
+        };
+        format!(
+            "# Redress plugin signing key of `{}`. Keep it secret: whoever holds it signs as this vendor.\n{}",
+            self.vendor,
+            toml::to_string(&file).unwrap_or_default()
+        )
+    }
+
+    /// A `[[key]]` entry for a server's trusted-keys file.
+    pub fn public_toml(&self) -> String {
+        let file = TrustFile {
+            key: vec![PublicKeyEntry {
+                vendor: self.vendor.clone(),
+                algorithm: ALGORITHM.into(),
+                key_id: self.key_id(),
+                public_key: hex::encode(self.key.verifying_key().as_bytes()),
+            }],
+        };
+        format!(
+            "# Public key of `{}`: append to a server's trusted-keys file to accept its plugins.\n{}",
+            self.vendor,
+            toml::to_string(&file).unwrap_or_default()
+        )
+    }
+
+    /// The `signature.toml` for `package`, stating `expected` and this key's vendor.
+    pub fn sign(&self, package: &Package, expected: &Expected<'_>) -> String {
+        let statement = Statement {
+            id: expected.id.to_owned(),
+            version: expected.version.to_owned(),
+            sector: expected.sector.to_owned(),
+            interface: expected.interface.to_owned(),
+            vendor: self.vendor.clone(),
+            content_hash: content_hash(package),
+        };
+        let signature = self.key.sign(&signed_bytes(&statement));
+        let file = SignatureFile {
+            package: statement,
+            signature: SignatureBlock {
+                algorithm: ALGORITHM.into(),
+                key_id: self.key_id(),
+                value: hex::encode(signature.to_bytes()),
+            },
+        };
+        format!(
+            "# Written by `redress plugin sign`; any change to the package's files breaks it.\n{}",
+            toml::to_string(&file).unwrap_or_default()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    const EXPECTED: Expected<'static> = Expected {
+        id: "acme-banking",
+        version: "1.2.0",
+        sector: "banking",
+        interface: "1.0.0",
+    };
+
+    fn package() -> Package {
+        Package {
+            origin: "acme".into(),
+            files: BTreeMap::from([
+                ("ruleset.toml".into(), "id = \"acme-banking\"\n".into()),
+                ("cases/01.yaml".into(), "case: {}\n".into()),
+            ]),
+            binaries: BTreeMap::from([("plugin.wasm".into(), vec![0, 97, 115, 109, 1, 2, 3])]),
+        }
+    }
+
+    fn signed(key: &VendorKey) -> Package {
+        let mut package = package();
+        let signature = key.sign(&package, &EXPECTED);
+        package.files.insert(SIGNATURE_FILE.into(), signature);
+        package
+    }
+
+    fn trusting(keys: &[&VendorKey]) -> TrustStore {
+        let text: String = keys.iter().map(|k| k.public_toml()).collect();
+        TrustStore::parse(&text, "trusted.toml").unwrap()
+    }
+
+    /// Edits one line of the signature file.
+    fn edit_signature(package: &mut Package, from: &str, to: &str) {
+        let text = package.files.get_mut(SIGNATURE_FILE).unwrap();
+        assert!(text.contains(from), "{text}");
+        *text = text.replacen(from, to, 1);
+    }
+
+    #[test]
+    fn a_signed_package_verifies_and_names_its_signer() {
+        let key = VendorKey::generate("acme").unwrap();
+        let signer = trusting(&[&key]).verify(&signed(&key), &EXPECTED).unwrap();
+        assert_eq!(
+            signer,
+            Signer {
+                vendor: "acme".into(),
+                key_id: key.key_id()
+            }
+        );
+    }
+
+    #[test]
+    fn keys_survive_their_files() {
+        let key = VendorKey::generate("acme").unwrap();
+        let again = VendorKey::parse(&key.secret_toml(), "acme.secret.toml").unwrap();
+        assert_eq!(again.key_id(), key.key_id());
+        let store = TrustStore::parse(&key.public_toml(), "acme.public.toml").unwrap();
+        assert_eq!(store.keys().next().unwrap().key_id, key.key_id());
+    }
+
+    /// Every way a signature can be missing or wrong is refused with its own reason.
+    #[test]
+    fn every_unverified_package_is_refused_with_its_reason() {
+        let key = VendorKey::generate("acme").unwrap();
+        let other = VendorKey::generate("acme").unwrap();
+        let store = trusting(&[&key]);
+        let value = |p: &Package| {
+            let text = &p.files[SIGNATURE_FILE];
+            let start = text.find("value = \"").unwrap() + 9;
+            text[start..start + 128].to_owned()
+        };
+        type Edit = Box<dyn Fn(&mut Package)>;
+        let table: Vec<(&str, Edit, &str)> = vec![
+            (
+                "unsigned",
+                Box::new(|p| {
+                    p.files.remove(SIGNATURE_FILE);
+                }),
+                "not signed",
+            ),
+            (
+                "unknown algorithm",
+                Box::new(|p| edit_signature(p, "algorithm = \"ed25519\"", "algorithm = \"rsa\"")),
+                "algorithm `rsa`",
+            ),
+            (
+                "empty algorithm",
+                Box::new(|p| edit_signature(p, "algorithm = \"ed25519\"", "algorithm = \"\"")),
+                "algorithm ``",
+            ),
+            (
+                "missing key id",
+                Box::new(|p| {
+                    let text = p.files.get_mut(SIGNATURE_FILE).unwrap();
+                    *text = text
+                        .lines()
+                        .filter(|l| !l.starts_with("key_id"))
+                        .map(|l| format!("{l}\n"))
+                        .collect();
+                }),
+                "names no key",
+            ),
+            (
+                "empty signature",
+                Box::new(move |p| {
+                    let v = value(p);
+                    edit_signature(p, &v, "")
+                }),
+                "signature is empty",
+            ),
+            (
+                "truncated signature",
+                Box::new(move |p| {
+                    let v = value(p);
+                    edit_signature(p, &v, &v[..64])
+                }),
+                "32 bytes; 64 expected",
+            ),
+            (
+                "signature by another key under this key's id",
+                {
+                    let other_signature = value(&signed(&other));
+                    Box::new(move |p| {
+                        let v = value(p);
+                        edit_signature(p, &v, &other_signature)
+                    })
+                },
+                "does not verify",
+            ),
+            (
+                "statement edited after signing",
+                Box::new(|p| edit_signature(p, "version = \"1.2.0\"", "version = \"1.2.1\"")),
+                "does not verify",
+            ),
+            (
+                "vendor claimed by a trusted key of another vendor",
+                Box::new(|p| edit_signature(p, "vendor = \"acme\"", "vendor = \"bigbank\"")),
+                "trusted for vendor `acme`",
+            ),
+            (
+                "binary changed",
+                Box::new(|p| p.binaries.get_mut("plugin.wasm").unwrap()[4] ^= 1),
+                "changed after it was signed",
+            ),
+            (
+                "fixture added",
+                Box::new(|p| {
+                    p.files.insert("cases/02.yaml".into(), "case: {}\n".into());
+                }),
+                "changed after it was signed",
+            ),
+            (
+                "unknown field in the signature file",
+                Box::new(|p| {
+                    p.files
+                        .get_mut(SIGNATURE_FILE)
+                        .unwrap()
+                        .push_str("trusted = true\n");
+                }),
+                "signature.toml:",
+            ),
+        ];
+        for (what, edit, reason) in table {
+            let mut package = signed(&key);
+            edit(&mut package);
+            let error = store.verify(&package, &EXPECTED).unwrap_err().to_string();
+            assert!(error.contains(reason), "{what}: {error}");
+        }
+        // An untrusted key, and a package for something else than what it is deployed as.
+        let error = store
+            .verify(&signed(&other), &EXPECTED)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("does not trust"), "{error}");
+        let elsewhere = Expected {
+            interface: "2.0.0",
+            ..EXPECTED
+        };
+        let error = store
+            .verify(&signed(&key), &elsewhere)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("interface: signed `1.0.0`, the package is `2.0.0`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_trusted_key_files_are_refused_with_the_entry() {
+        let key = VendorKey::generate("acme").unwrap();
+        let public = key.public_toml();
+        let cases = [
+            (public.replace(&key.key_id(), "0000"), "does not match"),
+            (public.replace("ed25519", "rsa"), "not supported"),
+            (format!("{public}{public}"), "listed twice"),
+            (
+                public.replace("vendor = \"acme\"", "vendor = \" \""),
+                "`vendor` is empty",
+            ),
+            ("[[key]]\nvendor = 1\n".into(), "trusted.toml:2"),
+        ];
+        for (text, reason) in cases {
+            let error = TrustStore::parse(&text, "trusted.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(reason), "{reason}: {error}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Flipping any bit of the plugin or of any text file breaks the signature.
+        #[test]
+        fn no_changed_byte_goes_unnoticed(file in 0usize..3, at in 0usize..64, bit in 0u8..8) {
+            let key = VendorKey::generate("acme").unwrap();
+            let store = trusting(&[&key]);
+            let mut package = signed(&key);
+            match file {
+                0 => {
+                    let wasm = package.binaries.get_mut("plugin.wasm").unwrap();
+                    let i = at % wasm.len();
+                    wasm[i] ^= 1 << bit;
+                }
+                _ => {
+                    let name = if file == 1 { "ruleset.toml" } else { "cases/01.yaml" };
+                    let mut bytes = package.files[name].clone().into_bytes();
+                    let i = at % bytes.len();
+                    // Stay within ASCII so the file remains text.
+                    bytes[i] ^= 1 << (bit % 7);
+                    package.files.insert(name.into(), String::from_utf8(bytes).unwrap());
+                }
+            }
+            prop_assert!(store.verify(&package, &EXPECTED).is_err());
+        }
+    }
+}
