@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use redress::rules::{
     LoadedRuleset, RuleContext,
-    registry::Package,
+    registry::{Package, QUARANTINE_AFTER_FAILURES},
     rhai_engine::{Limits, RhaiEngine},
 };
 use redress_calendar::CalendarSet;
@@ -224,8 +224,8 @@ async fn a_plugin_decides_through_the_server_and_a_hostile_one_is_contained() {
         &manifest.binaries["plugin.wasm"],
     )
     .unwrap();
-    let server = Server::start_with_ruleset_dir(rulesets);
-    for _ in 0..2 {
+    let mut server = Server::start_with_ruleset_dir(rulesets);
+    for _ in 0..QUARANTINE_AFTER_FAILURES {
         let case = server.create(&bank_complaint()).await;
         assert_eq!(case["status"], "received");
         let reason = case["manual_handling"]["reason"].as_str().unwrap();
@@ -233,6 +233,47 @@ async fn a_plugin_decides_through_the_server_and_a_hostile_one_is_contained() {
     }
     let (status, _) = server.get("/healthz").await;
     assert_eq!(status, 200);
+
+    // It kept failing: quarantined, visible in the listing, and no longer asked.
+    let quarantined = |listed: &serde_json::Value| {
+        let item = &listed["items"][0];
+        item["state"] == "suspended"
+            && item["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("quarantined after 5 consecutive plugin failures"))
+    };
+    let (_, listed) = server.get("/v1/rulesets").await;
+    assert!(quarantined(&listed), "{listed}");
+    let case = server.create(&bank_complaint()).await;
+    let reason = case["manual_handling"]["reason"].as_str().unwrap();
+    assert!(!reason.contains("fuel"), "not asked again: {reason}");
+
+    // Until an operator acts, also across a restart.
+    server.restart();
+    let (_, listed) = server.get("/v1/rulesets").await;
+    assert!(quarantined(&listed), "{listed}");
+    let resume = "/v1/rulesets/hostile/0.1.0/resume";
+    let response = server
+        .client
+        .post(server.url(resume))
+        .header("x-redress-tenant", "some-bank")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "a tenant cannot resume a built-in ruleset");
+    let (status, problem) = server
+        .post("/v1/rulesets/hostile/0.1.0/suspend", &json!({"reason": " "}))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["errors"][0]["pointer"], "/reason");
+    let (status, _) = server.post("/v1/rulesets/nothing/1.0.0/resume", &json!({})).await;
+    assert_eq!(status, 404);
+    let (status, resumed) = server.post(resume, &json!({})).await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["state"], "active");
+    let case = server.create(&bank_complaint()).await;
+    let reason = case["manual_handling"]["reason"].as_str().unwrap();
+    assert!(reason.contains("ran out of fuel"), "asked again: {reason}");
 }
 
 /// Runs `redress plugin ...`: (exit code, stdout, stderr).

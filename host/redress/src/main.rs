@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use redress::deadlines;
 use redress::rules::{
     Registry,
+    registry::Suspensions,
     rhai_engine::{Limits, RhaiEngine},
     signing::TrustStore,
 };
@@ -326,6 +327,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 std::slice::from_ref(&rulesets),
                 &calendars,
                 TrustStore::default(),
+                Suspensions::default(),
             );
             let lines =
                 runtime.block_on(redress::simulate::run(parsed, calendars, rules, &name))?;
@@ -443,7 +445,9 @@ fn serve(
         let package_dirs: Vec<PathBuf> = std::iter::once(config.rulesets.clone())
             .chain(config.plugins.clone())
             .collect();
-        let rules = load_rules(&package_dirs, &calendars.current(), trust);
+        let suspensions = Suspensions::load(&config.data.join("suspended-rulesets.json"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let rules = load_rules(&package_dirs, &calendars.current(), trust, suspensions);
         let deployed_dir = config.data.join("rulesets");
         for (path, error) in rules.install_dir(&deployed_dir, &calendars.current()) {
             tracing::error!(package = %path.display(), error = %error, "deployed ruleset refused");
@@ -484,8 +488,14 @@ fn serve(
 /// The built-in rulesets under `dirs` (every folder with a `ruleset.toml`). A package whose
 /// fixtures fail, or a plugin whose signature does not verify, is refused and logged; the
 /// others serve, and cases of a sector left without a ruleset go to manual handling.
-fn load_rules(dirs: &[PathBuf], calendars: &CalendarSet, trust: TrustStore) -> Arc<Registry> {
-    let registry = Registry::with_trust(RhaiEngine::new(Limits::default()), trust);
+fn load_rules(
+    dirs: &[PathBuf],
+    calendars: &CalendarSet,
+    trust: TrustStore,
+    suspensions: Suspensions,
+) -> Arc<Registry> {
+    let registry = Registry::with_trust(RhaiEngine::new(Limits::default()), trust)
+        .with_suspensions(suspensions);
     let refused = dirs
         .iter()
         .flat_map(|dir| registry.install_dir(dir, calendars));

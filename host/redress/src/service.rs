@@ -21,7 +21,7 @@ use crate::{
     rules::{
         LoadedRuleset, Registry, RuleContext,
         apply::decision_events,
-        registry::{Package, PackageError, Prepared, RulesetSummary},
+        registry::{Package, PackageError, Prepared, RulesetSummary, StateChangeError},
     },
     store::{
         Append, AuditReport, CaseStore, Created, DueClock, DueKind, ListQuery, NewCase, Page, Plan,
@@ -75,6 +75,8 @@ pub enum DeployError {
     Package(#[from] PackageError),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error("the package could not be stored: {0}")]
     Storage(String),
 }
@@ -250,6 +252,46 @@ impl Redress {
         })
         .await
         .map_err(|e| DeployError::Storage(e.to_string()))?
+    }
+
+    /// An operator suspends (`Some(reason)`) or resumes (`None`) a ruleset version. A tenant
+    /// acts on its own versions; the built-in ones belong to the operator (tenant `default`).
+    /// Another tenant's version is reported as absent.
+    pub async fn set_ruleset_state(
+        &self,
+        tenant: &str,
+        id: &str,
+        version: &str,
+        suspend: Option<&str>,
+    ) -> Result<RulesetSummary, DeployError> {
+        let reference = redress_domain::contract::RulesetRef {
+            id: id.to_owned(),
+            version: version.to_owned(),
+        };
+        let absent = || DeployError::NotFound(format!("no ruleset {id} {version}"));
+        let ruleset = self.rules.find(&reference).ok_or_else(absent)?;
+        match (ruleset.manifest.tenant.as_deref(), tenant) {
+            (Some(own), requester) if own == requester => {}
+            (_, "default") => {}
+            (Some(_), _) => return Err(absent()),
+            (None, requester) => {
+                return Err(DeployError::Forbidden(format!(
+                    "{id} {version} is a built-in ruleset; only the operator (tenant `default`) changes its state, not `{requester}`"
+                )));
+            }
+        }
+        let rules = Arc::clone(&self.rules);
+        let suspend = suspend.map(str::to_owned);
+        let changed =
+            tokio::task::spawn_blocking(move || rules.set_state(&reference, suspend.as_deref()))
+                .await
+                .map_err(|e| DeployError::Storage(e.to_string()))?
+                .map_err(|e| match e {
+                    StateChangeError::NotFound { .. } => absent(),
+                    StateChangeError::Storage(reason) => DeployError::Storage(reason),
+                })?;
+        tracing::warn!(%id, %version, state = ?changed.state(), %tenant, "ruleset state changed by an operator");
+        Ok(changed.summary())
     }
 
     pub fn rules(&self) -> &Arc<Registry> {

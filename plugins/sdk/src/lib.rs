@@ -32,6 +32,9 @@ wit_bindgen::generate!({
     pub_export_macro: true,
     export_macro_name: "export_bindings",
     default_bindings_module: "redress_plugin_sdk",
+    // Serde, so that a vendor can keep test cases as JSON and the host's benchmark can hand
+    // the native build the very input the plugin gets.
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use exports::redress::ruleset::decider::Guest as Ruleset;

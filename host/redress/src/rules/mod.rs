@@ -44,4 +44,8 @@ pub enum RuleError {
     /// A WebAssembly plugin trapped or could not be run (the reason says which).
     #[error("{0}")]
     Plugin(String),
+    /// The host had no capacity left for the decision (every pooled plugin instance busy);
+    /// not the rules' fault.
+    #[error("the host is at capacity: {0}")]
+    Capacity(String),
 }

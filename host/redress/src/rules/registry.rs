@@ -4,7 +4,10 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::{Arc, PoisonError, RwLock},
+    sync::{
+        Arc, PoisonError, RwLock,
+        atomic::{AtomicU32, Ordering},
+    },
 };
 
 use jiff::civil::Date;
@@ -24,7 +27,7 @@ use super::{
     manifest::{EngineKind, Manifest},
     rhai_engine::RhaiEngine,
     signing::{Expected, SIGNATURE_FILE, SignatureError, Signer, TrustStore},
-    wasm::{Descriptor, WasmEngine, WasmPlugin},
+    wasm::{Descriptor, PluginSettings, WasmEngine, WasmPlugin},
 };
 
 /// A package as files: `ruleset.toml`, the rules (`*.rhai`, or a plugin's `*.wasm`),
@@ -189,6 +192,12 @@ pub enum RulesetState {
     },
 }
 
+/// Consecutive failed decisions after which a plugin's version is quarantined (suspended until
+/// an operator resumes it). A Rhai ruleset is not quarantined: its failures are deterministic
+/// outcomes of the rules and the data (for example a deadline past the calendar's horizon),
+/// while a plugin that keeps trapping or running out of fuel is broken or hostile.
+pub const QUARANTINE_AFTER_FAILURES: u32 = 5;
+
 /// A compiled, validated package.
 #[derive(Debug)]
 pub struct LoadedRuleset {
@@ -196,7 +205,11 @@ pub struct LoadedRuleset {
     pub origin: String,
     pub content_hash: String,
     pub fixture_count: usize,
-    pub state: RulesetState,
+    state: RwLock<RulesetState>,
+    consecutive_failures: AtomicU32,
+    /// Where a quarantine is recorded; set when the ruleset is activated in a registry (the
+    /// failures of fixture runs before activation do not count).
+    suspensions: Option<Arc<Suspensions>>,
     /// The vendor whose signature was verified, for a plugin on a server that trusts keys.
     pub signed_by: Option<Signer>,
     compiled: Compiled,
@@ -213,6 +226,7 @@ enum Compiled {
     Wasm {
         engine: &'static WasmEngine,
         plugin: WasmPlugin,
+        settings: PluginSettings,
     },
 }
 
@@ -293,6 +307,7 @@ impl LoadedRuleset {
                 Compiled::Wasm {
                     engine: wasm,
                     plugin,
+                    settings: PluginSettings::of(&manifest),
                 }
             }
         };
@@ -311,7 +326,9 @@ impl LoadedRuleset {
             origin: package.origin.clone(),
             content_hash: package.content_hash(),
             fixture_count: fixtures.len(),
-            state: RulesetState::Active,
+            state: RwLock::new(RulesetState::Active),
+            consecutive_failures: AtomicU32::new(0),
+            suspensions: None,
             signed_by: None,
             compiled,
         };
@@ -328,7 +345,7 @@ impl LoadedRuleset {
         case: &Case,
         ctx: &RuleContext<'_>,
     ) -> Result<Decision, RuleError> {
-        if let RulesetState::Suspended { reason } = &self.state {
+        if let RulesetState::Suspended { reason } = self.state() {
             return Err(RuleError::Script(format!(
                 "the ruleset is suspended: {reason}"
             )));
@@ -339,18 +356,76 @@ impl LoadedRuleset {
                 ast,
                 settings,
             } => engine.decide(ast, &self.manifest, settings, trigger, case, ctx),
-            Compiled::Wasm { engine, plugin } => {
-                engine.decide(plugin, &self.manifest, trigger, case, ctx)
+            Compiled::Wasm {
+                engine,
+                plugin,
+                settings,
+            } => {
+                let decided = engine.decide(plugin, &self.manifest, settings, trigger, case, ctx);
+                self.count_plugin_outcome(&decided);
+                decided
             }
+        }
+    }
+
+    pub fn state(&self) -> RulesetState {
+        self.state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.state() == RulesetState::Active
+    }
+
+    /// Quarantines a plugin after `QUARANTINE_AFTER_FAILURES` failures in a row. A full
+    /// instance pool is the host's capacity, not the plugin's fault, and does not count.
+    fn count_plugin_outcome(&self, decided: &Result<Decision, RuleError>) {
+        let Some(suspensions) = &self.suspensions else {
+            return;
+        };
+        let error = match decided {
+            Ok(_) => {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+                return;
+            }
+            Err(RuleError::Capacity(_)) => return,
+            Err(error) => error,
+        };
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if failures != QUARANTINE_AFTER_FAILURES {
+            return;
+        }
+        let reason =
+            format!("quarantined after {failures} consecutive plugin failures; the last: {error}");
+        tracing::error!(id = %self.manifest.id, version = %self.manifest.version, %reason, "plugin quarantined");
+        if let Err(e) = suspensions.record(&self.reference(), Some(&reason)) {
+            tracing::error!(error = %e, "the quarantine could not be recorded; it lasts until a restart");
+        }
+        self.set_state(RulesetState::Suspended { reason });
+    }
+
+    fn set_state(&self, state: RulesetState) {
+        if state == RulesetState::Active {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+
+    /// The compiled plugin and its settings; `None` for a Rhai ruleset.
+    pub fn plugin(&self) -> Option<(&WasmPlugin, &PluginSettings)> {
+        match &self.compiled {
+            Compiled::Rhai { .. } => None,
+            Compiled::Wasm {
+                plugin, settings, ..
+            } => Some((plugin, settings)),
         }
     }
 
     /// What a plugin says of itself; `None` for a Rhai ruleset.
     pub fn plugin_descriptor(&self) -> Option<&Descriptor> {
-        match &self.compiled {
-            Compiled::Rhai { .. } => None,
-            Compiled::Wasm { plugin, .. } => Some(&plugin.descriptor),
-        }
+        self.plugin().map(|(plugin, _)| &plugin.descriptor)
     }
 
     /// The statement a vendor signs for this package, as the host read it.
@@ -404,11 +479,97 @@ pub struct RulesetSummary {
     pub basis: Vec<String>,
 }
 
+/// The suspended ruleset versions, kept in a file so that a quarantine outlasts a restart
+/// until an operator resumes the version.
+#[derive(Debug, Default)]
+pub struct Suspensions {
+    path: Option<PathBuf>,
+    entries: std::sync::Mutex<BTreeMap<(String, String), String>>,
+}
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct SuspensionEntry {
+    id: String,
+    version: String,
+    reason: String,
+}
+
+impl Suspensions {
+    /// Reads `path` (absent: none suspended).
+    pub fn load(path: &Path) -> Result<Suspensions, PackageError> {
+        let invalid = |e: String| PackageError::Invalid(format!("{}: {e}", path.display()));
+        let entries: Vec<SuspensionEntry> = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(invalid(e.to_string())),
+        };
+        Ok(Suspensions {
+            path: Some(path.to_owned()),
+            entries: std::sync::Mutex::new(
+                entries
+                    .into_iter()
+                    .map(|e| ((e.id, e.version), e.reason))
+                    .collect(),
+            ),
+        })
+    }
+
+    fn reason(&self, reference: &RulesetRef) -> Option<String> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(reference.id.clone(), reference.version.clone()))
+            .cloned()
+    }
+
+    /// Records a suspension (`Some(reason)`) or its end (`None`), durably: a temporary file,
+    /// synced, renamed over the old one.
+    fn record(&self, reference: &RulesetRef, reason: Option<&str>) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (reference.id.clone(), reference.version.clone());
+        match reason {
+            Some(reason) => entries.insert(key, reason.to_owned()),
+            None => entries.remove(&key),
+        };
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let list: Vec<SuspensionEntry> = entries
+            .iter()
+            .map(|((id, version), reason)| SuspensionEntry {
+                id: id.clone(),
+                version: version.clone(),
+                reason: reason.clone(),
+            })
+            .collect();
+        let staging = path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&staging)?;
+        file.write_all(&serde_json::to_vec_pretty(&list).map_err(std::io::Error::other)?)?;
+        file.sync_all()?;
+        std::fs::rename(&staging, path)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 pub struct Registry {
     engine: RhaiEngine,
     trust: TrustStore,
+    suspensions: Arc<Suspensions>,
     rulesets: RwLock<Vec<Arc<LoadedRuleset>>>,
+}
+
+/// Why an operator's change of a ruleset's state was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StateChangeError {
+    #[error("no ruleset {id} {version}")]
+    NotFound { id: String, version: String },
+    #[error("the change could not be stored: {0}")]
+    Storage(String),
 }
 
 impl Registry {
@@ -423,8 +584,41 @@ impl Registry {
         Registry {
             engine,
             trust,
+            suspensions: Arc::new(Suspensions::default()),
             rulesets: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Keeps suspensions (quarantines and an operator's) in `suspensions`' file. Call before
+    /// installing packages, so that a suspended version comes back suspended.
+    pub fn with_suspensions(mut self, suspensions: Suspensions) -> Self {
+        self.suspensions = Arc::new(suspensions);
+        self
+    }
+
+    /// An operator suspends a version (`Some(reason)`) or resumes it (`None`). Recorded before
+    /// it takes effect.
+    pub fn set_state(
+        &self,
+        reference: &RulesetRef,
+        suspend: Option<&str>,
+    ) -> Result<Arc<LoadedRuleset>, StateChangeError> {
+        let ruleset = self
+            .find(reference)
+            .ok_or_else(|| StateChangeError::NotFound {
+                id: reference.id.clone(),
+                version: reference.version.clone(),
+            })?;
+        self.suspensions
+            .record(reference, suspend)
+            .map_err(|e| StateChangeError::Storage(e.to_string()))?;
+        ruleset.set_state(match suspend {
+            Some(reason) => RulesetState::Suspended {
+                reason: reason.to_owned(),
+            },
+            None => RulesetState::Active,
+        });
+        Ok(ruleset)
     }
 
     pub fn trust(&self) -> &TrustStore {
@@ -452,7 +646,7 @@ impl Registry {
     ) -> Option<Arc<LoadedRuleset>> {
         self.all()
             .into_iter()
-            .filter(|r| r.state == RulesetState::Active)
+            .filter(|r| r.is_active())
             .filter(|r| r.manifest.sector == sector && r.manifest.applies_on(received))
             .filter(|r| r.manifest.tenant.as_deref().is_none_or(|t| t == tenant))
             // The id last, so that two packages alike in all else are chosen the same way every
@@ -503,7 +697,7 @@ impl LoadedRuleset {
             origin: r.origin.clone(),
             content_hash: r.content_hash.clone(),
             fixture_cases: r.fixture_count,
-            state: r.state.clone(),
+            state: r.state(),
             signed_by: r.signed_by.clone(),
             basis: r.manifest.basis.clone(),
         }
@@ -566,7 +760,12 @@ impl Registry {
         Ok(Prepared::Ready(Box::new(loaded)))
     }
 
-    pub fn activate(&self, loaded: LoadedRuleset) -> Arc<LoadedRuleset> {
+    pub fn activate(&self, mut loaded: LoadedRuleset) -> Arc<LoadedRuleset> {
+        if let Some(reason) = self.suspensions.reason(&loaded.reference()) {
+            loaded.set_state(RulesetState::Suspended { reason });
+        }
+        loaded.consecutive_failures.store(0, Ordering::Relaxed);
+        loaded.suspensions = Some(Arc::clone(&self.suspensions));
         let loaded = Arc::new(loaded);
         self.rulesets
             .write()

@@ -160,6 +160,15 @@ impl<'a> CaseView<'a> {
     }
 }
 
+/// A unit-like domain enum's snake_case name, as in the JSON schemas (what both engines hand
+/// to the rules).
+pub(crate) fn enum_name<T: Serialize>(value: &T) -> Option<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
 /// The same view built directly as Rhai values: going through serde costs several
 /// microseconds per decision, more than the rules themselves usually take.
 pub fn to_rhai(case: &Case) -> rhai::Dynamic {
@@ -171,11 +180,7 @@ pub fn to_rhai(case: &Case) -> rhai::Dynamic {
         value.map_or(Dynamic::UNIT, text)
     }
     fn name<T: Serialize>(value: &T) -> Dynamic {
-        // Unit-like enums serialise to their snake_case name.
-        match serde_json::to_value(value) {
-            Ok(serde_json::Value::String(s)) => text(&s),
-            _ => Dynamic::UNIT,
-        }
+        enum_name(value).map_or(Dynamic::UNIT, |s| text(&s))
     }
     fn json(value: &serde_json::Value) -> Dynamic {
         match value {

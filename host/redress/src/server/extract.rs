@@ -256,6 +256,50 @@ impl OperationInput for CaseIdPath {
     }
 }
 
+/// A ruleset version in the path: `/v1/rulesets/{id}/{version}/...`.
+#[derive(Debug, Clone, serde::Deserialize, JsonSchema)]
+pub struct RulesetPath {
+    /// The ruleset id, e.g. `banking-insurance`.
+    pub id: String,
+    /// The version, e.g. `1.0.0`.
+    pub version: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RulesetPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(path): axum::extract::Path<RulesetPath> =
+            axum::extract::Path::from_request_parts(parts, state)
+                .await
+                .map_err(|e| {
+                    ApiError::field(
+                        ProblemKind::BadParameter,
+                        Location::Path,
+                        "/id",
+                        e.body_text(),
+                    )
+                })?;
+        Ok(path)
+    }
+}
+
+impl OperationInput for RulesetPath {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        axum::extract::Path::<RulesetPath>::operation_input(ctx, operation);
+    }
+
+    fn inferred_early_responses(
+        ctx: &mut GenContext,
+        _operation: &mut Operation,
+    ) -> Vec<(Option<DocStatus>, Response)> {
+        vec![(
+            Some(DocStatus::Code(404)),
+            problem_response(ctx, "No such ruleset version for this tenant"),
+        )]
+    }
+}
+
 pub const TENANT_HEADER: &str = "x-redress-tenant";
 pub const ACTOR_HEADER: &str = "x-redress-actor";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";

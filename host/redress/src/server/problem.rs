@@ -263,6 +263,7 @@ impl From<crate::service::DeployError> for ApiError {
             }
             DeployError::Package(e) => ApiError::new(ProblemKind::RulesetInvalid, e.to_string()),
             DeployError::Forbidden(reason) => ApiError::new(ProblemKind::Forbidden, reason),
+            DeployError::NotFound(reason) => ApiError::not_found(reason),
             DeployError::Storage(reason) => {
                 tracing::error!(%reason, "storing a ruleset package failed");
                 ApiError::new(

@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AppState,
-    extract::{ApiJson, ApiQuery, CaseIdPath, IdempotencyKey, IfMatch, RequestContext},
+    extract::{
+        ApiJson, ApiQuery, CaseIdPath, IdempotencyKey, IfMatch, RequestContext, RulesetPath,
+    },
     problem::{ApiError, Location, ProblemKind},
 };
 use crate::{
@@ -447,6 +449,49 @@ async fn deploy_ruleset(
     })
 }
 
+/// Suspending a ruleset version: new cases no longer get it, and cases pinned to it go to
+/// manual handling, until it is resumed.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendRequest {
+    /// Why, shown in listings and in the rule failure of every case it would have decided.
+    pub reason: String,
+}
+
+async fn suspend_ruleset(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    path: RulesetPath,
+    ApiJson(request): ApiJson<SuspendRequest>,
+) -> Result<Reply<RulesetSummary, 200>, ApiError> {
+    let reason = request.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::field(
+            ProblemKind::ValidationFailed,
+            Location::Body,
+            "/reason",
+            "between 1 and 500 characters",
+        ));
+    }
+    let summary = state
+        .app
+        .set_ruleset_state(&ctx.tenant, &path.id, &path.version, Some(reason))
+        .await?;
+    Ok(Reply::new(summary))
+}
+
+async fn resume_ruleset(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    path: RulesetPath,
+) -> Result<Reply<RulesetSummary, 200>, ApiError> {
+    let summary = state
+        .app
+        .set_ruleset_state(&ctx.tenant, &path.id, &path.version, None)
+        .await?;
+    Ok(Reply::new(summary))
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Health {
     pub status: String,
@@ -554,6 +599,29 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
                     })
                     .response_with::<409, ApiError, _>(|r| r.description("This version is already active with other content"))
                     .response_with::<403, ApiError, _>(|r| r.description("The package is for another tenant"))
+            }),
+        )
+        .api_route(
+            "/v1/rulesets/{id}/{version}/suspend",
+            post_with(suspend_ruleset, |op| {
+                op.id("suspendRuleset")
+                    .tag("rulesets")
+                    .summary("Suspend a ruleset version")
+                    .description(
+                        "New cases no longer get this version; cases pinned to it go to manual handling with \
+                         the reason. Recorded durably: a suspension outlasts a restart. A plugin that fails \
+                         5 decisions in a row is suspended this way by the server itself (quarantine).",
+                    )
+                    .response_with::<403, ApiError, _>(|r| r.description("A built-in ruleset can only be suspended by the operator"))
+            }),
+        )
+        .api_route(
+            "/v1/rulesets/{id}/{version}/resume",
+            post_with(resume_ruleset, |op| {
+                op.id("resumeRuleset")
+                    .tag("rulesets")
+                    .summary("Resume a suspended (or quarantined) ruleset version")
+                    .response_with::<403, ApiError, _>(|r| r.description("A built-in ruleset can only be resumed by the operator"))
             }),
         )
         .api_route(
