@@ -260,13 +260,22 @@ async fn a_plugin_decides_through_the_server_and_a_hostile_one_is_contained() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 403, "a tenant cannot resume a built-in ruleset");
+    assert_eq!(
+        response.status(),
+        403,
+        "a tenant cannot resume a built-in ruleset"
+    );
     let (status, problem) = server
-        .post("/v1/rulesets/hostile/0.1.0/suspend", &json!({"reason": " "}))
+        .post(
+            "/v1/rulesets/hostile/0.1.0/suspend",
+            &json!({"reason": " "}),
+        )
         .await;
     assert_eq!(status, 422);
     assert_eq!(problem["errors"][0]["pointer"], "/reason");
-    let (status, _) = server.post("/v1/rulesets/nothing/1.0.0/resume", &json!({})).await;
+    let (status, _) = server
+        .post("/v1/rulesets/nothing/1.0.0/resume", &json!({}))
+        .await;
     assert_eq!(status, 404);
     let (status, resumed) = server.post(resume, &json!({})).await;
     assert_eq!(status, 200, "{resumed}");
@@ -444,4 +453,71 @@ async fn only_plugins_signed_by_a_trusted_vendor_are_accepted_and_deploy_without
     server.restart();
     let case = server.create(&bank_complaint()).await;
     assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin", "{case}");
+}
+
+#[test]
+fn compiled_plugins_are_cached_and_only_artifacts_this_host_wrote_are_loaded() {
+    use redress::rules::{artifact_cache::ArtifactCache, wasm::WasmEngine};
+    use std::sync::atomic::Ordering::Relaxed;
+    let work = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(built("banking-insurance-plugin/banking.wasm")).unwrap();
+    let engine = WasmEngine::shared().unwrap();
+    let load = |cache: &ArtifactCache| {
+        let plugin = engine
+            .load_cached(&wasm, "banking.wasm", Some(cache))
+            .unwrap();
+        // Whatever path it took, the plugin runs.
+        assert_eq!(plugin.descriptor.id, "banking-insurance-plugin");
+        engine.describe(&plugin, "banking").unwrap();
+    };
+    let stats = |cache: &ArtifactCache| {
+        (
+            cache.stats.hits.load(Relaxed),
+            cache.stats.misses.load(Relaxed),
+            cache.stats.refused.load(Relaxed),
+        )
+    };
+    let dir = work.path().join("cache");
+    let first = ArtifactCache::open(&dir).unwrap();
+    load(&first);
+    assert_eq!(stats(&first), (0, 1, 0), "compiled and stored");
+    // A restart: a new cache over the same directory loads the stored artifact.
+    let restarted = ArtifactCache::open(&dir).unwrap();
+    load(&restarted);
+    assert_eq!(stats(&restarted), (1, 0, 0));
+
+    let artifact = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap();
+    // An artifact changed on disk is refused, compiled again and replaced.
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&artifact, &bytes).unwrap();
+    let after_tampering = ArtifactCache::open(&dir).unwrap();
+    load(&after_tampering);
+    assert_eq!(stats(&after_tampering), (0, 0, 1));
+    load(&after_tampering);
+    assert_eq!(
+        stats(&after_tampering),
+        (1, 0, 1),
+        "the replacement is trusted"
+    );
+
+    // An artifact another host wrote (another key) is refused.
+    let other_dir = work.path().join("other");
+    let other = ArtifactCache::open(&other_dir).unwrap();
+    std::fs::copy(&artifact, other_dir.join(artifact.file_name().unwrap())).unwrap();
+    load(&other);
+    assert_eq!(stats(&other), (0, 0, 1));
+
+    // A damaged key is an error naming the file, not a silently disabled check.
+    std::fs::write(dir.join("host.key"), b"short").unwrap();
+    let error = ArtifactCache::open(&dir).unwrap_err().to_string();
+    assert!(
+        error.contains("host.key") && error.contains("not 32"),
+        "{error}"
+    );
 }

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use redress::deadlines;
 use redress::rules::{
     Registry,
+    artifact_cache::ArtifactCache,
     registry::Suspensions,
     rhai_engine::{Limits, RhaiEngine},
     signing::TrustStore,
@@ -326,8 +327,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rules = load_rules(
                 std::slice::from_ref(&rulesets),
                 &calendars,
-                TrustStore::default(),
-                Suspensions::default(),
+                Registry::new(RhaiEngine::new(Limits::default())),
             );
             let lines =
                 runtime.block_on(redress::simulate::run(parsed, calendars, rules, &name))?;
@@ -447,7 +447,23 @@ fn serve(
             .collect();
         let suspensions = Suspensions::load(&config.data.join("suspended-rulesets.json"))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let rules = load_rules(&package_dirs, &calendars.current(), trust, suspensions);
+        let cache_dir = config.data.join("plugin-cache");
+        let plugin_cache = ArtifactCache::open(&cache_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let rules = load_rules(
+            &package_dirs,
+            &calendars.current(),
+            Registry::with_trust(RhaiEngine::new(Limits::default()), trust)
+                .with_suspensions(suspensions)
+                .with_plugin_cache(plugin_cache),
+        );
+        if let Some(cache) = rules.plugin_cache() {
+            tracing::info!(
+                hits = cache.stats.hits.load(std::sync::atomic::Ordering::Relaxed),
+                compiled = cache.stats.misses.load(std::sync::atomic::Ordering::Relaxed)
+                    + cache.stats.refused.load(std::sync::atomic::Ordering::Relaxed),
+                "plugins loaded (hits: from the compiled-artifact cache)"
+            );
+        }
         let deployed_dir = config.data.join("rulesets");
         for (path, error) in rules.install_dir(&deployed_dir, &calendars.current()) {
             tracing::error!(package = %path.display(), error = %error, "deployed ruleset refused");
@@ -488,14 +504,7 @@ fn serve(
 /// The built-in rulesets under `dirs` (every folder with a `ruleset.toml`). A package whose
 /// fixtures fail, or a plugin whose signature does not verify, is refused and logged; the
 /// others serve, and cases of a sector left without a ruleset go to manual handling.
-fn load_rules(
-    dirs: &[PathBuf],
-    calendars: &CalendarSet,
-    trust: TrustStore,
-    suspensions: Suspensions,
-) -> Arc<Registry> {
-    let registry = Registry::with_trust(RhaiEngine::new(Limits::default()), trust)
-        .with_suspensions(suspensions);
+fn load_rules(dirs: &[PathBuf], calendars: &CalendarSet, registry: Registry) -> Arc<Registry> {
     let refused = dirs
         .iter()
         .flat_map(|dir| registry.install_dir(dir, calendars));

@@ -7,6 +7,7 @@
 //! package's own fixture cases before it may become active (`fixtures`).
 
 pub mod apply;
+pub mod artifact_cache;
 pub mod fixtures;
 pub mod manifest;
 pub mod registry;

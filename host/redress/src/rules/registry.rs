@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     RuleContext, RuleError,
+    artifact_cache::ArtifactCache,
     fixtures::{Fixture, FixtureReport},
     manifest::{EngineKind, Manifest},
     rhai_engine::RhaiEngine,
@@ -269,6 +270,15 @@ impl LoadedRuleset {
         engine: &RhaiEngine,
         package: &Package,
     ) -> Result<(LoadedRuleset, Vec<Fixture>), PackageError> {
+        Self::compile_cached(engine, package, None)
+    }
+
+    /// `compile`, with a plugin's compiled code kept in `cache`.
+    pub fn compile_cached(
+        engine: &RhaiEngine,
+        package: &Package,
+        cache: Option<&ArtifactCache>,
+    ) -> Result<(LoadedRuleset, Vec<Fixture>), PackageError> {
         for path in package.files.keys().chain(package.binaries.keys()) {
             check_package_path(path).map_err(PackageError::Invalid)?;
         }
@@ -302,7 +312,7 @@ impl LoadedRuleset {
                     .get(&manifest.entry)
                     .ok_or_else(missing_entry)?;
                 let wasm = WasmEngine::shared()?;
-                let plugin = wasm.load(bytes, &entry_origin)?;
+                let plugin = wasm.load_cached(bytes, &entry_origin, cache)?;
                 check_descriptor(&plugin, &manifest, &entry_origin)?;
                 Compiled::Wasm {
                     engine: wasm,
@@ -560,6 +570,7 @@ pub struct Registry {
     engine: RhaiEngine,
     trust: TrustStore,
     suspensions: Arc<Suspensions>,
+    plugin_cache: Option<ArtifactCache>,
     rulesets: RwLock<Vec<Arc<LoadedRuleset>>>,
 }
 
@@ -585,8 +596,19 @@ impl Registry {
             engine,
             trust,
             suspensions: Arc::new(Suspensions::default()),
+            plugin_cache: None,
             rulesets: RwLock::new(Vec::new()),
         }
+    }
+
+    /// Keeps compiled plugins in `cache`, so that a restart does not compile them again.
+    pub fn with_plugin_cache(mut self, cache: ArtifactCache) -> Self {
+        self.plugin_cache = Some(cache);
+        self
+    }
+
+    pub fn plugin_cache(&self) -> Option<&ArtifactCache> {
+        self.plugin_cache.as_ref()
     }
 
     /// Keeps suspensions (quarantines and an operator's) in `suspensions`' file. Call before
@@ -725,7 +747,8 @@ impl Registry {
         package: &Package,
         calendars: &CalendarSet,
     ) -> Result<Prepared, PackageError> {
-        let (mut loaded, fixtures) = LoadedRuleset::compile(&self.engine, package)?;
+        let (mut loaded, fixtures) =
+            LoadedRuleset::compile_cached(&self.engine, package, self.plugin_cache.as_ref())?;
         if let Some(expected) = loaded.expected_statement()
             && self.trust.is_enforced()
         {

@@ -33,7 +33,9 @@ use wasmtime::{
     component::{Component, HasSelf, Linker, types::ComponentItem},
 };
 
-use super::{RuleContext, RuleError, manifest::Manifest, view::CaseView};
+use super::{
+    RuleContext, RuleError, artifact_cache::ArtifactCache, manifest::Manifest, view::CaseView,
+};
 
 /// The interface versions this host has bindings for.
 pub const SUPPORTED_INTERFACES: &[&str] = &["1.0.0"];
@@ -272,12 +274,28 @@ impl WasmEngine {
     /// Compiles a component, checks its imports and interface version, and asks it to
     /// describe itself.
     pub fn load(&self, wasm: &[u8], origin: &str) -> Result<WasmPlugin, RuleError> {
+        self.load_cached(wasm, origin, None)
+    }
+
+    /// `load`, taking the compiled code from `cache` when this host compiled it before.
+    pub fn load_cached(
+        &self,
+        wasm: &[u8],
+        origin: &str,
+        cache: Option<&ArtifactCache>,
+    ) -> Result<WasmPlugin, RuleError> {
         let refuse = |message: String| RuleError::Compile {
             origin: origin.to_owned(),
             message,
         };
-        let component = Component::new(&self.engine, wasm)
-            .map_err(|e| refuse(format!("not a WebAssembly component: {e:#}")))?;
+        let compile = || {
+            Component::new(&self.engine, wasm)
+                .map_err(|e| refuse(format!("not a WebAssembly component: {e:#}")))
+        };
+        let component = match cache {
+            Some(cache) => cache.get_or_compile(&self.engine, wasm, compile)?.0,
+            None => compile()?,
+        };
         let ty = component.component_type();
         let mut version = None;
         for (name, _) in ty.exports(&self.engine) {
