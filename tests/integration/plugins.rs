@@ -131,7 +131,10 @@ fn hostile_plugins_are_contained_with_a_specific_reason() {
         ("trap", "the plugin trapped"),
         ("garbage", "item 0 (start_clock)"),
         ("huge-output", "items; at most 200"),
-        ("declines", "declined to decide: this plugin never decides"),
+        (
+            "declines",
+            "declined to decide (the rules do not cover this case): this plugin never decides",
+        ),
     ];
     for (behaviour, reason) in table {
         let (plugin, _) = LoadedRuleset::compile(&engine, &hostile_package(behaviour)).unwrap();
@@ -178,6 +181,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The tenant the built-in banking plugin is for (plugins/banking/ruleset.toml).
+const BANK: &str = "demo-bank";
+
 fn bank_complaint() -> serde_json::Value {
     json!({
         "sector": "banking",
@@ -198,12 +204,14 @@ async fn a_plugin_decides_through_the_server_and_a_hostile_one_is_contained() {
         &rulesets.path().join("banking-insurance-plugin"),
     );
     let server = Server::start_with_ruleset_dir(rulesets);
-    let case = server.create(&bank_complaint()).await;
+    let case = server.create_as(BANK, &bank_complaint()).await;
     assert_eq!(case["status"], "accepted", "{case}");
     assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin");
     assert_eq!(case["clocks"]["decision"]["due_at"], "2026-02-28T16:00:00Z");
     let id = case["id"].as_str().unwrap();
-    let (_, timeline) = server.get(&format!("/v1/cases/{id}/timeline")).await;
+    let (_, timeline) = server
+        .get_as(BANK, &format!("/v1/cases/{id}/timeline"))
+        .await;
     let decision = &timeline["events"][1]["event"];
     assert_eq!(decision["type"], "decision");
     assert_eq!(decision["engine"], redress::rules::wasm::ENGINE_VERSION);
@@ -413,10 +421,10 @@ async fn only_plugins_signed_by_a_trusted_vendor_are_accepted_and_deploy_without
             plugins.as_os_str(),
         ],
     );
-    let (_, listed) = server.get("/v1/rulesets").await;
+    let (_, listed) = server.get_as(BANK, "/v1/rulesets").await;
     assert_eq!(listed["items"], json!([]), "{listed}");
     assert!(server.log_text().contains("is not signed"));
-    let before = server.create(&bank_complaint()).await;
+    let before = server.create_as(BANK, &bank_complaint()).await;
     assert!(before["manual_handling"].is_object(), "{before}");
 
     for (dir, reason) in [
@@ -424,7 +432,9 @@ async fn only_plugins_signed_by_a_trusted_vendor_are_accepted_and_deploy_without
         (&tampered, "changed after it was signed"),
         (&by_mallory, "which this server does not trust"),
     ] {
-        let (status, problem) = server.post("/v1/rulesets", &deploy_request(dir)).await;
+        let (status, problem) = server
+            .post_as(BANK, "/v1/rulesets", &deploy_request(dir))
+            .await;
         assert_eq!(status, 422, "{}: {problem}", dir.display());
         assert_eq!(
             problem["type"], "urn:redress:problem:plugin-signature-refused",
@@ -435,23 +445,25 @@ async fn only_plugins_signed_by_a_trusted_vendor_are_accepted_and_deploy_without
             "{problem}"
         );
     }
-    let (_, listed) = server.get("/v1/rulesets").await;
+    let (_, listed) = server.get_as(BANK, "/v1/rulesets").await;
     assert_eq!(
         listed["items"],
         json!([]),
         "a refusal changes nothing: {listed}"
     );
 
-    let (status, deployed) = server.post("/v1/rulesets", &deploy_request(&good)).await;
+    let (status, deployed) = server
+        .post_as(BANK, "/v1/rulesets", &deploy_request(&good))
+        .await;
     assert_eq!(status, 201, "{deployed}");
     assert_eq!(deployed["signed_by"]["vendor"], "acme");
-    let case = server.create(&bank_complaint()).await;
+    let case = server.create_as(BANK, &bank_complaint()).await;
     assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin", "{case}");
     assert_eq!(case["status"], "accepted");
 
     // After a restart the stored package is verified again and still decides.
     server.restart();
-    let case = server.create(&bank_complaint()).await;
+    let case = server.create_as(BANK, &bank_complaint()).await;
     assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin", "{case}");
 }
 

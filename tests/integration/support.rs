@@ -183,9 +183,15 @@ impl Server {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_as("default", path, body).await
+    }
+
+    /// A POST on behalf of `tenant`.
+    pub async fn post_as(&self, tenant: &str, path: &str, body: &Value) -> (u16, Value) {
         let response = self
             .client
             .post(self.url(path))
+            .header("x-redress-tenant", tenant)
             .json(body)
             .send()
             .await
@@ -194,11 +200,23 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        read(self.client.get(self.url(path)).send().await.unwrap()).await
+        self.get_as("default", path).await
+    }
+
+    pub async fn get_as(&self, tenant: &str, path: &str) -> (u16, Value) {
+        let request = self
+            .client
+            .get(self.url(path))
+            .header("x-redress-tenant", tenant);
+        read(request.send().await.unwrap()).await
     }
 
     pub async fn create(&self, body: &Value) -> Value {
-        let (status, case) = self.post("/v1/cases", body).await;
+        self.create_as("default", body).await
+    }
+
+    pub async fn create_as(&self, tenant: &str, body: &Value) -> Value {
+        let (status, case) = self.post_as(tenant, "/v1/cases", body).await;
         assert_eq!(status, 201, "{case}");
         case
     }

@@ -30,11 +30,25 @@ use redress_plugin_sdk as sdk;
 /// Total time and iterations per benchmark, as criterion measured them.
 type Totals = RefCell<BTreeMap<&'static str, (Duration, u64)>>;
 
-fn record(totals: &Totals, name: &'static str, iterations: u64, elapsed: Duration) {
+/// Runs `round` `iterations` times for criterion and adds the time to `totals` as
+/// `iterations × per_round` decisions.
+fn timed(
+    totals: &Totals,
+    name: &'static str,
+    per_round: u64,
+    iterations: u64,
+    mut round: impl FnMut(),
+) -> Duration {
+    let started = Instant::now();
+    for _ in 0..iterations {
+        round();
+    }
+    let elapsed = started.elapsed();
     let mut totals = totals.borrow_mut();
     let entry = totals.entry(name).or_default();
     entry.0 += elapsed;
-    entry.1 += iterations;
+    entry.1 += iterations * per_round;
+    elapsed
 }
 
 /// Mean µs per decision; NaN for a benchmark filtered out on the command line.
@@ -126,84 +140,58 @@ fn main() {
     ));
     // Each iteration decides every sample once; the totals are divided by the sample count.
     let per_round = samples.len() as u64;
+    let ctx_of = |sample: &Sample| RuleContext {
+        now: sample.ctx_now,
+        calendars: &calendars,
+    };
     group.bench_function("native Rust", |b| {
-        b.iter_custom(|iterations| {
-            let started = Instant::now();
-            for _ in 0..iterations {
+        b.iter_custom(|n| {
+            timed(&totals, "native", per_round, n, || {
                 for sample in &samples {
                     let (t, c, x) = &sample.native;
                     std::hint::black_box(redress_plugin_banking::decide(t, c, x).unwrap());
                 }
-            }
-            let elapsed = started.elapsed();
-            record(&totals, "native", iterations * per_round, elapsed);
-            elapsed
+            })
         })
     });
-    for (name, ruleset) in [("rhai", &rhai), ("wasm", &wasm)] {
-        let label = if name == "rhai" {
-            "Rhai ruleset"
-        } else {
-            "WASM plugin (fresh instance per decision)"
-        };
+    for (name, label, ruleset) in [
+        ("rhai", "Rhai ruleset", &rhai),
+        ("wasm", "WASM plugin (fresh instance per decision)", &wasm),
+    ] {
         group.bench_function(label, |b| {
-            b.iter_custom(|iterations| {
-                let started = Instant::now();
-                for _ in 0..iterations {
+            b.iter_custom(|n| {
+                timed(&totals, name, per_round, n, || {
                     for sample in &samples {
-                        let ctx = RuleContext {
-                            now: sample.ctx_now,
-                            calendars: &calendars,
-                        };
-                        std::hint::black_box(
-                            ruleset
-                                .decide(&Trigger::CaseReceived, &sample.case, &ctx)
-                                .unwrap(),
-                        );
+                        let decided =
+                            ruleset.decide(&Trigger::CaseReceived, &sample.case, &ctx_of(sample));
+                        std::hint::black_box(decided.unwrap());
                     }
-                }
-                let elapsed = started.elapsed();
-                record(&totals, name, iterations * per_round, elapsed);
-                elapsed
+                })
             })
         });
     }
     // The parts of a plugin decision.
     group.bench_function("WASM part: the case as WIT values", |b| {
-        b.iter_custom(|iterations| {
-            let started = Instant::now();
-            for _ in 0..iterations {
+        b.iter_custom(|n| {
+            timed(&totals, "input", per_round, n, || {
                 for sample in &samples {
-                    let ctx = RuleContext {
-                        now: sample.ctx_now,
-                        calendars: &calendars,
-                    };
-                    std::hint::black_box(
-                        Input::new(
-                            &Trigger::CaseReceived,
-                            &sample.case,
-                            &ctx,
-                            &wasm.manifest,
-                            settings,
-                        )
-                        .unwrap(),
+                    let input = Input::new(
+                        &Trigger::CaseReceived,
+                        &sample.case,
+                        &ctx_of(sample),
+                        &wasm.manifest,
+                        settings,
                     );
+                    std::hint::black_box(input.unwrap());
                 }
-            }
-            let elapsed = started.elapsed();
-            record(&totals, "input", iterations * per_round, elapsed);
-            elapsed
+            })
         })
     });
     group.bench_function("WASM part: instantiate and describe", |b| {
-        b.iter_custom(|iterations| {
-            let started = Instant::now();
-            for _ in 0..iterations {
+        b.iter_custom(|n| {
+            timed(&totals, "instantiate", 1, n, || {
                 std::hint::black_box(wasm_engine.describe(plugin, "bench").unwrap());
-            }
-            let elapsed = started.elapsed();
-            record(&totals, "instantiate", iterations, elapsed);
-            elapsed
+            })
         })
     });
     group.finish();
@@ -218,29 +206,18 @@ fn main() {
     let mut group = criterion.benchmark_group("loading the banking plugin");
     group.sample_size(10);
     group.bench_function("compile", |b| {
-        b.iter_custom(|iterations| {
-            let started = Instant::now();
-            for _ in 0..iterations {
+        b.iter_custom(|n| {
+            timed(&totals, "compile", 1, n, || {
                 std::hint::black_box(wasm_engine.load(&wasm_bytes, "bench").unwrap());
-            }
-            let elapsed = started.elapsed();
-            record(&totals, "compile", iterations, elapsed);
-            elapsed
+            })
         })
     });
     group.bench_function("from the artifact cache", |b| {
-        b.iter_custom(|iterations| {
-            let started = Instant::now();
-            for _ in 0..iterations {
-                std::hint::black_box(
-                    wasm_engine
-                        .load_cached(&wasm_bytes, "bench", Some(&cache))
-                        .unwrap(),
-                );
-            }
-            let elapsed = started.elapsed();
-            record(&totals, "cached", iterations, elapsed);
-            elapsed
+        b.iter_custom(|n| {
+            timed(&totals, "cached", 1, n, || {
+                let loaded = wasm_engine.load_cached(&wasm_bytes, "bench", Some(&cache));
+                std::hint::black_box(loaded.unwrap());
+            })
         })
     });
     group.finish();

@@ -7,9 +7,10 @@
 
 use redress_plugin_sdk::{
     Action, AttributeValue, CaseView, ClassifyAction, ClockSpec, ClockStart, ClockUnit, Context,
-    DayEnd, Decision, Descriptor, EscalateAction, ExtendClockAction, HandlerAction, NotifyAction,
-    PauseClockAction, RejectAction, RestartClockAction, Ruleset, Severity, StartClockAction,
-    StopClockAction, Trigger, WarnBefore, action_field, attribute, setting_bool, setting_int,
+    DayEnd, DecideError, Decision, Descriptor, EscalateAction, ExtendClockAction, HandlerAction,
+    NotifyAction, PauseClockAction, RejectAction, RestartClockAction, Ruleset, Severity,
+    StartClockAction, StopClockAction, Trigger, WarnBefore, action_field, attribute, setting_bool,
+    setting_int,
 };
 
 #[derive(Debug)]
@@ -30,13 +31,13 @@ impl Ruleset for Banking {
         }
     }
 
-    fn decide(trigger: Trigger, case: CaseView, ctx: Context) -> Result<Decision, String> {
+    fn decide(trigger: Trigger, case: CaseView, ctx: Context) -> Result<Decision, DecideError> {
         decide(&trigger, &case, &ctx)
     }
 }
 
 /// The decision, as a plain function (the native build calls it directly).
-pub fn decide(trigger: &Trigger, case: &CaseView, ctx: &Context) -> Result<Decision, String> {
+pub fn decide(trigger: &Trigger, case: &CaseView, ctx: &Context) -> Result<Decision, DecideError> {
     let settings = Settings::read(ctx)?;
     let mut out = Out::default();
     let rules = Rules {
@@ -83,18 +84,20 @@ struct Settings {
 }
 
 impl Settings {
-    fn read(ctx: &Context) -> Result<Settings, String> {
+    fn read(ctx: &Context) -> Result<Settings, DecideError> {
         let int = |name: &str| {
-            setting_int(ctx, name)
-                .ok_or_else(|| format!("setting `{name}` (an integer) is missing"))
+            setting_int(ctx, name).ok_or_else(|| {
+                DecideError::BadSetting(format!("setting `{name}` (an integer) is missing"))
+            })
         };
         Ok(Settings {
             decision_days: int("decision_days")?,
             complex_extension_days: int("complex_extension_days")?,
             especially_complex_extension_days: int("especially_complex_extension_days")?,
             max_total_days: int("max_total_days")?,
-            roll_forward: setting_bool(ctx, "roll_forward")
-                .ok_or("setting `roll_forward` (a boolean) is missing")?,
+            roll_forward: setting_bool(ctx, "roll_forward").ok_or_else(|| {
+                DecideError::BadSetting("setting `roll_forward` (a boolean) is missing".into())
+            })?,
             forwarded_working_days: int("forwarded_working_days")?,
             review_days: int("review_days")?,
             major_complaint_threshold: int("major_complaint_threshold")?,

@@ -22,8 +22,12 @@ impl Ruleset for Hostile {
         }
     }
 
-    fn decide(_trigger: Trigger, case: CaseView, _ctx: Context) -> Result<Decision, String> {
-        misbehave(&case)
+    fn decide(
+        _trigger: Trigger,
+        case: CaseView,
+        _ctx: Context,
+    ) -> Result<Decision, redress_plugin_sdk::DecideError> {
+        misbehave(&case).map_err(redress_plugin_sdk::DecideError::Unsupported)
     }
 }
 

@@ -3,12 +3,12 @@
 //! A vendor writes one function over plain Rust types and exports it:
 //!
 //! ```ignore
-//! use redress_plugin_sdk::{Context, Decision, Descriptor, Ruleset, Trigger, CaseView};
+//! use redress_plugin_sdk::{CaseView, Context, DecideError, Decision, Descriptor, Ruleset, Trigger};
 //!
 //! struct MyRules;
 //! impl Ruleset for MyRules {
 //!     fn describe() -> Descriptor { /* id, version, sector, interface version */ }
-//!     fn decide(trigger: Trigger, case: CaseView, ctx: Context) -> Result<Decision, String> {
+//!     fn decide(trigger: Trigger, case: CaseView, ctx: Context) -> Result<Decision, DecideError> {
 //!         Ok(Decision { actions: vec![], explanation: vec![] })
 //!     }
 //! }

@@ -824,11 +824,18 @@ impl Registry {
             .into_iter()
             .filter(|p| p.join("ruleset.toml").is_file())
         {
-            match Package::read_dir(&path).and_then(|package| self.install(&package, calendars)) {
-                Ok(loaded) => tracing::info!(
-                    id = %loaded.manifest.id, version = %loaded.manifest.version, fixtures = loaded.fixture_count,
-                    "ruleset active"
-                ),
+            let prepared =
+                Package::read_dir(&path).and_then(|package| self.prepare(&package, calendars));
+            match prepared {
+                // Already active: a rescan after some other file changed; nothing to say.
+                Ok(Prepared::AlreadyActive(_)) => {}
+                Ok(Prepared::Ready(loaded)) => {
+                    let loaded = self.activate(*loaded);
+                    tracing::info!(
+                        id = %loaded.manifest.id, version = %loaded.manifest.version, fixtures = loaded.fixture_count,
+                        "ruleset active"
+                    );
+                }
                 Err(e) => refused.push((path, e)),
             }
         }

@@ -347,7 +347,15 @@ impl WasmEngine {
                 interface_version: version,
             },
         };
-        let described = self.describe(&plugin, origin)?;
+        // Exports whose names match but whose types do not fail here, at the first
+        // instantiation: a plugin built from another revision of the interface.
+        let described = self.describe(&plugin, origin).map_err(|e| {
+            refuse(format!(
+                "does not work as a redress:ruleset@{} plugin (its exports do not have the \
+                 interface's types, or describe failed): {e}",
+                plugin.descriptor.interface_version
+            ))
+        })?;
         if described.interface_version != plugin.descriptor.interface_version {
             return Err(refuse(format!(
                 "the plugin says it was built for interface {}, but it exports redress:ruleset/decider@{}",
@@ -430,9 +438,14 @@ impl WasmEngine {
                 &input.context,
             )
         })?;
-        let decision = answer.map_err(|message| {
+        let decision = answer.map_err(|error| {
+            let (kind, message) = match error {
+                wit::DecideError::BadSetting(m) => ("a setting is missing or malformed", m),
+                wit::DecideError::MissingInput(m) => ("the case lacks information", m),
+                wit::DecideError::Unsupported(m) => ("the rules do not cover this case", m),
+            };
             RuleError::Script(format!(
-                "the plugin declined to decide: {}",
+                "the plugin declined to decide ({kind}): {}",
                 message.chars().take(2_000).collect::<String>()
             ))
         })?;
