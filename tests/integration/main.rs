@@ -3,6 +3,7 @@
 //! keeps link times down on small machines.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod api;
 mod cli;
 mod clocks;

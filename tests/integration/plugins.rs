@@ -415,6 +415,7 @@ async fn only_plugins_signed_by_a_trusted_vendor_are_accepted_and_deploy_without
     let mut server = Server::start_with_args(
         bare_rulesets(),
         [
+            "--open-access".as_ref(),
             "--trusted-keys".as_ref(),
             acme_public.as_os_str(),
             "--plugins".as_ref(),

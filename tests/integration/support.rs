@@ -81,7 +81,8 @@ impl Server {
     }
 
     fn start_inner(now: Option<&str>, rulesets: Option<tempfile::TempDir>) -> Server {
-        Self::start_full(now, rulesets, Vec::new())
+        // The host's mechanics are tested on an open-access server; `access.rs` tests keys.
+        Self::start_full(now, rulesets, vec!["--open-access".into()])
     }
 
     fn start_full(
@@ -89,6 +90,21 @@ impl Server {
         rulesets: Option<tempfile::TempDir>,
         extra_args: Vec<std::ffi::OsString>,
     ) -> Server {
+        Self::start_prepared(now, rulesets, extra_args, |_| ()).0
+    }
+
+    /// Starts a server with the calendars and no rulesets (cases go to manual handling), after
+    /// `prepare` has set up its (still empty) data directory, e.g. its API keys.
+    pub fn start_with_data<T>(prepare: impl FnOnce(&Path) -> T) -> (Server, T) {
+        Self::start_prepared(None, Some(bare_rulesets()), Vec::new(), prepare)
+    }
+
+    fn start_prepared<T>(
+        now: Option<&str>,
+        rulesets: Option<tempfile::TempDir>,
+        extra_args: Vec<std::ffi::OsString>,
+        prepare: impl FnOnce(&Path) -> T,
+    ) -> (Server, T) {
         let dir = tempfile::tempdir().unwrap();
         let clock_file = now.map(|now| {
             let path = dir.path().join("now");
@@ -114,8 +130,10 @@ impl Server {
                 .build()
                 .unwrap(),
         };
+        std::fs::create_dir_all(&server.data).unwrap();
+        let prepared = prepare(&server.data);
         server.launch();
-        server
+        (server, prepared)
     }
 
     fn launch(&mut self) {

@@ -350,6 +350,39 @@ fn check_decimal(value: &str) -> bool {
 /// How far in the future a receipt time may lie, for clocks that are slightly off.
 const CLOCK_SKEW_SECONDS: i64 = 300;
 
+/// What a masked identifying value reads as.
+pub const MASK: &str = "***";
+
+fn mask(value: &mut Sensitive<String>) {
+    value.0 = MASK.to_owned();
+}
+
+impl Complainant {
+    /// Replaces every identifying value (name, phone, address, identity document number, and
+    /// the agent's) with [`MASK`], keeping which ones were given, for roles that must not see
+    /// them.
+    pub fn mask_identity(&mut self) {
+        for value in [&mut self.name, &mut self.phone, &mut self.address]
+            .into_iter()
+            .flatten()
+        {
+            mask(value);
+        }
+        if let Some(document) = &mut self.identity_document {
+            mask(&mut document.number);
+        }
+        if let Some(agent) = &mut self.agent {
+            mask(&mut agent.name);
+            if let Some(phone) = &mut agent.phone {
+                mask(phone);
+            }
+            if let Some(document) = &mut agent.identity_document {
+                mask(&mut document.number);
+            }
+        }
+    }
+}
+
 impl CaseIntake {
     /// Every field-level problem, with the JSON pointer of the field. `now` bounds the receipt
     /// time: a case cannot have been received in the future.

@@ -1,5 +1,6 @@
 //! Redress: the server and command-line host. See ARCHITECTURE.md for the map.
 
+pub mod access;
 pub mod clock;
 pub mod config;
 pub mod deadlines;

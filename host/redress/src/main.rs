@@ -18,6 +18,7 @@ use redress::rules::{
     signing::TrustStore,
 };
 use redress::{
+    access::AccessControl,
     clock::{Clock, FileClock, SystemClock},
     config::{FileConfig, LogFormat, ServeConfig, ServeOverrides},
     scheduler,
@@ -70,6 +71,11 @@ enum Command {
         /// listed, a plugin package is accepted only with a valid signature by one of them.
         #[arg(long, env = "REDRESS_TRUSTED_KEYS")]
         trusted_keys: Option<PathBuf>,
+        /// Development only: serve without API keys; requests act for the tenant in
+        /// `X-Redress-Tenant` with every role. Without this flag the server needs at least one
+        /// key in <data>/access.json (`redress key create`).
+        #[arg(long, env = "REDRESS_OPEN_ACCESS")]
+        open_access: bool,
         /// Largest accepted request body, in bytes.
         #[arg(long, env = "REDRESS_MAX_BODY_BYTES")]
         max_body_bytes: Option<usize>,
@@ -135,6 +141,64 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Tenants (organisations) of a data directory. Works while the server runs: it re-reads
+    /// <data>/access.json when it changes.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// API keys: each for one tenant and one role; the key is shown once, only its hash is kept.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Add a tenant (`default`, the operator, always exists).
+    Create {
+        /// Lowercase letters, digits and `-`, e.g. `acme-bank`.
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, env = "REDRESS_DATA")]
+        data: Option<PathBuf>,
+    },
+    List {
+        #[arg(long, env = "REDRESS_DATA")]
+        data: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create a key and print it (once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_enum)]
+        role: redress::access::Role,
+        /// Who holds it; recorded as the actor of everything the key does.
+        #[arg(long)]
+        name: String,
+        /// When it stops working (RFC 3339, e.g. 2027-06-30T00:00:00+08:00).
+        #[arg(long)]
+        expires: Option<jiff::Timestamp>,
+        #[arg(long, env = "REDRESS_DATA")]
+        data: Option<PathBuf>,
+    },
+    /// The keys (ids, tenants, roles, holders, state; never the secrets).
+    List {
+        #[arg(long, env = "REDRESS_DATA")]
+        data: Option<PathBuf>,
+    },
+    /// Revoke a key by id; the server refuses it from its next reload (within 2 s).
+    Revoke {
+        id: String,
+        #[arg(long, env = "REDRESS_DATA")]
+        data: Option<PathBuf>,
     },
 }
 
@@ -241,6 +305,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rulesets,
             plugins,
             trusted_keys,
+            open_access,
             max_body_bytes,
             clock_file,
             scheduler_interval_ms,
@@ -268,6 +333,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config,
                 clock,
                 Duration::from_millis(scheduler_interval_ms.max(10)),
+                open_access,
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -368,6 +434,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ruleset { command } => ruleset_command(command),
         Command::Plugin { command } => plugin_command(command),
+        Command::Tenant { command } => access_command(AccessCommand::Tenant(command), &file),
+        Command::Key { command } => access_command(AccessCommand::Key(command), &file),
         Command::Audit {
             command: AuditCommand::Verify { data, json },
         } => {
@@ -411,6 +479,7 @@ fn serve(
     config: ServeConfig,
     clock: Arc<dyn Clock>,
     scheduler_interval: Duration,
+    open_access: bool,
 ) -> anyhow::Result<()> {
     let calendar_dir = config.rulesets.join("calendars");
     let calendar_set = load_calendars(&calendar_dir)?;
@@ -431,6 +500,14 @@ fn serve(
             },
         )
         .with_context(|| format!("{}: cannot open the store", config.data.display()))?;
+        let access_path = config.data.join(ACCESS_FILE);
+        let access = if open_access {
+            tracing::warn!("open access: no API keys are checked; requests act for the tenant in X-Redress-Tenant with every role (development only)");
+            Arc::new(AccessControl::open_access())
+        } else {
+            Arc::new(AccessControl::from_file(&access_path).map_err(|e| anyhow::anyhow!("{e}"))?)
+        };
+        watch_access(Arc::clone(&access));
         let trust = match &config.trusted_keys {
             Some(path) => TrustStore::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
             None => TrustStore::default(),
@@ -484,6 +561,7 @@ fn serve(
             app,
             &HttpOptions {
                 max_body_bytes: config.max_body_bytes,
+                access,
             },
         );
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -532,6 +610,111 @@ fn warn_about_horizon(set: &CalendarSet) {
     for warning in set.horizon_warnings(today, redress::CALENDAR_HORIZON_WARNING_DAYS) {
         tracing::warn!("{warning}");
     }
+}
+
+/// The tenants and keys of a data directory.
+const ACCESS_FILE: &str = "access.json";
+
+/// Re-reads the keys when `redress key` changes them, so that a new key works and a revoked
+/// one stops working without a restart. A broken file is refused and the keys in force stay.
+fn watch_access(access: Arc<AccessControl>) {
+    if access.is_open() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            match access.reload_if_changed() {
+                Ok(true) => tracing::info!("API keys reloaded"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "API key change refused; the keys in force stay")
+                }
+            }
+        }
+    });
+}
+
+enum AccessCommand {
+    Tenant(TenantCommand),
+    Key(KeyCommand),
+}
+
+fn access_command(command: AccessCommand, file_config: &FileConfig) -> anyhow::Result<ExitCode> {
+    use redress::access::AccessFile;
+    let data_of = |data: Option<PathBuf>| {
+        data.or_else(|| file_config.server.data.clone())
+            .unwrap_or_else(|| redress::config::DEFAULT_DATA.into())
+    };
+    let now = SystemClock.now();
+    let open = |data: &Path| -> anyhow::Result<(PathBuf, AccessFile)> {
+        std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+        let path = data.join(ACCESS_FILE);
+        let file = AccessFile::load(&path)?;
+        Ok((path, file))
+    };
+    match command {
+        AccessCommand::Tenant(TenantCommand::Create { id, name, data }) => {
+            let (path, mut file) = open(&data_of(data))?;
+            file.create_tenant(&id, name.as_deref().unwrap_or(&id), now)?;
+            file.save(&path)?;
+            println!("tenant {id} created ({})", path.display());
+        }
+        AccessCommand::Tenant(TenantCommand::List { data }) => {
+            let (_, file) = open(&data_of(data))?;
+            println!("default\t(the operator)");
+            for tenant in &file.tenants {
+                println!("{}\t{}\t{}", tenant.id, tenant.name, tenant.created_at);
+            }
+        }
+        AccessCommand::Key(KeyCommand::Create {
+            tenant,
+            role,
+            name,
+            expires,
+            data,
+        }) => {
+            let (path, mut file) = open(&data_of(data))?;
+            let (record, key) = file.create_key(&tenant, role, &name, expires, now)?;
+            file.save(&path)?;
+            eprintln!(
+                "key {} for tenant {} as {} ({}); shown once, keep it:",
+                record.id,
+                record.tenant,
+                record.role.as_str(),
+                record.name
+            );
+            println!("{key}");
+        }
+        AccessCommand::Key(KeyCommand::List { data }) => {
+            let (_, file) = open(&data_of(data))?;
+            for key in &file.keys {
+                let state = match (key.revoked_at, key.expires_at) {
+                    (Some(at), _) => format!("revoked {at}"),
+                    (None, Some(at)) if at <= now => format!("expired {at}"),
+                    (None, Some(at)) => format!("active until {at}"),
+                    (None, None) => "active".into(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{state}",
+                    key.id,
+                    key.tenant,
+                    key.role.as_str(),
+                    key.name
+                );
+            }
+        }
+        AccessCommand::Key(KeyCommand::Revoke { id, data }) => {
+            let (path, mut file) = open(&data_of(data))?;
+            let revoked = file.revoke_key(&id, now)?.clone();
+            file.save(&path)?;
+            println!(
+                "key {} ({}, {}) revoked; a running server refuses it within 2 s",
+                revoked.id, revoked.tenant, revoked.name
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The newest modification time of any file under `dir` (two levels: packages and their cases).

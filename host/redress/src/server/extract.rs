@@ -17,7 +17,11 @@ use redress_domain::{Actor, CaseId, case::DEFAULT_TENANT};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
-use super::problem::{ApiError, Location, ProblemKind, problem_response};
+use super::{
+    AppState,
+    problem::{ApiError, Location, ProblemKind, problem_response},
+};
+use crate::access::{Principal, Role};
 
 /// The largest request body accepted, unless configured otherwise.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
@@ -304,12 +308,35 @@ pub const TENANT_HEADER: &str = "x-redress-tenant";
 pub const ACTOR_HEADER: &str = "x-redress-actor";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-/// Who is asking, and for which organisation. Until API keys exist (issue #6) both come from
-/// headers the client sets; afterwards they come from the key.
+/// Who is asking, for which organisation, in which role: from the API key
+/// (`Authorization: Bearer rdk_...`), or on an open-access development server from the
+/// `X-Redress-Tenant` and `X-Redress-Actor` headers.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub tenant: String,
     pub actor: Actor,
+    pub principal: Principal,
+}
+
+impl RequestContext {
+    /// Refuses (403) unless the principal has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if self.principal.has_any(roles) {
+            return Ok(());
+        }
+        let role = self.principal.role.map_or("none", Role::as_str);
+        Err(ApiError::new(
+            ProblemKind::Forbidden,
+            format!(
+                "the key's role `{role}` does not allow this; allowed: {}",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
 }
 
 fn header_text<'a>(parts: &'a Parts, name: &'static str) -> Result<Option<&'a str>, ApiError> {
@@ -326,21 +353,32 @@ fn header_text<'a>(parts: &'a Parts, name: &'static str) -> Result<Option<&'a st
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+impl FromRequestParts<AppState> for RequestContext {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let tenant = header_text(parts, TENANT_HEADER)?
-            .unwrap_or(DEFAULT_TENANT)
-            .to_owned();
-        redress_domain::case::check_tenant(&tenant).map_err(|e| {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized = |message: String| {
             ApiError::field(
-                ProblemKind::BadParameter,
+                ProblemKind::Unauthorized,
                 Location::Header,
-                format!("/{TENANT_HEADER}"),
-                e,
+                "/authorization",
+                message,
             )
-        })?;
+        };
+        let tenant_header = header_text(parts, TENANT_HEADER)?;
+        if let Some(tenant) = tenant_header {
+            redress_domain::case::check_tenant(tenant).map_err(|e| {
+                ApiError::field(
+                    ProblemKind::BadParameter,
+                    Location::Header,
+                    format!("/{TENANT_HEADER}"),
+                    e,
+                )
+            })?;
+        }
         let actor = header_text(parts, ACTOR_HEADER)?
             .unwrap_or("anonymous")
             .trim()
@@ -353,9 +391,36 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
                 "must be 1 to 100 characters",
             ));
         }
+        let authorization = header_text(parts, "authorization")
+            .map_err(|_| unauthorized("the Authorization header must be visible ASCII".into()))?;
+        let principal = state
+            .access
+            .authenticate(
+                authorization,
+                tenant_header.unwrap_or(DEFAULT_TENANT),
+                &actor,
+                state.app.clock().now(),
+            )
+            .map_err(|e| unauthorized(e.to_string()))?;
+        // With a key, the key decides the tenant; a header naming another one is a client
+        // that believes it acts for someone else.
+        if let Some(tenant) = tenant_header
+            && tenant != principal.tenant
+        {
+            return Err(ApiError::field(
+                ProblemKind::Forbidden,
+                Location::Header,
+                format!("/{TENANT_HEADER}"),
+                format!(
+                    "the API key acts for tenant `{}`, not `{tenant}`",
+                    principal.tenant
+                ),
+            ));
+        }
         Ok(RequestContext {
-            tenant,
-            actor: Actor::api(actor),
+            tenant: principal.tenant.clone(),
+            actor: Actor::api(principal.actor_id()),
+            principal,
         })
     }
 }
@@ -385,26 +450,53 @@ impl OperationInput for RequestContext {
     fn operation_input(_ctx: &mut GenContext, operation: &mut Operation) {
         operation.parameters.push(header_parameter(
             "X-Redress-Tenant",
-            "The tenant (organisation) the request acts for; `default` when absent.",
+            "Open-access (development) servers only: the tenant the request acts for; `default` \
+             when absent. With API keys the key decides the tenant, and a header naming another \
+             tenant is refused (403).",
             "default",
         ));
         operation.parameters.push(header_parameter(
             "X-Redress-Actor",
-            "Who acts (a handler's id), recorded in the case history; `anonymous` when absent.",
+            "Open-access (development) servers only: who acts, recorded in the case history. With \
+             API keys the key's holder, role and id are recorded.",
             "li.si",
         ));
+        operation.security.push(
+            [(SECURITY_SCHEME.to_owned(), Vec::new())]
+                .into_iter()
+                .collect(),
+        );
     }
 
     fn inferred_early_responses(
         ctx: &mut GenContext,
         _operation: &mut Operation,
     ) -> Vec<(Option<DocStatus>, Response)> {
-        vec![(
-            Some(DocStatus::Code(400)),
-            problem_response(ctx, "A header is invalid"),
-        )]
+        vec![
+            (
+                Some(DocStatus::Code(400)),
+                problem_response(ctx, "A header is invalid"),
+            ),
+            (
+                Some(DocStatus::Code(401)),
+                problem_response(
+                    ctx,
+                    "No valid API key: missing, malformed, unknown, revoked or expired",
+                ),
+            ),
+            (
+                Some(DocStatus::Code(403)),
+                problem_response(
+                    ctx,
+                    "The key's role does not allow this, or X-Redress-Tenant names another tenant",
+                ),
+            ),
+        ]
     }
 }
+
+/// The name of the API-key security scheme in the OpenAPI document.
+pub const SECURITY_SCHEME: &str = "apiKey";
 
 /// `Idempotency-Key`: a retried create with the same key returns the first case.
 #[derive(Debug, Clone)]

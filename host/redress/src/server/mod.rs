@@ -19,25 +19,29 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::service::Redress;
+use crate::{access::AccessControl, service::Redress};
 use extract::BodyLimit;
 use problem::{ApiError, ProblemKind};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub app: Redress,
+    pub access: Arc<AccessControl>,
     openapi: Arc<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub max_body_bytes: usize,
+    /// Who may do what. The default is an open-access (development) server.
+    pub access: Arc<AccessControl>,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             max_body_bytes: extract::DEFAULT_BODY_LIMIT,
+            access: Arc::new(AccessControl::open_access()),
         }
     }
 }
@@ -66,13 +70,67 @@ fn api() -> (Router<AppState>, OpenApi) {
         ..OpenApi::default()
     };
     let router = routes::routes().finish_api(&mut openapi);
+    openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .security_schemes
+        .insert(
+            extract::SECURITY_SCHEME.into(),
+            aide::openapi::ReferenceOr::Item(aide::openapi::SecurityScheme::Http {
+                scheme: "bearer".into(),
+                bearer_format: Some("rdk_<id>_<secret>".into()),
+                description: Some(
+                    "An API key from `redress key create --tenant T --role R --name WHO`: it decides \
+                     the tenant and the role. Each operation lists the roles it accepts in \
+                     `x-required-roles`. An open-access development server (`--open-access`) \
+                     needs none."
+                        .into(),
+                ),
+                extensions: Default::default(),
+            }),
+        );
     (router, openapi)
+}
+
+/// Writes each operation's roles into the document (`x-required-roles`, and a sentence in the
+/// description), from the same table the handlers check.
+fn annotate_roles(document: &mut serde_json::Value) {
+    let Some(paths) = document
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+    {
+        let Some(roles) = operation
+            .get("operationId")
+            .and_then(serde_json::Value::as_str)
+            .and_then(routes::roles_of)
+        else {
+            continue;
+        };
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let sentence = format!("Roles: {}.", names.join(", "));
+        let description = match operation.get("description").and_then(|d| d.as_str()) {
+            Some(text) => format!("{text}\n\n{sentence}"),
+            None => sentence,
+        };
+        operation.insert("description".into(), description.into());
+        operation.insert("x-required-roles".into(), serde_json::json!(names));
+    }
 }
 
 /// The OpenAPI document served at `/v1/openapi.json` and committed under `schemas/`.
 pub fn openapi_document() -> serde_json::Value {
     let (_, openapi) = api();
-    serde_json::to_value(&openapi).unwrap_or(serde_json::Value::Null)
+    let mut document = serde_json::to_value(&openapi).unwrap_or(serde_json::Value::Null);
+    annotate_roles(&mut document);
+    document
 }
 
 async fn serve_openapi(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
@@ -102,8 +160,14 @@ async fn method_not_allowed(request: Request<Body>) -> ApiError {
 /// The whole HTTP application.
 pub fn router(app: Redress, options: &HttpOptions) -> Router {
     let (api_router, openapi) = api();
-    let openapi = Arc::new(serde_json::to_vec_pretty(&openapi).unwrap_or_default());
-    let state = AppState { app, openapi };
+    let mut document = serde_json::to_value(&openapi).unwrap_or(serde_json::Value::Null);
+    annotate_roles(&mut document);
+    let openapi = Arc::new(serde_json::to_vec_pretty(&document).unwrap_or_default());
+    let state = AppState {
+        app,
+        access: Arc::clone(&options.access),
+        openapi,
+    };
     api_router
         .route("/v1/openapi.json", axum::routing::get(serve_openapi))
         .fallback(unknown_route)
@@ -144,4 +208,30 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    /// A route that needs a key must say which roles it admits, so that a new route cannot
+    /// forget its entry in `routes::roles_of` (it would admit every role).
+    #[test]
+    fn every_secured_operation_names_its_roles() {
+        let document = super::openapi_document();
+        let mut checked = 0;
+        for (path, item) in document["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let secured = operation["security"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty());
+                let roles = operation["x-required-roles"].as_array();
+                assert_eq!(
+                    secured,
+                    roles.is_some_and(|r| !r.is_empty()),
+                    "{method} {path}"
+                );
+                checked += usize::from(secured);
+            }
+        }
+        assert!(checked >= 11, "{checked}");
+    }
 }

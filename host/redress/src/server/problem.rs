@@ -81,6 +81,7 @@ pub enum ProblemKind {
     RulesetFixturesFail,
     RulesetVersionExists,
     PluginSignatureRefused,
+    Unauthorized,
     Forbidden,
     StorageUnavailable,
     Internal,
@@ -103,6 +104,7 @@ impl ProblemKind {
             }
             ProblemKind::RulesetVersionExists => StatusCode::CONFLICT,
             ProblemKind::PluginSignatureRefused => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -125,6 +127,7 @@ impl ProblemKind {
             ProblemKind::RulesetFixturesFail => "ruleset-fixtures-fail",
             ProblemKind::RulesetVersionExists => "ruleset-version-exists",
             ProblemKind::PluginSignatureRefused => "plugin-signature-refused",
+            ProblemKind::Unauthorized => "unauthorized",
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::StorageUnavailable => "storage-unavailable",
             ProblemKind::Internal => "internal",
@@ -157,7 +160,8 @@ impl ProblemKind {
             ProblemKind::PluginSignatureRefused => {
                 "The plugin package is not signed by a trusted vendor key; nothing was activated"
             }
-            ProblemKind::Forbidden => "Not allowed for this tenant",
+            ProblemKind::Unauthorized => "No valid API key",
+            ProblemKind::Forbidden => "Not allowed for this key's role or tenant",
             ProblemKind::StorageUnavailable => {
                 "Storage is unavailable; nothing was changed or acknowledged"
             }

@@ -156,12 +156,83 @@ pub struct ListParams {
 
 const MAX_PAGE: u32 = 500;
 
+/// Who may do what (each route names its roles; `tests/integration/access.rs` checks the whole
+/// table with a key of each role).
+mod allowed {
+    use crate::access::Role::{self, *};
+    pub const REGISTER: &[Role] = &[Intake, Supervisor];
+    pub const READ_CASES: &[Role] = &[Intake, Handler, Supervisor, Auditor];
+    pub const WORK_CASES: &[Role] = &[Handler, Supervisor];
+    /// Assigning and approving (clock extensions) are a supervisor's.
+    pub const SUPERVISE: &[Role] = &[Supervisor];
+    pub const READ_RULESETS: &[Role] = &[Supervisor, ComplianceAdmin, Auditor];
+    pub const MANAGE_RULESETS: &[Role] = &[ComplianceAdmin];
+}
+
+/// The roles an operation accepts, by operation id (for the OpenAPI document); `None` for the
+/// public ones (health, readiness, the document itself).
+pub fn roles_of(operation_id: &str) -> Option<&'static [crate::access::Role]> {
+    Some(match operation_id {
+        "createCase" => allowed::REGISTER,
+        "listCases" | "getCase" | "listClocks" | "getTimeline" => allowed::READ_CASES,
+        "recordAction" | "changeClock" => allowed::WORK_CASES,
+        "listRulesets" => allowed::READ_RULESETS,
+        "deployRuleset" | "suspendRuleset" | "resumeRuleset" => allowed::MANAGE_RULESETS,
+        _ => return None,
+    })
+}
+
+/// A case as the caller may see it: identity fields masked for the roles that do not need them.
+fn visible(ctx: &RequestContext, mut case: Case) -> Case {
+    if !ctx.principal.sees_identity() {
+        case.intake.complainant.mask_identity();
+    }
+    case
+}
+
+/// A handler works only the cases assigned to them; assigning and approving extensions are
+/// for supervisors.
+async fn check_handler_may_work(
+    state: &AppState,
+    ctx: &RequestContext,
+    id: CaseId,
+    supervisor_only: bool,
+) -> Result<(), ApiError> {
+    if ctx.principal.role != Some(crate::access::Role::Handler) {
+        return Ok(());
+    }
+    if supervisor_only {
+        return ctx.require(allowed::SUPERVISE);
+    }
+    let case = state
+        .app
+        .get(ctx.tenant.clone(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
+    match &case.assignment {
+        Some(assignment) if assignment.assignee == ctx.principal.name => Ok(()),
+        Some(assignment) => Err(ApiError::new(
+            ProblemKind::Forbidden,
+            format!(
+                "the case is assigned to `{}`; a handler works only the cases assigned to them",
+                assignment.assignee
+            ),
+        )),
+        None => Err(ApiError::new(
+            ProblemKind::Forbidden,
+            "the case is not assigned; a supervisor assigns it first",
+        )),
+    }
+}
+
 async fn create_case(
     State(state): State<AppState>,
     ctx: RequestContext,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(intake): ApiJson<CaseIntake>,
 ) -> Result<Response, ApiError> {
+    ctx.require(allowed::REGISTER)?;
+    let viewer = ctx.clone();
     let created = state
         .app
         .create_case(ctx.tenant, intake, ctx.actor, key)
@@ -170,6 +241,7 @@ async fn create_case(
         Created::New(case) => {
             let location = format!("/v1/cases/{}", case.id);
             let tag = etag(&case);
+            let case = visible(&viewer, case);
             tracing::info!(case_id = %case.id, sector = case.sector.as_str(), "case registered");
             Reply::<_, 201>::new(case)
                 .header(header::LOCATION, &location)
@@ -178,6 +250,7 @@ async fn create_case(
         }
         Created::Existing(case) => {
             let tag = etag(&case);
+            let case = visible(&viewer, case);
             Reply::<_, 200>::new(case)
                 .header(header::ETAG, &tag)
                 .into_response()
@@ -203,13 +276,14 @@ async fn get_case(
     ctx: RequestContext,
     CaseIdPath(id): CaseIdPath,
 ) -> Result<Reply<Case, 200>, ApiError> {
+    ctx.require(allowed::READ_CASES)?;
     let case = state
         .app
-        .get(ctx.tenant, id)
+        .get(ctx.tenant.clone(), id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
     let tag = etag(&case);
-    Ok(Reply::new(case).header(header::ETAG, &tag))
+    Ok(Reply::new(visible(&ctx, case)).header(header::ETAG, &tag))
 }
 
 async fn list_cases(
@@ -217,6 +291,7 @@ async fn list_cases(
     ctx: RequestContext,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Reply<CaseList, 200>, ApiError> {
+    ctx.require(allowed::READ_CASES)?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::field(
@@ -227,7 +302,7 @@ async fn list_cases(
         ));
     }
     let query = ListQuery {
-        tenant: ctx.tenant,
+        tenant: ctx.tenant.clone(),
         status: params.status,
         sector: params.sector,
         received_from: params.received_from,
@@ -240,7 +315,7 @@ async fn list_cases(
     };
     let page = state.app.list(query).await?;
     Ok(Reply::new(CaseList {
-        items: page.cases,
+        items: page.cases.into_iter().map(|c| visible(&ctx, c)).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -252,12 +327,17 @@ async fn record_action(
     IfMatch(expected): IfMatch,
     ApiJson(action): ApiJson<HandlerAction>,
 ) -> Result<Reply<ActionResult, 201>, ApiError> {
+    ctx.require(allowed::WORK_CASES)?;
+    let assigning = matches!(action, HandlerAction::Assign { .. });
+    check_handler_may_work(&state, &ctx, id, assigning).await?;
+    let viewer = ctx.clone();
     let (case, events) = state
         .app
         .act(ctx.tenant, id, action, ctx.actor, expected)
         .await?;
     tracing::info!(case_id = %case.id, version = case.version, status = case.status.as_str(), "action recorded");
     let tag = etag(&case);
+    let case = visible(&viewer, case);
     Ok(Reply::new(ActionResult { case, events }).header(header::ETAG, &tag))
 }
 
@@ -268,12 +348,17 @@ async fn clock_action(
     IfMatch(expected): IfMatch,
     ApiJson(action): ApiJson<ClockAction>,
 ) -> Result<Reply<ActionResult, 201>, ApiError> {
+    ctx.require(allowed::WORK_CASES)?;
+    let approving = matches!(action, ClockAction::Extend { .. });
+    check_handler_may_work(&state, &ctx, id, approving).await?;
+    let viewer = ctx.clone();
     let (case, events) = state
         .app
         .clock_action(ctx.tenant, id, action, ctx.actor, expected)
         .await?;
     tracing::info!(case_id = %case.id, version = case.version, "clock changed");
     let tag = etag(&case);
+    let case = visible(&viewer, case);
     Ok(Reply::new(ActionResult { case, events }).header(header::ETAG, &tag))
 }
 
@@ -282,6 +367,7 @@ async fn list_clocks(
     ctx: RequestContext,
     CaseIdPath(id): CaseIdPath,
 ) -> Result<Reply<ClockList, 200>, ApiError> {
+    ctx.require(allowed::READ_CASES)?;
     let case = state
         .app
         .get(ctx.tenant, id)
@@ -320,7 +406,8 @@ fn record_action_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
         .description(
             "Checks the action against the case lifecycle and appends it to the case's hash-chained \
              history. An action the current state does not allow is refused with 409, naming the \
-             state and the allowed actions; nothing is recorded.",
+             state and the allowed actions; nothing is recorded. A handler acts only on the cases \
+             assigned to them; `assign` is a supervisor's.",
         )
         .response_with::<409, ApiError, _>(|r| r.description("The lifecycle does not allow this action in the case's current state"))
 }
@@ -330,11 +417,21 @@ async fn timeline(
     ctx: RequestContext,
     CaseIdPath(id): CaseIdPath,
 ) -> Result<Reply<Timeline, 200>, ApiError> {
-    let events = state
+    ctx.require(allowed::READ_CASES)?;
+    let mut events = state
         .app
-        .events(ctx.tenant, id)
+        .events(ctx.tenant.clone(), id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
+    if !ctx.principal.sees_identity() {
+        // The hashes stay those of the recorded events; `redress audit verify` checks the
+        // chain on the server, over the unmasked records.
+        for record in &mut events {
+            if let redress_domain::EventKind::Received { intake, .. } = &mut record.event {
+                intake.complainant.mask_identity();
+            }
+        }
+    }
     let tracking_code = match events.first().map(|e| &e.event) {
         Some(redress_domain::EventKind::Received { tracking_code, .. }) => tracking_code.clone(),
         _ => {
@@ -375,10 +472,11 @@ const MAX_PACKAGE_FILES: usize = 500;
 async fn list_rulesets(
     State(state): State<AppState>,
     ctx: RequestContext,
-) -> Reply<RulesetList, 200> {
-    Reply::new(RulesetList {
+) -> Result<Reply<RulesetList, 200>, ApiError> {
+    ctx.require(allowed::READ_RULESETS)?;
+    Ok(Reply::new(RulesetList {
         items: state.app.rules().summaries(Some(&ctx.tenant)),
-    })
+    }))
 }
 
 async fn deploy_ruleset(
@@ -386,6 +484,7 @@ async fn deploy_ruleset(
     ctx: RequestContext,
     ApiJson(request): ApiJson<DeployRequest>,
 ) -> Result<Response, ApiError> {
+    ctx.require(allowed::MANAGE_RULESETS)?;
     use base64::Engine as _;
     let invalid = |pointer: String, message: String| {
         ApiError::field(
@@ -464,6 +563,7 @@ async fn suspend_ruleset(
     path: RulesetPath,
     ApiJson(request): ApiJson<SuspendRequest>,
 ) -> Result<Reply<RulesetSummary, 200>, ApiError> {
+    ctx.require(allowed::MANAGE_RULESETS)?;
     let reason = request.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::field(
@@ -485,6 +585,7 @@ async fn resume_ruleset(
     ctx: RequestContext,
     path: RulesetPath,
 ) -> Result<Reply<RulesetSummary, 200>, ApiError> {
+    ctx.require(allowed::MANAGE_RULESETS)?;
     let summary = state
         .app
         .set_ruleset_state(&ctx.tenant, &path.id, &path.version, None)
@@ -563,7 +664,9 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
                         "The due time is computed with the clock's calendar (start day excluded, working \
                          days with make-up workdays, calendar days rolled off rest days) and recorded \
                          with its explanation. A change the clock's state does not allow is refused \
-                         with 409; a date the calendar does not cover, with 422.",
+                         with 409; a date the calendar does not cover, with 422. A handler changes \
+                         only the clocks of cases assigned to them; an extension is a supervisor's \
+                         approval.",
                     )
                     .response_with::<409, ApiError, _>(|r| r.description("The clock's state does not allow this change"))
             })

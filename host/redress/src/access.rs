@@ -1,0 +1,586 @@
+//! Who may do what: tenants, API keys and roles.
+//!
+//! The tenants and keys live in `<data>/access.json`, a small file written atomically by the
+//! `redress tenant` and `redress key` commands and re-read by the server when it changes (so a
+//! key can be created or revoked while the server runs, without sled's one-process lock in the
+//! way). A key is shown once, at creation; the file keeps only the SHA-256 of its secret (the
+//! secret is 32 random bytes, so a fast hash is enough: there is nothing to guess).
+//!
+//! A key reads `rdk_<id>_<secret>`: the id is public (it names the key in the file, the logs and
+//! the case history), the secret is not. Requests carry it as `Authorization: Bearer <key>`.
+//!
+//! Without any key (a development server started with `--open-access`) requests act for the
+//! tenant in `X-Redress-Tenant` with every role; the server refuses to start without keys
+//! otherwise, so that no deployment is open by accident.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{PoisonError, RwLock},
+    time::SystemTime,
+};
+
+use jiff::Timestamp;
+use redress_domain::case::DEFAULT_TENANT;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const FORMAT: &str = "redress-access/1";
+const KEY_PREFIX: &str = "rdk_";
+
+/// What a key may do. Every route names the roles it accepts (see `server/routes.rs`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Role {
+    /// Registers cases (a hotline operator, an intake desk, a web form's back end).
+    Intake,
+    /// Works the cases assigned to them.
+    Handler,
+    /// Every case of the tenant; assigns cases and approves clock extensions.
+    Supervisor,
+    /// Deploys rulesets and plugins, suspends and resumes them.
+    ComplianceAdmin,
+    /// Reads everything, changes nothing; complainants' identities are masked.
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Intake,
+        Role::Handler,
+        Role::Supervisor,
+        Role::ComplianceAdmin,
+        Role::Auditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Intake => "intake",
+            Role::Handler => "handler",
+            Role::Supervisor => "supervisor",
+            Role::ComplianceAdmin => "compliance_admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// Whether the role sees complainants' and agents' identifying fields. Those who take the
+    /// complaint and work it do; those who audit or configure do not need to.
+    pub fn sees_identity(self) -> bool {
+        matches!(self, Role::Intake | Role::Handler | Role::Supervisor)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRecord {
+    pub id: String,
+    pub tenant: String,
+    pub role: Role,
+    /// Who holds it (a person or a system); recorded as the actor of what the key does.
+    pub name: String,
+    pub secret_sha256: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// The contents of `access.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessFile {
+    pub format: String,
+    #[serde(default)]
+    pub tenants: Vec<TenantRecord>,
+    #[serde(default)]
+    pub keys: Vec<KeyRecord>,
+}
+
+impl Default for AccessFile {
+    fn default() -> Self {
+        AccessFile {
+            format: FORMAT.into(),
+            tenants: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Why a request is not authenticated (each a 401 with this text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("an API key is required: `Authorization: Bearer rdk_<id>_<secret>`")]
+    Missing,
+    #[error("the Authorization header is malformed: {0}")]
+    Malformed(String),
+    #[error("the API key is not known")]
+    Unknown,
+    #[error("the API key {0} was revoked")]
+    Revoked(String),
+    #[error("the API key {id} expired at {at}")]
+    Expired { id: String, at: Timestamp },
+}
+
+/// Who a request acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant: String,
+    /// `None` on an open-access (development) server: every role.
+    pub role: Option<Role>,
+    /// The key's id; `None` on an open-access server.
+    pub key_id: Option<String>,
+    /// Recorded as the actor: the key's holder, or the `X-Redress-Actor` header when open.
+    pub name: String,
+}
+
+impl Principal {
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.role.is_none_or(|role| roles.contains(&role))
+    }
+
+    pub fn sees_identity(&self) -> bool {
+        self.role.is_none_or(Role::sees_identity)
+    }
+
+    /// How the principal appears in a case's history.
+    pub fn actor_id(&self) -> String {
+        match (&self.key_id, self.role) {
+            (Some(key), Some(role)) => format!("{} ({}, key {key})", self.name, role.as_str()),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn random_hex(bytes: usize) -> Result<String, AccessError> {
+    use rand::TryRngCore;
+    let mut buffer = vec![0u8; bytes];
+    rand::rngs::OsRng.try_fill_bytes(&mut buffer).map_err(|e| {
+        AccessError::Invalid(format!("no randomness from the operating system: {e}"))
+    })?;
+    Ok(hex::encode(buffer))
+}
+
+impl AccessFile {
+    /// Reads the file; an absent file is an empty one.
+    pub fn load(path: &Path) -> Result<AccessFile, AccessError> {
+        let failed = |message: String| AccessError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AccessFile::default()),
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        let file: AccessFile = serde_json::from_slice(&bytes)
+            .map_err(|e| failed(format!("line {}: {e}", e.line())))?;
+        if file.format != FORMAT {
+            return Err(failed(format!(
+                "format `{}` is not `{FORMAT}`",
+                file.format
+            )));
+        }
+        Ok(file)
+    }
+
+    /// Writes the file durably: a temporary file, synced, renamed over the old one.
+    pub fn save(&self, path: &Path) -> Result<(), AccessError> {
+        use std::io::Write;
+        let failed = |e: std::io::Error| AccessError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let text =
+            serde_json::to_vec_pretty(self).map_err(|e| AccessError::Invalid(e.to_string()))?;
+        let staging = path.with_extension("json.tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&staging).map_err(failed)?;
+        file.write_all(&text).map_err(failed)?;
+        file.sync_all().map_err(failed)?;
+        std::fs::rename(&staging, path).map_err(failed)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(parent)
+                .and_then(|dir| dir.sync_all())
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    fn tenant_exists(&self, id: &str) -> bool {
+        id == DEFAULT_TENANT || self.tenants.iter().any(|t| t.id == id)
+    }
+
+    pub fn create_tenant(
+        &mut self,
+        id: &str,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<(), AccessError> {
+        redress_domain::case::check_tenant(id)
+            .map_err(|e| AccessError::Invalid(format!("tenant id `{id}`: {e}")))?;
+        if self.tenant_exists(id) {
+            return Err(AccessError::Invalid(format!(
+                "tenant `{id}` already exists"
+            )));
+        }
+        self.tenants.push(TenantRecord {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            created_at: now,
+        });
+        Ok(())
+    }
+
+    /// Creates a key; returns its record and the key itself, which is not stored.
+    pub fn create_key(
+        &mut self,
+        tenant: &str,
+        role: Role,
+        name: &str,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(KeyRecord, String), AccessError> {
+        if !self.tenant_exists(tenant) {
+            return Err(AccessError::Invalid(format!(
+                "tenant `{tenant}` does not exist (create it with `redress tenant create {tenant}`)"
+            )));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AccessError::Invalid(
+                "the key's name (its holder) must be 1 to 100 characters".into(),
+            ));
+        }
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(AccessError::Invalid("the expiry is in the past".into()));
+        }
+        let id = random_hex(6)?;
+        let secret = random_hex(32)?;
+        let record = KeyRecord {
+            id: id.clone(),
+            tenant: tenant.to_owned(),
+            role,
+            name: name.to_owned(),
+            secret_sha256: secret_hash(&secret),
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+        };
+        self.keys.push(record.clone());
+        Ok((record, format!("{KEY_PREFIX}{id}_{secret}")))
+    }
+
+    pub fn revoke_key(&mut self, id: &str, now: Timestamp) -> Result<&KeyRecord, AccessError> {
+        let key = self
+            .keys
+            .iter_mut()
+            .find(|k| k.id == id)
+            .ok_or_else(|| AccessError::Invalid(format!("no key `{id}`")))?;
+        if key.revoked_at.is_none() {
+            key.revoked_at = Some(now);
+        }
+        Ok(key)
+    }
+
+    /// The principal a bearer token stands for.
+    pub fn authenticate(&self, token: &str, now: Timestamp) -> Result<Principal, AuthError> {
+        let malformed =
+            || AuthError::Malformed("not a Redress API key (`rdk_<id>_<secret>`)".into());
+        let (id, secret) = token
+            .strip_prefix(KEY_PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .ok_or_else(malformed)?;
+        if id.is_empty() || secret.is_empty() {
+            return Err(malformed());
+        }
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or(AuthError::Unknown)?;
+        // Compared as hashes: the comparison's timing says nothing about the secret.
+        if key.secret_sha256 != secret_hash(secret) {
+            return Err(AuthError::Unknown);
+        }
+        if key.revoked_at.is_some() {
+            return Err(AuthError::Revoked(key.id.clone()));
+        }
+        if let Some(at) = key.expires_at
+            && at <= now
+        {
+            return Err(AuthError::Expired {
+                id: key.id.clone(),
+                at,
+            });
+        }
+        Ok(Principal {
+            tenant: key.tenant.clone(),
+            role: Some(key.role),
+            key_id: Some(key.id.clone()),
+            name: key.name.clone(),
+        })
+    }
+}
+
+/// The server's view of `access.json`, re-read when the file changes.
+#[derive(Debug)]
+pub struct AccessControl {
+    path: Option<PathBuf>,
+    current: RwLock<(AccessFile, Option<SystemTime>)>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl AccessControl {
+    /// A development server: no keys; the tenant and actor come from headers.
+    pub fn open_access() -> AccessControl {
+        AccessControl {
+            path: None,
+            current: RwLock::new((AccessFile::default(), None)),
+        }
+    }
+
+    /// Keys from `path`. Refused when it lists no key: a server that is not meant to be open
+    /// is started with keys, or explicitly with `open_access`.
+    pub fn from_file(path: &Path) -> Result<AccessControl, AccessError> {
+        let file = AccessFile::load(path)?;
+        if file.keys.is_empty() {
+            return Err(AccessError::File {
+                path: path.display().to_string(),
+                message: "no API key exists: create one with `redress key create --tenant default \
+                          --role compliance_admin --name <who>`, or start a development server with \
+                          --open-access"
+                    .into(),
+            });
+        }
+        Ok(AccessControl {
+            path: Some(path.to_owned()),
+            current: RwLock::new((file, modified(path))),
+        })
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.path.is_none()
+    }
+
+    /// Re-reads the file if it changed. A file that does not parse is refused and the keys in
+    /// force stay (a broken edit must not lock everyone out, nor let anyone in).
+    pub fn reload_if_changed(&self) -> Result<bool, AccessError> {
+        let Some(path) = &self.path else {
+            return Ok(false);
+        };
+        let stamp = modified(path);
+        if stamp
+            == self
+                .current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .1
+        {
+            return Ok(false);
+        }
+        let file = AccessFile::load(path)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = (file, stamp);
+        Ok(true)
+    }
+
+    /// Authenticates a request from its `Authorization` header (or, on an open server, its
+    /// tenant and actor headers).
+    pub fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        open_tenant: &str,
+        open_actor: &str,
+        now: Timestamp,
+    ) -> Result<Principal, AuthError> {
+        if self.is_open() {
+            return Ok(Principal {
+                tenant: open_tenant.to_owned(),
+                role: None,
+                key_id: None,
+                name: open_actor.to_owned(),
+            });
+        }
+        let header = authorization.ok_or(AuthError::Missing)?;
+        let (scheme, token) = header
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| AuthError::Malformed("expected `Bearer <key>`".into()))?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Malformed(format!(
+                "scheme `{scheme}`; expected `Bearer`"
+            )));
+        }
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .authenticate(token.trim(), now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_key_authenticates_until_revoked_or_expired() {
+        let now = at("2026-12-01T00:00:00Z");
+        let mut file = AccessFile::default();
+        file.create_tenant("acme-bank", "Acme Bank", now).unwrap();
+        let (record, key) = file
+            .create_key(
+                "acme-bank",
+                Role::Handler,
+                "li.si",
+                Some(at("2027-01-01T00:00:00Z")),
+                now,
+            )
+            .unwrap();
+        assert!(
+            !serde_json::to_string(&file).unwrap().contains(&key[20..]),
+            "only the hash is kept"
+        );
+        let principal = file.authenticate(&key, now).unwrap();
+        assert_eq!(principal.tenant, "acme-bank");
+        assert_eq!(principal.role, Some(Role::Handler));
+        assert_eq!(
+            principal.actor_id(),
+            format!("li.si (handler, key {})", record.id)
+        );
+
+        let cases: [(&str, AuthError); 4] = [
+            (
+                "rdk_",
+                AuthError::Malformed("not a Redress API key (`rdk_<id>_<secret>`)".into()),
+            ),
+            (
+                "sk_live_123",
+                AuthError::Malformed("not a Redress API key (`rdk_<id>_<secret>`)".into()),
+            ),
+            (&format!("rdk_{}_wrong", record.id), AuthError::Unknown),
+            ("rdk_000000000000_abc", AuthError::Unknown),
+        ];
+        for (token, expected) in cases {
+            assert_eq!(
+                file.authenticate(token, now).unwrap_err(),
+                expected,
+                "{token}"
+            );
+        }
+        let expired = file
+            .authenticate(&key, at("2027-01-01T00:00:00Z"))
+            .unwrap_err();
+        assert!(matches!(expired, AuthError::Expired { .. }), "{expired}");
+        file.revoke_key(&record.id, now).unwrap();
+        assert_eq!(
+            file.authenticate(&key, now).unwrap_err(),
+            AuthError::Revoked(record.id.clone())
+        );
+    }
+
+    #[test]
+    fn keys_need_an_existing_tenant_a_holder_and_a_future_expiry() {
+        let now = at("2026-12-01T00:00:00Z");
+        let mut file = AccessFile::default();
+        let cases = [
+            ("nobody", "x", None, "does not exist"),
+            ("default", " ", None, "1 to 100 characters"),
+            (
+                "default",
+                "x",
+                Some(at("2026-11-30T00:00:00Z")),
+                "in the past",
+            ),
+        ];
+        for (tenant, name, expires, message) in cases {
+            let error = file
+                .create_key(tenant, Role::Auditor, name, expires, now)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(message), "{error}");
+        }
+        file.create_tenant("acme", "Acme", now).unwrap();
+        assert!(file.create_tenant("acme", "Acme", now).is_err());
+        assert!(file.create_tenant("Not Valid!", "x", now).is_err());
+    }
+
+    #[test]
+    fn the_header_must_be_a_bearer_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.json");
+        let now = at("2026-12-01T00:00:00Z");
+        assert!(
+            AccessControl::from_file(&path).is_err(),
+            "no key: refused, not open"
+        );
+        let mut file = AccessFile::default();
+        let (_, key) = file
+            .create_key("default", Role::Auditor, "auditor", None, now)
+            .unwrap();
+        file.save(&path).unwrap();
+        let control = AccessControl::from_file(&path).unwrap();
+        let cases = [
+            (None, "an API key is required"),
+            (Some("Basic dXNlcjpwYXNz"), "scheme `Basic`"),
+            (Some("Bearer"), "expected `Bearer <key>`"),
+            (Some("Bearer rdk"), "not a Redress API key"),
+        ];
+        for (header, message) in cases {
+            let error = control
+                .authenticate(header, "default", "x", now)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(message), "{header:?}: {error}");
+        }
+        let principal = control
+            .authenticate(Some(&format!("bearer {key}")), "other", "x", now)
+            .unwrap();
+        assert_eq!(
+            principal.tenant, "default",
+            "the key decides the tenant, not a header"
+        );
+        assert!(!principal.sees_identity());
+    }
+}

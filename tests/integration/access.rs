@@ -1,0 +1,499 @@
+//! Tenants, API keys and roles against the real server: a key of each role on every route, no
+//! cross-tenant access, masked identities, revoked and expired keys, malformed headers.
+
+use std::{collections::BTreeMap, path::Path, process::Command, time::Duration};
+
+use serde_json::{Value, json};
+
+use crate::support::{BIN, Server, complaint};
+
+/// Runs `redress <args> --data <data>`; returns stdout, failing the test on a non-zero exit.
+fn cli(data: &Path, args: &[&str]) -> String {
+    let output = Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn create_key(data: &Path, tenant: &str, role: &str, name: &str, expires: Option<&str>) -> String {
+    let mut args = vec![
+        "key", "create", "--tenant", tenant, "--role", role, "--name", name,
+    ];
+    if let Some(at) = expires {
+        args.extend(["--expires", at]);
+    }
+    cli(data, &args)
+}
+
+const ROLES: [&str; 5] = [
+    "intake",
+    "handler",
+    "supervisor",
+    "compliance_admin",
+    "auditor",
+];
+
+struct Keys {
+    /// acme-bank's key of each role; the handler's holder is `handler-1`.
+    acme: BTreeMap<&'static str, String>,
+    /// A supervisor of another tenant.
+    other: String,
+    /// Expires a few seconds after the server starts.
+    short_lived: String,
+}
+
+fn secured_server() -> (Server, Keys) {
+    Server::start_with_data(|data| {
+        cli(
+            data,
+            &["tenant", "create", "acme-bank", "--name", "Acme Bank"],
+        );
+        cli(data, &["tenant", "create", "other-bank"]);
+        let acme = ROLES
+            .iter()
+            .map(|role| {
+                let name = if *role == "handler" {
+                    "handler-1"
+                } else {
+                    role
+                };
+                (*role, create_key(data, "acme-bank", role, name, None))
+            })
+            .collect();
+        let other = create_key(data, "other-bank", "supervisor", "other-supervisor", None);
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4);
+        let short_lived = create_key(
+            data,
+            "acme-bank",
+            "auditor",
+            "temp",
+            Some(&soon.to_string()),
+        );
+        Keys {
+            acme,
+            other,
+            short_lived,
+        }
+    })
+}
+
+async fn call(
+    server: &Server,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = match method {
+        "GET" => server.client.get(server.url(path)),
+        _ => server.client.post(server.url(path)),
+    };
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    crate::support::read(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn every_route_admits_exactly_the_roles_it_names() {
+    let (server, keys) = secured_server();
+    let supervisor = keys.acme["supervisor"].as_str();
+    let (status, case) = call(
+        &server,
+        Some(supervisor),
+        "POST",
+        "/v1/cases",
+        Some(complaint()),
+    )
+    .await;
+    assert_eq!(status, 201, "{case}");
+    let id = case["id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &server,
+        Some(supervisor),
+        "POST",
+        &format!("/v1/cases/{id}/events"),
+        Some(json!({"type": "accept"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        &server,
+        Some(supervisor),
+        "POST",
+        &format!("/v1/cases/{id}/events"),
+        Some(json!({"type": "assign", "assignee": "handler-1"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let note = json!({"type": "note", "text": "called the complainant"});
+    let pause = json!({"type": "pause", "name": "nothing", "reason": "appraisal"});
+    // (method, path, body, roles admitted). An admitted role may still get 404/409/422 for
+    // reasons of its own; a refused one always gets 403 and changes nothing.
+    let table: Vec<(&str, String, Option<Value>, &[&str])> = vec![
+        (
+            "POST",
+            "/v1/cases".into(),
+            Some(complaint()),
+            &["intake", "supervisor"],
+        ),
+        (
+            "GET",
+            "/v1/cases".into(),
+            None,
+            &["intake", "handler", "supervisor", "auditor"],
+        ),
+        (
+            "GET",
+            format!("/v1/cases/{id}"),
+            None,
+            &["intake", "handler", "supervisor", "auditor"],
+        ),
+        (
+            "GET",
+            format!("/v1/cases/{id}/timeline"),
+            None,
+            &["intake", "handler", "supervisor", "auditor"],
+        ),
+        (
+            "GET",
+            format!("/v1/cases/{id}/clocks"),
+            None,
+            &["intake", "handler", "supervisor", "auditor"],
+        ),
+        (
+            "POST",
+            format!("/v1/cases/{id}/events"),
+            Some(note),
+            &["handler", "supervisor"],
+        ),
+        (
+            "POST",
+            format!("/v1/cases/{id}/clocks"),
+            Some(pause),
+            &["handler", "supervisor"],
+        ),
+        (
+            "GET",
+            "/v1/rulesets".into(),
+            None,
+            &["supervisor", "compliance_admin", "auditor"],
+        ),
+        (
+            "POST",
+            "/v1/rulesets".into(),
+            Some(json!({"files": {}})),
+            &["compliance_admin"],
+        ),
+        (
+            "POST",
+            "/v1/rulesets/none/1.0.0/suspend".into(),
+            Some(json!({"reason": "x"})),
+            &["compliance_admin"],
+        ),
+        (
+            "POST",
+            "/v1/rulesets/none/1.0.0/resume".into(),
+            Some(json!({})),
+            &["compliance_admin"],
+        ),
+    ];
+    for (method, path, body, admitted) in &table {
+        for role in ROLES {
+            let (status, problem) =
+                call(&server, Some(&keys.acme[role]), method, path, body.clone()).await;
+            if admitted.contains(&role) {
+                assert_ne!(status, 403, "{role} {method} {path}: {problem}");
+                assert_ne!(status, 401, "{role} {method} {path}: {problem}");
+            } else {
+                assert_eq!(status, 403, "{role} {method} {path}: {problem}");
+                assert_eq!(problem["type"], "urn:redress:problem:forbidden");
+                assert!(
+                    problem["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("`{role}`")),
+                    "{problem}"
+                );
+            }
+            // Without a key, nothing but 401.
+            let (status, _) = call(&server, None, method, path, body.clone()).await;
+            assert_eq!(status, 401, "{method} {path} without a key");
+        }
+    }
+    // The public routes need no key.
+    for path in ["/healthz", "/readyz", "/v1/openapi.json"] {
+        let (status, _) = call(&server, None, "GET", path, None).await;
+        assert_eq!(status, 200, "{path}");
+    }
+
+    // A handler works only the cases assigned to them, and neither assigns nor extends.
+    let handler = keys.acme["handler"].as_str();
+    let (_, other_case) = call(
+        &server,
+        Some(supervisor),
+        "POST",
+        "/v1/cases",
+        Some(complaint()),
+    )
+    .await;
+    let other_id = other_case["id"].as_str().unwrap();
+    let (status, problem) = call(
+        &server,
+        Some(handler),
+        "POST",
+        &format!("/v1/cases/{other_id}/events"),
+        Some(json!({"type": "note", "text": "x"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("not assigned"),
+        "{problem}"
+    );
+    let (status, _) = call(
+        &server,
+        Some(handler),
+        "POST",
+        &format!("/v1/cases/{id}/events"),
+        Some(json!({"type": "assign", "assignee": "handler-1"})),
+    )
+    .await;
+    assert_eq!(status, 403, "assigning is a supervisor's");
+    let extend = json!({"type": "extend", "name": "acceptance", "amount": 5, "reason": "complex"});
+    let (status, _) = call(
+        &server,
+        Some(handler),
+        "POST",
+        &format!("/v1/cases/{id}/clocks"),
+        Some(extend),
+    )
+    .await;
+    assert_eq!(status, 403, "approving an extension is a supervisor's");
+
+    // Every action is attributed to the key that made it.
+    let (_, timeline) = call(
+        &server,
+        Some(supervisor),
+        "GET",
+        &format!("/v1/cases/{id}/timeline"),
+        None,
+    )
+    .await;
+    let actors: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["actor"]["id"].as_str())
+        .collect();
+    assert!(
+        actors
+            .iter()
+            .any(|a| a.starts_with("handler-1 (handler, key ")),
+        "{actors:?}"
+    );
+    assert!(
+        actors
+            .iter()
+            .any(|a| a.starts_with("supervisor (supervisor, key ")),
+        "{actors:?}"
+    );
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_identities_masked_and_bad_keys_refused() {
+    let (server, keys) = secured_server();
+    let supervisor = keys.acme["supervisor"].as_str();
+    let (_, case) = call(
+        &server,
+        Some(&keys.acme["intake"]),
+        "POST",
+        "/v1/cases",
+        Some(complaint()),
+    )
+    .await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        case["intake"]["complainant"]["name"], "张三",
+        "intake sees what it entered"
+    );
+
+    // Another tenant's case does not exist for them: 404, never 403.
+    for (method, path, body) in [
+        ("GET", format!("/v1/cases/{id}"), None),
+        ("GET", format!("/v1/cases/{id}/timeline"), None),
+        ("GET", format!("/v1/cases/{id}/clocks"), None),
+        (
+            "POST",
+            format!("/v1/cases/{id}/events"),
+            Some(json!({"type": "note", "text": "x"})),
+        ),
+    ] {
+        let (status, problem) = call(&server, Some(&keys.other), method, &path, body).await;
+        assert_eq!(status, 404, "{method} {path}: {problem}");
+    }
+    let (_, listed) = call(&server, Some(&keys.other), "GET", "/v1/cases", None).await;
+    assert_eq!(listed["items"], json!([]));
+    // A key acts for its own tenant; a header naming another is refused.
+    let response = server
+        .client
+        .get(server.url("/v1/cases"))
+        .bearer_auth(&keys.other)
+        .header("x-redress-tenant", "acme-bank")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    // Identity: the supervisor sees it, the auditor sees that it was given, masked.
+    let (_, seen) = call(
+        &server,
+        Some(supervisor),
+        "GET",
+        &format!("/v1/cases/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(seen["intake"]["complainant"]["phone"], "13800138000");
+    let auditor = keys.acme["auditor"].as_str();
+    let (_, masked) = call(
+        &server,
+        Some(auditor),
+        "GET",
+        &format!("/v1/cases/{id}"),
+        None,
+    )
+    .await;
+    for field in ["name", "phone", "address"] {
+        assert_eq!(
+            masked["intake"]["complainant"][field], "***",
+            "{field}: {masked}"
+        );
+    }
+    let (_, listed) = call(&server, Some(auditor), "GET", "/v1/cases", None).await;
+    assert_eq!(listed["items"][0]["intake"]["complainant"]["name"], "***");
+    let (_, timeline) = call(
+        &server,
+        Some(auditor),
+        "GET",
+        &format!("/v1/cases/{id}/timeline"),
+        None,
+    )
+    .await;
+    let text = timeline.to_string();
+    for secret in ["张三", "13800138000", "文三路"] {
+        assert!(!text.contains(secret), "{secret} in the auditor's timeline");
+    }
+
+    // Malformed, unknown, revoked and expired keys: 401 with the reason, at the header.
+    let (_, listed) = call(&server, Some(supervisor), "GET", "/v1/cases", None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    for (header, reason) in [
+        ("Basic dXNlcjpwYXNz", "scheme `Basic`"),
+        ("Bearer", "expected `Bearer <key>`"),
+        ("Bearer not-a-key", "not a Redress API key"),
+        ("Bearer rdk_000000000000_0000", "not known"),
+    ] {
+        let response = server
+            .client
+            .get(server.url("/v1/cases"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        let (status, problem) = crate::support::read(response).await;
+        assert_eq!(status, 401, "{header}");
+        assert_eq!(problem["type"], "urn:redress:problem:unauthorized");
+        assert_eq!(problem["errors"][0]["pointer"], "/authorization");
+        assert!(
+            problem["errors"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains(reason),
+            "{problem}"
+        );
+    }
+    let key_id = |key: &str| key.split('_').nth(1).unwrap().to_owned();
+    let output = Command::new(BIN)
+        .args(["key", "revoke", &key_id(&keys.acme["auditor"]), "--data"])
+        .arg(&server.data)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let mut refused = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, problem) = call(&server, Some(auditor), "GET", "/v1/cases", None).await;
+        if status == 401 {
+            refused = Some(problem);
+            break;
+        }
+    }
+    let problem = refused.expect("a revoked key is refused within seconds, without a restart");
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{problem}"
+    );
+    let mut expired = None;
+    for _ in 0..50 {
+        let (status, problem) =
+            call(&server, Some(&keys.short_lived), "GET", "/v1/cases", None).await;
+        if status == 401 {
+            expired = Some(problem);
+            break;
+        }
+        assert_eq!(status, 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let problem = expired.expect("the key expires");
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn a_server_without_keys_does_not_start_unless_told_it_is_for_development() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .arg("--rulesets")
+        .arg(crate::support::repo_root().join("rulesets"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("access.json") && stderr.contains("no API key exists"),
+        "{stderr}"
+    );
+    // The key tools refuse bad input with the reason and a non-zero exit.
+    let output = Command::new(BIN)
+        .args([
+            "key", "create", "--tenant", "nobody", "--role", "auditor", "--name", "x", "--data",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("tenant `nobody` does not exist"));
+}
