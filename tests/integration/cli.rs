@@ -111,3 +111,39 @@ fn simulate_names_the_file_and_line_of_a_bad_scenario() {
         "{stderr}"
     );
 }
+
+#[test]
+fn routing_test_shows_the_office_the_rule_and_why() {
+    let (code, out, err) = redress(&[
+        "routing",
+        "test",
+        "tests/routing/zhejiang-msa.toml",
+        "--case",
+        "tests/routing/platform-seller.yaml",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("office 330108-ecommerce"), "{out}");
+    assert!(out.contains("matched: rule #5"), "{out}");
+    assert!(
+        out.contains("as the complainant chose (Order 20 art. 12)"),
+        "{out}"
+    );
+    assert!(out.contains("escalation: 3301-msa → 33-msa"), "{out}");
+
+    // A broken table is refused with its file and what is wrong.
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("broken.toml");
+    std::fs::write(&table, "[[rule]]\noffice = \"nowhere\"\n").unwrap();
+    let (code, _, err) = redress(&[
+        "routing",
+        "test",
+        table.to_str().unwrap(),
+        "--case",
+        "tests/routing/platform-seller.yaml",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("broken.toml: [[rule]] #1") && err.contains("`nowhere`"),
+        "{err}"
+    );
+}

@@ -153,6 +153,22 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Jurisdiction routing tables.
+    Routing {
+        #[command(subcommand)]
+        command: RoutingCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RoutingCommand {
+    /// Show which office a case goes to under a routing table, which rule matched and why.
+    Test {
+        table: PathBuf,
+        /// A case intake (YAML or JSON, as for `POST /v1/cases`).
+        #[arg(long)]
+        case: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -436,6 +452,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin { command } => plugin_command(command),
         Command::Tenant { command } => access_command(AccessCommand::Tenant(command), &file),
         Command::Key { command } => access_command(AccessCommand::Key(command), &file),
+        Command::Routing {
+            command: RoutingCommand::Test { table, case },
+        } => routing_test(&table, &case),
         Command::Audit {
             command: AuditCommand::Verify { data, json },
         } => {
@@ -610,6 +629,65 @@ fn warn_about_horizon(set: &CalendarSet) {
     for warning in set.horizon_warnings(today, redress::CALENDAR_HORIZON_WARNING_DAYS) {
         tracing::warn!("{warning}");
     }
+}
+
+fn routing_test(table_path: &Path, case_path: &Path) -> anyhow::Result<ExitCode> {
+    use redress::routing::{Matched, RouteQuery, RoutingTable};
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
+    };
+    let table = RoutingTable::parse(&read(table_path)?, &table_path.display().to_string())?;
+    let case_name = case_path.display().to_string();
+    let text = read(case_path)?;
+    let intake: redress_domain::CaseIntake = serde_path_to_error::deserialize(
+        serde_yaml::Deserializer::from_str(&text),
+    )
+    .map_err(|e| {
+        let line = e
+            .inner()
+            .location()
+            .map(|l| format!(":{}", l.line()))
+            .unwrap_or_default();
+        anyhow::anyhow!("{case_name}{line}: at `{}`: {}", e.path(), e.inner())
+    })?;
+    let query = RouteQuery::for_intake(&intake);
+    let Some(resolution) = table.resolve(&query) else {
+        println!(
+            "no office: no rule matches and the table has no default; the case stays with intake"
+        );
+        return Ok(ExitCode::from(1));
+    };
+    println!(
+        "office {} ({}, {:?} level)",
+        resolution.office.id, resolution.office.name, resolution.office.level
+    );
+    println!(
+        "matched: {}",
+        match resolution.matched {
+            Matched::Rule(n) => format!("rule #{n}"),
+            Matched::Default => "the default".into(),
+        }
+    );
+    for line in &resolution.why {
+        println!("  - {line}");
+    }
+    if !resolution.less_specific.is_empty() {
+        let others: Vec<String> = resolution
+            .less_specific
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect();
+        println!("  - also matching, less specific: {}", others.join(", "));
+    }
+    let parents: Vec<String> = std::iter::successors(table.parent_of(&resolution.office.id), |o| {
+        table.parent_of(&o.id)
+    })
+    .map(|o| o.id.clone())
+    .collect();
+    if !parents.is_empty() {
+        println!("escalation: {}", parents.join(" → "));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The tenants and keys of a data directory.
