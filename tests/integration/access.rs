@@ -94,6 +94,7 @@ async fn call(
 ) -> (u16, Value) {
     let mut request = match method {
         "GET" => server.client.get(server.url(path)),
+        "PUT" => server.client.put(server.url(path)),
         _ => server.client.post(server.url(path)),
     };
     if let Some(key) = key {
@@ -207,6 +208,18 @@ async fn every_route_admits_exactly_the_roles_it_names() {
             "POST",
             "/v1/rulesets/none/1.0.0/resume".into(),
             Some(json!({})),
+            &["compliance_admin"],
+        ),
+        (
+            "GET",
+            "/v1/routing".into(),
+            None,
+            &["supervisor", "compliance_admin", "auditor"],
+        ),
+        (
+            "PUT",
+            "/v1/routing".into(),
+            Some(json!({"toml": ""})),
             &["compliance_admin"],
         ),
     ];

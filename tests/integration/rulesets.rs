@@ -418,3 +418,64 @@ async fn a_bank_complaint_is_extended_to_30_days_with_the_notice() {
         .collect();
     assert!(notices.contains(&"extension_notice"), "{notices:?}");
 }
+
+#[tokio::test]
+async fn route_actions_are_resolved_through_the_tenants_routing_table() {
+    let mut server = Server::start_with_rulesets();
+    let table =
+        std::fs::read_to_string(repo_root().join("tests/routing/zhejiang-msa.toml")).unwrap();
+    // Without a table the rules' division code is recorded and no office.
+    let case = server.create(&complaint()).await;
+    assert_eq!(
+        case["ruling"]["routed_to"]["division_code"], "330106",
+        "{case}"
+    );
+    assert!(case["ruling"]["routed_to"]["office"].is_null());
+
+    let response = server
+        .client
+        .put(server.url("/v1/routing"))
+        .json(&json!({"toml": table}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let case = server.create(&complaint()).await;
+    assert_eq!(
+        case["ruling"]["routed_to"]["office"], "330106-msa",
+        "{case}"
+    );
+    let id = case["id"].as_str().unwrap();
+    let (_, timeline) = server.get(&format!("/v1/cases/{id}/timeline")).await;
+    let explanation = timeline["events"][1]["event"]["explanation"].to_string();
+    assert!(
+        explanation.contains("routing table: office 330106-msa") && explanation.contains("rule #4"),
+        "{explanation}"
+    );
+
+    // A broken table is refused at its entry and the table in force stays.
+    let response = server
+        .client
+        .put(server.url("/v1/routing"))
+        .json(&json!({"toml": "[[rule]]\noffice = \"nowhere\"\n"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = crate::support::read(response).await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["errors"][0]["pointer"], "/toml");
+    assert!(
+        problem["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("[[rule]] #1"),
+        "{problem}"
+    );
+    let (_, stored) = server.get("/v1/routing").await;
+    assert_eq!(stored["toml"], table);
+
+    // The table outlasts a restart.
+    server.restart();
+    let case = server.create(&complaint()).await;
+    assert_eq!(case["ruling"]["routed_to"]["office"], "330106-msa");
+}

@@ -570,7 +570,11 @@ fn serve(
             calendars.clone(),
             Arc::clone(&rules),
         )
-        .with_deployed_dir(deployed_dir);
+        .with_deployed_dir(deployed_dir)
+        .with_routing(Arc::new(
+            redress::routing::RoutingTables::load_dir(&config.data.join("routing"))
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ));
         for dir in package_dirs {
             watch_rulesets(dir, Arc::clone(&rules), calendars.clone());
         }

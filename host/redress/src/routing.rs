@@ -14,11 +14,16 @@
 //! the complainant chose it (intake attribute `complainant_chose_platform_domicile`) or when the
 //! seller's place is unknown.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{Arc, PoisonError, RwLock},
+};
 
 use redress_domain::{
-    CaseIntake,
+    Case, CaseIntake, EventKind,
     case::{Channel, OnlineRole, Sector},
+    contract::Action,
 };
 use serde::{Deserialize, Serialize};
 
@@ -411,6 +416,134 @@ impl RoutingTable {
     }
 }
 
+/// Each tenant's routing table, kept as `<dir>/<tenant>.toml` and replaced through the API.
+#[derive(Debug, Default)]
+pub struct RoutingTables {
+    dir: Option<PathBuf>,
+    tables: RwLock<BTreeMap<String, (Arc<RoutingTable>, String)>>,
+}
+
+impl RoutingTables {
+    /// Loads every `<tenant>.toml` of `dir` (created if missing). A table that does not load is
+    /// an error: the server does not start routing with part of its tables.
+    pub fn load_dir(dir: &Path) -> Result<RoutingTables, RoutingError> {
+        let failed = |message: String| RoutingError {
+            origin: dir.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+        let mut tables = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| failed(e.to_string()))? {
+            let path = entry.map_err(|e| failed(e.to_string()))?.path();
+            let Some(tenant) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".toml"))
+            else {
+                continue;
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| failed(e.to_string()))?;
+            let table = RoutingTable::parse(&text, &path.display().to_string())?;
+            tables.insert(tenant.to_owned(), (Arc::new(table), text));
+        }
+        Ok(RoutingTables {
+            dir: Some(dir.to_owned()),
+            tables: RwLock::new(tables),
+        })
+    }
+
+    pub fn get(&self, tenant: &str) -> Option<Arc<RoutingTable>> {
+        self.tables
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .map(|(table, _)| Arc::clone(table))
+    }
+
+    /// The table's text as deployed.
+    pub fn text(&self, tenant: &str) -> Option<String> {
+        self.tables
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .map(|(_, text)| text.clone())
+    }
+
+    /// Checks `text`, stores it durably, then puts it in force for `tenant`. A table that does
+    /// not load changes nothing.
+    pub fn put(&self, tenant: &str, text: &str) -> Result<Arc<RoutingTable>, RoutingError> {
+        use std::io::Write;
+        let table = Arc::new(RoutingTable::parse(text, "table")?);
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{tenant}.toml"));
+            let failed = |e: std::io::Error| RoutingError {
+                origin: path.display().to_string(),
+                message: format!("the table could not be stored: {e}"),
+            };
+            let staging = dir.join(format!(".{tenant}.toml.tmp"));
+            let mut file = std::fs::File::create(&staging).map_err(failed)?;
+            file.write_all(text.as_bytes()).map_err(failed)?;
+            file.sync_all().map_err(failed)?;
+            std::fs::rename(&staging, &path).map_err(failed)?;
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(failed)?;
+        }
+        self.tables
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant.to_owned(), (Arc::clone(&table), text.to_owned()));
+        Ok(table)
+    }
+}
+
+/// Gives the `route` actions of a decision that name no office the office `table` resolves
+/// (from the division code the rules chose, or else the case's place with jurisdiction), and
+/// says why in the decision's explanation. The office is written into the recorded action, so
+/// replaying the history never consults a table that may have changed since.
+pub fn resolve_route_actions(table: &RoutingTable, case: &Case, events: &mut [EventKind]) {
+    for event in events {
+        let EventKind::Decision {
+            actions,
+            explanation,
+            ..
+        } = event
+        else {
+            continue;
+        };
+        for action in actions.iter_mut() {
+            let Action::Route {
+                office: office @ None,
+                division_code,
+                ..
+            } = action
+            else {
+                continue;
+            };
+            let mut query = RouteQuery::for_intake(&case.intake);
+            if let Some(code) = division_code {
+                query.division_code = Some(code.clone());
+                query.place = "as the ruleset decided".into();
+            }
+            match table.resolve(&query) {
+                Some(resolution) => {
+                    explanation.push(format!(
+                        "routing table: office {} ({}); {}",
+                        resolution.office.id,
+                        resolution.office.name,
+                        resolution.why.join("; ")
+                    ));
+                    *office = Some(resolution.office.id);
+                }
+                None => explanation.push(
+                    "routing table: no rule matches and there is no default; the case stays with intake"
+                        .into(),
+                ),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -550,7 +683,7 @@ mod tests {
             ),
             (
                 format!("{province}[[rule]]\noffice = \"p\"\nwhatever = 1\n"),
-                "zhejiang.toml:8",
+                "zhejiang.toml:9",
             ),
         ];
         for (text, message) in cases {

@@ -18,6 +18,7 @@ use redress_domain::{
 use crate::{
     clock::Clock,
     deadlines,
+    routing::{RoutingTables, resolve_route_actions},
     rules::{
         LoadedRuleset, Registry, RuleContext,
         apply::decision_events,
@@ -66,6 +67,7 @@ pub struct Redress {
     rules: Arc<Registry>,
     /// Where deployed packages are kept, so that a restart reinstalls them.
     deployed_dir: Option<std::path::PathBuf>,
+    routing: Arc<RoutingTables>,
 }
 
 /// Why a deployment was refused.
@@ -202,7 +204,18 @@ impl Redress {
             calendars,
             rules,
             deployed_dir: None,
+            routing: Arc::new(RoutingTables::default()),
         }
+    }
+
+    /// Resolves the rulesets' `route` actions through each tenant's routing table.
+    pub fn with_routing(mut self, routing: Arc<RoutingTables>) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    pub fn routing(&self) -> &Arc<RoutingTables> {
+        &self.routing
     }
 
     /// Keeps deployed packages under `dir` (normally `<data>/rulesets`).
@@ -440,11 +453,16 @@ impl Redress {
     ) -> Plan {
         let rules = Arc::clone(&self.rules);
         let calendars = self.calendars.clone();
+        let routing = Arc::clone(&self.routing);
         Arc::new(move |case: &Case, now| {
             let mut events = first(case, now)?;
             if let Some(trigger) = trigger_of(&events) {
                 let current = after(case, &events, now)?;
-                events.extend(decide(&rules, &calendars.current(), trigger, &current, now));
+                let mut decided = decide(&rules, &calendars.current(), trigger, &current, now);
+                if let Some(table) = routing.get(&current.tenant) {
+                    resolve_route_actions(&table, &current, &mut decided);
+                }
+                events.extend(decided);
             }
             Ok(events)
         })

@@ -65,6 +65,7 @@ fn api() -> (Router<AppState>, OpenApi) {
             Tag { name: "cases".into(), ..Tag::default() },
             Tag { name: "clocks".into(), ..Tag::default() },
             Tag { name: "rulesets".into(), ..Tag::default() },
+            Tag { name: "routing".into(), ..Tag::default() },
             Tag { name: "operations".into(), ..Tag::default() },
         ],
         ..OpenApi::default()

@@ -167,6 +167,8 @@ mod allowed {
     pub const SUPERVISE: &[Role] = &[Supervisor];
     pub const READ_RULESETS: &[Role] = &[Supervisor, ComplianceAdmin, Auditor];
     pub const MANAGE_RULESETS: &[Role] = &[ComplianceAdmin];
+    pub const READ_ROUTING: &[Role] = &[Supervisor, ComplianceAdmin, Auditor];
+    pub const MANAGE_ROUTING: &[Role] = &[ComplianceAdmin];
 }
 
 /// The roles an operation accepts, by operation id (for the OpenAPI document); `None` for the
@@ -178,6 +180,8 @@ pub fn roles_of(operation_id: &str) -> Option<&'static [crate::access::Role]> {
         "recordAction" | "changeClock" => allowed::WORK_CASES,
         "listRulesets" => allowed::READ_RULESETS,
         "deployRuleset" | "suspendRuleset" | "resumeRuleset" => allowed::MANAGE_RULESETS,
+        "getRouting" => allowed::READ_ROUTING,
+        "putRouting" => allowed::MANAGE_ROUTING,
         _ => return None,
     })
 }
@@ -593,6 +597,51 @@ async fn resume_ruleset(
     Ok(Reply::new(summary))
 }
 
+/// A tenant's routing table: offices, rules and a default, as TOML (see `redress routing test`
+/// and tests/routing/zhejiang-msa.toml for the format).
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingDocument {
+    pub toml: String,
+}
+
+async fn get_routing(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> Result<Reply<RoutingDocument, 200>, ApiError> {
+    ctx.require(allowed::READ_ROUTING)?;
+    let toml = state
+        .app
+        .routing()
+        .text(&ctx.tenant)
+        .ok_or_else(|| ApiError::not_found("this tenant has no routing table"))?;
+    Ok(Reply::new(RoutingDocument { toml }))
+}
+
+async fn put_routing(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(document): ApiJson<RoutingDocument>,
+) -> Result<Reply<RoutingDocument, 200>, ApiError> {
+    ctx.require(allowed::MANAGE_ROUTING)?;
+    let routing = std::sync::Arc::clone(state.app.routing());
+    let tenant = ctx.tenant.clone();
+    let text = document.toml.clone();
+    tokio::task::spawn_blocking(move || routing.put(&tenant, &text))
+        .await
+        .map_err(|e| ApiError::new(ProblemKind::Internal, e.to_string()))?
+        .map_err(|e| {
+            ApiError::field(
+                ProblemKind::ValidationFailed,
+                Location::Body,
+                "/toml",
+                e.to_string(),
+            )
+        })?;
+    tracing::info!(tenant = %ctx.tenant, "routing table replaced");
+    Ok(Reply::new(document))
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Health {
     pub status: String,
@@ -725,6 +774,26 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
                     .tag("rulesets")
                     .summary("Resume a suspended (or quarantined) ruleset version")
                     .response_with::<403, ApiError, _>(|r| r.description("A built-in ruleset can only be resumed by the operator"))
+            }),
+        )
+        .api_route(
+            "/v1/routing",
+            get_with(get_routing, |op| {
+                op.id("getRouting")
+                    .tag("routing")
+                    .summary("The tenant's routing table")
+            })
+            .put_with(put_routing, |op| {
+                op.id("putRouting")
+                    .tag("routing")
+                    .summary("Replace the tenant's routing table")
+                    .description(
+                        "The table is checked (offices, levels, parents, rules, default) before it is \
+                         stored and put in force; a table that does not load is refused with 422 naming \
+                         the entry, and the table in force stays. From then on the rulesets' `route` \
+                         actions that name no office are resolved through it, and the office and the \
+                         reason are recorded with the decision.",
+                    )
             }),
         )
         .api_route(
