@@ -296,6 +296,20 @@ async fn every_route_admits_exactly_the_roles_it_names() {
     .await;
     assert_eq!(status, 403, "approving an extension is a supervisor's");
 
+    // A transferred case is not transferred again unless a supervisor approves.
+    let events = format!("/v1/cases/{id}/events");
+    let transfer = |approved: bool| json!({"type": "transfer", "to_office": "3301-msa", "reason": "不属本单位管辖", "supervisor_approved": approved});
+    for (key, body, expected) in [
+        (handler, transfer(false), 201),
+        (supervisor, json!({"type": "accept"}), 201),
+        (handler, transfer(false), 409),
+        (handler, transfer(true), 403),
+        (supervisor, transfer(true), 201),
+    ] {
+        let (status, problem) = call(&server, Some(key), "POST", &events, Some(body.clone())).await;
+        assert_eq!(status, expected, "{body}: {problem}");
+    }
+
     // Every action is attributed to the key that made it.
     let (_, timeline) = call(
         &server,

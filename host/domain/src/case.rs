@@ -652,7 +652,7 @@ pub enum ApplyError {
     /// A case that was transferred once is not passed on again (market supervision art. 13,
     /// the property and 12345 rules): the receiving office handles it or returns it.
     #[error(
-        "the case was already transferred once ({previous}); a transferred case is not transferred again"
+        "the case was already transferred once ({previous}); a transferred case is not transferred again unless a supervisor approves (`supervisor_approved`)"
     )]
     AlreadyTransferred { previous: String },
 }
@@ -798,7 +798,13 @@ impl Case {
     /// because they depend on the history. Returns the status the action leads to.
     pub fn check_handler(&self, action: &HandlerAction) -> Result<Status, ApplyError> {
         let next = lifecycle::transition(self.status, action)?;
-        if matches!(action, HandlerAction::Transfer { .. }) {
+        if matches!(
+            action,
+            HandlerAction::Transfer {
+                supervisor_approved: false,
+                ..
+            }
+        ) {
             self.check_not_transferred_before()?;
         }
         Ok(next)
@@ -869,7 +875,9 @@ impl Case {
                     article.as_ref(),
                 ));
             }
-            HandlerAction::Transfer { to_office, reason } => self.transfers.push(TransferRecord {
+            HandlerAction::Transfer {
+                to_office, reason, ..
+            } => self.transfers.push(TransferRecord {
                 to_office: to_office.clone(),
                 reason: reason.clone(),
                 at,
@@ -1146,6 +1154,7 @@ mod tests {
         let transfer = || HandlerAction::Transfer {
             to_office: "330106-msa".into(),
             reason: "不属本单位管辖".into(),
+            supervisor_approved: false,
         };
         let actor = Actor::api("h");
         let mut case = registered(sample_intake());
@@ -1169,6 +1178,13 @@ mod tests {
             matches!(err, ApplyError::AlreadyTransferred { .. }),
             "{err}"
         );
+        // A supervisor may approve a second transfer.
+        let approved = HandlerAction::Transfer {
+            to_office: "3301-msa".into(),
+            reason: "上级指定".into(),
+            supervisor_approved: true,
+        };
+        case.check_handler(&approved).unwrap();
 
         let mut intake = sample_intake();
         intake.channel = Channel::Transfer;

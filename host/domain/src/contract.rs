@@ -185,6 +185,7 @@ impl Action {
                 article: Some(article.clone()),
             }),
             Action::Transfer { to_office, reason } => Some(HandlerAction::Transfer {
+                supervisor_approved: false,
                 to_office: to_office.clone(),
                 reason: reason.clone(),
             }),

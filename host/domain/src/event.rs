@@ -122,6 +122,10 @@ pub enum HandlerAction {
     Transfer {
         to_office: String,
         reason: String,
+        /// A second transfer, approved by a supervisor (only a supervisor's key may set it).
+        /// Absent from the records of ordinary transfers, so older histories keep their hashes.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        supervisor_approved: bool,
     },
     /// Give the case to a handler (and optionally an office).
     Assign {
@@ -228,7 +232,9 @@ impl HandlerAction {
                 optional(&mut errors, "/ground", ground);
                 optional(&mut errors, "/article", article);
             }
-            HandlerAction::Transfer { to_office, reason } => {
+            HandlerAction::Transfer {
+                to_office, reason, ..
+            } => {
                 text(&mut errors, "/to_office", to_office, 200);
                 text(&mut errors, "/reason", reason, 2_000);
             }

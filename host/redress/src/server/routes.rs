@@ -332,7 +332,18 @@ async fn record_action(
     ApiJson(action): ApiJson<HandlerAction>,
 ) -> Result<Reply<ActionResult, 201>, ApiError> {
     ctx.require(allowed::WORK_CASES)?;
-    let assigning = matches!(action, HandlerAction::Assign { .. });
+    let assigning = matches!(
+        action,
+        HandlerAction::Assign { .. }
+            | HandlerAction::Transfer {
+                supervisor_approved: true,
+                ..
+            }
+    );
+    if assigning {
+        // Assigning and approving a second transfer are a supervisor's, whoever else may act.
+        ctx.require(allowed::SUPERVISE)?;
+    }
     check_handler_may_work(&state, &ctx, id, assigning).await?;
     let viewer = ctx.clone();
     let (case, events) = state

@@ -38,6 +38,7 @@ fn action(index: u8) -> HandlerAction {
         2 => HandlerAction::Transfer {
             to_office: "330106-amr".into(),
             reason: "respondent's domicile".into(),
+            supervisor_approved: false,
         },
         3 => HandlerAction::Assign {
             assignee: "li.si".into(),
