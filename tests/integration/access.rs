@@ -524,3 +524,64 @@ fn a_server_without_keys_does_not_start_unless_told_it_is_for_development() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("tenant `nobody` does not exist"));
 }
+
+#[tokio::test]
+async fn a_complainant_follows_the_case_with_the_tracking_code_and_secret_only() {
+    let (server, keys) = secured_server();
+    let response = server
+        .client
+        .post(server.url("/v1/cases"))
+        .bearer_auth(&keys.acme["intake"])
+        .json(&complaint())
+        .send()
+        .await
+        .unwrap();
+    let secret = response.headers()["tracking-secret"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (status, case) = crate::support::read(response).await;
+    assert_eq!(status, 201);
+    let code = case["tracking_code"].as_str().unwrap().to_owned();
+    let track = |secret: &str| {
+        server
+            .client
+            .get(server.url(&format!("/v1/track/{code}")))
+            .header("x-tracking-secret", secret)
+            .send()
+    };
+    // No API key needed; the view has the state of things and nothing personal.
+    let (status, view) = crate::support::read(track(&secret).await.unwrap()).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["status"], case["status"]);
+    assert_eq!(view["tracking_code"], code.as_str());
+    let text = view.to_string();
+    for private in [
+        "张三",
+        "13800138000",
+        "文三路",
+        "某某电器",
+        "intake",
+        "actor",
+    ] {
+        assert!(!text.contains(private), "{private} in {view}");
+    }
+    // A wrong secret and an unknown code look the same; repeated guessing is cut off.
+    let (status, wrong) = crate::support::read(track("0000000000000000").await.unwrap()).await;
+    assert_eq!(status, 404);
+    let unknown = server
+        .client
+        .get(server.url("/v1/track/ZZZZZZZZZZ"))
+        .header("x-tracking-secret", &secret)
+        .send()
+        .await
+        .unwrap();
+    let (status, unknown) = crate::support::read(unknown).await;
+    assert_eq!(status, 404);
+    assert_eq!(wrong["detail"], unknown["detail"]);
+    for _ in 1..redress::tracking::MAX_FAILURES {
+        let _ = track("0000000000000000").await.unwrap();
+    }
+    let (status, problem) = crate::support::read(track(&secret).await.unwrap()).await;
+    assert_eq!(status, 429, "{problem}");
+}

@@ -244,7 +244,7 @@ fn main() {
             Calendars::new(calendars),
             Arc::new(rules),
         );
-        let router = server::router(app, &HttpOptions::default());
+        let router = server::router(app, &HttpOptions::development().unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(server::serve(listener, router, std::future::pending()));

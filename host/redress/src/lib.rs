@@ -8,11 +8,13 @@ pub mod routing;
 pub mod rules;
 pub mod scheduler;
 pub mod schemas;
+pub mod secret_key;
 pub mod server;
 pub mod service;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+pub mod tracking;
 
 /// How far ahead of the end of a calendar's published schedules the operator is warned (in
 /// `/readyz` and the log): the next year's schedule is usually published in November.

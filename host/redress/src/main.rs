@@ -585,6 +585,10 @@ fn serve(
             &HttpOptions {
                 max_body_bytes: config.max_body_bytes,
                 access,
+                tracking: Arc::new(
+                    redress::tracking::Tracking::open(&config.data.join("tracking.key"))
+                        .with_context(|| format!("{}: the tracking key", config.data.display()))?,
+                ),
             },
         );
         let listener = tokio::net::TcpListener::bind(config.listen)

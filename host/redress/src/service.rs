@@ -534,6 +534,13 @@ impl Redress {
         Ok(fired)
     }
 
+    /// The case with this tracking code, whatever its tenant (for complainants' self-service,
+    /// which checks the tracking secret first).
+    pub async fn get_by_tracking_code(&self, code: String) -> Result<Option<Case>, ServiceError> {
+        self.blocking(move |store| store.get_by_tracking_code(&code))
+            .await
+    }
+
     pub async fn get(&self, tenant: String, id: CaseId) -> Result<Option<Case>, ServiceError> {
         self.blocking(move |store| store.get(&tenant, id)).await
     }

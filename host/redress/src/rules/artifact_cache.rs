@@ -76,43 +76,17 @@ impl ArtifactCache {
         };
         std::fs::create_dir_all(dir).map_err(|e| failed(dir, e.to_string()))?;
         let key_path = dir.join(KEY_FILE);
-        let key = match std::fs::read(&key_path) {
-            Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                failed(
-                    &key_path,
-                    format!(
-                        "the cache key is {} bytes, not 32; delete the cache directory to start afresh",
-                        bytes.len()
-                    ),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Self::create_key(&key_path).map_err(|e| failed(&key_path, e.to_string()))?
-            }
-            Err(e) => return Err(failed(&key_path, e.to_string())),
-        };
+        let key = crate::secret_key::load_or_create(&key_path).map_err(|e| {
+            failed(
+                &key_path,
+                format!("{e}; delete the cache directory to start afresh"),
+            )
+        })?;
         Ok(ArtifactCache {
             dir: dir.to_owned(),
             key,
             stats: CacheStats::default(),
         })
-    }
-
-    fn create_key(path: &Path) -> std::io::Result<[u8; 32]> {
-        use rand::TryRngCore;
-        use std::io::Write;
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng
-            .try_fill_bytes(&mut key)
-            .map_err(std::io::Error::other)?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path)?;
-        file.write_all(&key)?;
-        file.sync_all()?;
-        Ok(key)
     }
 
     /// The artifact's name: the plugin's content and the engine configuration that compiled it.

@@ -19,7 +19,7 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::{access::AccessControl, service::Redress};
+use crate::{access::AccessControl, service::Redress, tracking::Tracking};
 use extract::BodyLimit;
 use problem::{ApiError, ProblemKind};
 
@@ -27,22 +27,28 @@ use problem::{ApiError, ProblemKind};
 pub struct AppState {
     pub app: Redress,
     pub access: Arc<AccessControl>,
+    pub tracking: Arc<Tracking>,
     openapi: Arc<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub max_body_bytes: usize,
-    /// Who may do what. The default is an open-access (development) server.
+    /// Who may do what.
     pub access: Arc<AccessControl>,
+    /// The key behind complainants' tracking secrets.
+    pub tracking: Arc<Tracking>,
 }
 
-impl Default for HttpOptions {
-    fn default() -> Self {
-        HttpOptions {
+impl HttpOptions {
+    /// An open-access (development) server with a tracking key for this process only, for
+    /// benchmarks and tests.
+    pub fn development() -> std::io::Result<HttpOptions> {
+        Ok(HttpOptions {
             max_body_bytes: extract::DEFAULT_BODY_LIMIT,
             access: Arc::new(AccessControl::open_access()),
-        }
+            tracking: Arc::new(Tracking::ephemeral()?),
+        })
     }
 }
 
@@ -66,6 +72,7 @@ fn api() -> (Router<AppState>, OpenApi) {
             Tag { name: "clocks".into(), ..Tag::default() },
             Tag { name: "rulesets".into(), ..Tag::default() },
             Tag { name: "routing".into(), ..Tag::default() },
+            Tag { name: "tracking".into(), ..Tag::default() },
             Tag { name: "operations".into(), ..Tag::default() },
         ],
         ..OpenApi::default()
@@ -167,6 +174,7 @@ pub fn router(app: Redress, options: &HttpOptions) -> Router {
     let state = AppState {
         app,
         access: Arc::clone(&options.access),
+        tracking: Arc::clone(&options.tracking),
         openapi,
     };
     api_router

@@ -82,6 +82,7 @@ pub enum ProblemKind {
     RulesetVersionExists,
     PluginSignatureRefused,
     Unauthorized,
+    TooManyRequests,
     Forbidden,
     StorageUnavailable,
     Internal,
@@ -105,6 +106,7 @@ impl ProblemKind {
             ProblemKind::RulesetVersionExists => StatusCode::CONFLICT,
             ProblemKind::PluginSignatureRefused => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -128,6 +130,7 @@ impl ProblemKind {
             ProblemKind::RulesetVersionExists => "ruleset-version-exists",
             ProblemKind::PluginSignatureRefused => "plugin-signature-refused",
             ProblemKind::Unauthorized => "unauthorized",
+            ProblemKind::TooManyRequests => "too-many-requests",
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::StorageUnavailable => "storage-unavailable",
             ProblemKind::Internal => "internal",
@@ -161,6 +164,7 @@ impl ProblemKind {
                 "The plugin package is not signed by a trusted vendor key; nothing was activated"
             }
             ProblemKind::Unauthorized => "No valid API key",
+            ProblemKind::TooManyRequests => "Too many attempts; try again later",
             ProblemKind::Forbidden => "Not allowed for this key's role or tenant",
             ProblemKind::StorageUnavailable => {
                 "Storage is unavailable; nothing was changed or acknowledged"

@@ -245,21 +245,114 @@ async fn create_case(
         Created::New(case) => {
             let location = format!("/v1/cases/{}", case.id);
             let tag = etag(&case);
+            let secret = state.tracking.secret_for(case.tracking_code.as_str());
             let case = visible(&viewer, case);
             tracing::info!(case_id = %case.id, sector = case.sector.as_str(), "case registered");
             Reply::<_, 201>::new(case)
                 .header(header::LOCATION, &location)
                 .header(header::ETAG, &tag)
+                .header(TRACKING_SECRET, &secret)
                 .into_response()
         }
         Created::Existing(case) => {
             let tag = etag(&case);
+            let secret = state.tracking.secret_for(case.tracking_code.as_str());
             let case = visible(&viewer, case);
             Reply::<_, 200>::new(case)
                 .header(header::ETAG, &tag)
+                .header(TRACKING_SECRET, &secret)
                 .into_response()
         }
     })
+}
+
+/// The response header with the complainant's tracking secret (see `GET /v1/track/{code}`).
+const TRACKING_SECRET: header::HeaderName = header::HeaderName::from_static("tracking-secret");
+
+/// What a complainant sees with the tracking code and secret: where the case stands, the next
+/// deadline and the outcome. No personal data, no handlers, no notes.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TrackingView {
+    pub tracking_code: TrackingCode,
+    pub sector: Sector,
+    pub status: Status,
+    pub received_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The earliest statutory deadline still running.
+    pub next_deadline: Option<NextDeadline>,
+    pub outcome: Option<OutcomeView>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NextDeadline {
+    /// The clock, e.g. `acceptance`.
+    pub clock: String,
+    pub due_at: Timestamp,
+    /// The provision that sets it.
+    pub article: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OutcomeView {
+    pub kind: redress_domain::case::OutcomeKind,
+    pub ground: Option<String>,
+    pub article: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TrackPath {
+    /// The tracking code given at intake.
+    pub code: String,
+}
+
+async fn track(
+    State(state): State<AppState>,
+    axum::extract::Path(path): axum::extract::Path<TrackPath>,
+    headers: HeaderMap,
+) -> Result<Reply<TrackingView, 200>, ApiError> {
+    let secret = headers
+        .get("x-tracking-secret")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    state
+        .tracking
+        .check(&path.code, secret)
+        .map_err(|e| match e {
+            crate::tracking::TrackError::NotFound => ApiError::not_found(e.to_string()),
+            crate::tracking::TrackError::TooMany(_) => {
+                ApiError::new(ProblemKind::TooManyRequests, e.to_string())
+            }
+        })?;
+    let case = state
+        .app
+        .get_by_tracking_code(path.code.clone())
+        .await?
+        .ok_or_else(|| ApiError::not_found("no case with this tracking code and secret"))?;
+    let next_deadline = case
+        .clocks
+        .iter()
+        .filter_map(|(name, clock)| clock.breach_pending().map(|due| (due, name, clock)))
+        .min_by_key(|(due, _, _)| *due)
+        .map(|(due_at, name, clock)| NextDeadline {
+            clock: name.clone(),
+            due_at,
+            article: clock.spec.article.clone(),
+        });
+    Ok(Reply::new(TrackingView {
+        tracking_code: case.tracking_code,
+        sector: case.sector,
+        status: case.status,
+        received_at: case.received_at,
+        updated_at: case.updated_at,
+        next_deadline,
+        outcome: case.outcome.map(|o| OutcomeView {
+            kind: o.kind,
+            ground: o.ground,
+            article: o.article,
+            at: o.at,
+        }),
+    }))
 }
 
 fn create_case_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
@@ -805,6 +898,23 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
                          actions that name no office are resolved through it, and the office and the \
                          reason are recorded with the decision.",
                     )
+            }),
+        )
+        .api_route(
+            "/v1/track/{code}",
+            get_with(track, |op| {
+                op.id("trackCase")
+                    .tag("tracking")
+                    .summary("A complainant's view of their case")
+                    .description(
+                        "No API key: the tracking code and the secret given at intake (the \
+                         `Tracking-Secret` header of the response to `POST /v1/cases`), sent as the \
+                         `X-Tracking-Secret` header. Shows the status, the next deadline and the \
+                         outcome, never personal data. A wrong secret and an unknown code get the \
+                         same 404; after 10 wrong secrets for a code within 10 minutes, 429.",
+                    )
+                    .response_with::<404, ApiError, _>(|r| r.description("No case with this code and secret"))
+                    .response_with::<429, ApiError, _>(|r| r.description("Too many wrong secrets for this code"))
             }),
         )
         .api_route(
