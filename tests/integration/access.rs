@@ -566,12 +566,22 @@ async fn a_complainant_follows_the_case_with_the_tracking_code_and_secret_only()
     ] {
         assert!(!text.contains(private), "{private} in {view}");
     }
+    // The code as read over the phone works too.
+    let spoken = code.to_lowercase().replace('-', " ");
+    let response = server
+        .client
+        .get(server.url(&format!("/v1/track/{spoken}")))
+        .header("x-tracking-secret", &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     // A wrong secret and an unknown code look the same; repeated guessing is cut off.
     let (status, wrong) = crate::support::read(track("0000000000000000").await.unwrap()).await;
     assert_eq!(status, 404);
     let unknown = server
         .client
-        .get(server.url("/v1/track/ZZZZZZZZZZ"))
+        .get(server.url("/v1/track/RD-ZZZZ-ZZZZ"))
         .header("x-tracking-secret", &secret)
         .send()
         .await

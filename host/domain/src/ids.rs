@@ -62,7 +62,7 @@ impl FromStr for CaseId {
 
 /// A tracking code a complainant can read over the phone: `RD-` and 8 characters of Crockford
 /// base32 (no I, L, O, U), e.g. `RD-7K3M-9QXP`. 40 random bits: guessing one is not a way in,
-/// and issue #6 adds a secret on top for self-service access.
+/// and self-service access needs the secret given at intake as well.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TrackingCode(String);
@@ -83,6 +83,25 @@ impl TrackingCode {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A code as a person typed or read it: any case, with or without `RD` and the hyphens,
+    /// spaces allowed, and Crockford's look-alikes (`O` for 0, `I` and `L` for 1). `None` if
+    /// it cannot be a tracking code.
+    pub fn normalise(input: &str) -> Option<TrackingCode> {
+        let upper = input.trim().to_ascii_uppercase();
+        let body = upper.strip_prefix("RD").unwrap_or(&upper);
+        let mut chars = String::with_capacity(8);
+        for c in body.chars().filter(|c| !matches!(c, '-' | ' ')) {
+            let c = match c {
+                'O' => '0',
+                'I' | 'L' => '1',
+                c if c.is_ascii() && CROCKFORD.contains(&(c as u8)) => c,
+                _ => return None,
+            };
+            chars.push(c);
+        }
+        (chars.len() == 8).then(|| TrackingCode(format!("RD-{}-{}", &chars[..4], &chars[4..])))
     }
 }
 
@@ -117,6 +136,36 @@ mod tests {
         let b = TrackingCode::from_random(0xff_ffff_ffff);
         assert_eq!(a.as_str(), "RD-0000-0000");
         assert_eq!(b.as_str(), "RD-ZZZZ-ZZZZ");
+    }
+
+    #[test]
+    fn a_code_read_over_the_phone_is_understood() {
+        for typed in [
+            "RD-7K3M-9QXP",
+            "rd-7k3m-9qxp",
+            "7K3M9QXP",
+            "rd 7k3m 9qxp",
+            " RD7K3M-9QXP ",
+        ] {
+            assert_eq!(
+                TrackingCode::normalise(typed).map(|c| c.0),
+                Some("RD-7K3M-9QXP".to_owned()),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            TrackingCode::normalise("RD-O1IL-0000").map(|c| c.0),
+            Some("RD-0111-0000".to_owned())
+        );
+        for bad in [
+            "",
+            "RD-7K3M-9QX",
+            "RD-7K3M-9QXPA",
+            "RD-7K3M-9QXU",
+            "RD-7K3M-9Q😀P",
+        ] {
+            assert_eq!(TrackingCode::normalise(bad), None, "{bad}");
+        }
     }
 
     #[test]

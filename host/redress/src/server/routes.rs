@@ -302,7 +302,7 @@ pub struct OutcomeView {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct TrackPath {
-    /// The tracking code given at intake.
+    /// The tracking code given at intake, as typed: any case, hyphens and `RD` optional.
     pub code: String,
 }
 
@@ -315,9 +315,11 @@ async fn track(
         .get("x-tracking-secret")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let not_found = || ApiError::not_found(crate::tracking::TrackError::NotFound.to_string());
+    let code = TrackingCode::normalise(&path.code).ok_or_else(not_found)?;
     state
         .tracking
-        .check(&path.code, secret)
+        .check(code.as_str(), secret)
         .map_err(|e| match e {
             crate::tracking::TrackError::NotFound => ApiError::not_found(e.to_string()),
             crate::tracking::TrackError::TooMany(_) => {
@@ -326,9 +328,9 @@ async fn track(
         })?;
     let case = state
         .app
-        .get_by_tracking_code(path.code.clone())
+        .get_by_tracking_code(code.as_str().to_owned())
         .await?
-        .ok_or_else(|| ApiError::not_found("no case with this tracking code and secret"))?;
+        .ok_or_else(not_found)?;
     let next_deadline = case
         .clocks
         .iter()
