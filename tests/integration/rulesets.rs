@@ -479,3 +479,93 @@ async fn route_actions_are_resolved_through_the_tenants_routing_table() {
     let case = server.create(&complaint()).await;
     assert_eq!(case["ruling"]["routed_to"]["office"], "330106-msa");
 }
+
+#[tokio::test]
+async fn cases_move_between_offices_only_as_the_hierarchy_allows() {
+    let server = Server::start_with_rulesets();
+    let table =
+        std::fs::read_to_string(repo_root().join("tests/routing/zhejiang-msa.toml")).unwrap();
+    let response = server
+        .client
+        .put(server.url("/v1/routing"))
+        .json(&json!({"toml": table}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let case = server.create(&complaint()).await;
+    assert_eq!(
+        case["ruling"]["routed_to"]["office"], "330106-msa",
+        "{case}"
+    );
+    let id = case["id"].as_str().unwrap().to_owned();
+    let step = |body: Value| server.act(&id, body);
+    let refuses = |problem: &Value, text: &str| {
+        problem["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains(text))
+    };
+
+    // The office that received a case it can handle keeps it.
+    let (status, problem) =
+        step(json!({"type": "transfer", "to_office": "330108-ecommerce", "reason": "平台所在地"}))
+            .await;
+    assert_eq!(status, 409);
+    assert!(
+        refuses(&problem, "the first office to receive a case"),
+        "{problem}"
+    );
+    // Upward referral goes to the office directly above.
+    let (status, problem) =
+        step(json!({"type": "refer_up", "to_office": "33-msa", "reason": "重大案件"})).await;
+    assert_eq!(status, 409);
+    assert!(
+        refuses(&problem, "the office above `330106-msa` is `3301-msa`"),
+        "{problem}"
+    );
+    let (status, acted) =
+        step(json!({"type": "refer_up", "to_office": "3301-msa", "reason": "重大案件"})).await;
+    assert_eq!(status, 201, "{acted}");
+    assert_eq!(acted["case"]["status"], "transferred");
+    assert_eq!(acted["case"]["ruling"]["routed_to"]["office"], "3301-msa");
+    // A takeover comes from above.
+    let (status, problem) =
+        step(json!({"type": "take_over", "office": "330106-msa", "reason": "x"})).await;
+    assert_eq!(status, 409);
+    assert!(refuses(&problem, "is not above `3301-msa`"), "{problem}");
+    let (status, acted) =
+        step(json!({"type": "take_over", "office": "33-msa", "reason": "省局提级办理"})).await;
+    assert_eq!(status, 201, "{acted}");
+    assert_eq!(acted["case"]["ruling"]["routed_to"]["office"], "33-msa");
+    // An office without jurisdiction returns the case to intake.
+    let (status, acted) = step(json!({"type": "return_to_intake", "reason": "不属本局管辖"})).await;
+    assert_eq!(status, 201, "{acted}");
+    assert_eq!(acted["case"]["status"], "received");
+    assert!(acted["case"]["ruling"]["routed_to"]["office"].is_null());
+
+    // Without a routing table there is nothing to check a referral against: refused.
+    let response = server
+        .client
+        .post(server.url("/v1/cases"))
+        .header("x-redress-tenant", "no-table")
+        .json(&complaint())
+        .send()
+        .await
+        .unwrap();
+    let (_, other) = read(response).await;
+    let other_id = other["id"].as_str().unwrap();
+    let response = server
+        .client
+        .post(server.url(&format!("/v1/cases/{other_id}/events")))
+        .header("x-redress-tenant", "no-table")
+        .json(&json!({"type": "refer_up", "to_office": "3301-msa", "reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = read(response).await;
+    assert_eq!(status, 409);
+    assert!(
+        refuses(&problem, "need the tenant's routing table"),
+        "{problem}"
+    );
+}

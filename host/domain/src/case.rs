@@ -655,6 +655,11 @@ pub enum ApplyError {
         "the case was already transferred once ({previous}); a transferred case is not transferred again unless a supervisor approves (`supervisor_approved`)"
     )]
     AlreadyTransferred { previous: String },
+    /// Moving the case between offices is not allowed by the tenant's offices and routing
+    /// (upward referral to an office that is not above, a transfer away from a competent
+    /// office that received the case first...).
+    #[error("{0}")]
+    Jurisdiction(String),
 }
 
 impl Case {
@@ -908,6 +913,34 @@ impl Case {
             HandlerAction::Reopen { .. } => {
                 self.reopen_count += 1;
                 self.stage = None;
+            }
+            // Back to intake: no office and no handler until it is routed again.
+            HandlerAction::ReturnToIntake { reason } => {
+                self.ruling.routed_to = Some(crate::contract::Routing {
+                    office: None,
+                    division_code: None,
+                    tier: None,
+                    reason: format!("returned to intake: {reason}"),
+                });
+                self.assignment = None;
+            }
+            HandlerAction::ReferUp {
+                to_office: office,
+                reason,
+            }
+            | HandlerAction::TakeOver { office, reason } => {
+                let how = if matches!(action, HandlerAction::ReferUp { .. }) {
+                    "referred up"
+                } else {
+                    "taken over"
+                };
+                self.ruling.routed_to = Some(crate::contract::Routing {
+                    office: Some(office.clone()),
+                    division_code: None,
+                    tier: None,
+                    reason: format!("{how}: {reason}"),
+                });
+                self.assignment = None;
             }
             HandlerAction::Accept { .. }
             | HandlerAction::Close { .. }

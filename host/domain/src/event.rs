@@ -183,6 +183,21 @@ pub enum HandlerAction {
     AcceptMediation {
         note: Option<String>,
     },
+    /// An office without jurisdiction gives the case back to intake to be routed again,
+    /// instead of passing it on itself (the property and 12345 rules).
+    ReturnToIntake {
+        reason: String,
+    },
+    /// Refer the case to the office above (upward referral, 上报); that office decides.
+    ReferUp {
+        to_office: String,
+        reason: String,
+    },
+    /// An office above the one handling the case takes it over (提级办理).
+    TakeOver {
+        office: String,
+        reason: String,
+    },
 }
 
 impl HandlerAction {
@@ -205,6 +220,9 @@ impl HandlerAction {
             HandlerAction::RecordAgreement { .. } => ActionName::RecordAgreement,
             HandlerAction::RecordNewFacts { .. } => ActionName::RecordNewFacts,
             HandlerAction::AcceptMediation { .. } => ActionName::AcceptMediation,
+            HandlerAction::ReturnToIntake { .. } => ActionName::ReturnToIntake,
+            HandlerAction::ReferUp { .. } => ActionName::ReferUp,
+            HandlerAction::TakeOver { .. } => ActionName::TakeOver,
         }
     }
 
@@ -259,6 +277,15 @@ impl HandlerAction {
                 text(&mut errors, "/description", description, 10_000)
             }
             HandlerAction::AcceptMediation { note } => optional(&mut errors, "/note", note),
+            HandlerAction::ReturnToIntake { reason } => text(&mut errors, "/reason", reason, 2_000),
+            HandlerAction::ReferUp { to_office, reason } => {
+                text(&mut errors, "/to_office", to_office, 200);
+                text(&mut errors, "/reason", reason, 2_000);
+            }
+            HandlerAction::TakeOver { office, reason } => {
+                text(&mut errors, "/office", office, 200);
+                text(&mut errors, "/reason", reason, 2_000);
+            }
         }
         errors.into_result()
     }

@@ -8,6 +8,10 @@
 //! resolved | terminated | rejected | closed ──reopen (review request)──▶ reopened ──start_*──▶ in_progress
 //! ```
 //! `assign` is legal until the case is closed and `note` always: neither changes the state.
+//! Between offices: `return_to_intake` (received / transferred → received, for an office
+//! without jurisdiction), `refer_up` (any open state → transferred, to the office above) and
+//! `take_over` (an office above takes the case; the state stays). Which office is above which
+//! is the tenant's routing table's business, checked by the service.
 
 use std::fmt;
 
@@ -102,10 +106,13 @@ pub enum ActionName {
     RecordAgreement,
     RecordNewFacts,
     AcceptMediation,
+    ReturnToIntake,
+    ReferUp,
+    TakeOver,
 }
 
 impl ActionName {
-    pub const ALL: [ActionName; 17] = [
+    pub const ALL: [ActionName; 20] = [
         ActionName::Accept,
         ActionName::Reject,
         ActionName::Transfer,
@@ -123,6 +130,9 @@ impl ActionName {
         ActionName::RecordAgreement,
         ActionName::RecordNewFacts,
         ActionName::AcceptMediation,
+        ActionName::ReturnToIntake,
+        ActionName::ReferUp,
+        ActionName::TakeOver,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,6 +154,9 @@ impl ActionName {
             ActionName::RecordAgreement => "record_agreement",
             ActionName::RecordNewFacts => "record_new_facts",
             ActionName::AcceptMediation => "accept_mediation",
+            ActionName::ReturnToIntake => "return_to_intake",
+            ActionName::ReferUp => "refer_up",
+            ActionName::TakeOver => "take_over",
         }
     }
 }
@@ -174,6 +187,17 @@ pub fn next_status(from: Status, action: ActionName) -> Option<Status> {
         // A transferred case is not passed on again by the receiving office (no onward
         // re-transfer: market supervision art. 13, the property and 12345 rules).
         (S::Received | S::Accepted, A::Transfer) => Some(S::Transferred),
+        // An office that finds it has no jurisdiction, before accepting, gives the case back to
+        // intake (not to another office itself).
+        (S::Received | S::Transferred, A::ReturnToIntake) => Some(S::Received),
+        // Upward referral hands the case to the office above, which decides acceptance; a
+        // takeover by a higher office moves the case without changing its state.
+        (S::Received | S::Accepted | S::Transferred | S::InProgress | S::Reopened, A::ReferUp) => {
+            Some(S::Transferred)
+        }
+        (S::Received | S::Accepted | S::Transferred | S::InProgress | S::Reopened, A::TakeOver) => {
+            Some(from)
+        }
 
         (S::Accepted | S::Reopened | S::InProgress, A::StartInvestigation | A::StartMediation) => {
             Some(S::InProgress)
@@ -224,23 +248,23 @@ mod tests {
         let table: &[(Status, String)] = &[
             (
                 Status::Received,
-                "accept reject transfer assign withdraw note record_new_facts".into(),
+                "accept reject transfer assign withdraw note record_new_facts return_to_intake refer_up take_over".into(),
             ),
             (
                 Status::Accepted,
                 format!(
-                    "transfer assign start_investigation start_mediation resolve terminate withdraw note {handling}"
+                    "transfer assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over"
                 ),
             ),
             (Status::Rejected, "assign close reopen note".into()),
             (
                 Status::Transferred,
-                "accept reject assign withdraw note record_new_facts".into(),
+                "accept reject assign withdraw note record_new_facts return_to_intake refer_up take_over".into(),
             ),
             (
                 Status::InProgress,
                 format!(
-                    "assign start_investigation start_mediation resolve terminate withdraw note {handling}"
+                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over"
                 ),
             ),
             (Status::Resolved, "assign close reopen note".into()),
@@ -250,7 +274,7 @@ mod tests {
             (
                 Status::Reopened,
                 format!(
-                    "assign start_investigation start_mediation resolve terminate withdraw note {handling}"
+                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over"
                 ),
             ),
         ];

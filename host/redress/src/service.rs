@@ -18,7 +18,7 @@ use redress_domain::{
 use crate::{
     clock::Clock,
     deadlines,
-    routing::{RoutingTables, resolve_route_actions},
+    routing::{RoutingTables, check_jurisdiction, resolve_route_actions},
     rules::{
         LoadedRuleset, Registry, RuleContext,
         apply::decision_events,
@@ -414,8 +414,11 @@ impl Redress {
     ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
         action.validate().map_err(ServiceError::Invalid)?;
         let trigger_action = action.clone();
+        let routing = Arc::clone(&self.routing);
         let plan: Plan = Arc::new(move |case: &Case, _now| {
             let next = case.check_handler(&action)?;
+            check_jurisdiction(routing.get(&case.tenant).as_deref(), case, &action)
+                .map_err(ApplyError::Jurisdiction)?;
             let mut events = vec![EventKind::Handler {
                 action: action.clone(),
             }];

@@ -307,6 +307,9 @@ impl From<StoreError> for ApiError {
             StoreError::Refused(ApplyError::Clock(c)) => {
                 ApiError::new(ProblemKind::IllegalTransition, c.to_string())
             }
+            StoreError::Refused(ApplyError::Jurisdiction(reason)) => {
+                ApiError::new(ProblemKind::IllegalTransition, reason)
+            }
             StoreError::Refused(e @ ApplyError::AlreadyTransferred { .. }) => {
                 ApiError::new(ProblemKind::IllegalTransition, e.to_string())
             }

@@ -430,13 +430,16 @@ async fn record_action(
     let assigning = matches!(
         action,
         HandlerAction::Assign { .. }
+            | HandlerAction::ReferUp { .. }
+            | HandlerAction::TakeOver { .. }
             | HandlerAction::Transfer {
                 supervisor_approved: true,
                 ..
             }
     );
     if assigning {
-        // Assigning and approving a second transfer are a supervisor's, whoever else may act.
+        // Assigning, moving a case up the hierarchy and approving a transfer are a
+        // supervisor's, whoever else may act.
         ctx.require(allowed::SUPERVISE)?;
     }
     check_handler_may_work(&state, &ctx, id, assigning).await?;
