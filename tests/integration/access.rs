@@ -222,6 +222,18 @@ async fn every_route_admits_exactly_the_roles_it_names() {
             Some(json!({"toml": ""})),
             &["compliance_admin"],
         ),
+        (
+            "GET",
+            "/v1/plugin-keys".into(),
+            None,
+            &["compliance_admin", "auditor"],
+        ),
+        (
+            "PUT",
+            "/v1/plugin-keys".into(),
+            Some(json!({"toml": ""})),
+            &["compliance_admin"],
+        ),
     ];
     for (method, path, body, admitted) in &table {
         for role in ROLES {

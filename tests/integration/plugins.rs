@@ -534,3 +534,82 @@ fn compiled_plugins_are_cached_and_only_artifacts_this_host_wrote_are_loaded() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_trusts_its_own_vendors_for_its_own_plugins() {
+    let work = tempfile::tempdir().unwrap();
+    let keys = work.path().join("keys");
+    let (acme_secret, acme_public) = keygen(&keys, "acme");
+    let (mallory_secret, mallory_public) = keygen(&keys, "mallory");
+    let unsigned = work.path().join("unsigned");
+    copy_dir(&built("banking-insurance-plugin"), &unsigned);
+    let good = work.path().join("good");
+    copy_dir(&unsigned, &good);
+    sign(&good, &acme_secret);
+    let by_mallory = work.path().join("by-mallory");
+    copy_dir(&unsigned, &by_mallory);
+    sign(&by_mallory, &mallory_secret);
+    let keys_of = |path: &Path| json!({"toml": std::fs::read_to_string(path).unwrap()});
+
+    // No server-wide keys; the bank trusts acme, another tenant trusts mallory.
+    let mut server = Server::start_with_ruleset_dir(bare_rulesets());
+    let put = |tenant: &'static str, body: serde_json::Value| {
+        server
+            .client
+            .put(server.url("/v1/plugin-keys"))
+            .header("x-redress-tenant", tenant)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        put(BANK, keys_of(&acme_public)).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        put("other-bank", keys_of(&mallory_public))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (status, problem) = crate::support::read(
+        put(BANK, json!({"toml": "[[key]]\nvendor = 1\n"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["errors"][0]["pointer"], "/toml");
+    let (_, stored) = server.get_as(BANK, "/v1/plugin-keys").await;
+    assert!(
+        stored["toml"]
+            .as_str()
+            .unwrap()
+            .contains("vendor = \"acme\""),
+        "the broken set changed nothing"
+    );
+
+    for (dir, reason) in [
+        (&unsigned, "is not signed"),
+        (&by_mallory, "which this server does not trust"),
+    ] {
+        let (status, problem) = server
+            .post_as(BANK, "/v1/rulesets", &deploy_request(dir))
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(reason),
+            "{problem}"
+        );
+    }
+    let (status, deployed) = server
+        .post_as(BANK, "/v1/rulesets", &deploy_request(&good))
+        .await;
+    assert_eq!(status, 201, "{deployed}");
+    assert_eq!(deployed["signed_by"]["vendor"], "acme");
+
+    // After a restart the tenant's keys are read before its packages are verified again.
+    server.restart();
+    let case = server.create_as(BANK, &bank_complaint()).await;
+    assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin", "{case}");
+}

@@ -216,28 +216,12 @@ impl AccessFile {
 
     /// Writes the file durably: a temporary file, synced, renamed over the old one.
     pub fn save(&self, path: &Path) -> Result<(), AccessError> {
-        use std::io::Write;
-        let failed = |e: std::io::Error| AccessError::File {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        };
         let text =
             serde_json::to_vec_pretty(self).map_err(|e| AccessError::Invalid(e.to_string()))?;
-        let staging = path.with_extension("json.tmp");
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&staging).map_err(failed)?;
-        file.write_all(&text).map_err(failed)?;
-        file.sync_all().map_err(failed)?;
-        std::fs::rename(&staging, path).map_err(failed)?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::File::open(parent)
-                .and_then(|dir| dir.sync_all())
-                .map_err(failed)?;
-        }
-        Ok(())
+        crate::durable::write_file(path, &text, true).map_err(|e| AccessError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
     }
 
     fn tenant_exists(&self, id: &str) -> bool {

@@ -4,6 +4,7 @@ pub mod access;
 pub mod clock;
 pub mod config;
 pub mod deadlines;
+pub mod durable;
 pub mod routing;
 pub mod rules;
 pub mod scheduler;

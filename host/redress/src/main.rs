@@ -545,13 +545,25 @@ fn serve(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let cache_dir = config.data.join("plugin-cache");
         let plugin_cache = ArtifactCache::open(&cache_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let rules = load_rules(
-            &package_dirs,
-            &calendars.current(),
-            Registry::with_trust(RhaiEngine::new(Limits::default()), trust)
-                .with_suspensions(suspensions)
-                .with_plugin_cache(plugin_cache),
-        );
+        let registry = Registry::with_trust(RhaiEngine::new(Limits::default()), trust)
+            .with_suspensions(suspensions)
+            .with_plugin_cache(plugin_cache);
+        // Each tenant's own trusted vendor keys, before any package of theirs is installed.
+        let plugin_keys_dir = config.data.join("plugin-keys");
+        if let Ok(entries) = std::fs::read_dir(&plugin_keys_dir) {
+            for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+                let Some(tenant) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".toml"))
+                else {
+                    continue;
+                };
+                let keys = TrustStore::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+                registry.set_tenant_trust(tenant, keys);
+            }
+        }
+        let rules = load_rules(&package_dirs, &calendars.current(), registry);
         if let Some(cache) = rules.plugin_cache() {
             tracing::info!(
                 hits = cache.stats.hits.load(std::sync::atomic::Ordering::Relaxed),
@@ -571,6 +583,7 @@ fn serve(
             Arc::clone(&rules),
         )
         .with_deployed_dir(deployed_dir)
+        .with_plugin_keys_dir(plugin_keys_dir)
         .with_routing(Arc::new(
             redress::routing::RoutingTables::load_dir(&config.data.join("routing"))
                 .map_err(|e| anyhow::anyhow!("{e}"))?,

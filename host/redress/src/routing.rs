@@ -472,22 +472,15 @@ impl RoutingTables {
     /// Checks `text`, stores it durably, then puts it in force for `tenant`. A table that does
     /// not load changes nothing.
     pub fn put(&self, tenant: &str, text: &str) -> Result<Arc<RoutingTable>, RoutingError> {
-        use std::io::Write;
         let table = Arc::new(RoutingTable::parse(text, "table")?);
         if let Some(dir) = &self.dir {
             let path = dir.join(format!("{tenant}.toml"));
-            let failed = |e: std::io::Error| RoutingError {
-                origin: path.display().to_string(),
-                message: format!("the table could not be stored: {e}"),
-            };
-            let staging = dir.join(format!(".{tenant}.toml.tmp"));
-            let mut file = std::fs::File::create(&staging).map_err(failed)?;
-            file.write_all(text.as_bytes()).map_err(failed)?;
-            file.sync_all().map_err(failed)?;
-            std::fs::rename(&staging, &path).map_err(failed)?;
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(failed)?;
+            crate::durable::write_file(&path, text.as_bytes(), false).map_err(|e| {
+                RoutingError {
+                    origin: path.display().to_string(),
+                    message: format!("the table could not be stored: {e}"),
+                }
+            })?;
         }
         self.tables
             .write()

@@ -68,6 +68,8 @@ pub struct Redress {
     /// Where deployed packages are kept, so that a restart reinstalls them.
     deployed_dir: Option<std::path::PathBuf>,
     routing: Arc<RoutingTables>,
+    /// Where each tenant's trusted plugin-vendor keys are kept (`<tenant>.toml`).
+    plugin_keys_dir: Option<std::path::PathBuf>,
 }
 
 /// Why a deployment was refused.
@@ -205,7 +207,46 @@ impl Redress {
             rules,
             deployed_dir: None,
             routing: Arc::new(RoutingTables::default()),
+            plugin_keys_dir: None,
         }
+    }
+
+    /// Keeps each tenant's trusted plugin-vendor keys under `dir`.
+    pub fn with_plugin_keys_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.plugin_keys_dir = Some(dir);
+        self
+    }
+
+    /// The vendor keys `tenant` trusts for its own plugins, as stored (`None`: none set).
+    pub fn plugin_keys(&self, tenant: &str) -> Option<String> {
+        let dir = self.plugin_keys_dir.as_ref()?;
+        std::fs::read_to_string(dir.join(format!("{tenant}.toml"))).ok()
+    }
+
+    /// Replaces the vendor keys `tenant` trusts for its own plugins: checked, stored durably,
+    /// then in force for the next deployment. Packages already active stay active.
+    pub async fn set_plugin_keys(&self, tenant: String, text: String) -> Result<(), DeployError> {
+        let keys = crate::rules::signing::TrustStore::parse(&text, "toml")
+            .map_err(|e| DeployError::Package(PackageError::Invalid(e.to_string())))?;
+        let rules = Arc::clone(&self.rules);
+        let dir = self.plugin_keys_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = dir {
+                std::fs::create_dir_all(&dir)
+                    .and_then(|()| {
+                        crate::durable::write_file(
+                            &dir.join(format!("{tenant}.toml")),
+                            text.as_bytes(),
+                            false,
+                        )
+                    })
+                    .map_err(|e| DeployError::Storage(e.to_string()))?;
+            }
+            rules.set_tenant_trust(&tenant, keys);
+            Ok(())
+        })
+        .await
+        .map_err(|e| DeployError::Storage(e.to_string()))?
     }
 
     /// Resolves the rulesets' `route` actions through each tenant's routing table.

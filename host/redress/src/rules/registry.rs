@@ -535,7 +535,6 @@ impl Suspensions {
     /// Records a suspension (`Some(reason)`) or its end (`None`), durably: a temporary file,
     /// synced, renamed over the old one.
     fn record(&self, reference: &RulesetRef, reason: Option<&str>) -> std::io::Result<()> {
-        use std::io::Write;
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (reference.id.clone(), reference.version.clone());
         match reason {
@@ -553,14 +552,8 @@ impl Suspensions {
                 reason: reason.clone(),
             })
             .collect();
-        let staging = path.with_extension("json.tmp");
-        let mut file = std::fs::File::create(&staging)?;
-        file.write_all(&serde_json::to_vec_pretty(&list).map_err(std::io::Error::other)?)?;
-        file.sync_all()?;
-        std::fs::rename(&staging, path)?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::File::open(parent)?.sync_all()?;
-        }
+        let bytes = serde_json::to_vec_pretty(&list).map_err(std::io::Error::other)?;
+        crate::durable::write_file(path, &bytes, false)?;
         Ok(())
     }
 }
@@ -569,6 +562,8 @@ impl Suspensions {
 pub struct Registry {
     engine: RhaiEngine,
     trust: TrustStore,
+    /// Vendor keys a tenant trusts for its own plugins, beside the server's.
+    tenant_trust: RwLock<BTreeMap<String, TrustStore>>,
     suspensions: Arc<Suspensions>,
     plugin_cache: Option<ArtifactCache>,
     rulesets: RwLock<Vec<Arc<LoadedRuleset>>>,
@@ -595,6 +590,7 @@ impl Registry {
         Registry {
             engine,
             trust,
+            tenant_trust: RwLock::new(BTreeMap::new()),
             suspensions: Arc::new(Suspensions::default()),
             plugin_cache: None,
             rulesets: RwLock::new(Vec::new()),
@@ -645,6 +641,30 @@ impl Registry {
 
     pub fn trust(&self) -> &TrustStore {
         &self.trust
+    }
+
+    /// Sets the vendor keys `tenant` trusts for its own plugins (packages with `tenant` in
+    /// their manifest); they count beside the server's keys, never for another tenant.
+    pub fn set_tenant_trust(&self, tenant: &str, keys: TrustStore) {
+        self.tenant_trust
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant.to_owned(), keys);
+    }
+
+    /// The keys a package for `tenant` (or a built-in one, `None`) is checked against.
+    fn trust_for(&self, tenant: Option<&str>) -> TrustStore {
+        let own = tenant.and_then(|t| {
+            self.tenant_trust
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(t)
+                .cloned()
+        });
+        match own {
+            Some(own) => self.trust.union(&own),
+            None => self.trust.clone(),
+        }
     }
 
     pub fn engine(&self) -> &RhaiEngine {
@@ -749,15 +769,17 @@ impl Registry {
     ) -> Result<Prepared, PackageError> {
         let (mut loaded, fixtures) =
             LoadedRuleset::compile_cached(&self.engine, package, self.plugin_cache.as_ref())?;
+        let trust = self.trust_for(loaded.manifest.tenant.as_deref());
         if let Some(expected) = loaded.expected_statement()
-            && self.trust.is_enforced()
+            && trust.is_enforced()
         {
-            let signer = self.trust.verify(package, &expected).map_err(|source| {
-                PackageError::Signature {
-                    origin: package.origin.clone(),
-                    source,
-                }
-            })?;
+            let signer =
+                trust
+                    .verify(package, &expected)
+                    .map_err(|source| PackageError::Signature {
+                        origin: package.origin.clone(),
+                        source,
+                    })?;
             loaded.signed_by = Some(signer);
         }
         if let Some(existing) = self.find(&loaded.reference()) {

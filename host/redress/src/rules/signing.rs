@@ -182,6 +182,13 @@ pub struct TrustStore {
 }
 
 impl TrustStore {
+    /// The keys of both stores (a tenant's own beside the server's).
+    pub fn union(&self, other: &TrustStore) -> TrustStore {
+        let mut keys = self.keys.clone();
+        keys.extend(other.keys.iter().map(|(id, key)| (id.clone(), key.clone())));
+        TrustStore { keys }
+    }
+
     pub fn is_enforced(&self) -> bool {
         !self.keys.is_empty()
     }

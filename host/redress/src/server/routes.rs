@@ -169,6 +169,8 @@ mod allowed {
     pub const MANAGE_RULESETS: &[Role] = &[ComplianceAdmin];
     pub const READ_ROUTING: &[Role] = &[Supervisor, ComplianceAdmin, Auditor];
     pub const MANAGE_ROUTING: &[Role] = &[ComplianceAdmin];
+    pub const READ_PLUGIN_KEYS: &[Role] = &[ComplianceAdmin, Auditor];
+    pub const MANAGE_PLUGIN_KEYS: &[Role] = &[ComplianceAdmin];
 }
 
 /// The roles an operation accepts, by operation id (for the OpenAPI document); `None` for the
@@ -182,6 +184,8 @@ pub fn roles_of(operation_id: &str) -> Option<&'static [crate::access::Role]> {
         "deployRuleset" | "suspendRuleset" | "resumeRuleset" => allowed::MANAGE_RULESETS,
         "getRouting" => allowed::READ_ROUTING,
         "putRouting" => allowed::MANAGE_ROUTING,
+        "getPluginKeys" => allowed::READ_PLUGIN_KEYS,
+        "putPluginKeys" => allowed::MANAGE_PLUGIN_KEYS,
         _ => return None,
     })
 }
@@ -751,6 +755,49 @@ async fn put_routing(
     Ok(Reply::new(document))
 }
 
+/// The plugin-vendor keys a tenant trusts for its own plugins: `[[key]]` entries as
+/// `redress plugin keygen` writes them in `<vendor>.public.toml`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginKeysDocument {
+    pub toml: String,
+}
+
+async fn get_plugin_keys(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+) -> Result<Reply<PluginKeysDocument, 200>, ApiError> {
+    ctx.require(allowed::READ_PLUGIN_KEYS)?;
+    let toml = state
+        .app
+        .plugin_keys(&ctx.tenant)
+        .ok_or_else(|| ApiError::not_found("this tenant trusts no plugin keys of its own"))?;
+    Ok(Reply::new(PluginKeysDocument { toml }))
+}
+
+async fn put_plugin_keys(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(document): ApiJson<PluginKeysDocument>,
+) -> Result<Reply<PluginKeysDocument, 200>, ApiError> {
+    ctx.require(allowed::MANAGE_PLUGIN_KEYS)?;
+    state
+        .app
+        .set_plugin_keys(ctx.tenant.clone(), document.toml.clone())
+        .await
+        .map_err(|e| match e {
+            crate::service::DeployError::Package(e) => ApiError::field(
+                ProblemKind::ValidationFailed,
+                Location::Body,
+                "/toml",
+                e.to_string(),
+            ),
+            other => other.into(),
+        })?;
+    tracing::info!(tenant = %ctx.tenant, "trusted plugin keys replaced");
+    Ok(Reply::new(document))
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Health {
     pub status: String,
@@ -883,6 +930,25 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
                     .tag("rulesets")
                     .summary("Resume a suspended (or quarantined) ruleset version")
                     .response_with::<403, ApiError, _>(|r| r.description("A built-in ruleset can only be resumed by the operator"))
+            }),
+        )
+        .api_route(
+            "/v1/plugin-keys",
+            get_with(get_plugin_keys, |op| {
+                op.id("getPluginKeys")
+                    .tag("rulesets")
+                    .summary("The plugin-vendor keys this tenant trusts")
+            })
+            .put_with(put_plugin_keys, |op| {
+                op.id("putPluginKeys")
+                    .tag("rulesets")
+                    .summary("Replace the plugin-vendor keys this tenant trusts")
+                    .description(
+                        "`[[key]]` entries as `redress plugin keygen` writes them. They count beside \
+                         the server's trusted keys, for this tenant's own plugins only (packages whose \
+                         manifest names the tenant); once any key applies, such a package deploys only \
+                         with a valid signature by one of them.",
+                    )
             }),
         )
         .api_route(
