@@ -46,6 +46,8 @@ struct Keys {
     acme: BTreeMap<&'static str, String>,
     /// A supervisor of another tenant.
     other: String,
+    /// A compliance admin of another tenant.
+    other_admin: String,
     /// Expires a few seconds after the server starts.
     short_lived: String,
 }
@@ -69,6 +71,7 @@ fn secured_server() -> (Server, Keys) {
             })
             .collect();
         let other = create_key(data, "other-bank", "supervisor", "other-supervisor", None);
+        let other_admin = create_key(data, "other-bank", "compliance_admin", "other-admin", None);
         let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4);
         let short_lived = create_key(
             data,
@@ -80,6 +83,7 @@ fn secured_server() -> (Server, Keys) {
         Keys {
             acme,
             other,
+            other_admin,
             short_lived,
         }
     })
@@ -606,4 +610,117 @@ async fn a_complainant_follows_the_case_with_the_tracking_code_and_secret_only()
     }
     let (status, problem) = crate::support::read(track(&secret).await.unwrap()).await;
     assert_eq!(status, 429, "{problem}");
+}
+
+/// The property ruleset of the repository, as a package of `acme-bank`'s own.
+fn acme_package() -> Value {
+    let dir = crate::support::repo_root().join("rulesets/property");
+    let mut files = serde_json::Map::new();
+    let manifest = std::fs::read_to_string(dir.join("ruleset.toml"))
+        .unwrap()
+        .replacen(
+            "id = \"property\"",
+            "id = \"acme-property\"\ntenant = \"acme-bank\"",
+            1,
+        );
+    files.insert("ruleset.toml".into(), manifest.into());
+    files.insert(
+        "rules.rhai".into(),
+        std::fs::read_to_string(dir.join("rules.rhai"))
+            .unwrap()
+            .into(),
+    );
+    for entry in std::fs::read_dir(dir.join("cases")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = format!("cases/{}", path.file_name().unwrap().to_str().unwrap());
+        files.insert(name, std::fs::read_to_string(&path).unwrap().into());
+    }
+    json!({ "files": files })
+}
+
+#[tokio::test]
+async fn no_tenant_reads_or_changes_another_tenants_rulesets_or_routing() {
+    let (server, keys) = secured_server();
+    let admin = keys.acme["compliance_admin"].as_str();
+    let (status, deployed) = call(
+        &server,
+        Some(admin),
+        "POST",
+        "/v1/rulesets",
+        Some(acme_package()),
+    )
+    .await;
+    assert_eq!(status, 201, "{deployed}");
+    let table = std::fs::read_to_string(
+        crate::support::repo_root().join("tests/routing/zhejiang-msa.toml"),
+    )
+    .unwrap();
+    let (status, _) = call(
+        &server,
+        Some(admin),
+        "PUT",
+        "/v1/routing",
+        Some(json!({"toml": table})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // acme's own ruleset and table are invisible to the other bank ...
+    let (_, listed) = call(&server, Some(&keys.other), "GET", "/v1/rulesets", None).await;
+    assert!(!listed.to_string().contains("acme-property"), "{listed}");
+    let (_, own) = call(
+        &server,
+        Some(keys.acme["supervisor"].as_str()),
+        "GET",
+        "/v1/rulesets",
+        None,
+    )
+    .await;
+    assert!(own.to_string().contains("acme-property"));
+    let (status, _) = call(&server, Some(&keys.other), "GET", "/v1/routing", None).await;
+    assert_eq!(status, 404);
+    // ... and out of its reach: its admin cannot suspend it, deploy for acme, or replace
+    // acme's table (a PUT changes its own tenant's only).
+    let (status, _) = call(
+        &server,
+        Some(&keys.other_admin),
+        "POST",
+        "/v1/rulesets/acme-property/1.0.0/suspend",
+        Some(json!({"reason": "x"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let mut foreign = acme_package();
+    foreign["files"]["ruleset.toml"] = foreign["files"]["ruleset.toml"]
+        .as_str()
+        .unwrap()
+        .replace("1.0.0", "1.0.1")
+        .into();
+    let (status, problem) = call(
+        &server,
+        Some(&keys.other_admin),
+        "POST",
+        "/v1/rulesets",
+        Some(foreign),
+    )
+    .await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, _) = call(
+        &server,
+        Some(&keys.other_admin),
+        "PUT",
+        "/v1/routing",
+        Some(json!({"toml": ""})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, still) = call(
+        &server,
+        Some(keys.acme["auditor"].as_str()),
+        "GET",
+        "/v1/routing",
+        None,
+    )
+    .await;
+    assert_eq!(still["toml"], table);
 }
