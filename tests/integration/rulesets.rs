@@ -432,14 +432,8 @@ async fn route_actions_are_resolved_through_the_tenants_routing_table() {
     );
     assert!(case["ruling"]["routed_to"]["office"].is_null());
 
-    let response = server
-        .client
-        .put(server.url("/v1/routing"))
-        .json(&json!({"toml": table}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let (status, _) = server.put("/v1/routing", &json!({"toml": table})).await;
+    assert_eq!(status, 200);
     let case = server.create(&complaint()).await;
     assert_eq!(
         case["ruling"]["routed_to"]["office"], "330106-msa",
@@ -454,14 +448,14 @@ async fn route_actions_are_resolved_through_the_tenants_routing_table() {
     );
 
     // A broken table is refused at its entry and the table in force stays.
-    let response = server
-        .client
-        .put(server.url("/v1/routing"))
-        .json(&json!({"toml": "[[rule]]\noffice = \"nowhere\"\n"}))
-        .send()
-        .await
-        .unwrap();
-    let (status, problem) = crate::support::read(response).await;
+    let (status, problem) = server
+        .put(
+            "/v1/routing",
+            &json!({"toml": "[[rule]]
+office = \"nowhere\"
+"}),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(problem["errors"][0]["pointer"], "/toml");
     assert!(
@@ -485,14 +479,8 @@ async fn cases_move_between_offices_only_as_the_hierarchy_allows() {
     let server = Server::start_with_rulesets();
     let table =
         std::fs::read_to_string(repo_root().join("tests/routing/zhejiang-msa.toml")).unwrap();
-    let response = server
-        .client
-        .put(server.url("/v1/routing"))
-        .json(&json!({"toml": table}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let (status, _) = server.put("/v1/routing", &json!({"toml": table})).await;
+    assert_eq!(status, 200);
     let case = server.create(&complaint()).await;
     assert_eq!(
         case["ruling"]["routed_to"]["office"], "330106-msa",

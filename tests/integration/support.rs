@@ -217,6 +217,11 @@ impl Server {
         read(response).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        let request = self.client.put(self.url(path)).json(body);
+        read(request.send().await.unwrap()).await
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.get_as("default", path).await
     }

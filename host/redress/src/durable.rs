@@ -1,5 +1,6 @@
 //! Small files that must be whole or absent after a crash: written to a temporary file beside
-//! the target, synced, renamed over it, and the directory synced.
+//! the target, synced, renamed over it, and the directory synced; and the per-tenant files
+//! kept that way (`<tenant>.toml`: routing tables, trusted plugin keys).
 
 use std::{io::Write, path::Path};
 
@@ -27,4 +28,29 @@ pub fn write_file(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<(
         std::fs::File::open(parent)?.sync_all()?;
     }
     Ok(())
+}
+
+/// The `<tenant>.toml` files of `dir`, as (tenant, path), in tenant order; none when `dir` does
+/// not exist. Any other error is returned: a directory that cannot be read must not look empty
+/// (an unread key list would make a tenant's plugins look unsigned-and-allowed).
+pub fn tenant_files(dir: &Path) -> std::io::Result<Vec<(String, std::path::PathBuf)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        // Temporary files (`.<tenant>.toml.tmp`) do not end in `.toml`.
+        if let Some(tenant) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".toml"))
+        {
+            files.push((tenant.to_owned(), path));
+        }
+    }
+    files.sort();
+    Ok(files)
 }

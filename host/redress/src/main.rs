@@ -550,19 +550,9 @@ fn serve(
             .with_plugin_cache(plugin_cache);
         // Each tenant's own trusted vendor keys, before any package of theirs is installed.
         let plugin_keys_dir = config.data.join("plugin-keys");
-        if let Ok(entries) = std::fs::read_dir(&plugin_keys_dir) {
-            for path in entries.filter_map(Result::ok).map(|e| e.path()) {
-                let Some(tenant) = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".toml"))
-                else {
-                    continue;
-                };
-                let keys = TrustStore::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-                registry.set_tenant_trust(tenant, keys);
-            }
-        }
+        registry
+            .load_tenant_trust(&plugin_keys_dir)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let rules = load_rules(&package_dirs, &calendars.current(), registry);
         if let Some(cache) = rules.plugin_cache() {
             tracing::info!(

@@ -433,18 +433,12 @@ impl RoutingTables {
         };
         std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
         let mut tables = BTreeMap::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| failed(e.to_string()))? {
-            let path = entry.map_err(|e| failed(e.to_string()))?.path();
-            let Some(tenant) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".toml"))
-            else {
-                continue;
-            };
+        for (tenant, path) in
+            crate::durable::tenant_files(dir).map_err(|e| failed(e.to_string()))?
+        {
             let text = std::fs::read_to_string(&path).map_err(|e| failed(e.to_string()))?;
             let table = RoutingTable::parse(&text, &path.display().to_string())?;
-            tables.insert(tenant.to_owned(), (Arc::new(table), text));
+            tables.insert(tenant, (Arc::new(table), text));
         }
         Ok(RoutingTables {
             dir: Some(dir.to_owned()),

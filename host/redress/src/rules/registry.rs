@@ -652,6 +652,19 @@ impl Registry {
             .insert(tenant.to_owned(), keys);
     }
 
+    /// Reads every tenant's trusted keys from `dir` (`<tenant>.toml`), before any package is
+    /// installed, so that a tenant's plugins are verified against them at start-up too.
+    pub fn load_tenant_trust(&self, dir: &Path) -> Result<(), SignatureError> {
+        let files = crate::durable::tenant_files(dir).map_err(|e| SignatureError::Malformed {
+            origin: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        for (tenant, path) in files {
+            self.set_tenant_trust(&tenant, TrustStore::load(&path)?);
+        }
+        Ok(())
+    }
+
     /// The keys a package for `tenant` (or a built-in one, `None`) is checked against.
     fn trust_for(&self, tenant: Option<&str>) -> TrustStore {
         let own = tenant.and_then(|t| {

@@ -198,19 +198,14 @@ fn visible(ctx: &RequestContext, mut case: Case) -> Case {
     case
 }
 
-/// A handler works only the cases assigned to them; assigning and approving extensions are
-/// for supervisors.
+/// A handler works only the cases assigned to them.
 async fn check_handler_may_work(
     state: &AppState,
     ctx: &RequestContext,
     id: CaseId,
-    supervisor_only: bool,
 ) -> Result<(), ApiError> {
     if ctx.principal.role != Some(crate::access::Role::Handler) {
         return Ok(());
-    }
-    if supervisor_only {
-        return ctx.require(allowed::SUPERVISE);
     }
     let case = state
         .app
@@ -446,7 +441,7 @@ async fn record_action(
         // supervisor's, whoever else may act.
         ctx.require(allowed::SUPERVISE)?;
     }
-    check_handler_may_work(&state, &ctx, id, assigning).await?;
+    check_handler_may_work(&state, &ctx, id).await?;
     let viewer = ctx.clone();
     let (case, events) = state
         .app
@@ -466,8 +461,11 @@ async fn clock_action(
     ApiJson(action): ApiJson<ClockAction>,
 ) -> Result<Reply<ActionResult, 201>, ApiError> {
     ctx.require(allowed::WORK_CASES)?;
-    let approving = matches!(action, ClockAction::Extend { .. });
-    check_handler_may_work(&state, &ctx, id, approving).await?;
+    if matches!(action, ClockAction::Extend { .. }) {
+        // An extension is a supervisor's approval.
+        ctx.require(allowed::SUPERVISE)?;
+    }
+    check_handler_may_work(&state, &ctx, id).await?;
     let viewer = ctx.clone();
     let (case, events) = state
         .app
