@@ -228,3 +228,15 @@ async fn readiness_warns_when_a_calendar_is_about_to_run_out() {
         "{warnings:?}"
     );
 }
+
+/// Found by schemathesis (issue #7): `GET /v1/routing` answered 404 for a tenant without a
+/// table, a status the OpenAPI document did not list.
+#[tokio::test]
+async fn getting_a_missing_routing_table_is_a_documented_404() {
+    let server = Server::start();
+    let (status, problem) = server.get("/v1/routing").await;
+    assert_eq!(status, 404, "{problem}");
+    let (_, openapi) = server.get("/v1/openapi.json").await;
+    let documented = &openapi["paths"]["/v1/routing"]["get"]["responses"];
+    assert!(documented.get("404").is_some(), "{documented}");
+}

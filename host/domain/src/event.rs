@@ -469,18 +469,20 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value;
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            // Sorting entries, not keys to look up again; and keys written as borrowed `str`:
+            // this runs for every event sealed or verified, on the intake path.
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push(b'{');
-            for (i, key) in keys.iter().enumerate() {
+            for (i, (key, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_scalar(&Value::String((*key).clone()), out);
-                out.push(b':');
-                if let Some(v) = map.get(*key) {
-                    write_canonical(v, out);
+                if serde_json::to_writer(&mut *out, key.as_str()).is_err() {
+                    out.extend_from_slice(b"null");
                 }
+                out.push(b':');
+                write_canonical(v, out);
             }
             out.push(b'}');
         }
@@ -536,6 +538,22 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out),
             r#"{"a":{"c":"x","d":[true,null]},"b":1}"#
+        );
+    }
+
+    /// The digest is part of the stored data: every recorded chain must keep verifying. This
+    /// pins the canonical form (sorted keys at every level, serde_json's escaping, no white
+    /// space) against a digest computed independently (Python's hashlib and json).
+    #[test]
+    fn the_canonical_digest_is_stable() {
+        let value = serde_json::json!({
+            "b": 1,
+            "a": {"d": [true, null], "c": "x\u{1}\"é"},
+            "é": "\u{2028}"
+        });
+        assert_eq!(
+            hash_value(&value).to_string(),
+            "cb588f56755088b27119c5e3edcc4522cf350f195fe15d4a762e29da84e8f9bf"
         );
     }
 }

@@ -30,6 +30,12 @@ use redress::{
 use redress_calendar::CalendarSet;
 use redress_domain::clock::{ClockSpec, ClockUnit, DayEnd};
 
+/// The intake path allocates many small, short-lived objects across threads (JSON values,
+/// events, sled nodes); glibc's malloc spent about a fifth of the server's CPU under load on
+/// them (`scripts/load` with perf), mimalloc much less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "redress",
@@ -79,6 +85,14 @@ enum Command {
         /// Largest accepted request body, in bytes.
         #[arg(long, env = "REDRESS_MAX_BODY_BYTES")]
         max_body_bytes: Option<usize>,
+        /// How long a client has to send a request's headers (from when it connects or got
+        /// its previous response), and again to send its body, in milliseconds. A slower
+        /// client is cut off (408 for a body), so it cannot hold a connection indefinitely.
+        #[arg(long, env = "REDRESS_READ_TIMEOUT_MS", default_value_t = 30_000)]
+        read_timeout_ms: u64,
+        /// Connections served at once; more wait to be accepted until one closes.
+        #[arg(long, env = "REDRESS_MAX_CONNECTIONS", default_value_t = server::connections::DEFAULT_MAX_CONNECTIONS)]
+        max_connections: usize,
         /// Simulated time: read "now" from this file (one RFC 3339 instant) instead of the
         /// system clock. For tests and demonstrations of the scheduler only.
         #[arg(long, env = "REDRESS_CLOCK_FILE")]
@@ -157,6 +171,21 @@ enum Command {
     Routing {
         #[command(subcommand)]
         command: RoutingCommand,
+    },
+    /// Measure raw durable inserts into a fresh store on this disk: the ceiling for intake
+    /// over HTTP (`scripts/load` prints the ratio of the two).
+    StoreBench {
+        /// A data directory that does not exist yet (the benchmark fills it).
+        #[arg(long)]
+        data: PathBuf,
+        /// The case inserted, again and again (YAML or JSON, as for `POST /v1/cases`).
+        #[arg(long)]
+        case: PathBuf,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Concurrent writer threads.
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
     },
 }
 
@@ -323,6 +352,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             trusted_keys,
             open_access,
             max_body_bytes,
+            read_timeout_ms,
+            max_connections,
             clock_file,
             scheduler_interval_ms,
         } => {
@@ -350,6 +381,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 clock,
                 Duration::from_millis(scheduler_interval_ms.max(10)),
                 open_access,
+                server::ConnectionLimits {
+                    read_timeout: Duration::from_millis(read_timeout_ms.max(1)),
+                    max_connections: max_connections.max(1),
+                },
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -455,6 +490,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Routing {
             command: RoutingCommand::Test { table, case },
         } => routing_test(&table, &case),
+        Command::StoreBench {
+            data,
+            case,
+            seconds,
+            writers,
+        } => store_bench(&data, &case, seconds, writers),
         Command::Audit {
             command: AuditCommand::Verify { data, json },
         } => {
@@ -499,6 +540,7 @@ fn serve(
     clock: Arc<dyn Clock>,
     scheduler_interval: Duration,
     open_access: bool,
+    limits: server::ConnectionLimits,
 ) -> anyhow::Result<()> {
     let calendar_dir = config.rulesets.join("calendars");
     let calendar_set = load_calendars(&calendar_dir)?;
@@ -587,6 +629,7 @@ fn serve(
             app,
             &HttpOptions {
                 max_body_bytes: config.max_body_bytes,
+                body_read_timeout: limits.read_timeout,
                 access,
                 tracking: Arc::new(
                     redress::tracking::Tracking::open(&config.data.join("tracking.key"))
@@ -601,7 +644,7 @@ fn serve(
         tracing::info!(%address, data = %config.data.display(), "redress listening");
         // Scripts and tests read this line to learn the port when `--listen` ends in `:0`.
         println!("redress listening on http://{address}");
-        server::serve(listener, router, shutdown_signal())
+        server::connections::serve(listener, router, limits, shutdown_signal())
             .await
             .context("serving")?;
         tracing::info!("stopped");
@@ -642,25 +685,61 @@ fn warn_about_horizon(set: &CalendarSet) {
     }
 }
 
-fn routing_test(table_path: &Path, case_path: &Path) -> anyhow::Result<ExitCode> {
-    use redress::routing::{Matched, RouteQuery, RoutingTable};
-    let read = |path: &Path| {
-        std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
-    };
-    let table = RoutingTable::parse(&read(table_path)?, &table_path.display().to_string())?;
-    let case_name = case_path.display().to_string();
-    let text = read(case_path)?;
-    let intake: redress_domain::CaseIntake = serde_path_to_error::deserialize(
-        serde_yaml::Deserializer::from_str(&text),
-    )
-    .map_err(|e| {
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// A case intake from a YAML or JSON file (JSON is YAML), with the file, line and field of
+/// any error.
+fn read_intake(path: &Path) -> anyhow::Result<redress_domain::CaseIntake> {
+    let text = read_text(path)?;
+    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text)).map_err(|e| {
         let line = e
             .inner()
             .location()
             .map(|l| format!(":{}", l.line()))
             .unwrap_or_default();
-        anyhow::anyhow!("{case_name}{line}: at `{}`: {}", e.path(), e.inner())
-    })?;
+        anyhow::anyhow!("{}{line}: at `{}`: {}", path.display(), e.path(), e.inner())
+    })
+}
+
+fn store_bench(data: &Path, case: &Path, seconds: f64, writers: usize) -> anyhow::Result<ExitCode> {
+    let intake = read_intake(case)?;
+    if let Err(errors) = intake.validate(jiff::Timestamp::now()) {
+        anyhow::bail!("{}: not a valid case: {errors}", case.display());
+    }
+    if data.exists() {
+        anyhow::bail!(
+            "{}: already exists; the benchmark needs a fresh directory",
+            data.display()
+        );
+    }
+    let duration = Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("--seconds {seconds}: must be a positive number"))?;
+    let figures = redress::store::load::insert_for(data, &intake, writers, duration)?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    // One line of JSON, for scripts/load to read.
+    println!(
+        "{}",
+        serde_json::json!({
+            "inserts": figures.inserts,
+            "seconds": figures.elapsed.as_secs_f64(),
+            "per_second": figures.per_second(),
+            "p50_ms": ms(figures.p50),
+            "p99_ms": ms(figures.p99),
+            "max_ms": ms(figures.max),
+            "writers": writers,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn routing_test(table_path: &Path, case_path: &Path) -> anyhow::Result<ExitCode> {
+    use redress::routing::{Matched, RouteQuery, RoutingTable};
+    let table = RoutingTable::parse(&read_text(table_path)?, &table_path.display().to_string())?;
+    let intake = read_intake(case_path)?;
     let query = RouteQuery::for_intake(&intake);
     let Some(resolution) = table.resolve(&query) else {
         println!(

@@ -30,6 +30,11 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// How long a body may take to arrive. A per-read timeout would not do: a client that sends
+/// one byte just inside it would hold the request open indefinitely.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
 /// Converts serde's path (`respondent.division_code`, `evidence[0].kind`) into a JSON Pointer.
 fn json_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
@@ -81,8 +86,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .extensions()
             .get::<BodyLimit>()
             .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
-        let body = axum::body::to_bytes(req.into_body(), limit)
+        // A declared length over the limit is refused before any of the body is read, so that a
+        // client waiting for `100 Continue` (or sending slowly) hears at once.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(ApiError::new(
+                ProblemKind::PayloadTooLarge,
+                format!("the body exceeds {limit} bytes"),
+            ));
+        }
+        let timeout = req
+            .extensions()
+            .get::<BodyReadTimeout>()
+            .map_or(super::connections::DEFAULT_READ_TIMEOUT, |t| t.0);
+        let body = tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit))
             .await
+            .map_err(|_| {
+                ApiError::new(
+                    ProblemKind::RequestTimeout,
+                    format!("the body did not arrive within {} s", timeout.as_secs_f64()),
+                )
+            })?
             .map_err(|e| {
                 // axum reports an exceeded limit only through the error's text and source chain.
                 let mut too_large = false;
@@ -149,6 +177,7 @@ impl<T: JsonSchema> OperationInput for ApiJson<T> {
     ) -> Vec<(Option<DocStatus>, Response)> {
         [
             (400, "The body is not valid JSON"),
+            (408, "The body did not arrive in time"),
             (413, "The body is too large"),
             (415, "The body is not application/json"),
             (

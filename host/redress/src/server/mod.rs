@@ -1,11 +1,12 @@
 //! The HTTP API: axum routes under `/v1`, problem-details errors, and an OpenAPI 3.1 document
 //! generated from the same types the handlers use.
 
+pub mod connections;
 pub mod extract;
 pub mod problem;
 pub mod routes;
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use aide::openapi::{Info, OpenApi, Tag};
 use axum::{
@@ -20,7 +21,8 @@ use tower_http::{
 };
 
 use crate::{access::AccessControl, service::Redress, tracking::Tracking};
-use extract::BodyLimit;
+pub use connections::ConnectionLimits;
+use extract::{BodyLimit, BodyReadTimeout};
 use problem::{ApiError, ProblemKind};
 
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub max_body_bytes: usize,
+    /// How long a client has to send a request body once its headers are in.
+    pub body_read_timeout: Duration,
     /// Who may do what.
     pub access: Arc<AccessControl>,
     /// The key behind complainants' tracking secrets.
@@ -46,6 +50,7 @@ impl HttpOptions {
     pub fn development() -> std::io::Result<HttpOptions> {
         Ok(HttpOptions {
             max_body_bytes: extract::DEFAULT_BODY_LIMIT,
+            body_read_timeout: connections::DEFAULT_READ_TIMEOUT,
             access: Arc::new(AccessControl::open_access()),
             tracking: Arc::new(Tracking::ephemeral()?),
         })
@@ -183,6 +188,7 @@ pub fn router(app: Redress, options: &HttpOptions) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(Extension(BodyLimit(options.max_body_bytes)))
+        .layer(Extension(BodyReadTimeout(options.body_read_timeout)))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<Body>| {
@@ -205,18 +211,14 @@ pub fn router(app: Redress, options: &HttpOptions) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight.
+/// Serves until `shutdown` completes, then finishes the requests in flight, with the default
+/// [`ConnectionLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    connections::serve(listener, router, ConnectionLimits::default(), shutdown).await
 }
 
 #[cfg(test)]

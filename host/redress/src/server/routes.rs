@@ -955,6 +955,7 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
                 op.id("getRouting")
                     .tag("routing")
                     .summary("The tenant's routing table")
+                    .response_with::<404, ApiError, _>(|r| r.description("This tenant has no routing table"))
             })
             .put_with(put_routing, |op| {
                 op.id("putRouting")

@@ -8,6 +8,7 @@
 //! - reads are scoped to a tenant: a case of another tenant is reported as absent.
 
 mod group_commit;
+pub mod load;
 pub mod memory;
 pub mod sled_store;
 #[cfg(test)]

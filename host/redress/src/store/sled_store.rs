@@ -19,7 +19,8 @@
 
 use std::path::Path;
 
-use redress_domain::{Case, CaseId, EventRecord, Status, case::Sector};
+use jiff::Timestamp;
+use redress_domain::{Actor, Case, CaseId, EventRecord, Status, case::Sector};
 use sled::{
     Transactional, Tree,
     transaction::{ConflictableTransactionError, TransactionError},
@@ -29,8 +30,8 @@ use std::collections::BTreeSet;
 
 use super::{
     Append, AuditProblem, AuditReport, CaseStore, Created, DueClock, DueKind, ListOrder, ListQuery,
-    NewCase, Page, StoreError, audit_case, due_clocks, earliest_due, group_commit::GroupCommit,
-    is_overdue, run_plan,
+    NewCase, Page, Plan, StoreError, audit_case, due_clocks, earliest_due,
+    group_commit::GroupCommit, is_overdue, run_plan,
 };
 
 /// Written into a new data directory and checked on every open. Bump it (and write a
@@ -93,6 +94,96 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 fn parse_case(bytes: &[u8]) -> Result<Case, StoreError> {
     serde_json::from_slice(bytes)
         .map_err(|e| StoreError::Corrupt(format!("unreadable case snapshot: {e}")))
+}
+
+/// A new case with its first events, serialised and indexed, ready to be written.
+struct PreparedCase {
+    case: Case,
+    case_json: Vec<u8>,
+    events: Vec<([u8; 24], Vec<u8>)>,
+    index_keys: BTreeSet<Vec<u8>>,
+    due_keys: BTreeSet<Vec<u8>>,
+}
+
+fn prepare_new_case(
+    mut case: Case,
+    received: EventRecord,
+    then: Option<&Plan>,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<PreparedCase, StoreError> {
+    let mut records = vec![received];
+    if let Some(plan) = then {
+        records.extend(run_plan(&mut case, plan, actor, now)?);
+    }
+    let events = records
+        .iter()
+        .map(|record| Ok((event_key(case.id, record.seq), to_json(record)?)))
+        .collect::<Result<_, StoreError>>()?;
+    Ok(PreparedCase {
+        case_json: to_json(&case)?,
+        events,
+        index_keys: index_keys(&case),
+        due_keys: due_keys(&case),
+        case,
+    })
+}
+
+/// What appending to one stored case comes to: the events, the new snapshot, the index changes.
+struct AppendOutcome {
+    after: Case,
+    records: Vec<EventRecord>,
+    events: Vec<([u8; 24], Vec<u8>)>,
+    /// None when the plan produced no event: nothing is written.
+    case_json: Option<Vec<u8>>,
+    index_before: BTreeSet<Vec<u8>>,
+    index_after: BTreeSet<Vec<u8>>,
+    due_before: BTreeSet<Vec<u8>>,
+    due_after: BTreeSet<Vec<u8>>,
+}
+
+fn decide_append(stored: &[u8], append: &Append) -> Result<AppendOutcome, StoreError> {
+    let before = parse_case(stored)?;
+    if append.tenant.as_ref().is_some_and(|t| *t != before.tenant) {
+        return Err(StoreError::NotFound(append.id));
+    }
+    if let Some(expected) = append.expected_version
+        && expected != before.version
+    {
+        return Err(StoreError::VersionConflict {
+            expected,
+            actual: before.version,
+        });
+    }
+    let mut after = before.clone();
+    let records = run_plan(&mut after, &append.plan, &append.actor, append.now)?;
+    if records.is_empty() {
+        let keys = BTreeSet::new();
+        return Ok(AppendOutcome {
+            after,
+            records,
+            events: Vec::new(),
+            case_json: None,
+            index_before: keys.clone(),
+            index_after: keys.clone(),
+            due_before: keys.clone(),
+            due_after: keys,
+        });
+    }
+    let events = records
+        .iter()
+        .map(|record| Ok((event_key(after.id, record.seq), to_json(record)?)))
+        .collect::<Result<_, StoreError>>()?;
+    Ok(AppendOutcome {
+        case_json: Some(to_json(&after)?),
+        events,
+        index_before: index_keys(&before),
+        index_after: index_keys(&after),
+        due_before: due_keys(&before),
+        due_after: due_keys(&after),
+        after,
+        records,
+    })
 }
 
 fn event_key(id: CaseId, seq: u64) -> [u8; 24] {
@@ -338,6 +429,17 @@ impl CaseStore for SledStore {
             now,
         )?;
         let id_bytes = id.to_bytes();
+        // Everything that does not read the store is done before the transaction: a sled
+        // transaction holds sled's process-wide write lock while its closure runs, so the rules'
+        // decision and the serialisation, done inside, serialised every intake (and stalled
+        // every read) behind them. A new case's decision depends on the case alone.
+        let (prepared, failure) =
+            match prepare_new_case(registered, record, then.as_ref(), &actor, now) {
+                Ok(prepared) => (Some(prepared), None),
+                Err(e) => (None, Some(e)),
+            };
+        // Taken by the one attempt that aborts with it (the closure must be `Fn`).
+        let failure = std::cell::Cell::new(failure);
 
         let created = (
             &self.cases,
@@ -362,37 +464,28 @@ impl CaseStore for SledStore {
                         Err(e) => abort(e),
                     };
                 }
+                let Some(prepared) = &prepared else {
+                    return abort(failure.take().unwrap_or_else(|| {
+                        StoreError::Backend("the case could not be prepared".into())
+                    }));
+                };
                 if cases.get(id_bytes)?.is_some() {
                     return abort(StoreError::IdTaken(id));
                 }
                 if tracking.get(tracking_code.as_str())?.is_some() {
                     return abort(StoreError::TrackingCodeTaken(tracking_code.clone()));
                 }
-                let mut case = registered.clone();
-                let mut records = vec![record.clone()];
-                if let Some(plan) = &then {
-                    match run_plan(&mut case, plan, &actor, now) {
-                        Ok(more) => records.extend(more),
-                        Err(e) => return abort(e.into()),
-                    }
+                for (key, json) in &prepared.events {
+                    events.insert(key.as_slice(), json.as_slice())?;
                 }
-                for record in &records {
-                    match to_json(record) {
-                        Ok(json) => events.insert(&event_key(id, record.seq), json)?,
-                        Err(e) => return abort(e),
-                    };
-                }
-                match to_json(&case) {
-                    Ok(json) => cases.insert(&id_bytes, json)?,
-                    Err(e) => return abort(e),
-                };
+                cases.insert(&id_bytes, prepared.case_json.as_slice())?;
                 tracking.insert(tracking_code.as_str(), &id_bytes)?;
                 if let Some(key) = &idem_key {
                     idempotency.insert(key.as_slice(), &id_bytes)?;
                 }
-                apply_key_diff(index, &BTreeSet::new(), &index_keys(&case))?;
-                apply_key_diff(due, &BTreeSet::new(), &due_keys(&case))?;
-                Ok(Created::New(case))
+                apply_key_diff(index, &BTreeSet::new(), &prepared.index_keys)?;
+                apply_key_diff(due, &BTreeSet::new(), &prepared.due_keys)?;
+                Ok(Created::New(prepared.case.clone()))
             })
             .map_err(from_tx)?;
         if self.durable_writes {
@@ -404,45 +497,41 @@ impl CaseStore for SledStore {
     fn append(&self, append: Append) -> Result<(Case, Vec<EventRecord>), StoreError> {
         let id = append.id;
         let id_bytes = id.to_bytes();
+        // Optimistic: decide on the case as read now, outside sled's process-wide transaction
+        // lock, and inside the transaction only check that the stored case is still exactly
+        // those bytes. If another write got in between, decide again inside, as before.
+        let read = self.cases.get(id_bytes).map_err(backend)?;
+        let decided_early = read.map(|bytes| {
+            let outcome = decide_append(&bytes, &append);
+            (bytes, outcome)
+        });
         let result = (&self.cases, &self.events, &self.index, &self.due)
             .transaction(|(cases, events, index, due)| {
                 let Some(bytes) = cases.get(id_bytes)? else {
                     return abort(StoreError::NotFound(id));
                 };
-                let before = match parse_case(&bytes) {
-                    Ok(case) if append.tenant.as_ref().is_none_or(|t| *t == case.tenant) => case,
-                    Ok(_) => return abort(StoreError::NotFound(id)),
-                    Err(e) => return abort(e),
-                };
-                if let Some(expected) = append.expected_version
-                    && expected != before.version
-                {
-                    return abort(StoreError::VersionConflict {
-                        expected,
-                        actual: before.version,
-                    });
-                }
-                let mut after = before.clone();
-                let records = match run_plan(&mut after, &append.plan, &append.actor, append.now) {
-                    Ok(records) => records,
-                    Err(e) => return abort(e.into()),
-                };
-                if records.is_empty() {
-                    return Ok((after, records));
-                }
-                for record in &records {
-                    match to_json(record) {
-                        Ok(json) => events.insert(&event_key(id, record.seq), json)?,
+                let decided_now;
+                let outcome = match &decided_early {
+                    Some((seen, Ok(outcome))) if *seen == bytes => outcome,
+                    // Changed since, or refused: decide (again) on what is stored now; a
+                    // refusal is rare enough to be worked out twice.
+                    _ => match decide_append(&bytes, &append) {
+                        Ok(outcome) => {
+                            decided_now = outcome;
+                            &decided_now
+                        }
                         Err(e) => return abort(e),
-                    };
-                }
-                match to_json(&after) {
-                    Ok(json) => cases.insert(&id_bytes, json)?,
-                    Err(e) => return abort(e),
+                    },
                 };
-                apply_key_diff(index, &index_keys(&before), &index_keys(&after))?;
-                apply_key_diff(due, &due_keys(&before), &due_keys(&after))?;
-                Ok((after, records))
+                for (key, json) in &outcome.events {
+                    events.insert(key.as_slice(), json.as_slice())?;
+                }
+                if let Some(json) = &outcome.case_json {
+                    cases.insert(&id_bytes, json.as_slice())?;
+                }
+                apply_key_diff(index, &outcome.index_before, &outcome.index_after)?;
+                apply_key_diff(due, &outcome.due_before, &outcome.due_after)?;
+                Ok((outcome.after.clone(), outcome.records.clone()))
             })
             .map_err(from_tx)?;
         if !result.1.is_empty() && self.durable_writes {
