@@ -413,3 +413,56 @@ fn editing_a_stored_event_is_detected() {
         "{report:?}"
     );
 }
+
+/// Appends decide outside the transaction on the case as read, and must decide again when
+/// another write got in between: concurrent writers on one case lose nothing and the chain
+/// stays whole (a stale decision would reuse a sequence number or a previous hash).
+#[test]
+fn concurrent_appends_to_one_case_are_all_kept_in_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SledStore::open(dir.path(), &SledOptions::default()).unwrap());
+    let now: Timestamp = "2026-02-14T00:00:00Z".parse().unwrap();
+    let Created::New(case) = store
+        .create(NewCase {
+            id: CaseId::from_parts(1, 1),
+            tracking_code: TrackingCode::from_random(1),
+            tenant: "default".into(),
+            intake: intake(Sector::Banking, 0),
+            actor: Actor::api("intake"),
+            now,
+            idempotency_key: None,
+            then: None,
+        })
+        .unwrap()
+    else {
+        panic!("not new")
+    };
+    let (writers, notes) = (4, 25);
+    std::thread::scope(|scope| {
+        for writer in 0..writers {
+            let store = &store;
+            scope.spawn(move || {
+                for n in 0..notes {
+                    store
+                        .append(Append::action(
+                            "default",
+                            case.id,
+                            HandlerAction::Note {
+                                text: format!("writer {writer}, note {n}"),
+                            },
+                            Actor::api("h"),
+                            now,
+                        ))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let events = store.events("default", case.id).unwrap().unwrap();
+    assert_eq!(events.len(), 1 + writers * notes);
+    assert_eq!(
+        store.get("default", case.id).unwrap().unwrap().version,
+        (1 + writers * notes) as u64
+    );
+    assert!(store.verify().unwrap().is_clean());
+}
