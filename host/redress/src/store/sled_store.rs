@@ -96,6 +96,29 @@ fn parse_case(bytes: &[u8]) -> Result<Case, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("unreadable case snapshot: {e}")))
 }
 
+/// How long an open waits for the previous holder of the data directory to let go of it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// sled releases its file lock only when the last of its background threads lets go of the
+/// database, a moment after the `Db` is dropped: a reopen right after a close (a restart in the
+/// same process, `redress audit verify` right after a server stopped) could find it still held
+/// (the intermittent failure of `sled_store_matches_the_in_memory_model`). A second server on
+/// the same directory still fails, after `LOCK_WAIT`.
+fn open_waiting_for_lock(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A new case with its first events, serialised and indexed, ready to be written.
 struct PreparedCase {
     case: Case,
@@ -344,11 +367,11 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 
 impl SledStore {
     pub fn open(path: &Path, options: &SledOptions) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(options.cache_capacity)
-            .mode(sled::Mode::HighThroughput)
-            .open()
+            .mode(sled::Mode::HighThroughput);
+        let db = open_waiting_for_lock(&config)
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
         match db.get(FORMAT_KEY).map_err(backend)? {
             Some(found) if found.as_ref() != FORMAT.as_bytes() => {

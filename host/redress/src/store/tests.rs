@@ -466,3 +466,17 @@ fn concurrent_appends_to_one_case_are_all_kept_in_one_chain() {
     );
     assert!(store.verify().unwrap().is_clean());
 }
+
+/// A restart reopens the directory at once, even while sled's threads still hold its lock for
+/// a moment; a directory another store really holds is still refused, naming the lock.
+#[test]
+fn a_reopen_waits_for_the_lock_but_a_held_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..20 {
+        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        drop(store);
+    }
+    let _held = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let err = SledStore::open(dir.path(), &SledOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("could not acquire lock"), "{err}");
+}
