@@ -456,6 +456,12 @@ async fn tenants_are_isolated_identities_masked_and_bad_keys_refused() {
             .send()
             .await
             .unwrap();
+        // RFC 9110 §11.6.1: a 401 names the scheme that would work.
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer realm=\"redress\"",
+            "{header}"
+        );
         let (status, problem) = crate::support::read(response).await;
         assert_eq!(status, 401, "{header}");
         assert_eq!(problem["type"], "urn:redress:problem:unauthorized");

@@ -28,6 +28,8 @@ pub enum LogFormat {
 /// rulesets = "rulesets"
 /// plugins = "target/plugins"
 /// max_body_bytes = 262144
+/// read_timeout_ms = 30000
+/// max_connections = 4096
 ///
 /// [plugins]
 /// trusted_keys = "trusted-keys.toml"
@@ -69,6 +71,10 @@ pub struct ServerSection {
     /// A second directory of packages, e.g. built plugins (`target/plugins`).
     pub plugins: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
+    /// How long a client has to send a request's headers, and again its body.
+    pub read_timeout_ms: Option<u64>,
+    /// Connections served at once.
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -97,6 +103,10 @@ pub enum ConfigError {
     Listen { origin: String, value: String },
     #[error("{origin}: max_body_bytes must be between 1024 and 67108864, not {value}")]
     BodyLimit { origin: String, value: usize },
+    #[error("{origin}: read_timeout_ms must be between 100 and 600000, not {value}")]
+    ReadTimeout { origin: String, value: u64 },
+    #[error("{origin}: max_connections must be between 1 and 1000000, not {value}")]
+    MaxConnections { origin: String, value: usize },
 }
 
 impl FileConfig {
@@ -135,6 +145,7 @@ pub struct ServeConfig {
     pub trusted_keys: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub cache_capacity_bytes: u64,
+    pub connections: crate::server::ConnectionLimits,
 }
 
 /// Values given on the command line or in the environment (clap merges those two).
@@ -146,6 +157,31 @@ pub struct ServeOverrides {
     pub plugins: Option<PathBuf>,
     pub trusted_keys: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
+    pub read_timeout_ms: Option<u64>,
+    pub max_connections: Option<usize>,
+}
+
+/// A value from the flags or environment, else the file, else the default, with where it came
+/// from (for the error that names it).
+fn pick<T: Copy>(
+    flag: Option<T>,
+    file: Option<T>,
+    default: T,
+    name: &str,
+    file_origin: &str,
+) -> (T, String) {
+    match (flag, file) {
+        (Some(value), _) => (
+            value,
+            format!(
+                "--{} / REDRESS_{}",
+                name.replace('_', "-"),
+                name.to_uppercase()
+            ),
+        ),
+        (None, Some(value)) => (value, format!("{file_origin} [server] {name}")),
+        (None, None) => (default, "default".to_owned()),
+    }
 }
 
 impl ServeConfig {
@@ -175,7 +211,37 @@ impl ServeConfig {
                 value: max_body_bytes,
             });
         }
+        let (read_timeout_ms, origin) = pick(
+            overrides.read_timeout_ms,
+            file.server.read_timeout_ms,
+            crate::server::connections::DEFAULT_READ_TIMEOUT.as_millis() as u64,
+            "read_timeout_ms",
+            file_origin,
+        );
+        if !(100..=600_000).contains(&read_timeout_ms) {
+            return Err(ConfigError::ReadTimeout {
+                origin,
+                value: read_timeout_ms,
+            });
+        }
+        let (max_connections, origin) = pick(
+            overrides.max_connections,
+            file.server.max_connections,
+            crate::server::connections::DEFAULT_MAX_CONNECTIONS,
+            "max_connections",
+            file_origin,
+        );
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(ConfigError::MaxConnections {
+                origin,
+                value: max_connections,
+            });
+        }
         Ok(ServeConfig {
+            connections: crate::server::ConnectionLimits {
+                read_timeout: std::time::Duration::from_millis(read_timeout_ms),
+                max_connections,
+            },
             listen,
             data: overrides
                 .data
@@ -243,6 +309,69 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "r.toml [server] listen: listen address `nowhere` is not host:port (e.g. 127.0.0.1:8080)"
+        );
+    }
+
+    /// The connection limits were flags only; a deployment configured by file could not set
+    /// them. Now they resolve like every other setting, and out-of-range values name their
+    /// origin.
+    #[test]
+    fn connection_limits_come_from_flags_then_file_then_defaults() {
+        let file = FileConfig::parse(
+            "[server]\nread_timeout_ms = 5000\nmax_connections = 64\n",
+            "r.toml",
+        )
+        .unwrap();
+        let from_file = ServeConfig::resolve(ServeOverrides::default(), &file, "r.toml").unwrap();
+        assert_eq!(
+            from_file.connections,
+            crate::server::ConnectionLimits {
+                read_timeout: std::time::Duration::from_secs(5),
+                max_connections: 64,
+            }
+        );
+        let flagged = ServeConfig::resolve(
+            ServeOverrides {
+                max_connections: Some(8),
+                ..Default::default()
+            },
+            &file,
+            "r.toml",
+        )
+        .unwrap();
+        assert_eq!(flagged.connections.max_connections, 8);
+        assert_eq!(
+            flagged.connections.read_timeout,
+            std::time::Duration::from_secs(5)
+        );
+        let defaults =
+            ServeConfig::resolve(ServeOverrides::default(), &FileConfig::default(), "-").unwrap();
+        assert_eq!(
+            defaults.connections,
+            crate::server::ConnectionLimits::default()
+        );
+        let err = ServeConfig::resolve(
+            ServeOverrides::default(),
+            &FileConfig::parse("[server]\nmax_connections = 0\n", "r.toml").unwrap(),
+            "r.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "r.toml [server] max_connections: max_connections must be between 1 and 1000000, not 0"
+        );
+        let err = ServeConfig::resolve(
+            ServeOverrides {
+                read_timeout_ms: Some(5),
+                ..Default::default()
+            },
+            &FileConfig::default(),
+            "-",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--read-timeout-ms / REDRESS_READ_TIMEOUT_MS: read_timeout_ms must be between 100 and 600000, not 5"
         );
     }
 }

@@ -88,11 +88,12 @@ enum Command {
         /// How long a client has to send a request's headers (from when it connects or got
         /// its previous response), and again to send its body, in milliseconds. A slower
         /// client is cut off (408 for a body), so it cannot hold a connection indefinitely.
-        #[arg(long, env = "REDRESS_READ_TIMEOUT_MS", default_value_t = 30_000)]
-        read_timeout_ms: u64,
-        /// Connections served at once; more wait to be accepted until one closes.
-        #[arg(long, env = "REDRESS_MAX_CONNECTIONS", default_value_t = server::connections::DEFAULT_MAX_CONNECTIONS)]
-        max_connections: usize,
+        /// Default 30000.
+        #[arg(long, env = "REDRESS_READ_TIMEOUT_MS")]
+        read_timeout_ms: Option<u64>,
+        /// Connections served at once; more wait to be accepted until one closes. Default 4096.
+        #[arg(long, env = "REDRESS_MAX_CONNECTIONS")]
+        max_connections: Option<usize>,
         /// Simulated time: read "now" from this file (one RFC 3339 instant) instead of the
         /// system clock. For tests and demonstrations of the scheduler only.
         #[arg(long, env = "REDRESS_CLOCK_FILE")]
@@ -365,6 +366,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     plugins,
                     trusted_keys,
                     max_body_bytes,
+                    read_timeout_ms,
+                    max_connections,
                 },
                 &file,
                 &origin,
@@ -381,10 +384,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 clock,
                 Duration::from_millis(scheduler_interval_ms.max(10)),
                 open_access,
-                server::ConnectionLimits {
-                    read_timeout: Duration::from_millis(read_timeout_ms.max(1)),
-                    max_connections: max_connections.max(1),
-                },
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -540,8 +539,8 @@ fn serve(
     clock: Arc<dyn Clock>,
     scheduler_interval: Duration,
     open_access: bool,
-    limits: server::ConnectionLimits,
 ) -> anyhow::Result<()> {
+    let limits = config.connections;
     let calendar_dir = config.rulesets.join("calendars");
     let calendar_set = load_calendars(&calendar_dir)?;
     warn_about_horizon(&calendar_set);

@@ -354,6 +354,14 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §11.6.1: a 401 carries the challenge, so a client knows to send
+            // `Authorization: Bearer <key>`.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"redress\""),
+            );
+        }
         // These are answered before the body has been read to its end, so the connection cannot
         // carry another request: saying so keeps a client from reusing it and failing its next
         // request with a reset (seen in the error-class test once a declared length over the
