@@ -147,3 +147,48 @@ fn routing_test_shows_the_office_the_rule_and_why() {
         "{err}"
     );
 }
+
+/// `scripts/load` compares HTTP intake with `redress store-bench`: the raw inserts must write
+/// the records intake writes (the received event and the rules' decision with its clock), be
+/// durable and verifiable, and a directory in use must not be written over.
+#[test]
+fn store_bench_writes_what_intake_writes_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let data = data.to_str().unwrap();
+    // Received on a fixed day inside the published calendars, so that the acceptance clock
+    // can always be computed, whatever day the test runs.
+    let mut case: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("tests/load/case.json")).unwrap(),
+    )
+    .unwrap();
+    case["received_at"] = "2026-06-01T10:00:00+08:00".into();
+    let case_path = dir.path().join("case.json");
+    std::fs::write(&case_path, case.to_string()).unwrap();
+    let bench = [
+        "store-bench",
+        "--data",
+        data,
+        "--case",
+        case_path.to_str().unwrap(),
+        "--seconds",
+        "0.3",
+        "--writers",
+        "4",
+    ];
+    let (code, stdout, stderr) = redress(&bench);
+    assert_eq!(code, 0, "{stderr}");
+    let figures: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let inserts = figures["inserts"].as_u64().unwrap();
+    assert!(inserts > 0, "{figures}");
+    assert!(figures["p99_ms"].as_f64().unwrap() > 0.0, "{figures}");
+    let (code, stdout, stderr) = redress(&["audit", "verify", "--data", data, "--json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["cases_checked"].as_u64().unwrap(), inserts);
+    // received, the decision, the acceptance clock it starts
+    assert_eq!(report["events_checked"].as_u64().unwrap(), 3 * inserts);
+    let (code, _, stderr) = redress(&bench);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("already exists"), "{stderr}");
+}

@@ -187,6 +187,10 @@ enum Command {
         /// Concurrent writer threads.
         #[arg(long, default_value_t = 64)]
         writers: usize,
+        /// The rulesets whose decision on the case is written with it, as the server would
+        /// (decided once, then the same events written with every insert).
+        #[arg(long, env = "REDRESS_RULESETS", default_value = "rulesets")]
+        rulesets: PathBuf,
     },
 }
 
@@ -494,7 +498,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             case,
             seconds,
             writers,
-        } => store_bench(&data, &case, seconds, writers),
+            rulesets,
+        } => store_bench(&data, &case, seconds, writers, &rulesets),
         Command::Audit {
             command: AuditCommand::Verify { data, json },
         } => {
@@ -702,11 +707,42 @@ fn read_intake(path: &Path) -> anyhow::Result<redress_domain::CaseIntake> {
     })
 }
 
-fn store_bench(data: &Path, case: &Path, seconds: f64, writers: usize) -> anyhow::Result<ExitCode> {
+fn store_bench(
+    data: &Path,
+    case: &Path,
+    seconds: f64,
+    writers: usize,
+    rulesets: &Path,
+) -> anyhow::Result<ExitCode> {
     let intake = read_intake(case)?;
-    if let Err(errors) = intake.validate(jiff::Timestamp::now()) {
+    let now = jiff::Timestamp::now();
+    if let Err(errors) = intake.validate(now) {
         anyhow::bail!("{}: not a valid case: {errors}", case.display());
     }
+    // The rules decide once, outside the measurement: the benchmark is of the store writing
+    // the same records as intake, not of the rules (`cargo bench --bench rules` has those).
+    let calendars = load_calendars(&rulesets.join("calendars"))?;
+    let rules = load_rules(
+        &[rulesets.to_path_buf()],
+        &calendars,
+        Registry::new(RhaiEngine::new(Limits::default())),
+    );
+    let (registered, _) = redress_domain::Case::register(
+        redress_domain::CaseId::from_parts(0, 0),
+        redress_domain::TrackingCode::from_random(0),
+        "default".into(),
+        intake.clone(),
+        redress_domain::Actor::api("store-bench"),
+        now,
+    )?;
+    let decided = redress::service::decide(
+        &rules,
+        &calendars,
+        redress_domain::contract::Trigger::CaseReceived,
+        &registered,
+        now,
+    );
+    let decided: redress::store::Plan = Arc::new(move |_, _| Ok(decided.clone()));
     if data.exists() {
         anyhow::bail!(
             "{}: already exists; the benchmark needs a fresh directory",
@@ -717,7 +753,8 @@ fn store_bench(data: &Path, case: &Path, seconds: f64, writers: usize) -> anyhow
         .ok()
         .filter(|d| !d.is_zero())
         .with_context(|| format!("--seconds {seconds}: must be a positive number"))?;
-    let figures = redress::store::load::insert_for(data, &intake, writers, duration)?;
+    let figures =
+        redress::store::load::insert_for(data, &intake, Some(decided), writers, duration)?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     // One line of JSON, for scripts/load to read.
     println!(

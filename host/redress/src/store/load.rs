@@ -2,9 +2,9 @@
 //!
 //! `scripts/load` runs this (`redress store-bench`) in the same run as its HTTP load, on the
 //! same disk and with the same case record, so the ratio HTTP / store says how much the server
-//! adds on top of the storage engine. It writes exactly what intake writes for a case, minus
-//! the rules' decision: one transaction (received event, snapshot, indexes) and a group-commit
-//! fsync before the insert counts.
+//! adds on top of the storage engine. It writes what intake writes for a case: one transaction
+//! (the received event, the events of the rules' decision as `decided` makes them, snapshot,
+//! indexes) and a group-commit fsync before the insert counts.
 
 use std::{
     path::Path,
@@ -15,7 +15,7 @@ use std::{
 use rand::Rng;
 use redress_domain::{Actor, CaseId, CaseIntake, TrackingCode};
 
-use super::{CaseStore, NewCase, SledOptions, SledStore, StoreError};
+use super::{CaseStore, NewCase, Plan, SledOptions, SledStore, StoreError};
 
 /// What a load phase measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,10 +58,12 @@ impl LoadFigures {
 }
 
 /// Inserts `intake` as new cases from `writers` threads for `duration`, each insert durable
-/// before the next one of its thread starts. `data` must not hold a store in use.
+/// before the next one of its thread starts, with the events `decided` adds to a new case (as
+/// the server's rules would). `data` must not hold a store in use.
 pub fn insert_for(
     data: &Path,
     intake: &CaseIntake,
+    decided: Option<Plan>,
     writers: usize,
     duration: Duration,
 ) -> Result<LoadFigures, StoreError> {
@@ -72,6 +74,7 @@ pub fn insert_for(
         .map(|_| {
             let store = Arc::clone(&store);
             let intake = intake.clone();
+            let decided = decided.clone();
             std::thread::spawn(move || -> Result<Vec<Duration>, StoreError> {
                 let mut latencies = Vec::new();
                 let mut rng = rand::rng();
@@ -88,7 +91,7 @@ pub fn insert_for(
                         actor: Actor::api("store-bench"),
                         now,
                         idempotency_key: None,
-                        then: None,
+                        then: decided.clone(),
                     };
                     let begun = Instant::now();
                     match store.create(case) {
