@@ -18,7 +18,7 @@ use redress::{
     clock::SystemClock,
     server::{self, HttpOptions},
     service::{Calendars, Redress},
-    store::{CaseStore, NewCase, SledOptions, SledStore},
+    store::{CaseStore, NewCase, SledOptions, SledStore, load::LoadFigures},
 };
 use redress_domain::{Actor, CaseId, CaseIntake, TrackingCode};
 
@@ -72,46 +72,16 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-struct Figures {
-    count: usize,
-    seconds: f64,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-}
-
-impl Figures {
-    fn from(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
-        latencies.sort();
-        let pick = |q: f64| {
-            latencies
-                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
-        };
-        Figures {
-            count: latencies.len(),
-            seconds: elapsed.as_secs_f64(),
-            p50: pick(0.50),
-            p99: pick(0.99),
-            max: latencies.last().copied().unwrap_or_default(),
-        }
-    }
-
-    fn rate(&self) -> f64 {
-        self.count as f64 / self.seconds
-    }
-
-    fn print(&self, label: &str) {
-        println!(
-            "{label:<28} {:>8.0} cases/s   p50 {:>8.2} ms   p99 {:>8.2} ms   max {:>8.2} ms   ({} cases)",
-            self.rate(),
-            self.p50.as_secs_f64() * 1e3,
-            self.p99.as_secs_f64() * 1e3,
-            self.max.as_secs_f64() * 1e3,
-            self.count
-        );
-    }
+fn print(figures: &LoadFigures, label: &str) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{label:<28} {:>8.0} cases/s   p50 {:>8.2} ms   p99 {:>8.2} ms   max {:>8.2} ms   ({} cases)",
+        figures.per_second(),
+        ms(figures.p50),
+        ms(figures.p99),
+        ms(figures.max),
+        figures.inserts
+    );
 }
 
 fn bench_store(c: &mut Criterion, store: &Arc<SledStore>, intake: &CaseIntake) {
@@ -146,7 +116,7 @@ fn load_store(
     intake: &CaseIntake,
     concurrency: u64,
     seconds: u64,
-) -> Figures {
+) -> LoadFigures {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let handles: Vec<_> = (0..concurrency)
@@ -170,7 +140,7 @@ fn load_store(
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
-    Figures::from(latencies, started.elapsed())
+    LoadFigures::from_latencies(latencies, started.elapsed())
 }
 
 fn load_http(
@@ -179,7 +149,7 @@ fn load_http(
     body: &serde_json::Value,
     concurrency: u64,
     seconds: u64,
-) -> Figures {
+) -> LoadFigures {
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let url = format!("{base}/v1/cases");
@@ -207,7 +177,7 @@ fn load_http(
         for task in tasks {
             latencies.extend(task.await.unwrap());
         }
-        Figures::from(latencies, started.elapsed())
+        LoadFigures::from_latencies(latencies, started.elapsed())
     })
 }
 
@@ -265,12 +235,12 @@ fn main() {
         "\nconcurrent intake, {concurrency} writers, {seconds} s each, every case durable before it is acknowledged:"
     );
     let store_figures = load_store(&store, &intake, concurrency, seconds);
-    store_figures.print("store (group commit)");
+    print(&store_figures, "store (group commit)");
     let http_figures = load_http(&runtime, &base, &body, concurrency, seconds);
-    http_figures.print("http on loopback");
+    print(&http_figures, "http on loopback");
     println!(
         "ratio http/store: throughput {:.2}, p99 latency {:.2}",
-        http_figures.rate() / store_figures.rate(),
+        http_figures.per_second() / store_figures.per_second(),
         http_figures.p99.as_secs_f64() / store_figures.p99.as_secs_f64()
     );
 }

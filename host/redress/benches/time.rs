@@ -167,18 +167,8 @@ fn bench_scheduler(c: &mut Criterion) {
         });
         // The listings a supervisor's screen asks for, one page of 20 each.
         let query = |edit: &dyn Fn(&mut ListQuery)| {
-            let mut query = ListQuery {
-                tenant: "default".into(),
-                status: None,
-                sector: None,
-                received_from: None,
-                received_before: None,
-                due_before: None,
-                overdue: false,
-                clock: None,
-                cursor: None,
-                limit: 20,
-            };
+            let mut query = ListQuery::tenant("default");
+            query.limit = 20;
             edit(&mut query);
             query
         };

@@ -181,16 +181,15 @@ fn decide_append(stored: &[u8], append: &Append) -> Result<AppendOutcome, StoreE
     let mut after = before.clone();
     let records = run_plan(&mut after, &append.plan, &append.actor, append.now)?;
     if records.is_empty() {
-        let keys = BTreeSet::new();
         return Ok(AppendOutcome {
             after,
             records,
             events: Vec::new(),
             case_json: None,
-            index_before: keys.clone(),
-            index_after: keys.clone(),
-            due_before: keys.clone(),
-            due_after: keys,
+            index_before: BTreeSet::new(),
+            index_after: BTreeSet::new(),
+            due_before: BTreeSet::new(),
+            due_after: BTreeSet::new(),
         });
     }
     let events = records

@@ -367,11 +367,8 @@ fn a_cursor_from_another_query_is_refused() {
     assert!(matches!(store.list(&query), Err(StoreError::BadCursor)));
 }
 
-#[test]
-fn editing_a_stored_event_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
-    let now: Timestamp = "2026-02-14T00:00:00Z".parse().unwrap();
+/// Registers one banking case in a fresh store.
+fn one_banking_case(store: &SledStore, now: Timestamp) -> redress_domain::Case {
     let Created::New(case) = store
         .create(NewCase {
             id: CaseId::from_parts(1, 1),
@@ -387,6 +384,15 @@ fn editing_a_stored_event_is_detected() {
     else {
         panic!("not new")
     };
+    case
+}
+
+#[test]
+fn editing_a_stored_event_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let now: Timestamp = "2026-02-14T00:00:00Z".parse().unwrap();
+    let case = one_banking_case(&store, now);
     store
         .append(Append::action(
             "default",
@@ -420,23 +426,9 @@ fn editing_a_stored_event_is_detected() {
 #[test]
 fn concurrent_appends_to_one_case_are_all_kept_in_one_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let store = std::sync::Arc::new(SledStore::open(dir.path(), &SledOptions::default()).unwrap());
+    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
     let now: Timestamp = "2026-02-14T00:00:00Z".parse().unwrap();
-    let Created::New(case) = store
-        .create(NewCase {
-            id: CaseId::from_parts(1, 1),
-            tracking_code: TrackingCode::from_random(1),
-            tenant: "default".into(),
-            intake: intake(Sector::Banking, 0),
-            actor: Actor::api("intake"),
-            now,
-            idempotency_key: None,
-            then: None,
-        })
-        .unwrap()
-    else {
-        panic!("not new")
-    };
+    let case = one_banking_case(&store, now);
     let (writers, notes) = (4, 25);
     std::thread::scope(|scope| {
         for writer in 0..writers {
