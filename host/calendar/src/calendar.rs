@@ -1,6 +1,8 @@
 //! The resolved calendar: which day is a working day, and why.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
 
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
@@ -8,17 +10,20 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CalendarError;
+use crate::statute::Statute;
 
 /// What to do with a date in a year the calendar has no published schedule for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UncoveredPolicy {
-    /// Refuse with [`CalendarError::NotCovered`]. The default: holidays are published a
-    /// year at a time and cannot be derived.
+    /// Refuse with [`CalendarError::NotCovered`]. The default for a calendar without a
+    /// statute: the schedule is published a year at a time. `"error"` is the old spelling.
     #[default]
-    Error,
-    /// Classify by the weekly pattern only and mark every result that used such a day
-    /// `provisional`.
+    #[serde(alias = "error")]
+    Refuse,
+    /// Rest on weekends and on the statutory holidays the calendar's statute computes for
+    /// the year (no make-up working days, no in-lieu rest), and mark every result that used
+    /// such a day `provisional`. The default for a calendar with a statute.
     Provisional,
 }
 
@@ -45,6 +50,14 @@ pub enum DayKind {
         /// The holiday block it belongs to.
         holiday: String,
     },
+    /// A statutory holiday in a year without a published schedule (policy `provisional`),
+    /// computed from the calendar's statute.
+    StatutoryHoliday {
+        /// The holiday's name as written in the statute file (e.g. 春节).
+        name: String,
+        /// The article it comes from, e.g. `全国年节及纪念日放假办法 art. 2 (国务院令第795号)`.
+        article: String,
+    },
     /// A per-date override from the calendar file (typically a variant).
     Override {
         /// Whether the override makes the day a working day.
@@ -61,7 +74,10 @@ impl DayKind {
     pub fn is_working(&self) -> bool {
         match self {
             DayKind::Working | DayKind::MakeUpWorkday { .. } => true,
-            DayKind::Weekend | DayKind::Holiday { .. } | DayKind::InLieuRest { .. } => false,
+            DayKind::Weekend
+            | DayKind::Holiday { .. }
+            | DayKind::InLieuRest { .. }
+            | DayKind::StatutoryHoliday { .. } => false,
             DayKind::Override { working, .. } => *working,
         }
     }
@@ -77,6 +93,9 @@ impl DayKind {
             DayKind::Holiday { name } => format!("holiday: {name}"),
             DayKind::InLieuRest { holiday } => {
                 format!("in-lieu rest day (调休放假) of {holiday}")
+            }
+            DayKind::StatutoryHoliday { name, article } => {
+                format!("statutory holiday: {name} ({article}; provisional, no published schedule)")
             }
             DayKind::Override {
                 working,
@@ -101,7 +120,7 @@ pub struct Day {
     /// Its kind.
     pub kind: DayKind,
     /// True when the date lies outside the covered years and was classified by the weekly
-    /// pattern alone (policy `provisional`).
+    /// pattern and the statutory holidays alone (policy `provisional`).
     pub provisional: bool,
 }
 
@@ -161,6 +180,8 @@ pub struct Calendar {
     pub(crate) working_weekdays: [bool; 7],
     pub(crate) close_of_business: Option<Time>,
     pub(crate) uncovered: UncoveredPolicy,
+    /// Consulted only for years without a published schedule.
+    pub(crate) statute: Option<Arc<Statute>>,
     pub(crate) deemed_received_next_working_day: bool,
     pub(crate) years: BTreeMap<i16, YearSource>,
     /// Only the dates that differ from the weekly pattern.
@@ -213,6 +234,55 @@ impl Calendar {
         self.years.values()
     }
 
+    /// The statute that names the statutory holidays, if the calendar has one.
+    pub fn statute(&self) -> Option<&Statute> {
+        self.statute.as_deref()
+    }
+
+    /// The published schedule's source for `year`, if the year is covered.
+    pub fn year_source(&self, year: i16) -> Option<&YearSource> {
+        self.years.get(&year)
+    }
+
+    /// A digest of everything that decides how a day is classified: id, time zone, weekly
+    /// pattern, policy, the statute (id and file text), each covered year's source and
+    /// every day that differs from the weekly pattern. The first 16 hex digits of a SHA-256,
+    /// so a recorded deadline can say which calendar data it was computed with.
+    pub fn version(&self) -> String {
+        use sha2::{Digest, Sha256};
+        // One field per line, each prefixed by its name, and free text escaped with {:?} so
+        // no value can imitate a line boundary.
+        let mut c = String::new();
+        let _ = writeln!(c, "redress-calendar-version 1");
+        let _ = writeln!(c, "id {:?}", self.id);
+        let _ = writeln!(c, "time_zone {:?}", self.tz_name);
+        let _ = writeln!(c, "working_weekdays {:?}", self.working_weekdays);
+        let _ = writeln!(c, "uncovered {:?}", self.uncovered);
+        match &self.statute {
+            Some(st) => {
+                let _ = writeln!(c, "statute {:?} {:?}", st.id(), st.text());
+            }
+            None => {
+                let _ = writeln!(c, "statute none");
+            }
+        }
+        for y in self.years.values() {
+            let _ = writeln!(c, "year {} {:?} {:?}", y.year, y.source, y.published);
+        }
+        for (date, kind) in &self.days {
+            let json = serde_json::to_string(kind).unwrap_or_else(|_| format!("{kind:?}"));
+            let _ = writeln!(c, "day {date} {json}");
+        }
+        let digest = Sha256::digest(c.as_bytes());
+        digest
+            .iter()
+            .take(8)
+            .fold(String::with_capacity(16), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+    }
+
     /// Whether `year` has a published schedule in this calendar.
     pub fn covers(&self, year: i16) -> bool {
         self.years.contains_key(&year)
@@ -224,7 +294,7 @@ impl Calendar {
     }
 
     /// The last day with a published schedule: 31 December of the last covered year.
-    /// Deadlines that run past it cannot be computed (they fail closed).
+    /// Deadlines that run past it fail closed (`refuse`) or are provisional.
     pub fn covered_until(&self) -> Option<Date> {
         let year = *self.years.keys().next_back()?;
         Date::new(year, 12, 31).ok()
@@ -250,8 +320,8 @@ impl Calendar {
         }
     }
 
-    /// Classify `date`. Outside the covered years this is an error, or a provisional
-    /// weekly-pattern answer, depending on the calendar's policy.
+    /// Classify `date`. Outside the covered years this is an error, or a provisional answer
+    /// from the weekly pattern and the statute, depending on the calendar's policy.
     pub fn day(&self, date: Date) -> Result<Day, CalendarError> {
         if self.covers(date.year()) {
             return Ok(Day {
@@ -260,17 +330,29 @@ impl Calendar {
                 provisional: false,
             });
         }
-        match self.uncovered {
-            UncoveredPolicy::Error => Err(CalendarError::NotCovered {
-                calendar: self.id.clone(),
-                date,
-                covered: self.covered_summary(),
-            }),
-            UncoveredPolicy::Provisional => Ok(Day {
-                date,
-                kind: self.pattern_kind(date.weekday()),
-                provisional: true,
-            }),
+        let refuse = || CalendarError::NotCovered {
+            calendar: self.id.clone(),
+            date,
+            covered: self.covered_summary(),
+        };
+        match (self.uncovered, &self.statute) {
+            (UncoveredPolicy::Provisional, Some(statute)) => {
+                let kind = match statute.day_ref(date)? {
+                    Some(s) => DayKind::StatutoryHoliday {
+                        name: s.holiday.clone(),
+                        article: s.article.clone(),
+                    },
+                    None => self.pattern_kind(date.weekday()),
+                };
+                Ok(Day {
+                    date,
+                    kind,
+                    provisional: true,
+                })
+            }
+            // Loading refuses `provisional` without a statute; refusing here too keeps a
+            // hand-built calendar from falling back to weekends only.
+            (UncoveredPolicy::Provisional, None) | (UncoveredPolicy::Refuse, _) => Err(refuse()),
         }
     }
 

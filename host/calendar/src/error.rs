@@ -13,11 +13,11 @@ use crate::deadline::Unit;
 #[non_exhaustive]
 pub enum CalendarError {
     /// The date falls in a year for which the calendar has no published schedule and the
-    /// calendar's policy is `uncovered = "error"`.
+    /// calendar's policy is `uncovered = "refuse"`.
     #[error(
         "calendar {calendar} has no official holiday schedule for {date} (it covers {covered} only); \
          working days in a year without a published State Council schedule are never guessed: \
-         add that year to the calendar file, or use uncovered = \"provisional\""
+         add that year to the calendar file, or name a statute and use uncovered = \"provisional\""
     )]
     NotCovered {
         /// Calendar id.
@@ -46,6 +46,20 @@ pub enum CalendarError {
         from: Timestamp,
         /// End of the pause.
         until: Timestamp,
+    },
+    /// A statutory-holiday computation for a year no version of the statute is in force for
+    /// (before the oldest known version, or past the horizon the file states).
+    #[error(
+        "statute {statute} has no version in force in {year} (known: {known}); statutory \
+         holidays of that year are not guessed"
+    )]
+    NoStatuteVersion {
+        /// Statute id.
+        statute: String,
+        /// The year asked for.
+        year: i16,
+        /// Human summary of the years the statute's versions cover.
+        known: String,
     },
     /// A date or instant outside what jiff can represent (year 9999 and beyond).
     #[error("date or time out of range: {0}")]
@@ -312,6 +326,24 @@ pub enum FileProblem {
          CalendarSet::from_sources"
     )]
     VariantNeedsParent(String),
+    /// `statute = "..."` names no statute file of the folder's `statutes/`.
+    #[error("unknown statute {id:?} (known: {known})")]
+    UnknownStatute {
+        /// The id written.
+        id: String,
+        /// The statute ids loaded.
+        known: String,
+    },
+    /// `uncovered = "provisional"` on a calendar without a statute.
+    #[error(
+        "uncovered = \"provisional\" needs statute = \"...\": a year without a published \
+         schedule is computed from the statutory holidays, never from weekends alone"
+    )]
+    ProvisionalNeedsStatute,
+    /// A problem in a statute file (rule shape, version dates, a date the rule cannot
+    /// produce).
+    #[error("{0}")]
+    Statute(String),
 }
 
 /// Every problem found while loading calendar files; `Display` prints one per line, each as

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
@@ -15,6 +16,7 @@ use crate::calendar::{
     Calendar, DayKind, UncoveredPolicy, YearSource, weekday_name, years_summary,
 };
 use crate::error::{FileError, FileProblem, LoadError};
+use crate::statute::Statute;
 
 const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
 const DEFAULT_WEEKDAYS: [bool; 7] = [true, true, true, true, true, false, false];
@@ -35,6 +37,7 @@ struct RawFile {
     working_weekdays: Option<Spanned<Vec<Spanned<String>>>>,
     close_of_business: Option<Spanned<String>>,
     uncovered: Option<Spanned<UncoveredPolicy>>,
+    statute: Option<Spanned<String>>,
     deemed_received_next_working_day: Option<Spanned<bool>>,
     #[serde(default)]
     years: Vec<RawYear>,
@@ -99,7 +102,8 @@ struct Parsed {
     time_zone: Option<(String, TimeZone)>,
     working_weekdays: Option<([bool; 7], usize)>,
     close_of_business: Option<Time>,
-    uncovered: Option<UncoveredPolicy>,
+    uncovered: Option<(UncoveredPolicy, usize)>,
+    statute: Option<(String, usize)>,
     deemed: Option<bool>,
     years: Vec<PYear>,
     rests: Vec<PRest>,
@@ -137,12 +141,12 @@ struct POverride {
     line: usize,
 }
 
-struct LineIndex<'a> {
-    text: &'a str,
+pub(crate) struct LineIndex<'a> {
+    pub(crate) text: &'a str,
 }
 
 impl LineIndex<'_> {
-    fn line(&self, offset: usize) -> usize {
+    pub(crate) fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
         self.text
             .as_bytes()
@@ -151,7 +155,7 @@ impl LineIndex<'_> {
             + 1
     }
 
-    fn of<T>(&self, s: &Spanned<T>) -> usize {
+    pub(crate) fn of<T>(&self, s: &Spanned<T>) -> usize {
         self.line(s.span().start)
     }
 }
@@ -386,7 +390,14 @@ fn parse(text: &str, file: &str) -> Result<Parsed, Vec<FileError>> {
         time_zone,
         working_weekdays,
         close_of_business,
-        uncovered: raw.uncovered.map(Spanned::into_inner),
+        uncovered: raw
+            .uncovered
+            .map(|u| (lines.of(&u), u.into_inner()))
+            .map(|(l, u)| (u, l)),
+        statute: raw
+            .statute
+            .map(|s| (lines.of(&s), s.into_inner()))
+            .map(|(l, s)| (s, l)),
         deemed: raw
             .deemed_received_next_working_day
             .map(Spanned::into_inner),
@@ -397,7 +408,7 @@ fn parse(text: &str, file: &str) -> Result<Parsed, Vec<FileError>> {
     })
 }
 
-fn to_date(
+pub(crate) fn to_date(
     d: &Spanned<Datetime>,
     what: &str,
     lines: &LineIndex<'_>,
@@ -465,7 +476,50 @@ fn weekday_index(date: Date) -> usize {
 // ---------------------------------------------------------------------------------------
 // Validation and resolution.
 
-fn build_base(p: &Parsed) -> Result<Calendar, Vec<FileError>> {
+type Statutes = BTreeMap<String, Arc<Statute>>;
+
+/// The statute a calendar names and the policy that follows: absent `uncovered` means
+/// provisional with a statute and refuse without one.
+fn statute_and_policy(
+    p: &Parsed,
+    statutes: &Statutes,
+    errs: &mut Vec<FileError>,
+) -> (Option<Arc<Statute>>, UncoveredPolicy) {
+    let statute = p.statute.as_ref().and_then(|(id, line)| {
+        let found = statutes.get(id).cloned();
+        if found.is_none() {
+            errs.push(FileError::new(
+                &p.file,
+                Some(*line),
+                FileProblem::UnknownStatute {
+                    id: id.clone(),
+                    known: if statutes.is_empty() {
+                        "none: no statutes/*.toml loaded".to_owned()
+                    } else {
+                        statutes.keys().cloned().collect::<Vec<_>>().join(", ")
+                    },
+                },
+            ));
+        }
+        found
+    });
+    let policy = match p.uncovered {
+        Some((u, _)) => u,
+        None if p.statute.is_some() => UncoveredPolicy::Provisional,
+        None => UncoveredPolicy::Refuse,
+    };
+    if let (UncoveredPolicy::Provisional, None, Some((_, line))) = (policy, &p.statute, p.uncovered)
+    {
+        errs.push(FileError::new(
+            &p.file,
+            Some(line),
+            FileProblem::ProvisionalNeedsStatute,
+        ));
+    }
+    (statute, policy)
+}
+
+fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError>> {
     let file = p.file.as_str();
     let mut errs = Vec::new();
     let err = |errs: &mut Vec<FileError>, line: usize, prob: FileProblem| {
@@ -705,6 +759,7 @@ fn build_base(p: &Parsed) -> Result<Calendar, Vec<FileError>> {
         },
     };
 
+    let (statute, uncovered) = statute_and_policy(p, statutes, &mut errs);
     let mut cal = Calendar {
         id: p.id.clone(),
         name: p.name.clone(),
@@ -714,7 +769,8 @@ fn build_base(p: &Parsed) -> Result<Calendar, Vec<FileError>> {
         tz,
         working_weekdays: weekdays,
         close_of_business: p.close_of_business,
-        uncovered: p.uncovered.unwrap_or_default(),
+        uncovered,
+        statute,
         deemed_received_next_working_day: p.deemed.unwrap_or(false),
         years,
         days,
@@ -802,7 +858,24 @@ fn build_variant(p: &Parsed, parent: &Calendar) -> Result<Calendar, Vec<FileErro
     if p.close_of_business.is_some() {
         cal.close_of_business = p.close_of_business;
     }
-    if let Some(u) = p.uncovered {
+    if let Some((_, l)) = p.statute {
+        errs.push(FileError::new(
+            &p.file,
+            Some(l),
+            FileProblem::VariantCannotSet {
+                field: "statute".into(),
+                parent: parent.id.clone(),
+            },
+        ));
+    }
+    if let Some((u, l)) = p.uncovered {
+        if u == UncoveredPolicy::Provisional && cal.statute.is_none() {
+            errs.push(FileError::new(
+                &p.file,
+                Some(l),
+                FileProblem::ProvisionalNeedsStatute,
+            ));
+        }
         cal.uncovered = u;
     }
     if let Some(d) = p.deemed {
@@ -826,7 +899,7 @@ impl Calendar {
                 )],
             });
         }
-        build_base(&p).map_err(|errors| LoadError { errors })
+        build_base(&p, &Statutes::new()).map_err(|errors| LoadError { errors })
     }
 }
 
@@ -859,8 +932,49 @@ impl CalendarSet {
                 errors: vec![FileError::new(&shown, None, FileProblem::NoCalendarFiles)],
             });
         }
-        let mut sources = Vec::new();
         let mut errors = Vec::new();
+        let statute_dir = dir.join("statutes");
+        let mut statute_sources = Vec::new();
+        // No statutes/ folder simply means no statutes; calendars naming one then fail.
+        if statute_dir.is_dir() {
+            let sio = |e: std::io::Error| {
+                FileError::new(
+                    &statute_dir.display().to_string(),
+                    None,
+                    FileProblem::Io(e.to_string()),
+                )
+            };
+            match std::fs::read_dir(&statute_dir) {
+                Ok(entries) => {
+                    let mut spaths = Vec::new();
+                    for entry in entries {
+                        match entry {
+                            Ok(e) => {
+                                let path = e.path();
+                                if path.extension().is_some_and(|x| x == "toml") && path.is_file() {
+                                    spaths.push(path);
+                                }
+                            }
+                            Err(e) => errors.push(sio(e)),
+                        }
+                    }
+                    spaths.sort();
+                    for path in spaths {
+                        let name = path.display().to_string();
+                        match std::fs::read_to_string(&path) {
+                            Ok(text) => statute_sources.push((name, text)),
+                            Err(e) => errors.push(FileError::new(
+                                &name,
+                                None,
+                                FileProblem::Io(e.to_string()),
+                            )),
+                        }
+                    }
+                }
+                Err(e) => errors.push(sio(e)),
+            }
+        }
+        let mut sources = Vec::new();
         for path in paths {
             let name = path.display().to_string();
             match std::fs::read_to_string(&path) {
@@ -868,7 +982,7 @@ impl CalendarSet {
                 Err(e) => errors.push(FileError::new(&name, None, FileProblem::Io(e.to_string()))),
             }
         }
-        match CalendarSet::from_sources(sources) {
+        match CalendarSet::from_sources_with_statutes(statute_sources, sources) {
             Ok(set) if errors.is_empty() => Ok(set),
             Ok(_) => Err(LoadError { errors }),
             Err(mut e) => {
@@ -878,7 +992,8 @@ impl CalendarSet {
         }
     }
 
-    /// Like [`Self::load_dir`] on in-memory `(source name, TOML text)` pairs.
+    /// Like [`Self::load_dir`] on in-memory `(source name, TOML text)` pairs, without
+    /// statutes.
     pub fn from_sources<N, T>(
         sources: impl IntoIterator<Item = (N, T)>,
     ) -> Result<CalendarSet, LoadError>
@@ -886,7 +1001,44 @@ impl CalendarSet {
         N: AsRef<str>,
         T: AsRef<str>,
     {
+        CalendarSet::from_sources_with_statutes(Vec::<(&str, &str)>::new(), sources)
+    }
+
+    /// Like [`Self::load_dir`] on in-memory `(source name, TOML text)` pairs: first the
+    /// statute files, then the calendar files.
+    pub fn from_sources_with_statutes<SN, ST, N, T>(
+        statute_sources: impl IntoIterator<Item = (SN, ST)>,
+        sources: impl IntoIterator<Item = (N, T)>,
+    ) -> Result<CalendarSet, LoadError>
+    where
+        SN: AsRef<str>,
+        ST: AsRef<str>,
+        N: AsRef<str>,
+        T: AsRef<str>,
+    {
         let mut errors = Vec::new();
+        let mut statutes = Statutes::new();
+        let mut statute_files: BTreeMap<String, String> = BTreeMap::new();
+        for (name, text) in statute_sources {
+            match Statute::from_toml_str(text.as_ref(), name.as_ref()) {
+                Ok(st) => {
+                    if let Some(other) = statute_files.get(st.id()) {
+                        errors.push(FileError::new(
+                            name.as_ref(),
+                            None,
+                            FileProblem::DuplicateId {
+                                id: st.id().to_owned(),
+                                other_file: other.clone(),
+                            },
+                        ));
+                    } else {
+                        statute_files.insert(st.id().to_owned(), name.as_ref().to_owned());
+                        statutes.insert(st.id().to_owned(), Arc::new(st));
+                    }
+                }
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
         let mut parsed: BTreeMap<String, Parsed> = BTreeMap::new();
         let mut order: Vec<String> = Vec::new();
         for (name, text) in sources {
@@ -912,7 +1064,14 @@ impl CalendarSet {
 
         let mut done: BTreeMap<String, Option<Calendar>> = BTreeMap::new();
         for id in &order {
-            resolve(id, &parsed, &mut done, &mut Vec::new(), &mut errors);
+            resolve(
+                id,
+                &parsed,
+                &statutes,
+                &mut done,
+                &mut Vec::new(),
+                &mut errors,
+            );
         }
         if !errors.is_empty() {
             return Err(LoadError { errors });
@@ -952,8 +1111,9 @@ impl CalendarSet {
 
     /// One line per calendar whose published schedules end within `within_days` of `today`.
     /// The State Council publishes the next year's schedule around November; until someone
-    /// adds it, every deadline that runs into that year fails closed and its case goes to
-    /// manual handling, so operators need to hear about it before it happens.
+    /// adds it, every deadline that runs into that year is provisional (computed from the
+    /// statute, without the schedule's make-up days) or, without a statute, fails closed,
+    /// so operators need to hear about it before it happens.
     pub fn horizon_warnings(&self, today: Date, within_days: i32) -> Vec<String> {
         self.iter()
             .filter_map(|calendar| {
@@ -961,8 +1121,12 @@ impl CalendarSet {
                 let left = today.until(until).ok()?.get_days();
                 (left <= within_days).then(|| {
                     format!(
-                        "calendar `{}` has published schedules up to {until} ({left} days from {today}); deadlines running past it cannot be computed and their cases go to manual handling until the next year's schedule is added to {}",
+                        "calendar `{}` has published schedules up to {until} ({left} days from {today}); {} until the next year's schedule is added to {}",
                         calendar.id(),
+                        match (calendar.uncovered_policy(), calendar.statute()) {
+                            (UncoveredPolicy::Provisional, Some(_)) => "deadlines running past it are provisional (weekends and statutory holidays only, no make-up days) and will be recomputed",
+                            _ => "deadlines running past it cannot be computed and their cases go to manual handling",
+                        },
                         calendar.source_file(),
                     )
                 })
@@ -976,6 +1140,7 @@ impl CalendarSet {
 fn resolve(
     id: &str,
     parsed: &BTreeMap<String, Parsed>,
+    statutes: &Statutes,
     done: &mut BTreeMap<String, Option<Calendar>>,
     stack: &mut Vec<String>,
     errors: &mut Vec<FileError>,
@@ -985,7 +1150,7 @@ fn resolve(
     }
     let p = parsed.get(id)?;
     let result = match &p.extends {
-        None => build_base(p),
+        None => build_base(p, statutes),
         Some((parent_id, line)) => {
             let fail = |prob| Err(vec![FileError::new(&p.file, Some(*line), prob)]);
             if stack.iter().any(|s| s == parent_id) || parent_id == id {
@@ -1000,7 +1165,7 @@ fn resolve(
                 })
             } else {
                 stack.push(id.to_owned());
-                let parent = resolve(parent_id, parsed, done, stack, errors);
+                let parent = resolve(parent_id, parsed, statutes, done, stack, errors);
                 stack.pop();
                 match parent {
                     Some(parent) => build_variant(p, &parent),

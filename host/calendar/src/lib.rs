@@ -15,6 +15,7 @@ pub mod deadline;
 mod error;
 mod file;
 mod render;
+mod statute;
 
 pub use calendar::{Calendar, CalendarInfo, Day, DayKind, UncoveredPolicy, YearSource};
 pub use deadline::{
@@ -24,6 +25,7 @@ pub use deadline::{
 };
 pub use error::{CalendarError, FileError, FileProblem, LoadError};
 pub use file::CalendarSet;
+pub use statute::{Statute, StatuteVersion, StatutoryDay};
 
 #[cfg(test)]
 mod tests;

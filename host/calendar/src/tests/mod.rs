@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod examples;
+mod notice;
 mod props;
+mod statute;
 mod validation;
 
 use std::path::PathBuf;
