@@ -14,6 +14,7 @@ mod calendar;
 pub mod deadline;
 mod error;
 mod file;
+pub mod notice;
 mod render;
 mod statute;
 
