@@ -57,10 +57,12 @@
 //! count; for calendar days only the last day and, when rolling forward, the days after
 //! it (a 31-day count from 2026-12-29 without roll-forward needs no 2027 schedule); for
 //! hours none (unless deemed receipt asks about the receipt day). Those days are never
-//! guessed: with `uncovered = "error"` the computation fails with
+//! guessed: with `uncovered = "refuse"` the computation fails with
 //! [`CalendarError::NotCovered`]; with `uncovered = "provisional"` such days are classified
-//! by the weekly pattern, listed in [`Explanation::provisional_days`] and the deadline is
-//! marked `provisional`.
+//! by the weekly pattern and the calendar's statute (statutory holidays rest, no make-up
+//! days), listed in [`Explanation::provisional_days`], their years in
+//! [`Deadline::provisional_years`], and the deadline is marked `provisional`: it is to be
+//! recomputed once the year's schedule is added.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -73,6 +75,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Calendar, Day, DayKind};
 use crate::error::CalendarError;
+use crate::statute::StatutoryDay;
 
 /// Largest accepted amount (extensions included) for day units: about ten years.
 pub const MAX_DAYS: u32 = 3660;
@@ -277,6 +280,9 @@ pub struct Deadline {
     pub due_date: Option<Date>,
     /// True if any day that decided the result lies outside the calendar's covered years.
     pub provisional: bool,
+    /// The years of those days, ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisional_years: Vec<i16>,
     /// While paused: what is left of the period.
     pub remaining: Option<Remaining>,
     /// How the result was reached.
@@ -324,8 +330,16 @@ pub struct Explanation {
     pub roll_forward: Option<RollForward>,
     /// The end-of-day rule (not for hours).
     pub end_of_day: Option<EndOfDayApplied>,
-    /// Days outside the covered years that were classified by the weekly pattern.
+    /// Days outside the covered years that were classified by the weekly pattern and the
+    /// statutory holidays.
     pub provisional_days: Vec<Date>,
+    /// The years of [`Self::provisional_days`], ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisional_years: Vec<i16>,
+    /// The statutory holidays between the first and the last provisional day, which were
+    /// treated as rest days.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statutory_days: Vec<StatutoryDay>,
     /// Same as [`Deadline::state`].
     pub state: ClockState,
     /// Same as [`Deadline::due_at`].
@@ -764,6 +778,8 @@ pub fn deadline(
         roll_forward: None,
         end_of_day: None,
         provisional_days: Vec::new(),
+        provisional_years: Vec::new(),
+        statutory_days: Vec::new(),
         state: ClockState::Running,
         due_at: None,
         due_date: None,
@@ -792,11 +808,28 @@ pub fn deadline(
         )?,
     }
     ex.provisional_days = provisional.into_iter().collect();
+    let years: BTreeSet<i16> = ex.provisional_days.iter().map(|d| d.year()).collect();
+    ex.provisional_years = years.into_iter().collect();
+    if let (Some(statute), Some(first), Some(last)) = (
+        calendar.statute(),
+        ex.provisional_days.first(),
+        ex.provisional_days.last(),
+    ) {
+        for y in &ex.provisional_years {
+            ex.statutory_days.extend(
+                statute
+                    .holidays(*y)?
+                    .into_iter()
+                    .filter(|s| *first <= s.date && s.date <= *last),
+            );
+        }
+    }
     Ok(Deadline {
         state: ex.state,
         due_at: ex.due_at,
         due_date: ex.due_date,
         provisional: !ex.provisional_days.is_empty(),
+        provisional_years: ex.provisional_years.clone(),
         remaining: ex.remaining,
         explanation: ex,
     })

@@ -199,19 +199,63 @@ impl Explanation {
                 );
             }
         }
-        if !self.provisional_days.is_empty() {
-            let first = self.provisional_days.first().map(ToString::to_string);
-            let last = self.provisional_days.last().map(ToString::to_string);
+        for year in &self.provisional_years {
+            let used: Vec<_> = self
+                .provisional_days
+                .iter()
+                .filter(|d| d.year() == *year)
+                .collect();
+            let (Some(first), Some(last)) = (used.first(), used.last()) else {
+                continue;
+            };
+            let rest = self.statutory_in(**first, **last);
+            let rest = if rest.is_empty() {
+                "no statutory holiday among the days used".to_owned()
+            } else {
+                format!("{rest} treated as rest days")
+            };
             let _ = writeln!(
                 o,
-                "PROVISIONAL: {} day(s) between {} and {} lie in a year with no published schedule in calendar {}; they were assumed to follow the weekly pattern.",
-                self.provisional_days.len(),
-                first.unwrap_or_default(),
-                last.unwrap_or_default(),
-                self.calendar
+                "PROVISIONAL {year}: no published schedule in calendar {}; statutory holidays only, no make-up working days; will be recomputed when the schedule is added ({} day(s) {first}..{last} used; {rest}).",
+                self.calendar,
+                used.len(),
+            );
+            let _ = writeln!(
+                o,
+                "  {year}年：国务院尚未公布放假安排；仅按法定节假日计算，公布后将重新计算。"
             );
         }
         o
+    }
+
+    /// The statutory days in `first..=last`, runs of one holiday joined:
+    /// `2027-01-01 元旦, 2027-02-05..02-08 春节`.
+    fn statutory_in(&self, first: jiff::civil::Date, last: jiff::civil::Date) -> String {
+        let mut runs: Vec<(jiff::civil::Date, jiff::civil::Date, &str)> = Vec::new();
+        for s in self
+            .statutory_days
+            .iter()
+            .filter(|s| first <= s.date && s.date <= last)
+        {
+            match runs.last_mut() {
+                Some((_, end, name))
+                    if *name == s.holiday && end.tomorrow().ok() == Some(s.date) =>
+                {
+                    *end = s.date;
+                }
+                _ => runs.push((s.date, s.date, &s.holiday)),
+            }
+        }
+        runs.iter()
+            .map(|(a, b, name)| {
+                if a == b {
+                    format!("{a} {name}")
+                } else {
+                    format!("{a}..{} {name}", b.strftime("%m-%d"))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn render_days(&self, o: &mut String) {

@@ -121,7 +121,7 @@ impl StatuteVersion {
 }
 
 /// A statutory holiday day in one year.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatutoryDay {
     /// The date.
     pub date: Date,

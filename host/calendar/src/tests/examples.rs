@@ -170,9 +170,7 @@ fn close_of_business() {
     assert!(d.render_text().contains("at close of business 17:30"));
 
     // A calendar without close of business falls back to 24:00 and says so.
-    let text = std::fs::read_to_string(super::calendars_dir().join("cn-mainland.toml"))
-        .unwrap()
-        .replace("close_of_business = \"17:30\"", "");
+    let text = super::cn_text_refusing().replace("close_of_business = \"17:30\"", "");
     let no_cob = crate::Calendar::from_toml_str(&text, "no-cob.toml").unwrap();
     let d = deadline(
         &no_cob,
@@ -249,8 +247,9 @@ fn variant_financial() {
 
 #[test]
 fn uncovered_year_is_an_error_not_a_guess() {
+    let refusing = super::cn_refusing();
     let err = deadline(
-        cn(),
+        &refusing,
         at("2026-12-25 10:00"),
         &Period::working_days(7),
         &DeadlineOptions::default(),
@@ -277,9 +276,20 @@ fn calendar_days_need_only_the_days_that_decide() {
     // Without roll-forward, no day's status matters, so crossing into 2027 is fine.
     let d = due(cn(), "2026-12-29 10:00", Period::calendar_days_exact(31));
     assert_eq!(d, date("2027-01-29"));
-    // With roll-forward the last day's status matters and 2027 has no schedule.
-    let e = deadline(
+    // With roll-forward the last day's status matters and 2027 has no schedule: refused,
+    // or provisional from the statute (2027-01-29 is an ordinary Friday).
+    let d = deadline(
         cn(),
+        at("2026-12-29 10:00"),
+        &Period::calendar_days(31),
+        &DeadlineOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(d.due_date, Some(date("2027-01-29")));
+    assert_eq!(d.provisional_years, vec![2027]);
+    assert_eq!(d.explanation.provisional_days, vec![date("2027-01-29")]);
+    let e = deadline(
+        &super::cn_refusing(),
         at("2026-12-29 10:00"),
         &Period::calendar_days(31),
         &DeadlineOptions::default(),
@@ -288,38 +298,6 @@ fn calendar_days_need_only_the_days_that_decide() {
     assert!(
         matches!(e, CalendarError::NotCovered { date, .. } if date == super::date("2027-01-29"))
     );
-}
-
-#[test]
-fn uncovered_year_provisional() {
-    let text = std::fs::read_to_string(super::calendars_dir().join("cn-mainland.toml"))
-        .unwrap()
-        .replace("uncovered = \"error\"", "uncovered = \"provisional\"");
-    let cal = crate::Calendar::from_toml_str(&text, "prov.toml").unwrap();
-    let d = deadline(
-        &cal,
-        at("2026-12-25 10:00"),
-        &Period::working_days(7),
-        &DeadlineOptions::default(),
-    )
-    .unwrap();
-    assert!(d.provisional);
-    // 12-28..12-31 (4) + 2027-01-01 Fri, 01-04, 01-05 by the weekly pattern only.
-    assert_eq!(d.due_date, Some(date("2027-01-05")));
-    assert_eq!(
-        d.explanation.provisional_days.first(),
-        Some(&date("2027-01-01"))
-    );
-    assert!(d.render_text().contains("PROVISIONAL"));
-    // A deadline entirely inside the covered years is not provisional.
-    let d = deadline(
-        &cal,
-        at("2026-03-02 10:00"),
-        &Period::working_days(3),
-        &DeadlineOptions::default(),
-    )
-    .unwrap();
-    assert!(!d.provisional);
 }
 
 #[test]

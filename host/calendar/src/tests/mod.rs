@@ -33,6 +33,28 @@ pub(crate) fn fin() -> &'static Calendar {
     shipped().get("cn-financial").unwrap()
 }
 
+/// cn-mainland.toml as shipped, without its statute and with `uncovered = "refuse"`.
+pub(crate) fn cn_text_refusing() -> String {
+    let text = std::fs::read_to_string(calendars_dir().join("cn-mainland.toml")).unwrap();
+    let out: String = text
+        .lines()
+        .filter(|l| !l.starts_with("statute = "))
+        .map(|l| {
+            if l.starts_with("uncovered = ") {
+                "uncovered = \"refuse\"\n".to_owned()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(out.contains("uncovered = \"refuse\""));
+    out
+}
+
+pub(crate) fn cn_refusing() -> Calendar {
+    Calendar::from_toml_str(&cn_text_refusing(), "cn-refusing.toml").unwrap()
+}
+
 pub(crate) fn date(s: &str) -> Date {
     s.parse().unwrap()
 }
