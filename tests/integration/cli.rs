@@ -192,3 +192,112 @@ fn store_bench_writes_what_intake_writes_and_reports_json() {
     assert_eq!(code, 2);
     assert!(stderr.contains("already exists"), "{stderr}");
 }
+
+/// The calendars folder copied into `<dir>/calendars` (statutes included), with the
+/// `[[years]]` table of `year` removed from cn-mainland.toml. The cn-financial variant is
+/// left out: its overrides name days of that year, which a calendar without it refuses.
+fn calendars_without_year(dir: &std::path::Path, year: i16) -> std::path::PathBuf {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    let calendars = dir.join("calendars");
+    copy(&repo_root().join("rulesets/calendars"), &calendars);
+    std::fs::remove_file(calendars.join("cn-financial.toml")).unwrap();
+    let file = calendars.join("cn-mainland.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (before, after) = text
+        .split_once(&format!("[[years]]\nyear = {year}\n"))
+        .unwrap();
+    let before = before.trim_end().trim_end_matches(['-', '#', ' ']);
+    let rest = after.find("[[years]]").map_or("", |i| &after[i..]);
+    std::fs::write(&file, format!("{}\n\n{rest}", before.trim_end())).unwrap();
+    file
+}
+
+/// `redress calendar import-notice`: the 2026 notice against a folder without 2026 prints
+/// the table, the days it changes and writes it; a malformed notice names its line.
+#[test]
+fn calendar_import_notice_prints_the_year_and_its_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = calendars_without_year(dir.path(), 2026);
+    let rulesets = dir.path().to_str().unwrap();
+    let notice = "host/calendar/tests/fixtures/notices/2026.txt";
+    let import = [
+        "calendar",
+        "import-notice",
+        notice,
+        "--calendar",
+        "cn-mainland",
+        "--rulesets",
+        rulesets,
+    ];
+    let (code, stdout, stderr) = redress(&import);
+    assert_eq!(code, 0, "{stderr}");
+    for expected in [
+        "[[years]]\nyear = 2026\nsource = \"国务院办公厅关于2026年部分节假日安排的通知\"\npublished = \"2025-11\"\n",
+        "[[years.rest]]\nname = \"春节\"\nfirst = 2026-02-15\nlast = 2026-02-23\nin_lieu = [2026-02-20, 2026-02-23]\n",
+        "[[years.make_up]]\ndate = 2026-10-10\nfor = \"国庆节\"\n",
+        "against the provisional 2026 of cn-mainland",
+        "2026-01-04 Sun: provisional rest (weekend) → working (make-up day for 元旦)",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in\n{stdout}");
+    }
+
+    let mut write = import.to_vec();
+    write.push("--write");
+    let (code, stdout, stderr) = redress(&write);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Wrote year 2026"), "{stdout}");
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("year = 2026\n")
+    );
+    // Once written the year is covered: a second --write is refused.
+    let (code, _, stderr) = redress(&write);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("edit that table by hand"), "{stderr}");
+    let (code, stdout, _) = redress(&[
+        "deadline",
+        "--from",
+        "2026-02-13",
+        "--working-days",
+        "7",
+        "--rulesets",
+        rulesets,
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Due: end of Mon 2026-03-02"), "{stdout}");
+
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(
+        &bad,
+        "国务院办公厅关于2027年部分节假日安排的通知\n\n一、元旦：1月1日（周五）放假1天，不调休。\n二、春节：2月6日（周日）至12日放假调休，共7天。\n",
+    )
+    .unwrap();
+    let bad = bad.to_str().unwrap();
+    let (code, stdout, stderr) = redress(&[
+        "calendar",
+        "import-notice",
+        bad,
+        "--calendar",
+        "cn-mainland",
+        "--rulesets",
+        rulesets,
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.starts_with(&format!("{bad}:4: 2月6日 is a Saturday")),
+        "{stderr}"
+    );
+}

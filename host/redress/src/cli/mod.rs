@@ -1,0 +1,4 @@
+//! Command-line tools that live in the library so they can be tested without the binary's
+//! server dependencies in the way.
+
+pub mod calendar;
