@@ -1,7 +1,8 @@
 //! Compares the shipped calendars and the deadline arithmetic with the independent Python
 //! oracle (`scripts/oracle/calendar_oracle.py`, built on the PyPI packages chinesecalendar
-//! and holidays). Regenerate the fixtures with that script; `--check` tells if they are
-//! stale.
+//! and holidays), and the statutory holidays with `scripts/oracle/statute_oracle.py`
+//! (built on the PyPI package cnlunar, independent of tyme4rs). Regenerate the fixtures with
+//! those scripts; `--check` tells if they are stale.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -124,8 +125,12 @@ fn every_vector_matches_the_oracle() {
                     .unwrap()
                     .timestamp();
                 assert_eq!(d.due_at, Some(breach), "{}", v.id);
-                assert!(!d.provisional, "{}", v.id);
-                Expect::DueDate(due)
+                // The oracle models `refuse`: a provisional result must have been provisional
+                // from the very day the oracle says the schedule ran out.
+                match d.explanation.provisional_days.first() {
+                    Some(first) => Expect::NotCovered(*first),
+                    None => Expect::DueDate(due),
+                }
             }
             Err(CalendarError::NotCovered { date, .. }) => Expect::NotCovered(date),
             Err(e) => panic!("{} ({}): {e}", v.id, v.note),
@@ -149,14 +154,19 @@ fn every_vector_matches_the_oracle() {
 
 #[test]
 fn a_year_without_data_fails_clearly() {
-    let set = shipped();
+    // cn-mainland as shipped, but refusing uncovered years.
+    let text = std::fs::read_to_string(root().join("rulesets/calendars/cn-mainland.toml"))
+        .unwrap()
+        .replace("statute = \"cn-national-holidays\"", "")
+        .replace("uncovered = \"provisional\"", "uncovered = \"refuse\"");
+    let set = CalendarSet::from_sources([("cn-mainland.toml", text)]).unwrap();
     let cn = set.get("cn-mainland").unwrap();
     let err = cn.day("2027-03-01".parse().unwrap()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "calendar cn-mainland has no official holiday schedule for 2027-03-01 (it covers 2024–2026 only); \
          working days in a year without a published State Council schedule are never guessed: \
-         add that year to the calendar file, or use uncovered = \"provisional\""
+         add that year to the calendar file, or name a statute and use uncovered = \"provisional\""
     );
     let start: Timestamp = "2027-02-01T09:00:00+08:00".parse().unwrap();
     let err = deadline(
@@ -167,4 +177,61 @@ fn a_year_without_data_fails_clearly() {
     )
     .unwrap_err();
     assert!(matches!(err, CalendarError::NotCovered { .. }), "{err}");
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatutoryFixture {
+    source: String,
+    first_year: i16,
+    last_year: i16,
+    days: Vec<StatutoryRow>,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct StatutoryRow {
+    date: Date,
+    holiday: String,
+}
+
+#[test]
+fn every_statutory_day_matches_the_oracle() {
+    let fx: StatutoryFixture =
+        serde_json::from_str(&fixture("statutory_days_2014_2099.json")).unwrap();
+    let set = shipped();
+    let statute = set.get("cn-mainland").unwrap().statute().unwrap();
+    let mut compared = 0usize;
+    for year in fx.first_year..=fx.last_year {
+        let ours: Vec<StatutoryRow> = statute
+            .holidays(year)
+            .unwrap_or_else(|e| panic!("{year}: {e}"))
+            .into_iter()
+            .map(|d| StatutoryRow {
+                date: d.date,
+                holiday: d.holiday,
+            })
+            .collect();
+        let theirs: Vec<&StatutoryRow> = fx.days.iter().filter(|d| d.date.year() == year).collect();
+        let first_difference =
+            (0..ours.len().max(theirs.len())).find(|i| ours.get(*i) != theirs.get(*i).copied());
+        if let Some(i) = first_difference {
+            panic!(
+                "{year}: first differing statutory day: ours {:?}, oracle ({}) {:?}",
+                ours.get(i),
+                fx.source,
+                theirs.get(i)
+            );
+        }
+        compared += ours.len();
+    }
+    assert_eq!(compared, fx.days.len());
+    // Beyond the oracle's last year the statute refuses rather than computes unchecked.
+    assert!(statute.holidays(fx.last_year + 1).is_err());
+    assert!(statute.holidays(fx.first_year - 1).is_err());
+    eprintln!(
+        "{} statutory days of {} years match the oracle",
+        compared,
+        fx.last_year - fx.first_year + 1
+    );
 }
