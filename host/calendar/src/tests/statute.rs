@@ -300,7 +300,7 @@ fn calendar_keys() {
     // Without a statutes folder, naming a statute is an error too.
     let e = CalendarSet::from_sources([(
         "c.toml",
-        format!("{CAL}").replace("name = \"c\"\n", "name = \"c\"\nstatute = \"x\"\n"),
+        CAL.replace("name = \"c\"\n", "name = \"c\"\nstatute = \"x\"\n"),
     )])
     .unwrap_err();
     assert!(
