@@ -136,6 +136,18 @@ enum Command {
         #[arg(long, env = "REDRESS_RULESETS", default_value = "rulesets")]
         rulesets: PathBuf,
     },
+    /// Working-day calendars: import a State Council holiday notice.
+    Calendar {
+        #[command(subcommand)]
+        command: redress::cli::calendar::CalendarCommand,
+        #[arg(
+            long,
+            global = true,
+            env = "REDRESS_RULESETS",
+            default_value = "rulesets"
+        )]
+        rulesets: PathBuf,
+    },
     /// Run a scenario file through simulated time and print the timeline.
     Simulate {
         scenario: PathBuf,
@@ -435,6 +447,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Calendar { command, rulesets } => redress::cli::calendar::run(command, &rulesets),
         Command::Simulate { scenario, rulesets } => {
             let calendars = load_calendars(&rulesets.join("calendars"))?;
             let name = scenario.display().to_string();
