@@ -41,9 +41,11 @@ async fn create_read_list_and_advance_a_case() {
     }
     let (_, closed) = server.get(&format!("/v1/cases/{id}")).await;
     assert_eq!(closed["version"], 7);
+    // No ruleset decided this case: the mark stays until a person clears it with a reason,
+    // whatever else they do (issue #12; it used to vanish with the first action).
     assert!(
-        closed["manual_handling"].is_null(),
-        "a person acting on the case takes over"
+        !closed["manual_handling"].is_null(),
+        "only clear_manual_handling ends manual handling"
     );
     assert_eq!(closed["assignment"]["assignee"], "li.si");
     assert_eq!(closed["outcome"]["kind"], "resolved");
@@ -213,7 +215,13 @@ async fn the_openapi_document_is_served_and_matches_the_committed_one() {
 async fn readiness_warns_when_a_calendar_is_about_to_run_out() {
     let server = Server::start_with_clock("2026-06-01T00:00:00Z");
     let (status, ready) = server.get("/readyz").await;
-    assert_eq!((status, ready), (200, json!({"status": "ready"})));
+    assert_eq!(
+        (status, ready),
+        (
+            200,
+            json!({"status": "ready", "manual_handling": 0, "provisional_clocks": 0})
+        )
+    );
 
     let server = Server::start_with_clock("2026-11-30T00:00:00Z");
     let (status, ready) = server.get("/readyz").await;

@@ -58,11 +58,54 @@ fn deadline_prints_the_due_time_and_the_reasoning() {
     assert_eq!(json["due_date"], "2026-03-02");
 }
 
+/// A year the State Council has not published yet is provisional, computed from the statute
+/// (issue #12): it used to be refused, so every deadline running into it failed.
 #[test]
-fn deadline_refuses_a_year_without_a_published_schedule() {
+fn deadline_into_a_year_without_a_published_schedule_is_provisional() {
     let (code, stdout, stderr) =
-        redress(&["deadline", "--from", "2027-03-01", "--working-days", "7"]);
-    assert_eq!(code, 2);
+        redress(&["deadline", "--from", "2026-12-28", "--working-days", "7"]);
+    assert_eq!(code, 0, "{stderr}");
+    // 12-29..12-31 (3), 2027-01-01 元旦 statutory, weekend, 01-04..01-07 (4).
+    assert!(stdout.contains("end of Thu 2027-01-07"), "{stdout}");
+    assert!(
+        stdout.contains("PROVISIONAL 2027: no published schedule"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2027年：国务院尚未公布放假安排"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("元旦"), "{stdout}");
+    let (code, stdout, _) = redress(&[
+        "deadline",
+        "--from",
+        "2026-12-28",
+        "--working-days",
+        "7",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["provisional"], true);
+    assert_eq!(json["provisional_years"], serde_json::json!([2027]));
+
+    // A calendar that says `uncovered = "refuse"` still refuses, naming the year.
+    let rulesets = crate::support::bare_rulesets();
+    let file = rulesets.path().join("calendars/cn-mainland.toml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("uncovered = \"provisional\"", "uncovered = \"refuse\"");
+    std::fs::write(&file, text).unwrap();
+    let (code, stdout, stderr) = redress(&[
+        "deadline",
+        "--rulesets",
+        rulesets.path().to_str().unwrap(),
+        "--from",
+        "2027-03-01",
+        "--working-days",
+        "7",
+    ]);
+    assert_eq!(code, 2, "{stdout}");
     assert!(stdout.is_empty());
     assert!(
         stderr.contains("has no official holiday schedule for 2027"),

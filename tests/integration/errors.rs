@@ -303,12 +303,13 @@ async fn a_lifecycle_conflict_names_the_state_and_the_allowed_actions() {
             "record_new_facts",
             "return_to_intake",
             "refer_up",
-            "take_over"
+            "take_over",
+            "clear_manual_handling"
         ])
     );
     assert_eq!(
         problem["detail"],
-        "the case is `received`, where `close` is not allowed; allowed actions: accept, reject, transfer, assign, withdraw, note, record_new_facts, return_to_intake, refer_up, take_over"
+        "the case is `received`, where `close` is not allowed; allowed actions: accept, reject, transfer, assign, withdraw, note, record_new_facts, return_to_intake, refer_up, take_over, clear_manual_handling"
     );
 }
 

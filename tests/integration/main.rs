@@ -12,5 +12,6 @@ mod durability;
 mod errors;
 mod hostile_input;
 mod plugins;
+mod provisional;
 mod rulesets;
 mod support;

@@ -75,6 +75,22 @@ impl Server {
         Self::start_inner(Some(now), None)
     }
 
+    /// Simulated time and the rulesets (and calendars) in `rulesets`, which the test may edit.
+    pub fn start_with_clock_and_ruleset_dir(now: &str, rulesets: tempfile::TempDir) -> Server {
+        Self::start_inner(Some(now), Some(rulesets))
+    }
+
+    /// Simulated time, the rulesets in `rulesets`, and more `serve` arguments.
+    pub fn start_with_clock_rulesets_and_args(
+        now: &str,
+        rulesets: tempfile::TempDir,
+        args: impl IntoIterator<Item = impl Into<std::ffi::OsString>>,
+    ) -> Server {
+        let mut extra: Vec<std::ffi::OsString> = vec!["--open-access".into()];
+        extra.extend(args.into_iter().map(Into::into));
+        Self::start_full(Some(now), Some(rulesets), extra)
+    }
+
     /// Moves simulated time.
     pub fn set_time(&self, now: &str) {
         std::fs::write(self.clock_file.as_ref().unwrap(), now).unwrap();
@@ -136,7 +152,8 @@ impl Server {
         (server, prepared)
     }
 
-    fn launch(&mut self) {
+    /// Starts the server (again, after `kill9`) on the same data directory.
+    pub fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -278,18 +295,36 @@ pub async fn read(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
-/// A ruleset directory holding a copy of the repository's calendars and nothing else.
+/// A ruleset directory holding a copy of the repository's calendars (and the statutes they
+/// cite) and nothing else.
 pub fn bare_rulesets() -> tempfile::TempDir {
     let rulesets = tempfile::tempdir().unwrap();
-    let calendars = rulesets.path().join("calendars");
-    std::fs::create_dir_all(&calendars).unwrap();
-    for entry in std::fs::read_dir(repo_root().join("rulesets/calendars")).unwrap() {
+    copy_tree(
+        &repo_root().join("rulesets/calendars"),
+        &rulesets.path().join("calendars"),
+    );
+    rulesets
+}
+
+/// A copy of the repository's whole ruleset directory (packages and calendars), which a test
+/// may edit.
+pub fn rulesets_copy() -> tempfile::TempDir {
+    let rulesets = tempfile::tempdir().unwrap();
+    copy_tree(&repo_root().join("rulesets"), rulesets.path());
+    rulesets
+}
+
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            std::fs::copy(&path, calendars.join(path.file_name().unwrap())).unwrap();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
         }
     }
-    rulesets
 }
 
 pub fn repo_root() -> PathBuf {

@@ -616,7 +616,7 @@ pub struct Case {
     /// notifications owed, information requested.
     #[serde(default)]
     pub ruling: RulingState,
-    /// Set when a rule could not decide; cleared when a person next acts on the case.
+    /// Set when the rules could not decide; cleared only by `clear_manual_handling`.
     pub manual_handling: Option<ManualHandling>,
     /// The statutory clocks, by name.
     #[serde(default)]
@@ -660,6 +660,8 @@ pub enum ApplyError {
     /// office that received the case first...).
     #[error("{0}")]
     Jurisdiction(String),
+    #[error("the case is not in manual handling: there is nothing to clear")]
+    NotInManualHandling,
 }
 
 impl Case {
@@ -775,7 +777,7 @@ impl Case {
                 found: record.seq,
             });
         }
-        self.apply_event(&record.event, &record.actor, record.recorded_at)?;
+        self.apply_event(&record.event, record.recorded_at)?;
         self.version = record.seq;
         self.head_hash = record.hash;
         Ok(())
@@ -785,16 +787,11 @@ impl Case {
     /// a case would become (checking a decision, the case the rules are asked about), where a
     /// SHA-256 over the event's canonical JSON would be thrown away. The head hash is left as
     /// it was, so a previewed case must never be stored; the store seals and applies for real.
-    pub fn preview(
-        &mut self,
-        event: &EventKind,
-        actor: &Actor,
-        at: Timestamp,
-    ) -> Result<(), ApplyError> {
+    pub fn preview(&mut self, event: &EventKind, at: Timestamp) -> Result<(), ApplyError> {
         if let EventKind::Handler { action } = event {
             self.check_handler(action)?;
         }
-        self.apply_event(event, actor, at)?;
+        self.apply_event(event, at)?;
         self.version += 1;
         Ok(())
     }
@@ -803,6 +800,11 @@ impl Case {
     /// because they depend on the history. Returns the status the action leads to.
     pub fn check_handler(&self, action: &HandlerAction) -> Result<Status, ApplyError> {
         let next = lifecycle::transition(self.status, action)?;
+        if matches!(action, HandlerAction::ClearManualHandling { .. })
+            && self.manual_handling.is_none()
+        {
+            return Err(ApplyError::NotInManualHandling);
+        }
         if matches!(
             action,
             HandlerAction::Transfer {
@@ -816,12 +818,7 @@ impl Case {
     }
 
     /// Changes the case by `event`; on error nothing has changed.
-    fn apply_event(
-        &mut self,
-        event: &EventKind,
-        actor: &Actor,
-        at: Timestamp,
-    ) -> Result<(), ApplyError> {
+    fn apply_event(&mut self, event: &EventKind, at: Timestamp) -> Result<(), ApplyError> {
         let action = match event {
             EventKind::Received { .. } => return Err(ApplyError::ReceivedAgain),
             EventKind::Clock { name, change } => {
@@ -843,17 +840,21 @@ impl Case {
                 self.updated_at = at;
                 return Ok(());
             }
-            EventKind::RuleFailure { reason, .. } => {
+            EventKind::RuleFailure {
+                reason, ruleset, ..
+            } => {
+                let since = self.manual_handling.as_ref().map_or(at, |m| m.since);
                 self.manual_handling = Some(ManualHandling {
                     reason: reason.clone(),
-                    since: at,
+                    since,
+                    ruleset: ruleset.clone(),
                 });
                 self.updated_at = at;
                 return Ok(());
             }
             EventKind::Handler { action } => action,
         };
-        if actor.kind == crate::event::ActorKind::Api {
+        if let HandlerAction::ClearManualHandling { .. } = action {
             self.manual_handling = None;
         }
         let next = lifecycle::transition(self.status, action)?;
@@ -949,11 +950,40 @@ impl Case {
             | HandlerAction::FinishAppraisal { .. }
             | HandlerAction::RecordAgreement { .. }
             | HandlerAction::RecordNewFacts { .. }
-            | HandlerAction::AcceptMediation { .. } => {}
+            | HandlerAction::AcceptMediation { .. }
+            | HandlerAction::ClearManualHandling { .. } => {}
         }
         self.status = next;
         self.updated_at = at;
         Ok(())
+    }
+
+    /// The clock events that recording `action` implies by the clocks' own declaration
+    /// (`ClockSpec::met_by`): each clock that still owes something and is met by this action is
+    /// stopped as met. Recorded in the same write as the action and before the rules are asked,
+    /// so the obligation is met even when the rules' decision on the action fails. A breached
+    /// clock stays breached (answering late does not undo the breach) but owes nothing more.
+    pub fn clocks_met_by(&self, action: &HandlerAction) -> Vec<EventKind> {
+        let name = action.name().as_str();
+        self.clocks
+            .iter()
+            .filter(|(_, clock)| {
+                matches!(
+                    clock.state,
+                    crate::clock::ClockState::Running
+                        | crate::clock::ClockState::Paused
+                        | crate::clock::ClockState::Breached
+                ) && clock.ended_at.is_none()
+                    && clock.spec.met_by.iter().any(|m| m == name)
+            })
+            .map(|(clock_name, _)| EventKind::Clock {
+                name: clock_name.clone(),
+                change: ClockChange::Stopped {
+                    met: true,
+                    reason: Some(format!("met by `{name}`")),
+                },
+            })
+            .collect()
     }
 
     /// Rebuilds a case from its whole history.
@@ -993,6 +1023,99 @@ mod tests {
 
     fn now() -> Timestamp {
         "2026-02-13T03:00:00Z".parse().unwrap()
+    }
+
+    fn record(case: &mut Case, event: EventKind, actor: Actor) -> Result<(), ApplyError> {
+        if let EventKind::Handler { action } = &event {
+            case.check_handler(action)?;
+        }
+        let sealed = case.seal(event, actor, now());
+        case.apply(&sealed)
+    }
+
+    fn failure() -> EventKind {
+        EventKind::RuleFailure {
+            ruleset: Some(RulesetRef {
+                id: "x".into(),
+                version: "1.0.0".into(),
+            }),
+            trigger: crate::contract::Trigger::CaseReceived,
+            reason: "the rule failed".into(),
+        }
+    }
+
+    /// Regression (issue #12): a later `note` used to clear the manual-handling mark, so a case
+    /// whose rules never decided looked handled.
+    #[test]
+    fn manual_handling_ends_only_when_a_person_clears_it() {
+        let mut case = registered(sample_intake());
+        let handler = Actor::api("handler");
+        let clear = |reason: &str| EventKind::Handler {
+            action: HandlerAction::ClearManualHandling {
+                reason: reason.into(),
+            },
+        };
+        assert!(matches!(
+            record(&mut case, clear("nothing"), handler.clone()),
+            Err(ApplyError::NotInManualHandling)
+        ));
+        record(&mut case, failure(), Actor::system()).unwrap();
+        let mark = case.manual_handling.clone().unwrap();
+        assert_eq!(mark.ruleset.as_ref().map(|r| r.id.as_str()), Some("x"));
+        let note = EventKind::Handler {
+            action: HandlerAction::Note {
+                text: "called the complainant".into(),
+            },
+        };
+        record(&mut case, note, handler.clone()).unwrap();
+        assert!(case.manual_handling.is_some(), "a note does not clear it");
+        record(&mut case, failure(), Actor::system()).unwrap();
+        assert_eq!(
+            case.manual_handling.as_ref().map(|m| m.since),
+            Some(mark.since),
+            "a second failure keeps the time the case first needed a person"
+        );
+        record(&mut case, clear("decided by hand"), handler).unwrap();
+        assert_eq!(case.manual_handling, None);
+    }
+
+    #[test]
+    fn an_action_meets_the_clocks_that_declare_it() {
+        let mut case = registered(sample_intake());
+        let spec: crate::clock::ClockSpec = serde_json::from_value(serde_json::json!({
+            "name": "acceptance", "amount": 7, "unit": "working_days",
+            "met_by": ["accept", "reject"]
+        }))
+        .unwrap();
+        let schedule = crate::clock::Schedule {
+            due_at: Some(now()),
+            warning_at: None,
+            provisional: false,
+            provisional_years: Vec::new(),
+            explanation: std::sync::Arc::new(serde_json::Value::Null),
+        };
+        let start = EventKind::Clock {
+            name: "acceptance".into(),
+            change: ClockChange::Started {
+                spec,
+                started_at: now(),
+                schedule,
+            },
+        };
+        record(&mut case, start, Actor::system()).unwrap();
+        let note = HandlerAction::Note { text: "x".into() };
+        assert!(case.clocks_met_by(&note).is_empty());
+        let accept = HandlerAction::Accept { note: None };
+        let met = case.clocks_met_by(&accept);
+        assert_eq!(met.len(), 1);
+        for event in met {
+            record(&mut case, event, Actor::api("handler")).unwrap();
+        }
+        assert_eq!(
+            case.clocks["acceptance"].state,
+            crate::clock::ClockState::Met
+        );
+        assert!(case.clocks_met_by(&accept).is_empty(), "met once");
     }
 
     #[test]
@@ -1171,7 +1294,7 @@ mod tests {
             },
         ] {
             let event = EventKind::Handler { action };
-            previewed.preview(&event, &actor, now()).unwrap();
+            previewed.preview(&event, now()).unwrap();
             let record = applied.seal(event, actor.clone(), now());
             applied.apply(&record).unwrap();
         }
@@ -1205,7 +1328,7 @@ mod tests {
             "{err}"
         );
         let err = case
-            .preview(&EventKind::Handler { action: transfer() }, &actor, now())
+            .preview(&EventKind::Handler { action: transfer() }, now())
             .unwrap_err();
         assert!(
             matches!(err, ApplyError::AlreadyTransferred { .. }),

@@ -72,6 +72,13 @@ pub struct ClockSpec {
     /// department head → regulator); each breach moves one tier up.
     #[serde(default)]
     pub escalation: Vec<String>,
+    /// The handler actions that meet this clock (e.g. `accept`, `reject` for the acceptance
+    /// decision). The host records the clock met when such an action is recorded, before and
+    /// independently of the rules' decision on it, so a failing decision cannot leave a met
+    /// obligation running into a false breach. Absent from records that declare none, so older
+    /// histories keep their hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub met_by: Vec<String>,
 }
 
 impl ClockSpec {
@@ -98,6 +105,24 @@ impl ClockSpec {
         }
         if self.calendar.is_empty() || self.calendar.len() > 64 {
             errors.push(format!("{pointer}/calendar"), "must name a calendar");
+        }
+        for (i, action) in self.met_by.iter().enumerate() {
+            if crate::lifecycle::ActionName::parse(action).is_none() {
+                errors.push(
+                    format!("{pointer}/met_by/{i}"),
+                    format!(
+                        "`{action}` is not a handler action (one of: {})",
+                        crate::lifecycle::ActionName::ALL
+                            .iter()
+                            .map(|a| a.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+        if self.met_by.len() > 21 {
+            errors.push(format!("{pointer}/met_by"), "at most 21 actions");
         }
         if self.escalation.len() > 10
             || self
@@ -163,8 +188,14 @@ pub struct Schedule {
     /// When the clock breaches; `None` while paused.
     pub due_at: Option<Timestamp>,
     pub warning_at: Option<Timestamp>,
-    /// Computed with assumed days for a year the calendar does not cover.
+    /// Computed with a year the calendar has no published schedule for: its rest days were
+    /// taken from the statute alone (weekends and statutory holidays, no 调休), and the due
+    /// time is recomputed when the schedule is published.
     pub provisional: bool,
+    /// The years that made it provisional. Absent when empty, so older records keep their
+    /// hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisional_years: Vec<i16>,
     /// How `due_at` was computed: days counted and skipped with reasons, pauses, extensions,
     /// roll-forward. Produced by `redress-calendar`.
     // Shared: it lists every day counted, and a case (with its clocks) is copied for every
@@ -181,6 +212,9 @@ pub struct CaseClock {
     pub due_at: Option<Timestamp>,
     pub warning_at: Option<Timestamp>,
     pub provisional: bool,
+    /// See [`Schedule::provisional_years`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisional_years: Vec<i16>,
     #[serde(default)]
     pub pauses: Vec<PauseRecord>,
     #[serde(default)]
@@ -254,6 +288,25 @@ pub enum ClockChange {
     Breached {
         escalated_to: Option<String>,
     },
+    /// The calendar the clock counts in changed (a year's schedule was published or amended)
+    /// and the due time was computed again from the clock's recorded start, pauses and
+    /// extensions. A warning already fired is not fired again. A breach already fired stays in
+    /// the history; when the revised due time is still ahead, `breach_corrected` records that
+    /// the breach was premature and the clock runs again.
+    ScheduleRevised {
+        schedule: Schedule,
+        previous_due_at: Option<Timestamp>,
+        previous_warning_at: Option<Timestamp>,
+        previous_provisional: bool,
+        /// The calendar id and its version (`Calendar::version`) the schedule was computed with.
+        calendar: String,
+        calendar_version: String,
+        /// Where the schedule of each year the new computation relies on comes from (the
+        /// State Council notice), as cited in the calendar file.
+        sources: Vec<String>,
+        /// The time of the breach this revision withdraws, if any.
+        breach_corrected: Option<Timestamp>,
+    },
 }
 
 /// Why a clock change does not fit the clock's state.
@@ -282,6 +335,7 @@ impl ClockChange {
             ClockChange::Stopped { .. } => "stop",
             ClockChange::Warned => "warn",
             ClockChange::Breached { .. } => "breach",
+            ClockChange::ScheduleRevised { .. } => "schedule_revised",
         }
     }
 }
@@ -322,6 +376,7 @@ pub fn apply_change(
                 due_at: schedule.due_at,
                 warning_at: schedule.warning_at,
                 provisional: schedule.provisional,
+                provisional_years: schedule.provisional_years.clone(),
                 pauses: Vec::new(),
                 extensions: Vec::new(),
                 warned_at: None,
@@ -424,6 +479,28 @@ pub fn apply_change(
             c.warned_at = Some(at);
             Ok(c)
         }
+        (
+            Some(mut c),
+            ClockChange::ScheduleRevised {
+                schedule,
+                breach_corrected,
+                ..
+            },
+        ) => {
+            match (c.state, breach_corrected) {
+                (ClockState::Running, None) => {}
+                (ClockState::Breached, None) => {}
+                // The breach stays in the history (its event is never undone); the clock owes
+                // a breach again at the revised due time. Escalation already made stays made.
+                (ClockState::Breached, Some(_)) => {
+                    c.state = ClockState::Running;
+                    c.breached_at = None;
+                }
+                _ => return Err(wrong(&c)),
+            }
+            set_schedule(&mut c, schedule);
+            Ok(c)
+        }
         (Some(mut c), ClockChange::Breached { escalated_to }) => {
             if c.state != ClockState::Running {
                 return Err(wrong(&c));
@@ -442,6 +519,7 @@ fn set_schedule(c: &mut CaseClock, schedule: &Schedule) {
     c.due_at = schedule.due_at;
     c.warning_at = schedule.warning_at;
     c.provisional = schedule.provisional;
+    c.provisional_years.clone_from(&schedule.provisional_years);
     c.explanation = Arc::clone(&schedule.explanation);
 }
 
@@ -525,5 +603,189 @@ impl ClockAction {
             }
         }
         errors.into_result()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn schedule(due: &str, warning: &str, provisional_years: &[i16]) -> Schedule {
+        Schedule {
+            due_at: Some(at(due)),
+            warning_at: Some(at(warning)),
+            provisional: !provisional_years.is_empty(),
+            provisional_years: provisional_years.to_vec(),
+            explanation: Arc::new(serde_json::Value::Null),
+        }
+    }
+
+    fn started(provisional_years: &[i16]) -> CaseClock {
+        let spec: ClockSpec = serde_json::from_value(serde_json::json!({
+            "name": "mediation", "amount": 45, "unit": "working_days"
+        }))
+        .unwrap();
+        apply_change(
+            "mediation",
+            None,
+            &ClockChange::Started {
+                spec,
+                started_at: at("2026-12-01T02:00:00Z"),
+                schedule: schedule(
+                    "2027-02-08T16:00:00Z",
+                    "2027-02-04T16:00:00Z",
+                    provisional_years,
+                ),
+            },
+            at("2026-12-01T02:00:00Z"),
+        )
+        .unwrap()
+    }
+
+    fn revised(due: &str, warning: &str, breach_corrected: Option<Timestamp>) -> ClockChange {
+        ClockChange::ScheduleRevised {
+            schedule: schedule(due, warning, &[]),
+            previous_due_at: None,
+            previous_warning_at: None,
+            previous_provisional: true,
+            calendar: "cn-mainland".into(),
+            calendar_version: "0123456789abcdef".into(),
+            sources: vec!["2027: notice".into()],
+            breach_corrected,
+        }
+    }
+
+    #[test]
+    fn a_revision_moves_a_running_clock_and_ends_its_provisional_mark() {
+        let clock = started(&[2027]);
+        assert_eq!(clock.provisional_years, [2027]);
+        let now = at("2026-12-20T00:00:00Z");
+        let c = apply_change(
+            "mediation",
+            Some(clock),
+            &revised("2027-02-10T16:00:00Z", "2027-02-08T16:00:00Z", None),
+            now,
+        )
+        .unwrap();
+        assert_eq!(c.state, ClockState::Running);
+        assert_eq!(c.due_at, Some(at("2027-02-10T16:00:00Z")));
+        assert!(!c.provisional && c.provisional_years.is_empty());
+    }
+
+    #[test]
+    fn a_warning_already_fired_is_not_owed_again_after_a_revision() {
+        let mut clock = started(&[2027]);
+        clock = apply_change(
+            "mediation",
+            Some(clock),
+            &ClockChange::Warned,
+            at("2027-02-05T00:00:00Z"),
+        )
+        .unwrap();
+        let c = apply_change(
+            "mediation",
+            Some(clock),
+            &revised("2027-02-12T16:00:00Z", "2027-02-10T16:00:00Z", None),
+            at("2027-02-06T00:00:00Z"),
+        )
+        .unwrap();
+        assert!(c.warned_at.is_some());
+        assert_eq!(
+            c.warning_pending(),
+            None,
+            "the warning fired once; it is not owed again"
+        );
+        assert_eq!(c.breach_pending(), Some(at("2027-02-12T16:00:00Z")));
+    }
+
+    #[test]
+    fn a_premature_breach_is_corrected_not_undone() {
+        let clock = started(&[2027]);
+        let breached_at = at("2027-02-08T16:00:00Z");
+        let clock = apply_change(
+            "mediation",
+            Some(clock),
+            &ClockChange::Breached {
+                escalated_to: Some("supervisor".into()),
+            },
+            breached_at,
+        )
+        .unwrap();
+        assert_eq!(clock.escalation_level, 1);
+        // The published schedule puts the due date later than now: the clock runs again and
+        // owes a breach at the new due time; the escalation already made stays made.
+        let c = apply_change(
+            "mediation",
+            Some(clock.clone()),
+            &revised(
+                "2027-02-12T16:00:00Z",
+                "2027-02-10T16:00:00Z",
+                Some(breached_at),
+            ),
+            at("2027-02-09T00:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(c.state, ClockState::Running);
+        assert_eq!(c.breached_at, None);
+        assert_eq!(c.escalation_level, 1);
+        assert_eq!(c.breach_pending(), Some(at("2027-02-12T16:00:00Z")));
+        // Without a correction (the revised due time has passed too), it stays breached.
+        let c = apply_change(
+            "mediation",
+            Some(clock),
+            &revised("2027-02-09T16:00:00Z", "2027-02-05T16:00:00Z", None),
+            at("2027-02-10T00:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(c.state, ClockState::Breached);
+        assert_eq!(c.breach_pending(), None);
+    }
+
+    #[test]
+    fn a_revision_of_a_clock_that_owes_nothing_is_refused() {
+        let clock = started(&[]);
+        let stopped = apply_change(
+            "mediation",
+            Some(clock),
+            &ClockChange::Stopped {
+                met: true,
+                reason: None,
+            },
+            at("2026-12-02T00:00:00Z"),
+        )
+        .unwrap();
+        assert!(
+            apply_change(
+                "mediation",
+                Some(stopped),
+                &revised("2027-02-12T16:00:00Z", "2027-02-10T16:00:00Z", None),
+                at("2026-12-03T00:00:00Z"),
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn met_by_names_handler_actions() {
+        let mut errors = crate::ValidationErrors::default();
+        let spec: ClockSpec = serde_json::from_value(serde_json::json!({
+            "name": "acceptance", "amount": 7, "unit": "working_days",
+            "met_by": ["accept", "acept"]
+        }))
+        .unwrap();
+        spec.validate("/clock", &mut errors);
+        let text = format!("{:?}", errors.into_result());
+        assert!(text.contains("/clock/met_by/1"), "{text}");
+        // Declared nothing: the field is absent from the record, so older hashes hold.
+        let plain: ClockSpec = serde_json::from_value(serde_json::json!({
+            "name": "acceptance", "amount": 7, "unit": "working_days"
+        }))
+        .unwrap();
+        assert!(!serde_json::to_string(&plain).unwrap().contains("met_by"));
     }
 }

@@ -294,12 +294,18 @@ pub struct Notification {
     pub at: Timestamp,
 }
 
-/// Set when a rule could not decide (error, limit, invalid output): a person must handle the
-/// case until a later decision succeeds.
+/// Set when the rules could not decide (rule error, limit, invalid output, a refused calendar,
+/// a failed plugin, no active ruleset): a person must handle the case until they record
+/// `clear_manual_handling` with a reason. A later event or decision does not clear it, so the
+/// mark cannot disappear without someone having said why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ManualHandling {
     pub reason: String,
+    /// When the first decision that failed was recorded (a second failure keeps this time).
     pub since: Timestamp,
+    /// The ruleset that failed to decide; `None` when no ruleset could be found.
+    #[serde(default)]
+    pub ruleset: Option<RulesetRef>,
 }
 
 impl RulingState {

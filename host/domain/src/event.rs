@@ -198,6 +198,12 @@ pub enum HandlerAction {
         office: String,
         reason: String,
     },
+    /// A person has dealt with what the rules could not decide (a failed decision, a refused
+    /// calendar, a missing ruleset) and says why. Only this action ends manual handling: an
+    /// unrelated action on the case (a note) must not hide that the rules never decided.
+    ClearManualHandling {
+        reason: String,
+    },
 }
 
 impl HandlerAction {
@@ -223,6 +229,7 @@ impl HandlerAction {
             HandlerAction::ReturnToIntake { .. } => ActionName::ReturnToIntake,
             HandlerAction::ReferUp { .. } => ActionName::ReferUp,
             HandlerAction::TakeOver { .. } => ActionName::TakeOver,
+            HandlerAction::ClearManualHandling { .. } => ActionName::ClearManualHandling,
         }
     }
 
@@ -285,6 +292,9 @@ impl HandlerAction {
             HandlerAction::TakeOver { office, reason } => {
                 text(&mut errors, "/office", office, 200);
                 text(&mut errors, "/reason", reason, 2_000);
+            }
+            HandlerAction::ClearManualHandling { reason } => {
+                text(&mut errors, "/reason", reason, 2_000)
             }
         }
         errors.into_result()

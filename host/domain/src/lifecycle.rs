@@ -109,10 +109,11 @@ pub enum ActionName {
     ReturnToIntake,
     ReferUp,
     TakeOver,
+    ClearManualHandling,
 }
 
 impl ActionName {
-    pub const ALL: [ActionName; 20] = [
+    pub const ALL: [ActionName; 21] = [
         ActionName::Accept,
         ActionName::Reject,
         ActionName::Transfer,
@@ -133,7 +134,13 @@ impl ActionName {
         ActionName::ReturnToIntake,
         ActionName::ReferUp,
         ActionName::TakeOver,
+        ActionName::ClearManualHandling,
     ];
+
+    /// The action named `name` (its snake_case `type`), if there is one.
+    pub fn parse(name: &str) -> Option<ActionName> {
+        ActionName::ALL.into_iter().find(|a| a.as_str() == name)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -157,6 +164,7 @@ impl ActionName {
             ActionName::ReturnToIntake => "return_to_intake",
             ActionName::ReferUp => "refer_up",
             ActionName::TakeOver => "take_over",
+            ActionName::ClearManualHandling => "clear_manual_handling",
         }
     }
 }
@@ -168,6 +176,9 @@ pub fn next_status(from: Status, action: ActionName) -> Option<Status> {
     use Status as S;
     match (from, action) {
         (_, A::Note) => Some(from),
+        // Ending manual handling moves nothing; whether there is any to end is the case's
+        // business (`Case::check_handler`), not the status's.
+        (_, A::ClearManualHandling) => Some(from),
         // Facts about the handling that do not move the case: they are triggers for the rules
         // (an appraisal pauses statutory time, an agreement ends mediation, new facts restart
         // a bank's clock).
@@ -248,33 +259,33 @@ mod tests {
         let table: &[(Status, String)] = &[
             (
                 Status::Received,
-                "accept reject transfer assign withdraw note record_new_facts return_to_intake refer_up take_over".into(),
+                "accept reject transfer assign withdraw note record_new_facts return_to_intake refer_up take_over clear_manual_handling".into(),
             ),
             (
                 Status::Accepted,
                 format!(
-                    "transfer assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over"
+                    "transfer assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over clear_manual_handling"
                 ),
             ),
-            (Status::Rejected, "assign close reopen note".into()),
+            (Status::Rejected, "assign close reopen note clear_manual_handling".into()),
             (
                 Status::Transferred,
-                "accept reject assign withdraw note record_new_facts return_to_intake refer_up take_over".into(),
+                "accept reject assign withdraw note record_new_facts return_to_intake refer_up take_over clear_manual_handling".into(),
             ),
             (
                 Status::InProgress,
                 format!(
-                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over"
+                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over clear_manual_handling"
                 ),
             ),
-            (Status::Resolved, "assign close reopen note".into()),
-            (Status::Terminated, "assign close reopen note".into()),
-            (Status::Closed, "reopen note".into()),
-            (Status::Withdrawn, "assign close note".into()),
+            (Status::Resolved, "assign close reopen note clear_manual_handling".into()),
+            (Status::Terminated, "assign close reopen note clear_manual_handling".into()),
+            (Status::Closed, "reopen note clear_manual_handling".into()),
+            (Status::Withdrawn, "assign close note clear_manual_handling".into()),
             (
                 Status::Reopened,
                 format!(
-                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over"
+                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over clear_manual_handling"
                 ),
             ),
         ];
@@ -294,7 +305,7 @@ mod tests {
         let message = err.err().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(
             message,
-            "the case is `closed`, where `accept` is not allowed; allowed actions: reopen, note"
+            "the case is `closed`, where `accept` is not allowed; allowed actions: reopen, note, clear_manual_handling"
         );
     }
 }

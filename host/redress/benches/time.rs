@@ -106,6 +106,7 @@ fn populate(dir: &Path, open: u64, base: Timestamp) -> (SledStore, std::time::Du
                         due_at: Some(due),
                         warning_at: None,
                         provisional: false,
+                        provisional_years: Vec::new(),
                         explanation: std::sync::Arc::new(serde_json::json!({})),
                     },
                 },

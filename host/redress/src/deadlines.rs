@@ -101,10 +101,18 @@ pub fn schedule(
         None => None,
     };
     let explanation = serde_json::to_value(&deadline.explanation).map_err(|e| e.to_string())?;
+    let mut provisional_years: Vec<i16> = deadline
+        .explanation
+        .provisional_days
+        .iter()
+        .map(|d| d.year())
+        .collect();
+    provisional_years.dedup();
     Ok(Schedule {
         due_at: deadline.due_at,
         warning_at,
         provisional: deadline.provisional,
+        provisional_years,
         explanation: std::sync::Arc::new(explanation),
     })
 }
@@ -247,6 +255,83 @@ pub fn change_for(
     })
 }
 
+/// What is left of a clock, in its own unit, as of `now`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct RemainingTime {
+    /// Whole units left after today until the due date (working days, calendar days) or
+    /// whole hours left (hours); negative once the clock is past its due time. While paused,
+    /// the units still to count after it resumes.
+    pub amount: i64,
+    pub unit: ClockUnit,
+    /// False while the clock is paused: the amount does not decrease until it resumes.
+    pub counting: bool,
+}
+
+/// What is left of a clock that still owes something (running, paused or breached); `None`
+/// for a clock that was met or stopped: nothing is owed any more.
+pub fn remaining(
+    calendars: &CalendarSet,
+    clock: &CaseClock,
+    now: Timestamp,
+) -> Option<RemainingTime> {
+    let unit = clock.spec.unit;
+    match clock.state {
+        ClockState::Met | ClockState::Stopped => None,
+        ClockState::Paused => {
+            let left = compute(
+                calendars,
+                &clock.spec,
+                clock.started_at,
+                &clock.pauses,
+                &clock.extensions,
+            )
+            .ok()?
+            .remaining?;
+            let amount = match left {
+                redress_calendar::Remaining::WorkingDays { amount }
+                | redress_calendar::Remaining::CalendarDays { amount } => i64::from(amount),
+                redress_calendar::Remaining::Duration { seconds } => seconds / 3_600,
+            };
+            Some(RemainingTime {
+                amount,
+                unit,
+                counting: false,
+            })
+        }
+        ClockState::Running | ClockState::Breached => {
+            let due = clock.due_at?;
+            let amount = match unit {
+                ClockUnit::Hours => (due.as_second() - now.as_second()).div_euclid(3_600),
+                ClockUnit::WorkingDays | ClockUnit::CalendarDays => {
+                    let cal = calendars.get(&clock.spec.calendar)?;
+                    let tz = cal.time_zone().clone();
+                    let today = now.to_zoned(tz.clone()).date();
+                    // The breach instant is the end of the due day.
+                    let due_date = (due - jiff::SignedDuration::from_nanos(1))
+                        .to_zoned(tz)
+                        .date();
+                    let (from, to, sign) = if due_date >= today {
+                        (today, due_date, 1)
+                    } else {
+                        (due_date, today, -1)
+                    };
+                    let days = if unit == ClockUnit::WorkingDays {
+                        i64::from(cal.working_days_between(from, to).ok()?)
+                    } else {
+                        i64::from(from.until(to).ok()?.get_days())
+                    };
+                    sign * days
+                }
+            };
+            Some(RemainingTime {
+                amount,
+                unit,
+                counting: true,
+            })
+        }
+    }
+}
+
 /// Whole working days left after today until the due date, for a running working-day clock.
 pub fn remaining_working_days(
     calendars: &CalendarSet,
@@ -298,4 +383,16 @@ pub fn parse_start(
     Err(format!(
         "`{text}` is not a date (2026-02-13), a local date-time (2026-02-13T10:00) or an instant (2026-02-13T10:00:00+08:00)"
     ))
+}
+
+/// What a provisional due time means, for people who read it (the complainant's tracking
+/// page, listings): Chinese first, English beside it.
+pub fn provisional_note(years: &[i16]) -> String {
+    let years: Vec<String> = years.iter().map(ToString::to_string).collect();
+    let (zh, en) = (years.join("、"), years.join(", "));
+    format!(
+        "暂定期限：{zh}年的节假日安排国务院尚未公布，本期限仅按法定节假日计算，公布后将重新计算。\
+         Provisional: the State Council has not yet published the {en} holiday schedule; \
+         this deadline counts statutory holidays only and will be recomputed when it is published."
+    )
 }

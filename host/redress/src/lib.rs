@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod deadlines;
 pub mod durable;
+pub mod revision;
 pub mod routing;
 pub mod rules;
 pub mod scheduler;

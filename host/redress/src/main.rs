@@ -101,6 +101,10 @@ enum Command {
         /// How often the scheduler looks for due clocks, in milliseconds.
         #[arg(long, env = "REDRESS_SCHEDULER_INTERVAL_MS", default_value_t = 500)]
         scheduler_interval_ms: u64,
+        /// When a calendar changes, pause this long (milliseconds) after recomputing each
+        /// case's clocks, so that a revision of a large store leaves room for live requests.
+        #[arg(long, env = "REDRESS_REVISION_PAUSE_MS", default_value_t = 0)]
+        revision_pause_ms: u64,
     },
     /// Write the JSON Schemas and the OpenAPI document generated from the server's types.
     Schemas {
@@ -373,6 +377,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_connections,
             clock_file,
             scheduler_interval_ms,
+            revision_pause_ms,
         } => {
             let config = ServeConfig::resolve(
                 ServeOverrides {
@@ -399,6 +404,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config,
                 clock,
                 Duration::from_millis(scheduler_interval_ms.max(10)),
+                Duration::from_millis(revision_pause_ms),
                 open_access,
             )?;
             Ok(ExitCode::SUCCESS)
@@ -437,6 +443,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 warn_before: None,
                 article: None,
                 escalation: Vec::new(),
+                met_by: Vec::new(),
             };
             let deadline = deadlines::compute(&calendars, &spec, start, &[], &[])
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -556,6 +563,7 @@ fn serve(
     config: ServeConfig,
     clock: Arc<dyn Clock>,
     scheduler_interval: Duration,
+    revision_pause: Duration,
     open_access: bool,
 ) -> anyhow::Result<()> {
     let limits = config.connections;
@@ -633,6 +641,7 @@ fn serve(
         )
         .with_deployed_dir(deployed_dir)
         .with_plugin_keys_dir(plugin_keys_dir)
+        .with_calendar_record(config.data.join("calendar-versions.json"), revision_pause)
         .with_routing(Arc::new(
             redress::routing::RoutingTables::load_dir(&config.data.join("routing"))
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -640,8 +649,14 @@ fn serve(
         for dir in package_dirs {
             watch_rulesets(dir, Arc::clone(&rules), calendars.clone());
         }
-        watch_calendars(calendar_dir, calendars);
-        scheduler::spawn(app.clone(), scheduler_interval);
+        watch_calendars(calendar_dir, app.clone());
+        // Due times first, firings after: a calendar published while the server was down must
+        // not let the scheduler fire breaches on the due times it replaces.
+        let starting = app.clone();
+        tokio::spawn(async move {
+            reconcile_calendars(&starting).await;
+            scheduler::spawn(starting, scheduler_interval);
+        });
         let router = server::router(
             app,
             &HttpOptions {
@@ -980,18 +995,47 @@ fn watch_rulesets(dir: PathBuf, rules: Arc<Registry>, calendars: Calendars) {
 }
 
 /// The newest modification time among the calendar files: a change means "reload".
+/// The newest modification time among the calendar files and the statutes they cite.
 fn calendar_stamp(dir: &Path) -> Option<std::time::SystemTime> {
-    std::fs::read_dir(dir)
-        .ok()?
+    [dir.to_path_buf(), dir.join("statutes")]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
         .filter_map(Result::ok)
         .filter(|entry| entry.path().extension().is_some_and(|e| e == "toml"))
         .filter_map(|entry| entry.metadata().ok()?.modified().ok())
         .max()
 }
 
-/// Reloads the calendars when their files change. A set that fails validation is refused with
-/// the file and line, and the calendars in force stay.
-fn watch_calendars(dir: PathBuf, calendars: Calendars) {
+/// Recomputes open clocks on calendars that changed, then says how many clocks are still
+/// provisional and how many cases wait for a person.
+async fn reconcile_calendars(app: &Redress) {
+    if let Err(e) = app.reconcile_calendars().await {
+        tracing::error!(error = %e, "due times could not be recomputed with the calendars in force; the next start or calendar change retries");
+    }
+    match app.health_counts().await {
+        Ok(counts) => {
+            if counts.provisional_clocks > 0 {
+                tracing::warn!(
+                    provisional_clocks = counts.provisional_clocks,
+                    "open clocks have provisional due times (a year without a published holiday schedule: statutory holidays only); they are recomputed when the schedule is added"
+                );
+            }
+            if counts.manual_handling > 0 {
+                tracing::warn!(
+                    manual_handling = counts.manual_handling,
+                    "cases are in manual handling: the rules could not decide them"
+                );
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "health counts could not be read"),
+    }
+}
+
+/// Reloads the calendars when their files change, then recomputes the open clocks they move.
+/// A set that fails validation is refused with the file and line, and the calendars in force
+/// stay.
+fn watch_calendars(dir: PathBuf, app: Redress) {
     tokio::spawn(async move {
         let mut seen = calendar_stamp(&dir);
         loop {
@@ -1005,7 +1049,8 @@ fn watch_calendars(dir: PathBuf, calendars: Calendars) {
                 Ok(set) => {
                     tracing::info!(calendars = ?set.ids().collect::<Vec<_>>(), "calendars reloaded");
                     warn_about_horizon(&set);
-                    calendars.replace(set);
+                    app.calendars().replace(set);
+                    reconcile_calendars(&app).await;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "calendar change refused; the previous calendars stay in force")

@@ -70,6 +70,8 @@ pub struct Redress {
     routing: Arc<RoutingTables>,
     /// Where each tenant's trusted plugin-vendor keys are kept (`<tenant>.toml`).
     plugin_keys_dir: Option<std::path::PathBuf>,
+    /// The calendar versions the open clocks were last reconciled with (`revision.rs`).
+    calendar_record: Arc<crate::revision::CalendarRecord>,
 }
 
 /// Why a deployment was refused.
@@ -179,9 +181,8 @@ fn persist_package(
 /// Applies `events` to a copy of `case`, to see the case the rules will be asked about.
 fn after(case: &Case, events: &[EventKind], now: Timestamp) -> Result<Case, ApplyError> {
     let mut scratch = case.clone();
-    let actor = Actor::system();
     for kind in events {
-        scratch.preview(kind, &actor, now)?;
+        scratch.preview(kind, now)?;
     }
     Ok(scratch)
 }
@@ -208,7 +209,29 @@ impl Redress {
             deployed_dir: None,
             routing: Arc::new(RoutingTables::default()),
             plugin_keys_dir: None,
+            calendar_record: Arc::new(crate::revision::CalendarRecord::in_memory()),
         }
+    }
+
+    /// Keeps the calendar versions the open clocks were reconciled with in `path`, so that a
+    /// restart after a calendar change (or in the middle of a revision) finishes the revision.
+    /// `pause` is waited after each case a revision touches, to leave room for live requests.
+    pub fn with_calendar_record(
+        mut self,
+        path: std::path::PathBuf,
+        pause: std::time::Duration,
+    ) -> Self {
+        self.calendar_record = Arc::new(crate::revision::CalendarRecord::at(path, pause));
+        self
+    }
+
+    pub(crate) fn calendar_record(&self) -> &Arc<crate::revision::CalendarRecord> {
+        &self.calendar_record
+    }
+
+    /// The counts an operator watches: cases in manual handling, provisional clocks.
+    pub async fn health_counts(&self) -> Result<crate::store::HealthCounts, ServiceError> {
+        self.blocking(|store| store.health_counts()).await
     }
 
     /// Keeps each tenant's trusted plugin-vendor keys under `dir`.
@@ -364,6 +387,23 @@ impl Redress {
         &self.calendars
     }
 
+    pub(crate) async fn blocking_store<T, F>(&self, work: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn CaseStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.blocking(work).await
+    }
+
+    /// Appends what `plan` decides as the server's own work (any tenant's case).
+    pub(crate) async fn append_system(
+        &self,
+        id: CaseId,
+        plan: Plan,
+    ) -> Result<Vec<EventRecord>, ServiceError> {
+        Ok(self.append(None, id, plan, Actor::system(), None).await?.1)
+    }
+
     async fn blocking<T, F>(&self, work: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
@@ -413,6 +453,12 @@ impl Redress {
                 )) => {
                     last_error = Some(e);
                 }
+                Ok(Created::New(case)) => {
+                    if let Some(manual) = &case.manual_handling {
+                        warn_manual_handling(case.id, manual.ruleset.as_ref(), "case received");
+                    }
+                    return Ok(Created::New(case));
+                }
                 other => return other,
             }
         }
@@ -430,17 +476,27 @@ impl Redress {
         expected_version: Option<u64>,
     ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
         let now = self.clock.now();
-        self.blocking(move |store| {
-            store.append(Append {
-                tenant,
-                id,
-                plan,
-                actor,
-                now,
-                expected_version,
+        let (case, events) = self
+            .blocking(move |store| {
+                store.append(Append {
+                    tenant,
+                    id,
+                    plan,
+                    actor,
+                    now,
+                    expected_version,
+                })
             })
-        })
-        .await
+            .await?;
+        for event in &events {
+            if let EventKind::RuleFailure {
+                ruleset, trigger, ..
+            } = &event.event
+            {
+                warn_manual_handling(case.id, ruleset.as_ref(), &trigger.describe());
+            }
+        }
+        Ok((case, events))
     }
 
     /// Records a handler action. When it ends the case (closed, withdrawn), every clock still
@@ -463,9 +519,16 @@ impl Redress {
             let mut events = vec![EventKind::Handler {
                 action: action.clone(),
             }];
+            let met = case.clocks_met_by(&action);
+            let is_met = |clock: &str| {
+                met.iter()
+                    .any(|e| matches!(e, EventKind::Clock { name, .. } if name == clock))
+            };
             if matches!(next, Status::Closed | Status::Withdrawn) {
                 for (name, clock) in &case.clocks {
-                    if matches!(clock.state, ClockState::Running | ClockState::Paused) {
+                    if matches!(clock.state, ClockState::Running | ClockState::Paused)
+                        && !is_met(name)
+                    {
                         events.push(EventKind::Clock {
                             name: name.clone(),
                             change: ClockChange::Stopped {
@@ -476,11 +539,16 @@ impl Redress {
                     }
                 }
             }
+            events.extend(met);
             Ok(events)
         });
         let plan = self.with_decision(plan, move |_| {
-            Some(Trigger::HandlerEvent {
-                action: trigger_action.clone(),
+            // Clearing manual handling is a person's word about the case, not a fact for the
+            // rules: asking them again could put it straight back.
+            (!matches!(trigger_action, HandlerAction::ClearManualHandling { .. })).then(|| {
+                Trigger::HandlerEvent {
+                    action: trigger_action.clone(),
+                }
             })
         });
         self.append(Some(tenant), id, plan, actor, expected_version)
@@ -604,6 +672,22 @@ impl Redress {
     pub async fn verify(&self) -> Result<AuditReport, ServiceError> {
         self.blocking(|store| store.verify()).await
     }
+}
+
+/// The log line an operator watches for. The failure's text stays with the case (it may quote
+/// the case's facts); the log names only the case, the ruleset and the trigger.
+fn warn_manual_handling(
+    case_id: CaseId,
+    ruleset: Option<&redress_domain::contract::RulesetRef>,
+    trigger: &str,
+) {
+    let ruleset = ruleset.map_or_else(|| "none".to_owned(), |r| format!("{}@{}", r.id, r.version));
+    tracing::warn!(
+        %case_id,
+        %ruleset,
+        trigger,
+        "the rules could not decide: the case is in manual handling until a handler clears it"
+    );
 }
 
 /// The event a due entry calls for, if the clock still owes it.

@@ -6,6 +6,7 @@
 
 use redress_domain::{
     Actor, Case, EventKind,
+    clock::ClockAction,
     contract::{RulesetRef, Trigger},
     event::ActorKind,
 };
@@ -45,7 +46,6 @@ pub fn decision_events(
     if decision.actions.is_empty() && decision.explanation.is_empty() && case.ruleset.is_some() {
         return Vec::new();
     }
-    let actor = ruleset_actor(&reference);
     let mut scratch = case.clone();
     let mut events = Vec::with_capacity(decision.actions.len() + 1);
     let record = EventKind::Decision {
@@ -56,9 +56,7 @@ pub fn decision_events(
         explanation: decision.explanation.clone(),
     };
     let mut push = |scratch: &mut Case, kind: EventKind| -> Result<(), String> {
-        scratch
-            .preview(&kind, &actor, ctx.now)
-            .map_err(|e| e.to_string())?;
+        scratch.preview(&kind, ctx.now).map_err(|e| e.to_string())?;
         events.push(kind);
         Ok(())
     };
@@ -68,7 +66,12 @@ pub fn decision_events(
     for (i, action) in decision.actions.iter().enumerate() {
         let kind = if let Some(lifecycle) = action.lifecycle() {
             EventKind::Handler { action: lifecycle }
-        } else if let Some(request) = action.clock(scratch.received_at) {
+        } else if let Some(mut request) = action.clock(scratch.received_at) {
+            if let ClockAction::Start { clock, .. } = &mut request
+                && clock.met_by.is_empty()
+            {
+                clock.met_by = ruleset.manifest.met_by(&clock.name).to_vec();
+            }
             match deadlines::change_for(ctx.calendars, &scratch, &request, ctx.now) {
                 Ok(change) => EventKind::Clock {
                     name: request.clock_name().to_owned(),

@@ -14,7 +14,8 @@
 //! expect:
 //!   actions: [ { type: reject, ground: missing_materials, article: "...", reason: "..." } ]
 //!   status: rejected                         # optional
-//!   clocks: { acceptance: { due_date: 2026-03-02, state: running } }   # optional
+//!   clocks: { acceptance: { due_date: 2026-03-02, state: running } }   # optional; also
+//!                                            # provisional_years: [2027]
 //!   failure: "too many operations"           # optional: the rule must fail with this
 //!   explanation: [ "art. 15(5)" ]            # optional: substrings of the explanation
 //! ```
@@ -85,6 +86,8 @@ pub struct ExpectClock {
     /// The local date on which the clock is due (the last day of the period).
     pub due_date: Option<Date>,
     pub state: Option<String>,
+    /// The years without a published schedule that the due time relies on (`[]`: none).
+    pub provisional_years: Option<Vec<i16>>,
 }
 
 /// What running one fixture found.
@@ -191,30 +194,50 @@ impl Fixture {
             let record = case.seal(kind, Actor::api("fixture"), at);
             case.apply(&record).map_err(|e| e.to_string())
         };
-        for (i, step) in self.case.history.iter().enumerate() {
-            let kind = match (&step.action, &step.clock) {
-                (Some(action), _) => EventKind::Handler {
-                    action: action.clone(),
-                },
-                (_, Some(request)) => EventKind::Clock {
-                    name: request.clock_name().to_owned(),
-                    change: deadlines::change_for(calendars, &case, request, step.at)
-                        .map_err(|e| format!("case.history[{i}]: {e}"))?,
-                },
-                (None, None) => continue,
-            };
-            apply(&mut case, kind, step.at).map_err(|e| format!("case.history[{i}]: {e}"))?;
-        }
-        match &self.trigger {
-            Trigger::CaseReceived => {}
-            Trigger::HandlerEvent { action } => apply(
-                &mut case,
+        // A handler action, and the clocks it meets by their declaration, as `Redress::act`
+        // records them.
+        let act = |case: &mut Case, action: &HandlerAction, at: Timestamp| {
+            let met = case.clocks_met_by(action);
+            apply(
+                case,
                 EventKind::Handler {
                     action: action.clone(),
                 },
-                self.now,
-            )
-            .map_err(|e| format!("trigger: {e}"))?,
+                at,
+            )?;
+            met.into_iter().try_for_each(|kind| apply(case, kind, at))
+        };
+        for (i, step) in self.case.history.iter().enumerate() {
+            let result = match (&step.action, &step.clock) {
+                (Some(action), _) => act(&mut case, action, step.at),
+                (_, Some(request)) => {
+                    // A clock the rules started carries its declaration from the manifest.
+                    let mut request = request.clone();
+                    if let ClockAction::Start { clock, .. } = &mut request
+                        && clock.met_by.is_empty()
+                    {
+                        clock.met_by = ruleset.manifest.met_by(&clock.name).to_vec();
+                    }
+                    let change = deadlines::change_for(calendars, &case, &request, step.at)
+                        .map_err(|e| format!("case.history[{i}]: {e}"))?;
+                    apply(
+                        &mut case,
+                        EventKind::Clock {
+                            name: request.clock_name().to_owned(),
+                            change,
+                        },
+                        step.at,
+                    )
+                }
+                (None, None) => continue,
+            };
+            result.map_err(|e| format!("case.history[{i}]: {e}"))?;
+        }
+        match &self.trigger {
+            Trigger::CaseReceived => {}
+            Trigger::HandlerEvent { action } => {
+                act(&mut case, action, self.now).map_err(|e| format!("trigger: {e}"))?
+            }
             Trigger::ClockWarning { clock } => apply(
                 &mut case,
                 EventKind::Clock {
@@ -328,6 +351,14 @@ impl Fixture {
                 differences.push(format!(
                     "clock `{name}`: expected state `{state}`, got `{}`",
                     clock.state.as_str()
+                ));
+            }
+            if let Some(years) = &expected.provisional_years
+                && &clock.provisional_years != years
+            {
+                differences.push(format!(
+                    "clock `{name}`: expected provisional years {years:?}, got {:?}",
+                    clock.provisional_years
                 ));
             }
             if let Some(due_date) = expected.due_date {

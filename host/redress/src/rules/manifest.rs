@@ -52,6 +52,21 @@ pub struct Manifest {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub settings: BTreeMap<String, toml::Value>,
+    /// What the host must know about the clocks the rules start, by clock name. Declared here
+    /// rather than returned with each decision so that both engines (and every frozen plugin
+    /// interface) get it alike.
+    #[serde(default)]
+    pub clocks: BTreeMap<String, ClockDeclaration>,
+}
+
+/// A clock's declaration in `ruleset.toml` (`[clocks.acceptance]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockDeclaration {
+    /// Handler actions that meet the clock (`accept`, `reject`...). The host records the clock
+    /// met when one of them is recorded, even if the rules' decision on that action fails.
+    #[serde(default)]
+    pub met_by: Vec<String>,
 }
 
 /// Dates written as TOML dates (`2019-11-30`) or as strings.
@@ -152,6 +167,15 @@ impl Manifest {
         if let Some(tenant) = &manifest.tenant {
             redress_domain::case::check_tenant(tenant).map_err(bad)?;
         }
+        for (clock, declaration) in &manifest.clocks {
+            for action in &declaration.met_by {
+                if redress_domain::lifecycle::ActionName::parse(action).is_none() {
+                    return Err(bad(format!(
+                        "clocks.{clock}.met_by: `{action}` is not a handler action"
+                    )));
+                }
+            }
+        }
         let extension = match manifest.engine {
             EngineKind::Rhai => ".rhai",
             EngineKind::Wasm => ".wasm",
@@ -175,6 +199,11 @@ impl Manifest {
 
     pub fn applies_on(&self, date: Date) -> bool {
         date >= self.effective_from && self.effective_until.is_none_or(|until| date <= until)
+    }
+
+    /// The actions that meet clock `name`, as declared.
+    pub fn met_by(&self, name: &str) -> &[String] {
+        self.clocks.get(name).map_or(&[], |d| d.met_by.as_slice())
     }
 
     pub fn reference(&self) -> redress_domain::contract::RulesetRef {
@@ -217,6 +246,10 @@ mod tests {
             (
                 format!("{GOOD}effective_until = 2019-01-01\n"),
                 "ruleset.toml: effective_until 2019-01-01 is before",
+            ),
+            (
+                format!("{GOOD}[clocks.acceptance]\nmet_by = [\"acept\"]\n"),
+                "ruleset.toml: clocks.acceptance.met_by: `acept` is not a handler action",
             ),
             (
                 format!("{GOOD}entry = \"../../etc/passwd.rhai\"\n"),

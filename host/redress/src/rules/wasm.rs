@@ -625,6 +625,9 @@ fn from_wit(action: wit::Action, manifest: &Manifest) -> Action {
                 }),
                 article: s.clock.article,
                 escalation: s.clock.escalation,
+                // Declared in the package's manifest (`[clocks.<name>] met_by`), filled in by
+                // `rules::apply` for both engines alike.
+                met_by: Vec::new(),
             },
             from: match s.from {
                 wit::ClockStart::Received => ClockStart::Received,

@@ -317,6 +317,9 @@ impl From<StoreError> for ApiError {
             StoreError::Refused(e @ ApplyError::AlreadyTransferred { .. }) => {
                 ApiError::new(ProblemKind::IllegalTransition, e.to_string())
             }
+            StoreError::Refused(e @ ApplyError::NotInManualHandling) => {
+                ApiError::new(ProblemKind::IllegalTransition, e.to_string())
+            }
             StoreError::Refused(ApplyError::ClosedCase) => ApiError::new(
                 ProblemKind::IllegalTransition,
                 ApplyError::ClosedCase.to_string(),

@@ -114,6 +114,9 @@ pub struct ClockView {
     pub remaining_seconds: Option<i64>,
     /// For working-day clocks: whole working days left after today, by the clock's calendar.
     pub remaining_working_days: Option<i64>,
+    /// What is left in the clock's own unit: for every clock that still owes something
+    /// (running, paused, breached); absent only once it was met or stopped.
+    pub remaining: Option<crate::deadlines::RemainingTime>,
 }
 
 /// A case's clocks, as of `now`.
@@ -148,6 +151,8 @@ pub struct ListParams {
     pub overdue: Option<bool>,
     /// Only cases with this clock; with `due_before` or `overdue`, only this clock counts.
     pub clock: Option<String>,
+    /// Only cases in manual handling (the rules could not decide), newest first.
+    pub manual: Option<bool>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
@@ -289,6 +294,12 @@ pub struct NextDeadline {
     pub due_at: Timestamp,
     /// The provision that sets it.
     pub article: Option<String>,
+    /// The due time was computed for a year whose holiday schedule the State Council has not
+    /// published yet (statutory holidays only); it will be recomputed when it is.
+    pub provisional: bool,
+    /// For a provisional due time: what that means, in Chinese and in English.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisional_note: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -339,6 +350,10 @@ async fn track(
             clock: name.clone(),
             due_at,
             article: clock.spec.article.clone(),
+            provisional: clock.provisional,
+            provisional_note: clock
+                .provisional
+                .then(|| crate::deadlines::provisional_note(&clock.provisional_years)),
         });
     Ok(Reply::new(TrackingView {
         tracking_code: case.tracking_code,
@@ -408,6 +423,7 @@ async fn list_cases(
         due_before: params.due_before,
         overdue: params.overdue.unwrap_or(false),
         clock: params.clock,
+        manual: params.manual.unwrap_or(false),
         cursor: params.cursor,
         limit: limit as usize,
     };
@@ -499,11 +515,13 @@ async fn list_clocks(
                 .map(|due| due.as_second() - now.as_second());
             let remaining_working_days =
                 crate::deadlines::remaining_working_days(&calendars, &clock, now);
+            let remaining = crate::deadlines::remaining(&calendars, &clock, now);
             ClockView {
                 name,
                 clock,
                 remaining_seconds,
                 remaining_working_days,
+                remaining,
             }
         })
         .collect();
@@ -803,12 +821,21 @@ pub struct Health {
     /// example a calendar whose published schedules end within 60 days).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Readiness only: cases the rules could not decide, across tenants. Any makes the status
+    /// `degraded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_handling: Option<u64>,
+    /// Readiness only: running or breached clocks with a provisional due time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisional_clocks: Option<u64>,
 }
 
 async fn healthz() -> Reply<Health, 200> {
     Reply::new(Health {
         status: "ok".into(),
         warnings: Vec::new(),
+        manual_handling: None,
+        provisional_clocks: None,
     })
 }
 
@@ -825,13 +852,34 @@ async fn readyz(State(state): State<AppState>) -> Result<Reply<Health, 200>, Api
         .now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();
+    let counts = state.app.health_counts().await?;
+    let mut warnings = state
+        .app
+        .calendars()
+        .current()
+        .horizon_warnings(today, crate::CALENDAR_HORIZON_WARNING_DAYS);
+    if counts.provisional_clocks > 0 {
+        warnings.push(format!(
+            "{} open clock(s) have provisional due times (a year without a published holiday schedule: statutory holidays only); they are recomputed when the schedule is added to the calendar",
+            counts.provisional_clocks
+        ));
+    }
+    if counts.manual_handling > 0 {
+        warnings.push(format!(
+            "{} case(s) are in manual handling: the rules could not decide them (list them with GET /v1/cases?manual=true)",
+            counts.manual_handling
+        ));
+    }
     Ok(Reply::new(Health {
-        status: "ready".into(),
-        warnings: state
-            .app
-            .calendars()
-            .current()
-            .horizon_warnings(today, crate::CALENDAR_HORIZON_WARNING_DAYS),
+        // Degraded, not down: the server serves, but people are needed.
+        status: if counts.manual_handling > 0 {
+            "degraded".into()
+        } else {
+            "ready".into()
+        },
+        manual_handling: Some(counts.manual_handling),
+        provisional_clocks: Some(counts.provisional_clocks),
+        warnings,
     }))
 }
 

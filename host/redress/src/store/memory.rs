@@ -9,8 +9,9 @@ use std::{
 use redress_domain::{Case, CaseId, EventRecord};
 
 use super::{
-    Append, AuditReport, CaseStore, Created, DueClock, ListOrder, ListQuery, NewCase, Page,
-    StoreError, audit_case, due_clocks, earliest_due, run_plan,
+    Append, AuditReport, CaseStore, Created, DueClock, HealthCounts, ListOrder, ListQuery, NewCase,
+    Page, StoreError, audit_case, due_clocks, earliest_due, open_clock_calendars,
+    provisional_clocks, run_plan,
 };
 
 #[derive(Debug, Default)]
@@ -42,7 +43,7 @@ fn sort_key(query: &ListQuery, case: &Case) -> (i64, CaseId) {
     let millis = match query.order() {
         ListOrder::DueSoonest => earliest_due(case).map_or(i64::MAX, |t| t.as_millisecond()),
         ListOrder::Received => case.received_at.as_millisecond(),
-        ListOrder::Overdue | ListOrder::Registered => 0,
+        ListOrder::Overdue | ListOrder::Manual | ListOrder::Registered => 0,
     };
     (millis, case.id)
 }
@@ -205,6 +206,32 @@ impl CaseStore for MemoryStore {
         Ok(Page {
             cases: matching.into_iter().cloned().collect(),
             next_cursor,
+        })
+    }
+
+    fn cases_with_open_clocks(&self, calendar: &str) -> Result<Vec<CaseId>, StoreError> {
+        Ok(self
+            .lock()
+            .cases
+            .values()
+            .filter(|case| open_clock_calendars(case).contains(calendar))
+            .map(|case| case.id)
+            .collect())
+    }
+
+    fn health_counts(&self) -> Result<HealthCounts, StoreError> {
+        let inner = self.lock();
+        Ok(HealthCounts {
+            manual_handling: inner
+                .cases
+                .values()
+                .filter(|c| c.manual_handling.is_some())
+                .count() as u64,
+            provisional_clocks: inner
+                .cases
+                .values()
+                .map(|c| provisional_clocks(c).count() as u64)
+                .sum(),
         })
     }
 

@@ -14,6 +14,7 @@ pub mod sled_store;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -197,6 +198,8 @@ pub struct ListQuery {
     pub overdue: bool,
     /// Only cases with this clock (and, with `due_before` / `overdue`, only this clock counts).
     pub clock: Option<String>,
+    /// Only cases in manual handling (the rules could not decide), newest registered first.
+    pub manual: bool,
     /// An opaque cursor from a previous page.
     pub cursor: Option<String>,
     pub limit: usize,
@@ -211,6 +214,8 @@ pub enum ListOrder {
     DueSoonest,
     /// Newest received first.
     Received,
+    /// Cases in manual handling, newest registered first.
+    Manual,
     /// Newest registered first.
     Registered,
 }
@@ -226,6 +231,7 @@ impl ListQuery {
             due_before: None,
             overdue: false,
             clock: None,
+            manual: false,
             cursor: None,
             limit: 50,
         }
@@ -234,6 +240,8 @@ impl ListQuery {
     pub fn order(&self) -> ListOrder {
         if self.overdue {
             ListOrder::Overdue
+        } else if self.manual {
+            ListOrder::Manual
         } else if self.due_before.is_some() {
             ListOrder::DueSoonest
         } else if self.status.is_none()
@@ -266,6 +274,7 @@ impl ListQuery {
                 clocks().any(|(_, c)| c.breach_pending().is_some_and(|due| due < t))
             })
             && (!self.overdue || clocks().any(|(_, c)| c.state == ClockState::Breached))
+            && (!self.manual || case.manual_handling.is_some())
     }
 }
 
@@ -275,6 +284,38 @@ pub fn earliest_due(case: &Case) -> Option<Timestamp> {
         .values()
         .filter_map(|c| c.breach_pending())
         .min()
+}
+
+/// The clocks that still owe something (running or breached) and were computed with a year
+/// that had no published schedule.
+pub fn provisional_clocks(case: &Case) -> impl Iterator<Item = &str> {
+    case.clocks
+        .iter()
+        .filter(|(_, c)| c.provisional && owes(c))
+        .map(|(name, _)| name.as_str())
+}
+
+/// The calendars of the clocks whose due time a new calendar could move: running or breached
+/// (a paused clock has no due time; it is computed with the calendar in force when it resumes).
+pub fn open_clock_calendars(case: &Case) -> BTreeSet<&str> {
+    case.clocks
+        .values()
+        .filter(|c| owes(c))
+        .map(|c| c.spec.calendar.as_str())
+        .collect()
+}
+
+fn owes(clock: &redress_domain::clock::CaseClock) -> bool {
+    matches!(clock.state, ClockState::Running | ClockState::Breached)
+}
+
+/// Counts an operator watches (`/readyz`, the log): things that need a person.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HealthCounts {
+    /// Cases whose rules could not decide, across tenants.
+    pub manual_handling: u64,
+    /// Running or breached clocks computed with a provisional year, across tenants.
+    pub provisional_clocks: u64,
 }
 
 /// Whether any clock of the case is breached: its presence in the overdue listing.
@@ -356,6 +397,11 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     /// Re-checks every case: its chain links, every hash, and that its snapshot equals the
     /// replay of its events.
     fn verify(&self) -> Result<AuditReport, StoreError>;
+    /// Every case (of any tenant) with a running or breached clock on `calendar`, from an
+    /// index: what a changed calendar may have to revise.
+    fn cases_with_open_clocks(&self, calendar: &str) -> Result<Vec<CaseId>, StoreError>;
+    /// The counts `/readyz` reports, from indexes.
+    fn health_counts(&self) -> Result<HealthCounts, StoreError>;
 }
 
 /// Checks one case's stored history against its stored snapshot; shared by the backends.

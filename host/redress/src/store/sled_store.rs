@@ -29,15 +29,20 @@ use sled::{
 use std::collections::BTreeSet;
 
 use super::{
-    Append, AuditProblem, AuditReport, CaseStore, Created, DueClock, DueKind, ListOrder, ListQuery,
-    NewCase, Page, Plan, StoreError, audit_case, due_clocks, earliest_due,
-    group_commit::GroupCommit, is_overdue, run_plan,
+    Append, AuditProblem, AuditReport, CaseStore, Created, DueClock, DueKind, HealthCounts,
+    ListOrder, ListQuery, NewCase, Page, Plan, StoreError, audit_case, due_clocks, earliest_due,
+    group_commit::GroupCommit, is_overdue, open_clock_calendars, provisional_clocks, run_plan,
 };
 
 /// Written into a new data directory and checked on every open. Bump it (and write a
 /// migration) whenever the layout or the meaning of a stored value changes.
 pub const FORMAT: &str = "redress-sled/1";
 const FORMAT_KEY: &[u8] = b"format";
+/// The layout of the `index` tree. The index is derived data (a pure function of the
+/// snapshots), so a new layout is not a new format: opening a directory indexed under another
+/// layout rebuilds the tree from the snapshots.
+const INDEX_LAYOUT: &[u8] = b"2: manual, provisional, open clocks by calendar";
+const INDEX_LAYOUT_KEY: &[u8] = b"index-layout";
 
 #[derive(Debug, Clone)]
 pub struct SledOptions {
@@ -228,12 +233,41 @@ fn id_from_suffix(key: &[u8]) -> Result<CaseId, StoreError> {
 /// Index keys. Each listing filter has its own prefix; the case id comes last so that, within a
 /// prefix, keys sort by id, which for ULIDs is registration order.
 enum IndexKey<'a> {
-    All { tenant: &'a str },
-    Status { tenant: &'a str, status: Status },
-    Sector { tenant: &'a str, sector: Sector },
-    Received { tenant: &'a str },
-    Due { tenant: &'a str },
-    Overdue { tenant: &'a str },
+    All {
+        tenant: &'a str,
+    },
+    Status {
+        tenant: &'a str,
+        status: Status,
+    },
+    Sector {
+        tenant: &'a str,
+        sector: Sector,
+    },
+    Received {
+        tenant: &'a str,
+    },
+    Due {
+        tenant: &'a str,
+    },
+    Overdue {
+        tenant: &'a str,
+    },
+    /// Cases in manual handling.
+    Manual {
+        tenant: &'a str,
+    },
+    /// One key per running or breached provisional clock (the field is the clock's name), so
+    /// `/readyz` counts clocks, not cases.
+    Provisional {
+        tenant: &'a str,
+        clock: &'a str,
+    },
+    /// Across tenants, by calendar: cases with a running or breached clock on it, which a
+    /// changed calendar may have to revise. Never listed to a client.
+    OpenClocks {
+        calendar: &'a str,
+    },
 }
 
 impl IndexKey<'_> {
@@ -245,6 +279,9 @@ impl IndexKey<'_> {
             IndexKey::Received { tenant } => (b'r', tenant, ""),
             IndexKey::Due { tenant } => (b'd', tenant, ""),
             IndexKey::Overdue { tenant } => (b'o', tenant, ""),
+            IndexKey::Manual { tenant } => (b'm', tenant, ""),
+            IndexKey::Provisional { tenant, clock } => (b'p', tenant, clock),
+            IndexKey::OpenClocks { calendar } => (b'k', calendar, ""),
         };
         let mut key = Vec::with_capacity(2 + tenant.len() + field.len() + 26);
         key.push(tag);
@@ -289,6 +326,15 @@ fn index_keys(case: &Case) -> BTreeSet<Vec<u8>> {
     }
     if is_overdue(case) {
         keys.push(IndexKey::Overdue { tenant }.prefix());
+    }
+    if case.manual_handling.is_some() {
+        keys.push(IndexKey::Manual { tenant }.prefix());
+    }
+    for clock in provisional_clocks(case) {
+        keys.push(IndexKey::Provisional { tenant, clock }.prefix());
+    }
+    for calendar in open_clock_calendars(case) {
+        keys.push(IndexKey::OpenClocks { calendar }.prefix());
     }
     keys.into_iter()
         .map(|mut key| {
@@ -352,6 +398,20 @@ fn apply_key_diff(
     Ok(())
 }
 
+/// Rewrites the listing index from the snapshots. Not one transaction (it may be large), but
+/// safe to interrupt: the layout key is written only after it, so the next open starts again.
+fn rebuild_index(cases: &Tree, index: &Tree) -> Result<(), StoreError> {
+    index.clear().map_err(backend)?;
+    for item in cases.iter() {
+        let (_, bytes) = item.map_err(backend)?;
+        for key in index_keys(&parse_case(&bytes)?) {
+            index.insert(key, &[]).map_err(backend)?;
+        }
+    }
+    index.flush().map_err(backend)?;
+    Ok(())
+}
+
 /// The smallest key greater than every key starting with `prefix`.
 fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -393,12 +453,19 @@ impl SledStore {
             }
         }
         let open = |name: &str| db.open_tree(name).map_err(backend);
+        let cases = open("cases")?;
+        let index = open("index")?;
+        if db.get(INDEX_LAYOUT_KEY).map_err(backend)?.as_deref() != Some(INDEX_LAYOUT) {
+            rebuild_index(&cases, &index)?;
+            db.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT).map_err(backend)?;
+            db.flush().map_err(backend)?;
+        }
         Ok(SledStore {
-            cases: open("cases")?,
+            cases,
             events: open("events")?,
             tracking: open("tracking")?,
             idempotency: open("idempotency")?,
-            index: open("index")?,
+            index,
             due: open("due")?,
             durable_writes: options.durable_writes,
             commit: GroupCommit::start(db)?,
@@ -611,6 +678,7 @@ impl CaseStore for SledStore {
         let whole = |p: Vec<u8>| (p.clone(), p.clone(), prefix_end(&p));
         let (prefix, mut lower, mut upper) = match query.order() {
             ListOrder::Overdue => whole(IndexKey::Overdue { tenant }.prefix()),
+            ListOrder::Manual => whole(IndexKey::Manual { tenant }.prefix()),
             ListOrder::DueSoonest => {
                 let p = IndexKey::Due { tenant }.prefix();
                 let mut upper = p.clone();
@@ -692,6 +760,29 @@ impl CaseStore for SledStore {
             None
         };
         Ok(Page { cases, next_cursor })
+    }
+
+    fn cases_with_open_clocks(&self, calendar: &str) -> Result<Vec<CaseId>, StoreError> {
+        self.index
+            .scan_prefix(IndexKey::OpenClocks { calendar }.prefix())
+            .map(|item| id_from_suffix(&item.map_err(backend)?.0))
+            .collect()
+    }
+
+    fn health_counts(&self) -> Result<HealthCounts, StoreError> {
+        // The tags alone: these keys are counted across tenants.
+        let count = |tag: u8| -> Result<u64, StoreError> {
+            let mut n = 0u64;
+            for item in self.index.scan_prefix([tag]) {
+                item.map_err(backend)?;
+                n += 1;
+            }
+            Ok(n)
+        };
+        Ok(HealthCounts {
+            manual_handling: count(b'm')?,
+            provisional_clocks: count(b'p')?,
+        })
     }
 
     fn verify(&self) -> Result<AuditReport, StoreError> {

@@ -69,6 +69,7 @@ fn clock_change(index: u8, due_at: Timestamp, now: Timestamp) -> ClockChange {
         due_at: Some(due_at),
         warning_at: Some(due_at - SignedDuration::from_hours(24)).filter(|w| *w > now),
         provisional: false,
+        provisional_years: Vec::new(),
         explanation: std::sync::Arc::new(serde_json::json!({"test": true})),
     };
     match index {
