@@ -6,6 +6,12 @@
 //! the listings a supervisor asks for (newest, filtered on a rare sector, due soonest). It runs
 //! for N = 1,000 and N = 1,000,000 (`REDRESS_BENCH_OPEN_CLOCKS` overrides the large N) and
 //! prints the data directory size per case.
+//!
+//! The revision part (issue #12) creates N cases (`REDRESS_BENCH_REVISION_CLOCKS`, default
+//! 100,000), each with a running provisional clock that runs into 2027, through the service and
+//! a durable sled store, then publishes a 2027 schedule that moves every one of them and times
+//! the pass that records a `schedule_revised` event per clock, against the time it took to
+//! create them. `cargo bench --bench time -- revision` runs only that part.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{path::Path, sync::Arc, time::Instant};
@@ -194,7 +200,144 @@ fn bench_scheduler(c: &mut Criterion) {
     group.finish();
 }
 
+/// A hypothetical 2027 schedule (not the State Council's): 2027-01-04 is an in-lieu rest day,
+/// which moves every provisional 7-working-day clock started on 2026-12-24 by a day.
+const YEAR_2027: &str = r#"
+years_for = "cn-mainland"
+
+[[years]]
+year = 2027
+source = "BENCHMARK ONLY: a hypothetical 2027 schedule"
+
+[[years.rest]]
+name = "元旦"
+first = 2027-01-01
+last = 2027-01-04
+in_lieu = [2027-01-04]
+
+[[years.rest]]
+name = "春节"
+first = 2027-02-05
+last = 2027-02-11
+
+[[years.make_up]]
+date = 2027-02-20
+for = "春节"
+"#;
+
+fn bench_revision() {
+    use redress::{
+        clock::ManualClock,
+        rules::{
+            Registry,
+            rhai_engine::{Limits, RhaiEngine},
+        },
+        service::{Calendars, Redress},
+    };
+    let clocks: u64 = std::env::var("REDRESS_BENCH_REVISION_CLOCKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let calendar_dir = dir.path().join("calendars");
+    std::fs::create_dir_all(calendar_dir.join("statutes")).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/calendars");
+    for name in [
+        "cn-mainland.toml",
+        "cn-financial.toml",
+        "statutes/cn-national-holidays.toml",
+    ] {
+        std::fs::copy(source.join(name), calendar_dir.join(name)).unwrap();
+    }
+    let store = SledStore::open(&dir.path().join("data"), &SledOptions::default()).unwrap();
+    let now: Timestamp = "2026-12-24T02:00:00Z".parse().unwrap();
+    let calendars = Calendars::new(CalendarSet::load_dir(&calendar_dir).unwrap());
+    let app = Redress::new(
+        Arc::new(store),
+        Arc::new(ManualClock::new(now)),
+        calendars.clone(),
+        Arc::new(Registry::new(RhaiEngine::new(Limits::default()))),
+    )
+    .with_calendar_record(
+        dir.path().join("calendar-versions.json"),
+        std::time::Duration::ZERO,
+    );
+    let spec: ClockSpec = serde_json::from_value(
+        serde_json::json!({"name": "acceptance", "amount": 7, "unit": "working_days"}),
+    )
+    .unwrap();
+    let set = calendars.current();
+    let schedule = redress::deadlines::schedule(&set, &spec, now, &[], &[]).unwrap();
+    assert!(schedule.provisional);
+    runtime.block_on(async {
+        // The versions in force are recorded first (nothing to revise yet).
+        app.reconcile_calendars().await.unwrap();
+        let started = Instant::now();
+        for n in 0..clocks {
+            let id = CaseId::from_parts(now.as_millisecond() as u64, u128::from(n));
+            let (spec, schedule) = (spec.clone(), schedule.clone());
+            let then: Plan = Arc::new(move |_, now| {
+                Ok(vec![EventKind::Clock {
+                    name: "acceptance".into(),
+                    change: ClockChange::Started {
+                        spec: spec.clone(),
+                        started_at: now,
+                        schedule: schedule.clone(),
+                    },
+                }])
+            });
+            let store = Arc::clone(app.store());
+            let new = NewCase {
+                id,
+                tracking_code: TrackingCode::from_random(n),
+                tenant: "default".into(),
+                intake: intake(n),
+                actor: Actor::system(),
+                now,
+                idempotency_key: None,
+                then: Some(then),
+            };
+            tokio::task::spawn_blocking(move || store.create(new))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let created = started.elapsed();
+        let unchanged = Instant::now();
+        // A pass with nothing changed in the calendars costs nothing: it reads one file.
+        let idle = app.reconcile_calendars().await.unwrap();
+        assert_eq!(idle.cases_checked, 0);
+        let idle_took = unchanged.elapsed();
+        std::fs::write(calendar_dir.join("cn-mainland-2027.toml"), YEAR_2027).unwrap();
+        calendars.replace(CalendarSet::load_dir(&calendar_dir).unwrap());
+        let started = Instant::now();
+        let report = app.reconcile_calendars().await.unwrap();
+        let revised = started.elapsed();
+        assert_eq!(report.clocks_revised, clocks);
+        eprintln!(
+            "revision: {clocks} provisional clocks created (each case with its clock, one durable write) in {:.1} s ({:.0}/s); \
+             the 2027 schedule revised all of them in {:.1} s ({:.0}/s): ratio revision / creation {:.2}; \
+             a pass with no calendar change {:.1} ms",
+            created.as_secs_f64(),
+            clocks as f64 / created.as_secs_f64(),
+            revised.as_secs_f64(),
+            clocks as f64 / revised.as_secs_f64(),
+            revised.as_secs_f64() / created.as_secs_f64(),
+            idle_took.as_secs_f64() * 1e3,
+        );
+    });
+}
+
 fn main() {
+    // `cargo bench --bench time -- revision`: the one-shot revision measurement alone.
+    if std::env::args().any(|a| a == "revision") {
+        bench_revision();
+        return;
+    }
     let mut criterion = Criterion::default().configure_from_args();
     bench_deadline(&mut criterion);
     bench_scheduler(&mut criterion);
