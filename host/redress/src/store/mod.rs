@@ -377,6 +377,10 @@ pub enum StoreError {
     },
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The case changed between the read a write decided on and the write: decide again.
+    /// Internal to a backend's retry loop; never returned to a caller.
+    #[error("the case changed while the write was decided")]
+    Stale,
 }
 
 /// Case storage. Every method may block (disk I/O, waiting for durability): async callers run

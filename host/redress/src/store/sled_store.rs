@@ -43,6 +43,9 @@ const FORMAT_KEY: &[u8] = b"format";
 /// layout rebuilds the tree from the snapshots.
 const INDEX_LAYOUT: &[u8] = b"2: manual, provisional, open clocks by calendar";
 const INDEX_LAYOUT_KEY: &[u8] = b"index-layout";
+/// How often an append decides again when other writes to the same case keep getting in
+/// first. Each attempt is one decision; contention on one case is rare and short.
+const APPEND_ATTEMPTS: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct SledOptions {
@@ -586,47 +589,51 @@ impl CaseStore for SledStore {
     fn append(&self, append: Append) -> Result<(Case, Vec<EventRecord>), StoreError> {
         let id = append.id;
         let id_bytes = id.to_bytes();
-        // Optimistic: decide on the case as read now, outside sled's process-wide transaction
-        // lock, and inside the transaction only check that the stored case is still exactly
-        // those bytes. If another write got in between, decide again inside, as before.
-        let read = self.cases.get(id_bytes).map_err(backend)?;
-        let decided_early = read.map(|bytes| {
-            let outcome = decide_append(&bytes, &append);
-            (bytes, outcome)
-        });
-        let result = (&self.cases, &self.events, &self.index, &self.due)
-            .transaction(|(cases, events, index, due)| {
-                let Some(bytes) = cases.get(id_bytes)? else {
-                    return abort(StoreError::NotFound(id));
-                };
-                let decided_now;
-                let outcome = match &decided_early {
-                    Some((seen, Ok(outcome))) if *seen == bytes => outcome,
-                    // Changed since, or refused: decide (again) on what is stored now; a
-                    // refusal is rare enough to be worked out twice.
-                    _ => match decide_append(&bytes, &append) {
-                        Ok(outcome) => {
-                            decided_now = outcome;
-                            &decided_now
-                        }
-                        Err(e) => return abort(e),
-                    },
-                };
-                for (key, json) in &outcome.events {
-                    events.insert(key.as_slice(), json.as_slice())?;
-                }
-                if let Some(json) = &outcome.case_json {
-                    cases.insert(&id_bytes, json.as_slice())?;
-                }
-                apply_key_diff(index, &outcome.index_before, &outcome.index_after)?;
-                apply_key_diff(due, &outcome.due_before, &outcome.due_after)?;
-                Ok((outcome.after.clone(), outcome.records.clone()))
-            })
-            .map_err(from_tx)?;
-        if !result.1.is_empty() && self.durable_writes {
-            self.commit.wait_durable()?;
+        // The plan (the rules' decision, a plugin's run) never runs inside a transaction: sled
+        // runs a transaction's closure under its process-wide lock, which every other write and
+        // read waits for, so one tenant's slow rule stalled every tenant (issue #13). Decide on
+        // the case as read, then write only if the stored case is still exactly those bytes;
+        // if another write got in between, read and decide again, outside.
+        for _ in 0..APPEND_ATTEMPTS {
+            let Some(seen) = self.cases.get(id_bytes).map_err(backend)? else {
+                return Err(StoreError::NotFound(id));
+            };
+            // A refusal writes nothing: it holds as of the read, like any read.
+            let outcome = decide_append(&seen, &append)?;
+            if outcome.records.is_empty() {
+                return Ok((outcome.after, outcome.records));
+            }
+            let result = (&self.cases, &self.events, &self.index, &self.due).transaction(
+                |(cases, events, index, due)| {
+                    match cases.get(id_bytes)? {
+                        Some(now) if now == seen => {}
+                        Some(_) => return abort(StoreError::Stale),
+                        None => return abort(StoreError::NotFound(id)),
+                    }
+                    for (key, json) in &outcome.events {
+                        events.insert(key.as_slice(), json.as_slice())?;
+                    }
+                    if let Some(json) = &outcome.case_json {
+                        cases.insert(&id_bytes, json.as_slice())?;
+                    }
+                    apply_key_diff(index, &outcome.index_before, &outcome.index_after)?;
+                    apply_key_diff(due, &outcome.due_before, &outcome.due_after)?;
+                    Ok(())
+                },
+            );
+            match result.map_err(from_tx) {
+                Ok(()) => {}
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e),
+            }
+            if self.durable_writes {
+                self.commit.wait_durable()?;
+            }
+            return Ok((outcome.after, outcome.records));
         }
-        Ok(result)
+        Err(StoreError::Backend(format!(
+            "case {id} kept changing while this write was decided ({APPEND_ATTEMPTS} attempts); retry"
+        )))
     }
 
     fn due(&self, until: jiff::Timestamp, limit: usize) -> Result<Vec<DueClock>, StoreError> {

@@ -460,6 +460,112 @@ fn concurrent_appends_to_one_case_are_all_kept_in_one_chain() {
     assert!(store.verify().unwrap().is_clean());
 }
 
+/// Regression (issue #13, "one tenant's slow rule stalls every tenant"): when a write got in
+/// between the read and the write, the plan used to be run again *inside* sled's transaction,
+/// under its process-wide lock, so a slow rule held up every other tenant's reads and writes.
+/// Here the plan's first run lets another write in (forcing the conflict), and its second run
+/// asks another thread to read another case: inside the lock that read would wait for the plan
+/// itself, and the plan would give up after 5 s.
+#[test]
+fn append_never_decides_inside_a_transaction() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path(), &SledOptions::default()).unwrap());
+    let now: Timestamp = "2026-02-14T00:00:00Z".parse().unwrap();
+    let case = one_banking_case(&store, now);
+    let other = store
+        .create(NewCase {
+            id: CaseId::from_parts(2, 2),
+            tracking_code: TrackingCode::from_random(2),
+            tenant: "another".into(),
+            intake: intake(Sector::Banking, 0),
+            actor: Actor::api("intake"),
+            now,
+            idempotency_key: None,
+            then: None,
+        })
+        .unwrap();
+    let other_id = match other {
+        Created::New(c) | Created::Existing(c) => c.id,
+    };
+    let runs = Arc::new(AtomicUsize::new(0));
+    let read_blocked = Arc::new(AtomicUsize::new(0));
+    let plan: Plan = {
+        let (store, runs, read_blocked) = (
+            Arc::clone(&store),
+            Arc::clone(&runs),
+            Arc::clone(&read_blocked),
+        );
+        Arc::new(move |_case, _now| {
+            let run = runs.fetch_add(1, Ordering::SeqCst);
+            if run == 0 {
+                // Another writer gets in first (from another thread, so no lock of ours is held).
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    store
+                        .append(Append::action(
+                            "default",
+                            case.id,
+                            HandlerAction::Note {
+                                text: "first".into(),
+                            },
+                            Actor::api("h"),
+                            now,
+                        ))
+                        .unwrap();
+                })
+                .join()
+                .unwrap();
+            } else {
+                // The slow rule: meanwhile another tenant reads its own case.
+                let (done, waited) = mpsc::channel();
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let _ = store.get("another", other_id);
+                    let _ = done.send(());
+                });
+                if waited
+                    .recv_timeout(std::time::Duration::from_secs(5))
+                    .is_err()
+                {
+                    read_blocked.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            Ok(vec![redress_domain::EventKind::Handler {
+                action: HandlerAction::Note {
+                    text: "second".into(),
+                },
+            }])
+        })
+    };
+    store
+        .append(Append {
+            tenant: Some("default".into()),
+            id: case.id,
+            plan,
+            actor: Actor::api("h"),
+            now,
+            expected_version: None,
+        })
+        .unwrap();
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "decided again after the conflict"
+    );
+    assert_eq!(
+        read_blocked.load(Ordering::SeqCst),
+        0,
+        "another tenant's read waited for the rule: the plan ran inside the transaction"
+    );
+    assert_eq!(store.get("default", case.id).unwrap().unwrap().version, 3);
+    assert!(store.verify().unwrap().is_clean());
+}
+
 /// A restart reopens the directory at once, even while sled's threads still hold its lock for
 /// a moment; a directory another store really holds is still refused, naming the lock.
 #[test]
