@@ -267,11 +267,14 @@ fn calendars_without_year(dir: &std::path::Path, year: i16) -> std::path::PathBu
 }
 
 /// `redress calendar import-notice`: the 2026 notice against a folder without 2026 prints
-/// the table, the days it changes and writes it; a malformed notice names its line.
+/// the table and the days it changes, and `--write` drops it into the folder as a year file
+/// (the calendar's own file untouched); a malformed notice names its line.
 #[test]
 fn calendar_import_notice_prints_the_year_and_its_changes() {
     let dir = tempfile::tempdir().unwrap();
     let file = calendars_without_year(dir.path(), 2026);
+    let calendar_text = std::fs::read_to_string(&file).unwrap();
+    let year_file = dir.path().join("calendars/cn-mainland-2026.toml");
     let rulesets = dir.path().to_str().unwrap();
     let notice = "host/calendar/tests/fixtures/notices/2026.txt";
     let import = [
@@ -294,20 +297,43 @@ fn calendar_import_notice_prints_the_year_and_its_changes() {
     ] {
         assert!(stdout.contains(expected), "{expected:?} not in\n{stdout}");
     }
+    assert!(!year_file.exists());
 
     let mut write = import.to_vec();
     write.push("--write");
+    // A file already at the year file's path is never overwritten, whatever it holds.
+    let other = "years_for = \"cn-mainland\"\n\n[[years]]\nyear = 2027\nsource = \"x\"\n\n[[years.rest]]\nname = \"元旦\"\nfirst = 2027-01-01\nlast = 2027-01-03\n";
+    std::fs::write(&year_file, other).unwrap();
+    let (code, _, stderr) = redress(&write);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cn-mainland-2026.toml already exists"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&year_file).unwrap(), other);
+    std::fs::remove_file(&year_file).unwrap();
+
     let (code, stdout, stderr) = redress(&write);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Wrote year 2026"), "{stdout}");
+    assert!(stdout.contains("cn-mainland-2026.toml"), "{stdout}");
+    let written = std::fs::read_to_string(&year_file).unwrap();
     assert!(
-        std::fs::read_to_string(&file)
-            .unwrap()
-            .contains("year = 2026\n")
+        written.starts_with("# 国务院办公厅关于2026年部分节假日安排的通知\n"),
+        "{written}"
     );
-    // Once written the year is covered: a second --write is refused.
+    assert!(
+        written.contains("\nyears_for = \"cn-mainland\"\n\n[[years]]\nyear = 2026\n"),
+        "{written}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), calendar_text);
+    // Once written the year is covered: a second --write is refused, naming the year file.
     let (code, _, stderr) = redress(&write);
     assert_eq!(code, 2);
+    assert!(
+        stderr.contains("cn-mainland-2026.toml already has [[years]] year = 2026"),
+        "{stderr}"
+    );
     assert!(stderr.contains("edit that table by hand"), "{stderr}");
     let (code, stdout, _) = redress(&[
         "deadline",
@@ -320,6 +346,26 @@ fn calendar_import_notice_prints_the_year_and_its_changes() {
     ]);
     assert_eq!(code, 0);
     assert!(stdout.contains("Due: end of Mon 2026-03-02"), "{stdout}");
+    // The variant, whose overrides name days of 2026, loads again with the year file and
+    // closes on its make-up days (2026-02-14 and 2026-02-28).
+    std::fs::copy(
+        repo_root().join("rulesets/calendars/cn-financial.toml"),
+        dir.path().join("calendars/cn-financial.toml"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = redress(&[
+        "deadline",
+        "--from",
+        "2026-02-13",
+        "--working-days",
+        "7",
+        "--calendar",
+        "cn-financial",
+        "--rulesets",
+        rulesets,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Due: end of Wed 2026-03-04"), "{stdout}");
 
     let bad = dir.path().join("bad.txt");
     std::fs::write(

@@ -153,3 +153,85 @@ async fn personal_data_never_reaches_the_log() {
         assert!(!log.contains(personal), "the log contains {personal}");
     }
 }
+
+/// Regression (issue #13, "one changed byte in sled's data file silently loses cases"): sled
+/// treats the first log message whose checksum fails as the end of its log, so the case in it
+/// and every case written after it vanished, `audit verify` checked what was left and passed,
+/// and the server served the rest. The acknowledgement ledger now names every lost case: the
+/// audit fails, the server refuses to start, and with `--allow-data-loss` it serves what is
+/// left and says so on `/readyz`.
+#[tokio::test]
+async fn a_changed_byte_in_the_store_file_is_a_loud_loss_not_a_silent_one() {
+    let mut server = Server::start();
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(
+            server.create(&complaint()).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    server.kill9();
+    let db = server.data.join("db");
+    let pristine = std::fs::read(&db).unwrap();
+    // Where the byte lands decides what sled drops; some places (padding) drop nothing. Try a
+    // few offsets from the middle on; the first that loses cases is the test.
+    let mut lost_some = false;
+    for tenth in [6, 5, 7, 4, 8] {
+        let mut bytes = pristine.clone();
+        let at = bytes.len() * tenth / 10;
+        bytes[at] ^= 0x40;
+        std::fs::write(&db, &bytes).unwrap();
+        let (code, report) = audit(&server.data);
+        if code == 0 {
+            std::fs::write(&db, &pristine).unwrap();
+            continue;
+        }
+        lost_some = true;
+        assert!(report.contains("acknowledged at version"), "{report}");
+        let named = ids.iter().filter(|id| report.contains(id.as_str())).count();
+        assert!(named > 0, "the lost cases are named: {report}");
+        // The server refuses the store as it is, naming the losses and the way out.
+        let output = std::process::Command::new(crate::support::BIN)
+            .args([
+                "serve",
+                "--open-access",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+            ])
+            .arg(&server.data)
+            .arg("--rulesets")
+            .arg(&server.rulesets)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("lost") && stderr.contains("--allow-data-loss"),
+            "{stderr}"
+        );
+        // An operator may choose to serve what is left; it stays loud.
+        let mut survivor = Server::start_with_clock_rulesets_and_args(
+            "2026-02-13T03:00:00Z",
+            crate::support::bare_rulesets(),
+            ["--allow-data-loss"],
+        );
+        survivor.kill9();
+        std::fs::remove_dir_all(&survivor.data).unwrap();
+        crate::support::copy_tree(&server.data, &survivor.data);
+        survivor.launch();
+        let (status, ready) = survivor.get("/readyz").await;
+        assert_eq!(status, 200);
+        assert_eq!(ready["status"], "degraded", "{ready}");
+        assert_eq!(
+            ready["acknowledged_writes_lost"].as_u64().unwrap() as usize,
+            named,
+            "{ready}"
+        );
+        assert!(survivor.log_text().contains("acknowledged data lost"));
+        break;
+    }
+    assert!(lost_some, "no offset made sled drop a case");
+}

@@ -140,6 +140,10 @@ pub struct YearSource {
     pub source: String,
     /// When it was published (`YYYY-MM` or `YYYY-MM-DD`), if recorded.
     pub published: Option<String>,
+    /// The year file (`years_for = "<id>"`) the year was added by; absent for a year of the
+    /// calendar's own file ([`Calendar::source_file`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// A summary of a calendar for the wire (API listings, decision contexts).
@@ -291,6 +295,15 @@ impl Calendar {
     /// The file the calendar was loaded from.
     pub fn source_file(&self) -> &str {
         &self.source_file
+    }
+
+    /// The year files (`years_for = "<id>"`) that added years to this calendar (or, for a
+    /// variant, to the calendar it extends), in file-name order.
+    pub fn year_files(&self) -> Vec<String> {
+        let mut files: Vec<String> = self.years.values().filter_map(|y| y.file.clone()).collect();
+        files.sort();
+        files.dedup();
+        files
     }
 
     /// The last day with a published schedule: 31 December of the last covered year.

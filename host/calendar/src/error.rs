@@ -162,6 +162,46 @@ pub enum FileProblem {
         /// Line of the first definition.
         first_line: usize,
     },
+    /// A year or date defined in two files (the calendar's file and a year file, or two
+    /// year files).
+    #[error("{what} is defined twice (first at {first_file}:{first_line})")]
+    DefinedInTwoFiles {
+        /// What, e.g. `year 2027` or `make-up working day 2027-01-02`.
+        what: String,
+        /// The file of the first definition.
+        first_file: String,
+        /// Its line.
+        first_line: usize,
+    },
+    /// `years_for` names no calendar of the folder.
+    #[error("years_for {id:?}: there is no calendar with that id in this folder (known: {known})")]
+    UnknownYearsFor {
+        /// The id written.
+        id: String,
+        /// Ids that exist.
+        known: String,
+    },
+    /// `years_for` names a variant.
+    #[error(
+        "years_for {id:?} names a variant (extends = {parent:?}): years are added to the \
+         calendar that defines them, never to a variant, which changes days only through \
+         [[override]] entries"
+    )]
+    YearsForVariant {
+        /// The variant's id.
+        id: String,
+        /// The calendar it extends.
+        parent: String,
+    },
+    /// A year file without any `[[years]]` table.
+    #[error("a year file (years_for = {0:?}) must define at least one [[years]] table")]
+    YearFileWithoutYears(String),
+    /// `Calendar::from_toml_str` on a year file.
+    #[error(
+        "years_for {0:?}: a year file adds years to a calendar of its folder; load it with \
+         CalendarSet::load_dir or CalendarSet::from_sources"
+    )]
+    YearFileNeedsCalendar(String),
     /// `published` is not `YYYY-MM` or `YYYY-MM-DD`.
     #[error("published {0:?} must look like \"2025-11\" or \"2025-11-04\"")]
     BadPublished(String),
@@ -176,7 +216,7 @@ pub enum FileProblem {
         last: Date,
     },
     /// A date in a year the file does not cover.
-    #[error("{what} {date} is outside the years this file covers ({covered})")]
+    #[error("{what} {date} is outside the years the calendar covers ({covered})")]
     OutsideCoveredYears {
         /// What the date belongs to, e.g. `rest block 春节`.
         what: String,

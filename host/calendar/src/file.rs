@@ -2,7 +2,7 @@
 //! its validation. Every problem is reported with the file and line it comes from, and all
 //! problems of a file are reported at once so an author can fix them in one pass.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -43,6 +43,16 @@ struct RawFile {
     years: Vec<RawYear>,
     #[serde(default, rename = "override")]
     overrides: Vec<RawOverride>,
+}
+
+/// A year file: `[[years]]` tables added to the calendar `years_for` names, so a new year is
+/// published by dropping a file into the folder.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawYearFile {
+    years_for: Spanned<String>,
+    #[serde(default)]
+    years: Vec<RawYear>,
 }
 
 #[derive(Deserialize)]
@@ -111,7 +121,24 @@ struct Parsed {
     overrides: Vec<POverride>,
 }
 
+/// A parsed year file, before it is merged into the calendar it names.
+struct YearFile {
+    file: String,
+    years_for: String,
+    line: usize,
+    years: Vec<PYear>,
+    rests: Vec<PRest>,
+    make_ups: Vec<PMakeUp>,
+}
+
+enum Source {
+    Calendar(Parsed),
+    Years(YearFile),
+}
+
+/// The file each of these comes from: the calendar's own, or a year file merged into it.
 struct PYear {
+    file: String,
     year: i64,
     line: usize,
     source: String,
@@ -119,6 +146,7 @@ struct PYear {
 }
 
 struct PRest {
+    file: String,
     year: i64,
     name: String,
     first: Date,
@@ -128,6 +156,7 @@ struct PRest {
 }
 
 struct PMakeUp {
+    file: String,
     year: i64,
     date: Date,
     holiday: String,
@@ -269,88 +298,7 @@ fn parse(text: &str, file: &str) -> Result<Parsed, Vec<FileError>> {
         None => None,
     };
 
-    let mut years = Vec::new();
-    let mut rests = Vec::new();
-    let mut make_ups = Vec::new();
-    for y in raw.years {
-        let line = lines.of(&y.year);
-        let year = y.year.into_inner();
-        if !(1900..=2999).contains(&year) {
-            err(&mut errs, line, FileProblem::BadYear(year));
-        }
-        let source_line = lines.of(&y.source);
-        let source = y.source.into_inner();
-        if source.trim().is_empty() {
-            err(
-                &mut errs,
-                source_line,
-                FileProblem::Empty {
-                    field: "source".into(),
-                },
-            );
-        }
-        let published = match y.published {
-            Some(p) => {
-                let l = lines.of(&p);
-                let s = p.into_inner();
-                if !valid_published(&s) {
-                    err(&mut errs, l, FileProblem::BadPublished(s.clone()));
-                }
-                Some(s)
-            }
-            None => None,
-        };
-        years.push(PYear {
-            year,
-            line,
-            source,
-            published,
-        });
-        for r in y.rest {
-            let line = lines.of(&r.name);
-            let name = r.name.into_inner();
-            if name.trim().is_empty() {
-                err(
-                    &mut errs,
-                    line,
-                    FileProblem::Empty {
-                        field: "rest block name".into(),
-                    },
-                );
-            }
-            let first = to_date(&r.first, "first", &lines, file, &mut errs);
-            let last = to_date(&r.last, "last", &lines, file, &mut errs);
-            let in_lieu = r
-                .in_lieu
-                .iter()
-                .filter_map(|d| {
-                    to_date(d, "in_lieu", &lines, file, &mut errs).map(|x| (x, lines.of(d)))
-                })
-                .collect();
-            if let (Some(first), Some(last)) = (first, last) {
-                rests.push(PRest {
-                    year,
-                    name,
-                    first,
-                    last,
-                    line,
-                    in_lieu,
-                });
-            }
-        }
-        for m in y.make_up {
-            let line = lines.of(&m.date);
-            let holiday = m.holiday.into_inner();
-            if let Some(date) = to_date(&m.date, "date", &lines, file, &mut errs) {
-                make_ups.push(PMakeUp {
-                    year,
-                    date,
-                    holiday,
-                    line,
-                });
-            }
-        }
-    }
+    let (years, rests, make_ups) = parse_years(raw.years, file, &lines, &mut errs);
 
     let mut overrides = Vec::new();
     for o in raw.overrides {
@@ -406,6 +354,155 @@ fn parse(text: &str, file: &str) -> Result<Parsed, Vec<FileError>> {
         make_ups,
         overrides,
     })
+}
+
+/// Whether `text` is a year file: a TOML table with a `years_for` key.
+fn is_year_file(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("years_for"))
+}
+
+/// A calendar file or a year file.
+fn parse_source(text: &str, file: &str) -> Result<Source, Vec<FileError>> {
+    if is_year_file(text) {
+        parse_year_file(text, file).map(Source::Years)
+    } else {
+        parse(text, file).map(Source::Calendar)
+    }
+}
+
+fn parse_year_file(text: &str, file: &str) -> Result<YearFile, Vec<FileError>> {
+    let lines = LineIndex { text };
+    let raw: RawYearFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| lines.line(s.start));
+        let mut message = e.message().trim().to_owned();
+        if message.starts_with("unknown field") {
+            message.push_str(
+                "; a year file (years_for = \"...\") holds only years_for and [[years]] tables: \
+                 the calendar's settings stay in its own file",
+            );
+        }
+        vec![FileError::new(file, line, FileProblem::Toml(message))]
+    })?;
+    let mut errs = Vec::new();
+    let line = lines.of(&raw.years_for);
+    let years_for = raw.years_for.into_inner();
+    if raw.years.is_empty() {
+        errs.push(FileError::new(
+            file,
+            Some(line),
+            FileProblem::YearFileWithoutYears(years_for.clone()),
+        ));
+    }
+    let (years, rests, make_ups) = parse_years(raw.years, file, &lines, &mut errs);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(YearFile {
+        file: file.to_owned(),
+        years_for,
+        line,
+        years,
+        rests,
+        make_ups,
+    })
+}
+
+type ParsedYears = (Vec<PYear>, Vec<PRest>, Vec<PMakeUp>);
+
+/// The `[[years]]` tables of a calendar file or a year file.
+fn parse_years(
+    raw_years: Vec<RawYear>,
+    file: &str,
+    lines: &LineIndex<'_>,
+    errs: &mut Vec<FileError>,
+) -> ParsedYears {
+    let err = |errs: &mut Vec<FileError>, line: usize, p: FileProblem| {
+        errs.push(FileError::new(file, Some(line), p));
+    };
+    let mut years = Vec::new();
+    let mut rests = Vec::new();
+    let mut make_ups = Vec::new();
+    for y in raw_years {
+        let line = lines.of(&y.year);
+        let year = y.year.into_inner();
+        if !(1900..=2999).contains(&year) {
+            err(errs, line, FileProblem::BadYear(year));
+        }
+        let source_line = lines.of(&y.source);
+        let source = y.source.into_inner();
+        if source.trim().is_empty() {
+            err(
+                errs,
+                source_line,
+                FileProblem::Empty {
+                    field: "source".into(),
+                },
+            );
+        }
+        let published = match y.published {
+            Some(p) => {
+                let l = lines.of(&p);
+                let s = p.into_inner();
+                if !valid_published(&s) {
+                    err(errs, l, FileProblem::BadPublished(s.clone()));
+                }
+                Some(s)
+            }
+            None => None,
+        };
+        years.push(PYear {
+            file: file.to_owned(),
+            year,
+            line,
+            source,
+            published,
+        });
+        for r in y.rest {
+            let line = lines.of(&r.name);
+            let name = r.name.into_inner();
+            if name.trim().is_empty() {
+                err(
+                    errs,
+                    line,
+                    FileProblem::Empty {
+                        field: "rest block name".into(),
+                    },
+                );
+            }
+            let first = to_date(&r.first, "first", lines, file, errs);
+            let last = to_date(&r.last, "last", lines, file, errs);
+            let in_lieu = r
+                .in_lieu
+                .iter()
+                .filter_map(|d| to_date(d, "in_lieu", lines, file, errs).map(|x| (x, lines.of(d))))
+                .collect();
+            if let (Some(first), Some(last)) = (first, last) {
+                rests.push(PRest {
+                    file: file.to_owned(),
+                    year,
+                    name,
+                    first,
+                    last,
+                    line,
+                    in_lieu,
+                });
+            }
+        }
+        for m in y.make_up {
+            let line = lines.of(&m.date);
+            let holiday = m.holiday.into_inner();
+            if let Some(date) = to_date(&m.date, "date", lines, file, errs) {
+                make_ups.push(PMakeUp {
+                    file: file.to_owned(),
+                    year,
+                    date,
+                    holiday,
+                    line,
+                });
+            }
+        }
+    }
+    (years, rests, make_ups)
 }
 
 pub(crate) fn to_date(
@@ -522,27 +619,37 @@ fn statute_and_policy(
 fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError>> {
     let file = p.file.as_str();
     let mut errs = Vec::new();
-    let err = |errs: &mut Vec<FileError>, line: usize, prob: FileProblem| {
+    // Years, rest blocks and make-up days may come from year files: each names its own.
+    let err = |errs: &mut Vec<FileError>, file: &str, line: usize, prob: FileProblem| {
         errs.push(FileError::new(file, Some(line), prob));
     };
     let weekdays = p.working_weekdays.map_or(DEFAULT_WEEKDAYS, |(m, _)| m);
     let is_working_wd = |d: Date| weekdays.get(weekday_index(d)).copied().unwrap_or(false);
 
     let mut years: BTreeMap<i16, YearSource> = BTreeMap::new();
-    let mut year_lines: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut year_lines: BTreeMap<i64, (&str, usize)> = BTreeMap::new();
+    // A year another file already defines: its blocks and days are left out rather than
+    // reported again as overlaps and duplicates.
+    let mut refused: BTreeSet<(&str, i64)> = BTreeSet::new();
     for y in &p.years {
-        if let Some(first_line) = year_lines.get(&y.year) {
-            err(
-                &mut errs,
-                y.line,
+        if let Some((first_file, first_line)) = year_lines.get(&y.year) {
+            let prob = if *first_file == y.file {
                 FileProblem::DuplicateYear {
                     year: y.year,
                     first_line: *first_line,
-                },
-            );
+                }
+            } else {
+                refused.insert((&y.file, y.year));
+                FileProblem::DefinedInTwoFiles {
+                    what: format!("year {}", y.year),
+                    first_file: (*first_file).to_owned(),
+                    first_line: *first_line,
+                }
+            };
+            err(&mut errs, &y.file, y.line, prob);
             continue;
         }
-        year_lines.insert(y.year, y.line);
+        year_lines.insert(y.year, (&y.file, y.line));
         if let Ok(year) = i16::try_from(y.year) {
             years.insert(
                 year,
@@ -550,6 +657,7 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
                     year,
                     source: y.source.clone(),
                     published: y.published.clone(),
+                    file: (y.file != p.file).then(|| y.file.clone()),
                 },
             );
         }
@@ -560,10 +668,15 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
     let mut days: BTreeMap<Date, DayKind> = BTreeMap::new();
     // Which block (index into p.rests) a date belongs to, to word contradictions.
     let mut block_of: BTreeMap<Date, usize> = BTreeMap::new();
+    let kept = |file: &str, year: i64| !refused.contains(&(file, year));
     for (i, r) in p.rests.iter().enumerate() {
+        if !kept(&r.file, r.year) {
+            continue;
+        }
         if r.last < r.first {
             err(
                 &mut errs,
+                &r.file,
                 r.line,
                 FileProblem::BlockReversed {
                     name: r.name.clone(),
@@ -577,6 +690,7 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
             if !in_covered(d) {
                 err(
                     &mut errs,
+                    &r.file,
                     r.line,
                     FileProblem::OutsideCoveredYears {
                         what: format!("rest block {}", r.name),
@@ -590,10 +704,12 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
             .rests
             .iter()
             .take(i)
+            .filter(|o| kept(&o.file, o.year))
             .find(|o| o.first <= o.last && o.first <= r.last && r.first <= o.last)
         {
             err(
                 &mut errs,
+                &r.file,
                 r.line,
                 FileProblem::Overlap {
                     name: r.name.clone(),
@@ -611,6 +727,7 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
             if let Some(first_line) = seen_lieu.insert(*d, *line) {
                 err(
                     &mut errs,
+                    &r.file,
                     *line,
                     FileProblem::DuplicateDate {
                         what: "in-lieu rest day".into(),
@@ -621,6 +738,7 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
             } else if *d < r.first || *d > r.last {
                 err(
                     &mut errs,
+                    &r.file,
                     *line,
                     FileProblem::InLieuOutsideBlock {
                         date: *d,
@@ -632,6 +750,7 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
             } else if !is_working_wd(*d) {
                 err(
                     &mut errs,
+                    &r.file,
                     *line,
                     FileProblem::InLieuNotWorkingWeekday {
                         date: *d,
@@ -663,24 +782,30 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
         }
     }
 
-    let mut make_up_lines: BTreeMap<Date, usize> = BTreeMap::new();
-    for m in &p.make_ups {
-        if let Some(first_line) = make_up_lines.get(&m.date) {
-            err(
-                &mut errs,
-                m.line,
+    let mut make_up_lines: BTreeMap<Date, (&str, usize)> = BTreeMap::new();
+    for m in p.make_ups.iter().filter(|m| kept(&m.file, m.year)) {
+        if let Some((first_file, first_line)) = make_up_lines.get(&m.date) {
+            let prob = if *first_file == m.file {
                 FileProblem::DuplicateDate {
                     what: "make-up working day".into(),
                     date: m.date,
                     first_line: *first_line,
-                },
-            );
+                }
+            } else {
+                FileProblem::DefinedInTwoFiles {
+                    what: format!("make-up working day {}", m.date),
+                    first_file: (*first_file).to_owned(),
+                    first_line: *first_line,
+                }
+            };
+            err(&mut errs, &m.file, m.line, prob);
             continue;
         }
-        make_up_lines.insert(m.date, m.line);
+        make_up_lines.insert(m.date, (&m.file, m.line));
         if !in_covered(m.date) {
             err(
                 &mut errs,
+                &m.file,
                 m.line,
                 FileProblem::OutsideCoveredYears {
                     what: "make-up working day".into(),
@@ -693,6 +818,7 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
         if !year_blocks.iter().any(|r| r.name == m.holiday) {
             err(
                 &mut errs,
+                &m.file,
                 m.line,
                 FileProblem::UnknownHoliday {
                     date: m.date,
@@ -709,6 +835,7 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
         if let Some(b) = block_of.get(&m.date).and_then(|i| p.rests.get(*i)) {
             err(
                 &mut errs,
+                &m.file,
                 m.line,
                 FileProblem::RestAndMakeUp {
                     date: m.date,
@@ -725,6 +852,7 @@ fn build_base(p: &Parsed, statutes: &Statutes) -> Result<Calendar, Vec<FileError
         if is_working_wd(m.date) {
             err(
                 &mut errs,
+                &m.file,
                 m.line,
                 FileProblem::MakeUpOnWorkingWeekday {
                     date: m.date,
@@ -888,8 +1016,20 @@ fn build_variant(p: &Parsed, parent: &Calendar) -> Result<Calendar, Vec<FileErro
 impl Calendar {
     /// Parse and validate one calendar file that does not `extends` another.
     /// `source_name` is used in error messages (give the path as the user knows it).
+    /// A year file (`years_for = "..."`) is refused: it needs the folder it belongs to.
     pub fn from_toml_str(text: &str, source_name: &str) -> Result<Calendar, LoadError> {
-        let p = parse(text, source_name).map_err(|errors| LoadError { errors })?;
+        let p = match parse_source(text, source_name).map_err(|errors| LoadError { errors })? {
+            Source::Calendar(p) => p,
+            Source::Years(y) => {
+                return Err(LoadError {
+                    errors: vec![FileError::new(
+                        source_name,
+                        Some(y.line),
+                        FileProblem::YearFileNeedsCalendar(y.years_for),
+                    )],
+                });
+            }
+        };
         if let Some((parent, line)) = &p.extends {
             return Err(LoadError {
                 errors: vec![FileError::new(
@@ -911,7 +1051,8 @@ pub struct CalendarSet {
 
 impl CalendarSet {
     /// Load every `*.toml` file of `dir` (not recursive; other files such as README.md are
-    /// ignored), resolve `extends` and validate. Files are read in name order so that error
+    /// ignored), add the years of year files (`years_for = "<id>"`) to their calendars,
+    /// resolve `extends` and validate. Files are read in name order so that error
     /// lists are stable. This is the crate's only I/O.
     pub fn load_dir(dir: impl AsRef<Path>) -> Result<CalendarSet, LoadError> {
         let dir = dir.as_ref();
@@ -1041,9 +1182,13 @@ impl CalendarSet {
         }
         let mut parsed: BTreeMap<String, Parsed> = BTreeMap::new();
         let mut order: Vec<String> = Vec::new();
+        let mut year_files: Vec<YearFile> = Vec::new();
+        // A calendar file that does not parse has no id: its year files then say nothing.
+        let mut calendar_unreadable = false;
         for (name, text) in sources {
-            match parse(text.as_ref(), name.as_ref()) {
-                Ok(p) => {
+            match parse_source(text.as_ref(), name.as_ref()) {
+                Ok(Source::Years(y)) => year_files.push(y),
+                Ok(Source::Calendar(p)) => {
                     if let Some(other) = parsed.get(&p.id) {
                         errors.push(FileError::new(
                             &p.file,
@@ -1058,8 +1203,14 @@ impl CalendarSet {
                         parsed.insert(p.id.clone(), p);
                     }
                 }
-                Err(mut e) => errors.append(&mut e),
+                Err(mut e) => {
+                    calendar_unreadable |= !is_year_file(text.as_ref());
+                    errors.append(&mut e);
+                }
             }
+        }
+        for y in year_files {
+            merge_year_file(y, &mut parsed, calendar_unreadable, &mut errors);
         }
 
         let mut done: BTreeMap<String, Option<Calendar>> = BTreeMap::new();
@@ -1121,7 +1272,7 @@ impl CalendarSet {
                 let left = today.until(until).ok()?.get_days();
                 (left <= within_days).then(|| {
                     format!(
-                        "calendar `{}` has published schedules up to {until} ({left} days from {today}); {} until the next year's schedule is added to {}",
+                        "calendar `{}` has published schedules up to {until} ({left} days from {today}); {} until the next year's schedule is added (a year file beside {}, see `redress calendar import-notice`)",
                         calendar.id(),
                         match (calendar.uncovered_policy(), calendar.statute()) {
                             (UncoveredPolicy::Provisional, Some(_)) => "deadlines running past it are provisional (weekends and statutory holidays only, no make-up days) and will be recomputed",
@@ -1133,6 +1284,45 @@ impl CalendarSet {
             })
             .collect()
     }
+}
+
+/// Add a year file's years to the calendar it names, which must be a base calendar of the
+/// same folder. Duplicate years, overlaps and the rest are checked with the calendar's own
+/// years when it is built.
+fn merge_year_file(
+    y: YearFile,
+    parsed: &mut BTreeMap<String, Parsed>,
+    calendar_unreadable: bool,
+    errors: &mut Vec<FileError>,
+) {
+    let known = parsed.keys().cloned().collect::<Vec<_>>().join(", ");
+    let Some(p) = parsed.get_mut(&y.years_for) else {
+        if !calendar_unreadable {
+            errors.push(FileError::new(
+                &y.file,
+                Some(y.line),
+                FileProblem::UnknownYearsFor {
+                    id: y.years_for,
+                    known,
+                },
+            ));
+        }
+        return;
+    };
+    if let Some((parent, _)) = &p.extends {
+        errors.push(FileError::new(
+            &y.file,
+            Some(y.line),
+            FileProblem::YearsForVariant {
+                id: y.years_for,
+                parent: parent.clone(),
+            },
+        ));
+        return;
+    }
+    p.years.extend(y.years);
+    p.rests.extend(y.rests);
+    p.make_ups.extend(y.make_ups);
 }
 
 /// Resolve `id` (and its ancestors first). `None` in `done` marks a calendar that failed,

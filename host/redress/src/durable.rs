@@ -24,6 +24,12 @@ pub fn write_file(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<(
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&staging, path)?;
+    sync_parent(path)
+}
+
+/// Syncs the directory holding `path`, so that a file just created or renamed there is still
+/// there after a crash.
+pub fn sync_parent(path: &Path) -> std::io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::File::open(parent)?.sync_all()?;
     }

@@ -105,6 +105,11 @@ enum Command {
         /// case's clocks, so that a revision of a large store leaves room for live requests.
         #[arg(long, env = "REDRESS_REVISION_PAUSE_MS", default_value_t = 0)]
         revision_pause_ms: u64,
+        /// Start although the store has lost writes it acknowledged (found by comparing it with
+        /// the acknowledgement ledger). The losses are then reported in the log and on
+        /// /readyz until the data directory is restored.
+        #[arg(long, env = "REDRESS_ALLOW_DATA_LOSS")]
+        allow_data_loss: bool,
     },
     /// Write the JSON Schemas and the OpenAPI document generated from the server's types.
     Schemas {
@@ -378,6 +383,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clock_file,
             scheduler_interval_ms,
             revision_pause_ms,
+            allow_data_loss,
         } => {
             let config = ServeConfig::resolve(
                 ServeOverrides {
@@ -406,6 +412,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Duration::from_millis(scheduler_interval_ms.max(10)),
                 Duration::from_millis(revision_pause_ms),
                 open_access,
+                allow_data_loss,
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -565,6 +572,7 @@ fn serve(
     scheduler_interval: Duration,
     revision_pause: Duration,
     open_access: bool,
+    allow_data_loss: bool,
 ) -> anyhow::Result<()> {
     let limits = config.connections;
     let calendar_dir = config.rulesets.join("calendars");
@@ -586,6 +594,32 @@ fn serve(
             },
         )
         .with_context(|| format!("{}: cannot open the store", config.data.display()))?;
+        let losses = store.acknowledged_losses();
+        if !losses.is_empty() {
+            let named: Vec<String> = losses
+                .iter()
+                .take(20)
+                .map(|p| format!("  {} {}", p.case_id, p.problem))
+                .collect();
+            let more = losses.len().saturating_sub(20);
+            let summary = format!(
+                "{}: the store has lost {} acknowledged write(s) (compared with {}):\n{}{}",
+                config.data.display(),
+                losses.len(),
+                redress::store::sled_store::LEDGER_FILE,
+                named.join("\n"),
+                if more > 0 { format!("\n  … and {more} more") } else { String::new() }
+            );
+            if !allow_data_loss {
+                anyhow::bail!(
+                    "{summary}\nRestore the data directory from a backup, or start with --allow-data-loss to serve what is left (the losses stay reported on /readyz)."
+                );
+            }
+            for problem in &losses {
+                tracing::error!(case_id = %problem.case_id, problem = %problem.problem, "acknowledged data lost");
+            }
+            tracing::error!("{summary}\nserving what is left because --allow-data-loss was given");
+        }
         let access_path = config.data.join(ACCESS_FILE);
         let access = if open_access {
             tracing::warn!("open access: no API keys are checked; requests act for the tenant in X-Redress-Tenant with every role (development only)");

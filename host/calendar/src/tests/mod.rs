@@ -7,6 +7,7 @@ mod notice;
 mod props;
 mod statute;
 mod validation;
+mod year_files;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

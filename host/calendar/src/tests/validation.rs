@@ -74,7 +74,7 @@ fn outside_covered_years() {
     let msg = one(&text);
     assert!(
         msg.contains(
-            "t.toml:19: make-up working day 2027-01-02 is outside the years this file covers (2026)"
+            "t.toml:19: make-up working day 2027-01-02 is outside the years the calendar covers (2026)"
         ),
         "{msg}"
     );
@@ -84,7 +84,7 @@ fn outside_covered_years() {
     let msg = one(&text);
     assert!(
         msg.contains(
-            "t.toml:14: rest block 国庆节 2025-12-31 is outside the years this file covers (2026)"
+            "t.toml:14: rest block 国庆节 2025-12-31 is outside the years the calendar covers (2026)"
         ),
         "{msg}"
     );
@@ -242,7 +242,9 @@ fn variant_overrides() {
         "{msg}"
     );
     assert!(
-        msg.contains("c.toml:6: override 2027-01-04 is outside the years this file covers (2026)"),
+        msg.contains(
+            "c.toml:6: override 2027-01-04 is outside the years the calendar covers (2026)"
+        ),
         "{msg}"
     );
 

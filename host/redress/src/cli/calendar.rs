@@ -12,15 +12,16 @@ use redress_calendar::{Calendar, CalendarSet};
 #[derive(Debug, Subcommand)]
 pub enum CalendarCommand {
     /// Read a State Council notice (国务院办公厅关于XXXX年部分节假日安排的通知, plain text)
-    /// into the calendar's `[[years]]` table; print it, the days it changes and the
-    /// cross-checks. Nothing is written without --write.
+    /// into a `[[years]]` table; print it, the days it changes and the cross-checks.
+    /// Nothing is written without --write.
     ImportNotice {
         /// The notice as plain text, one item (一、元旦：…) per line.
         notice: PathBuf,
-        /// The calendar the year is for (its base calendar's file is the one written).
+        /// The calendar the year is for (for a variant, the calendar it extends gets the year).
         #[arg(long)]
         calendar: String,
-        /// Append the year to the calendar file, after checking that the folder still loads.
+        /// Write the year as a new year file `<calendar>-<year>.toml` beside the calendar file,
+        /// after checking that the folder loads with it.
         #[arg(long)]
         write: bool,
     },
@@ -110,53 +111,73 @@ fn print_diff(base: &Calendar, parsed: &ParsedNotice) {
     }
 }
 
+/// Write the year as a year file (`years_for = "<id>"`), `<id>-<year>.toml` beside the
+/// calendar's file: the calendar's own file is never edited. Refused when the year is already
+/// covered (an amendment is edited by hand where the year is), when the file exists, or when
+/// the folder would not load with it.
 fn write_year(
     base: &Calendar,
     parsed: &ParsedNotice,
     toml: &str,
     calendars_dir: &Path,
 ) -> anyhow::Result<()> {
-    let file = PathBuf::from(base.source_file());
-    if base.covers(parsed.year) {
+    if let Some(year) = base.year_source(parsed.year) {
+        let defined_in = year.file.as_deref().unwrap_or(base.source_file());
         bail!(
-            "{} already has [[years]] year = {}: not written. For an amendment, edit that table by hand (the changes are listed above).",
-            file.display(),
+            "{defined_in} already has [[years]] year = {}: not written. For an amendment, edit that table by hand (the changes are listed above).",
             parsed.year
         );
     }
-    let current = std::fs::read_to_string(&file)
-        .with_context(|| format!("{}: cannot read", file.display()))?;
-    let mut updated = current;
-    if !updated.ends_with('\n') {
-        updated.push('\n');
+    let dir = Path::new(base.source_file())
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(calendars_dir);
+    let name = format!("{}-{}.toml", base.id(), parsed.year);
+    let file = dir.join(&name);
+    if std::fs::symlink_metadata(&file).is_ok() {
+        bail!(
+            "{} already exists: not written. Move it away or fix it by hand.",
+            file.display()
+        );
     }
-    updated.push('\n');
-    updated.push_str(toml);
+    let text = year_file_text(base.id(), parsed, toml);
 
     // Validate the whole folder as it will be (variants included) before touching it.
     let scratch = ScratchDir::new()?;
     copy_dir(calendars_dir, scratch.path())?;
-    let name = file
-        .file_name()
-        .with_context(|| format!("{}: not a file name", file.display()))?;
-    std::fs::write(scratch.path().join(name), &updated)?;
+    std::fs::write(scratch.path().join(&name), &text)?;
     if let Err(e) = CalendarSet::load_dir(scratch.path()) {
         bail!(
             "not written: with year {} the calendars would not load:\n{e}",
             parsed.year
         );
     }
-    crate::durable::write_file(&file, updated.as_bytes(), false)
+    crate::durable::write_file(&file, text.as_bytes(), false)
         .with_context(|| format!("{}: cannot write", file.display()))?;
     println!();
     println!(
-        "Wrote year {} ({} rest blocks, {} make-up days) to {}.",
+        "Wrote year {} ({} rest blocks, {} make-up days) of {} to {}.",
         parsed.year,
         parsed.rests.len(),
         parsed.make_ups.len(),
+        base.id(),
         file.display()
     );
     Ok(())
+}
+
+/// The year file: a comment naming the notice, `years_for`, then the `[[years]]` table.
+fn year_file_text(calendar_id: &str, parsed: &ParsedNotice, toml: &str) -> String {
+    let source = parsed.source.replace(['\r', '\n'], " ");
+    let table = toml
+        .strip_prefix("# ")
+        .and_then(|t| t.split_once('\n'))
+        .filter(|(rule, _)| rule.chars().all(|c| c == '-'))
+        .map_or(toml, |(_, rest)| rest);
+    format!(
+        "# {source}\n# Year {} of {calendar_id}, added by `redress calendar import-notice`; format: README.md in this folder.\nyears_for = \"{calendar_id}\"\n\n{table}",
+        parsed.year
+    )
 }
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {

@@ -828,6 +828,10 @@ pub struct Health {
     /// Readiness only: running or breached clocks with a provisional due time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisional_clocks: Option<u64>,
+    /// Readiness only, and only when it happened: acknowledged writes the store had lost when
+    /// it was opened (`--allow-data-loss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_writes_lost: Option<u64>,
 }
 
 async fn healthz() -> Reply<Health, 200> {
@@ -836,6 +840,7 @@ async fn healthz() -> Reply<Health, 200> {
         warnings: Vec::new(),
         manual_handling: None,
         provisional_clocks: None,
+        acknowledged_writes_lost: None,
     })
 }
 
@@ -870,15 +875,32 @@ async fn readyz(State(state): State<AppState>) -> Result<Reply<Health, 200>, Api
             counts.manual_handling
         ));
     }
+    let losses = state.app.store().acknowledged_losses();
+    if !losses.is_empty() {
+        warnings.insert(
+            0,
+            format!(
+                "the store lost {} acknowledged write(s) (found at start-up; the server was started with --allow-data-loss): {}",
+                losses.len(),
+                losses
+                    .iter()
+                    .take(10)
+                    .map(|p| p.case_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
     Ok(Reply::new(Health {
         // Degraded, not down: the server serves, but people are needed.
-        status: if counts.manual_handling > 0 {
+        status: if counts.manual_handling > 0 || !losses.is_empty() {
             "degraded".into()
         } else {
             "ready".into()
         },
         manual_handling: Some(counts.manual_handling),
         provisional_clocks: Some(counts.provisional_clocks),
+        acknowledged_writes_lost: (!losses.is_empty()).then_some(losses.len() as u64),
         warnings,
     }))
 }

@@ -1,9 +1,10 @@
 //! Group commit: many writers, one fsync.
 //!
 //! Each writer finishes its (in-memory) sled transaction, takes a ticket and waits. A single
-//! flusher thread notes the highest ticket issued, flushes sled once, and releases every writer
-//! up to that ticket. Under load one fsync acknowledges a whole batch, instead of each request
-//! paying for its own.
+//! flusher thread notes the highest ticket issued, flushes sled once, appends what the batch
+//! wrote to the acknowledgement ledger (`ledger.rs`, synced), and only then releases every
+//! writer up to that ticket. Under load one fsync (and one ledger append) acknowledges a whole
+//! batch, instead of each request paying for its own.
 
 use std::{
     sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
@@ -11,6 +12,7 @@ use std::{
 };
 
 use super::StoreError;
+use super::ledger::{Acknowledged, Ledger};
 
 #[derive(Debug, Default)]
 struct State {
@@ -20,6 +22,8 @@ struct State {
     failed_upto: u64,
     last_error: Option<String>,
     shutdown: bool,
+    /// What the writes up to `issued` left the cases at, for the ledger.
+    pending: Vec<Acknowledged>,
 }
 
 #[derive(Debug, Default)]
@@ -43,12 +47,12 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub(crate) fn start(db: sled::Db) -> Result<Self, StoreError> {
+    pub(crate) fn start(db: sled::Db, ledger: Option<Ledger>) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared::default());
         let thread_shared = Arc::clone(&shared);
         let flusher = std::thread::Builder::new()
             .name("redress-flush".into())
-            .spawn(move || flush_loop(&thread_shared, &db))
+            .spawn(move || flush_loop(&thread_shared, &db, ledger))
             .map_err(|e| StoreError::Backend(format!("cannot start the flush thread: {e}")))?;
         Ok(GroupCommit {
             shared,
@@ -56,9 +60,11 @@ impl GroupCommit {
         })
     }
 
-    /// Blocks until everything written before this call is on disk.
-    pub(crate) fn wait_durable(&self) -> Result<(), StoreError> {
+    /// Blocks until everything written before this call is on disk, and `written` (what this
+    /// write left its case at) is in the ledger.
+    pub(crate) fn wait_durable(&self, written: Option<Acknowledged>) -> Result<(), StoreError> {
         let mut state = self.shared.lock();
+        state.pending.extend(written);
         state.issued += 1;
         let ticket = state.issued;
         self.shared.work.notify_one();
@@ -79,11 +85,17 @@ impl GroupCommit {
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
+
+    /// Records `written` for the ledger without waiting (bulk loads without durable writes;
+    /// the next flush writes it).
+    pub(crate) fn note(&self, written: Acknowledged) {
+        self.shared.lock().pending.push(written);
+    }
 }
 
-fn flush_loop(shared: &Shared, db: &sled::Db) {
+fn flush_loop(shared: &Shared, db: &sled::Db, mut ledger: Option<Ledger>) {
     loop {
-        let target = {
+        let (target, written) = {
             let mut state = shared.lock();
             while state.issued == state.durable.max(state.failed_upto) && !state.shutdown {
                 state = shared
@@ -94,16 +106,23 @@ fn flush_loop(shared: &Shared, db: &sled::Db) {
             if state.shutdown && state.issued == state.durable.max(state.failed_upto) {
                 return;
             }
-            state.issued
+            (state.issued, std::mem::take(&mut state.pending))
         };
-        let result = db.flush();
+        // sled first: a ledger record must never claim what sled has not made durable.
+        let result = db
+            .flush()
+            .map_err(|e| e.to_string())
+            .and_then(|_| match &mut ledger {
+                Some(ledger) => ledger.append(&written).map_err(|e| e.to_string()),
+                None => Ok(()),
+            });
         let mut state = shared.lock();
         match result {
             Ok(_) => state.durable = state.durable.max(target),
             Err(e) => {
                 tracing::error!(error = %e, "flushing the store to disk failed");
                 state.failed_upto = target;
-                state.last_error = Some(e.to_string());
+                state.last_error = Some(e);
             }
         }
         shared.done.notify_all();

@@ -8,6 +8,7 @@
 //! - reads are scoped to a tenant: a case of another tenant is reported as absent.
 
 mod group_commit;
+pub mod ledger;
 pub mod load;
 pub mod memory;
 pub mod sled_store;
@@ -406,6 +407,11 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     fn cases_with_open_clocks(&self, calendar: &str) -> Result<Vec<CaseId>, StoreError>;
     /// The counts `/readyz` reports, from indexes.
     fn health_counts(&self) -> Result<HealthCounts, StoreError>;
+    /// What the store had lost of the writes it acknowledged, found when it was opened
+    /// (compared with the acknowledgement ledger); empty when nothing was lost.
+    fn acknowledged_losses(&self) -> Vec<AuditProblem> {
+        Vec::new()
+    }
 }
 
 /// Checks one case's stored history against its stored snapshot; shared by the backends.

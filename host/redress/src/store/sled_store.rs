@@ -41,7 +41,7 @@ const FORMAT_KEY: &[u8] = b"format";
 /// The layout of the `index` tree. The index is derived data (a pure function of the
 /// snapshots), so a new layout is not a new format: opening a directory indexed under another
 /// layout rebuilds the tree from the snapshots.
-const INDEX_LAYOUT: &[u8] = b"2: manual, provisional, open clocks by calendar";
+const INDEX_LAYOUT: &[u8] = b"3: manual, provisional, open clocks by calendar; heads";
 const INDEX_LAYOUT_KEY: &[u8] = b"index-layout";
 /// How often an append decides again when other writes to the same case keep getting in
 /// first. Each attempt is one decision; contention on one case is rare and short.
@@ -74,7 +74,13 @@ pub struct SledStore {
     idempotency: Tree,
     index: Tree,
     due: Tree,
+    /// Case id → version (u64 BE) ‖ head hash: what the acknowledgement ledger is compared
+    /// with, without reading every snapshot.
+    heads: Tree,
     durable_writes: bool,
+    ledger_path: std::path::PathBuf,
+    /// What the store had lost of the acknowledged writes when it was opened.
+    losses: Vec<AuditProblem>,
     // Declared last: dropped after the trees, it joins the flush thread, which holds the last
     // handle on the database, so that reopening the same directory works once this is dropped.
     commit: GroupCommit,
@@ -401,19 +407,95 @@ fn apply_key_diff(
     Ok(())
 }
 
-/// Rewrites the listing index from the snapshots. Not one transaction (it may be large), but
-/// safe to interrupt: the layout key is written only after it, so the next open starts again.
-fn rebuild_index(cases: &Tree, index: &Tree) -> Result<(), StoreError> {
+/// Rewrites the listing index and the heads from the snapshots. Not one transaction (it may
+/// be large), but safe to interrupt: the layout key is written only after it, so the next open
+/// starts again.
+fn rebuild_index(cases: &Tree, index: &Tree, heads: &Tree) -> Result<(), StoreError> {
     index.clear().map_err(backend)?;
+    heads.clear().map_err(backend)?;
     for item in cases.iter() {
-        let (_, bytes) = item.map_err(backend)?;
-        for key in index_keys(&parse_case(&bytes)?) {
+        let (id, bytes) = item.map_err(backend)?;
+        let case = parse_case(&bytes)?;
+        for key in index_keys(&case) {
             index.insert(key, &[]).map_err(backend)?;
         }
+        heads
+            .insert(id, head_value(&case).as_slice())
+            .map_err(backend)?;
     }
     index.flush().map_err(backend)?;
+    heads.flush().map_err(backend)?;
     Ok(())
 }
+
+pub(super) fn head_value(case: &Case) -> [u8; 40] {
+    let mut value = [0u8; 40];
+    value[..8].copy_from_slice(&case.version.to_be_bytes());
+    value[8..].copy_from_slice(&case.head_hash.0);
+    value
+}
+
+fn parse_head(value: &[u8]) -> Result<(u64, redress_domain::Hash), StoreError> {
+    let corrupt = || StoreError::Corrupt("malformed head entry".into());
+    let version = value
+        .get(..8)
+        .and_then(|v| v.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(corrupt)?;
+    let hash = value
+        .get(8..40)
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        .ok_or_else(corrupt)?;
+    Ok((version, redress_domain::Hash(hash)))
+}
+
+fn acknowledged(case: &Case) -> super::ledger::Acknowledged {
+    super::ledger::Acknowledged {
+        case_id: case.id,
+        version: case.version,
+        head: case.head_hash,
+    }
+}
+
+/// Every case the ledger says was acknowledged, against the store's heads: missing, shorter
+/// than acknowledged, or a different event at an acknowledged version. A damaged ledger is a
+/// problem of its own (its later records are not trusted).
+fn compare_with_ledger(
+    read: &super::ledger::LedgerRead,
+    heads: &Tree,
+    events: &Tree,
+) -> Result<Vec<AuditProblem>, StoreError> {
+    let mut problems = super::ledger::compare(&read.heads, |id, version| {
+        let Some(value) = heads.get(id.to_bytes()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let (stored, head) = parse_head(&value)?;
+        if stored == version {
+            return Ok(Some((stored, Some(head))));
+        }
+        if stored < version {
+            return Ok(Some((stored, None)));
+        }
+        let event = events.get(event_key(id, version)).map_err(backend)?;
+        let hash = match event {
+            Some(bytes) => Some(redress_domain::event::parse_stored(version, &bytes)?.hash),
+            None => None,
+        };
+        Ok(Some((stored, hash)))
+    })?;
+    if let Some(at) = read.damaged_at {
+        problems.push(AuditProblem {
+            case_id: String::new(),
+            problem: format!(
+                "the acknowledgement ledger is damaged at record {at}: the writes it records from there on cannot be checked"
+            ),
+        });
+    }
+    Ok(problems)
+}
+
+/// The acknowledgement ledger's file in a data directory.
+pub const LEDGER_FILE: &str = "acknowledged.ledger";
 
 /// The smallest key greater than every key starting with `prefix`.
 fn prefix_end(prefix: &[u8]) -> Vec<u8> {
@@ -458,20 +540,44 @@ impl SledStore {
         let open = |name: &str| db.open_tree(name).map_err(backend);
         let cases = open("cases")?;
         let index = open("index")?;
+        let heads = open("heads")?;
+        let events = open("events")?;
         if db.get(INDEX_LAYOUT_KEY).map_err(backend)?.as_deref() != Some(INDEX_LAYOUT) {
-            rebuild_index(&cases, &index)?;
+            rebuild_index(&cases, &index, &heads)?;
             db.insert(INDEX_LAYOUT_KEY, INDEX_LAYOUT).map_err(backend)?;
             db.flush().map_err(backend)?;
         }
+        let ledger_path = path.join(LEDGER_FILE);
+        let ledger_error = |e: super::ledger::LedgerError| StoreError::Backend(e.to_string());
+        let (read, previous) = super::ledger::read(&ledger_path).map_err(ledger_error)?;
+        let mut losses = compare_with_ledger(&read, &heads, &events)?;
+        let mut ledger =
+            super::ledger::Ledger::open(&ledger_path, &read, previous).map_err(ledger_error)?;
+        if losses.is_empty() {
+            // Everything acknowledged is here (and what survived unacknowledged is durable
+            // now): one record per case from here on.
+            let mut current = super::ledger::Heads::new();
+            for item in heads.iter() {
+                let (id, value) = item.map_err(backend)?;
+                current.insert(id_from_suffix(&id)?, parse_head(&value)?);
+            }
+            ledger.compact(&current).map_err(ledger_error)?;
+        } else {
+            // Kept as it is: it is the evidence of what was lost.
+            losses.sort_by(|a, b| a.case_id.cmp(&b.case_id));
+        }
         Ok(SledStore {
             cases,
-            events: open("events")?,
+            events,
             tracking: open("tracking")?,
             idempotency: open("idempotency")?,
             index,
             due: open("due")?,
+            heads,
             durable_writes: options.durable_writes,
-            commit: GroupCommit::start(db)?,
+            ledger_path,
+            losses,
+            commit: GroupCommit::start(db, Some(ledger))?,
         })
     }
 
@@ -484,13 +590,36 @@ impl SledStore {
 
     /// Makes every write so far durable (after a bulk load without `durable_writes`).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.commit.wait_durable()
+        self.commit.wait_durable(None)
+    }
+
+    /// Makes `case` (as just written) durable and recorded in the ledger before returning, or,
+    /// for a bulk load, notes it for the next flush.
+    fn acknowledge(&self, case: &Case) -> Result<(), StoreError> {
+        if self.durable_writes {
+            self.commit.wait_durable(Some(acknowledged(case)))
+        } else {
+            self.commit.note(acknowledged(case));
+            Ok(())
+        }
+    }
+
+    /// Raw access for tests that damage the heads (as lost writes would).
+    #[doc(hidden)]
+    pub fn heads_tree(&self) -> &Tree {
+        &self.heads
     }
 
     /// Raw access for tests that tamper with stored events.
     #[doc(hidden)]
     pub fn events_tree(&self) -> &Tree {
         &self.events
+    }
+
+    /// Raw access for tests that lose cases, as a damaged sled log would.
+    #[doc(hidden)]
+    pub fn cases_tree(&self) -> &Tree {
+        &self.cases
     }
 }
 
@@ -540,48 +669,52 @@ impl CaseStore for SledStore {
             &self.idempotency,
             &self.index,
             &self.due,
+            &self.heads,
         )
-            .transaction(|(cases, events, tracking, idempotency, index, due)| {
-                if let Some(key) = &idem_key
-                    && let Some(existing) = idempotency.get(key)?
-                {
-                    let existing = match cases.get(existing)? {
-                        Some(bytes) => parse_case(&bytes),
-                        None => Err(StoreError::Corrupt(
-                            "idempotency key names a missing case".into(),
-                        )),
+            .transaction(
+                |(cases, events, tracking, idempotency, index, due, heads)| {
+                    if let Some(key) = &idem_key
+                        && let Some(existing) = idempotency.get(key)?
+                    {
+                        let existing = match cases.get(existing)? {
+                            Some(bytes) => parse_case(&bytes),
+                            None => Err(StoreError::Corrupt(
+                                "idempotency key names a missing case".into(),
+                            )),
+                        };
+                        return match existing {
+                            Ok(case) => Ok(Created::Existing(case)),
+                            Err(e) => abort(e),
+                        };
+                    }
+                    let Some(prepared) = &prepared else {
+                        return abort(failure.take().unwrap_or_else(|| {
+                            StoreError::Backend("the case could not be prepared".into())
+                        }));
                     };
-                    return match existing {
-                        Ok(case) => Ok(Created::Existing(case)),
-                        Err(e) => abort(e),
-                    };
-                }
-                let Some(prepared) = &prepared else {
-                    return abort(failure.take().unwrap_or_else(|| {
-                        StoreError::Backend("the case could not be prepared".into())
-                    }));
-                };
-                if cases.get(id_bytes)?.is_some() {
-                    return abort(StoreError::IdTaken(id));
-                }
-                if tracking.get(tracking_code.as_str())?.is_some() {
-                    return abort(StoreError::TrackingCodeTaken(tracking_code.clone()));
-                }
-                for (key, json) in &prepared.events {
-                    events.insert(key.as_slice(), json.as_slice())?;
-                }
-                cases.insert(&id_bytes, prepared.case_json.as_slice())?;
-                tracking.insert(tracking_code.as_str(), &id_bytes)?;
-                if let Some(key) = &idem_key {
-                    idempotency.insert(key.as_slice(), &id_bytes)?;
-                }
-                apply_key_diff(index, &BTreeSet::new(), &prepared.index_keys)?;
-                apply_key_diff(due, &BTreeSet::new(), &prepared.due_keys)?;
-                Ok(Created::New(prepared.case.clone()))
-            })
+                    if cases.get(id_bytes)?.is_some() {
+                        return abort(StoreError::IdTaken(id));
+                    }
+                    if tracking.get(tracking_code.as_str())?.is_some() {
+                        return abort(StoreError::TrackingCodeTaken(tracking_code.clone()));
+                    }
+                    for (key, json) in &prepared.events {
+                        events.insert(key.as_slice(), json.as_slice())?;
+                    }
+                    cases.insert(&id_bytes, prepared.case_json.as_slice())?;
+                    tracking.insert(tracking_code.as_str(), &id_bytes)?;
+                    if let Some(key) = &idem_key {
+                        idempotency.insert(key.as_slice(), &id_bytes)?;
+                    }
+                    apply_key_diff(index, &BTreeSet::new(), &prepared.index_keys)?;
+                    apply_key_diff(due, &BTreeSet::new(), &prepared.due_keys)?;
+                    heads.insert(&id_bytes, head_value(&prepared.case).as_slice())?;
+                    Ok(Created::New(prepared.case.clone()))
+                },
+            )
             .map_err(from_tx)?;
-        if self.durable_writes {
-            self.commit.wait_durable()?;
+        if let Created::New(case) = &created {
+            self.acknowledge(case)?;
         }
         Ok(created)
     }
@@ -603,8 +736,14 @@ impl CaseStore for SledStore {
             if outcome.records.is_empty() {
                 return Ok((outcome.after, outcome.records));
             }
-            let result = (&self.cases, &self.events, &self.index, &self.due).transaction(
-                |(cases, events, index, due)| {
+            let result = (
+                &self.cases,
+                &self.events,
+                &self.index,
+                &self.due,
+                &self.heads,
+            )
+                .transaction(|(cases, events, index, due, heads)| {
                     match cases.get(id_bytes)? {
                         Some(now) if now == seen => {}
                         Some(_) => return abort(StoreError::Stale),
@@ -618,17 +757,15 @@ impl CaseStore for SledStore {
                     }
                     apply_key_diff(index, &outcome.index_before, &outcome.index_after)?;
                     apply_key_diff(due, &outcome.due_before, &outcome.due_after)?;
+                    heads.insert(&id_bytes, head_value(&outcome.after).as_slice())?;
                     Ok(())
-                },
-            );
+                });
             match result.map_err(from_tx) {
                 Ok(()) => {}
                 Err(StoreError::Stale) => continue,
                 Err(e) => return Err(e),
             }
-            if self.durable_writes {
-                self.commit.wait_durable()?;
-            }
+            self.acknowledge(&outcome.after)?;
             return Ok((outcome.after, outcome.records));
         }
         Err(StoreError::Backend(format!(
@@ -840,7 +977,18 @@ impl CaseStore for SledStore {
                 });
             }
         }
+        // What was acknowledged must still be here. The ledger is read before the heads, so
+        // writes acknowledged meanwhile only make the store ahead of it.
+        let (read, _) = super::ledger::read(&self.ledger_path)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        report
+            .problems
+            .extend(compare_with_ledger(&read, &self.heads, &self.events)?);
         Ok(report)
+    }
+
+    fn acknowledged_losses(&self) -> Vec<AuditProblem> {
+        self.losses.clone()
     }
 }
 

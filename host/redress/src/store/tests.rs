@@ -566,6 +566,100 @@ fn append_never_decides_inside_a_transaction() {
     assert!(store.verify().unwrap().is_clean());
 }
 
+/// Regression (issue #13, "one changed byte in sled's data file silently loses cases"): sled
+/// treats a damaged log message as the end of its log, so the acknowledged writes after it
+/// vanish and the rest verified clean. Here the loss is made by hand (sled's own trees
+/// edited the way a cut-short log leaves them): one case gone, one case back at an earlier
+/// version; the acknowledgement ledger names both, at open and in `verify`.
+#[test]
+fn acknowledged_writes_lost_by_the_store_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let now: Timestamp = "2026-02-14T00:00:00Z".parse().unwrap();
+    let (kept, shortened, gone) = {
+        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        let mut ids = Vec::new();
+        for n in 0..3u8 {
+            let Created::New(case) = store
+                .create(NewCase {
+                    id: CaseId::from_parts(10, u128::from(n)),
+                    tracking_code: TrackingCode::from_random(u64::from(n) + 10),
+                    tenant: "default".into(),
+                    intake: intake(Sector::Banking, 0),
+                    actor: Actor::api("intake"),
+                    now,
+                    idempotency_key: None,
+                    then: None,
+                })
+                .unwrap()
+            else {
+                panic!("not new")
+            };
+            ids.push(case);
+        }
+        let before = ids[1].clone();
+        store
+            .append(Append::action(
+                "default",
+                before.id,
+                action(11),
+                Actor::api("h"),
+                now,
+            ))
+            .unwrap();
+        assert!(store.acknowledged_losses().is_empty());
+        assert!(store.verify().unwrap().is_clean());
+        // What a log cut short after the first writes leaves: the second case's note and the
+        // third case are not there.
+        let key = [before.id.to_bytes().as_slice(), &2u64.to_be_bytes()].concat();
+        store.events_tree().remove(&key).unwrap();
+        store
+            .cases_tree()
+            .insert(before.id.to_bytes(), serde_json::to_vec(&before).unwrap())
+            .unwrap();
+        store
+            .heads_tree()
+            .insert(
+                before.id.to_bytes(),
+                sled_store::head_value(&before).as_slice(),
+            )
+            .unwrap();
+        let gone = ids[2].id;
+        store.cases_tree().remove(gone.to_bytes()).unwrap();
+        store.heads_tree().remove(gone.to_bytes()).unwrap();
+        let first = [gone.to_bytes().as_slice(), &1u64.to_be_bytes()].concat();
+        store.events_tree().remove(&first).unwrap();
+        store.flush().unwrap();
+        (ids[0].id, before.id, gone)
+    };
+    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let losses = store.acknowledged_losses();
+    let named: Vec<&str> = losses.iter().map(|p| p.case_id.as_str()).collect();
+    assert_eq!(losses.len(), 2, "{losses:?}");
+    assert!(!named.contains(&kept.to_string().as_str()));
+    let shortened_problem = losses
+        .iter()
+        .find(|p| p.case_id == shortened.to_string())
+        .unwrap();
+    assert!(
+        shortened_problem
+            .problem
+            .contains("acknowledged at version 2"),
+        "{losses:?}"
+    );
+    let gone_problem = losses
+        .iter()
+        .find(|p| p.case_id == gone.to_string())
+        .unwrap();
+    assert!(gone_problem.problem.contains("missing"), "{losses:?}");
+    // What remains verifies on its own; only the ledger knows better.
+    let report = store.verify().unwrap();
+    assert_eq!(report.problems.len(), 2, "{report:?}");
+    // The ledger is kept as evidence: a second open names them again.
+    drop(store);
+    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    assert_eq!(store.acknowledged_losses().len(), 2);
+}
+
 /// A restart reopens the directory at once, even while sled's threads still hold its lock for
 /// a moment; a directory another store really holds is still refused, naming the lock.
 #[test]
