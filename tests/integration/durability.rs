@@ -235,3 +235,174 @@ async fn a_changed_byte_in_the_store_file_is_a_loud_loss_not_a_silent_one() {
     }
     assert!(lost_some, "no offset made sled drop a case");
 }
+
+/// Regression (issue #13, "a whole history can be rewritten with recomputed hashes"): the
+/// chain's SHA-256 has no key, so whoever can write the data directory can rewrite a case and
+/// every hash after it (and the acknowledgement ledger beside it) and `audit verify` passes.
+/// A checkpoint signed with a key outside the data directory, kept by the auditor, catches it.
+#[tokio::test]
+async fn a_history_rewritten_with_recomputed_hashes_is_caught_by_a_signed_checkpoint() {
+    use redress::store::{CaseStore, SledOptions, SledStore};
+    use redress_domain::{Case, CaseId, EventKind, EventRecord};
+
+    let mut server = Server::start();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = server.create(&complaint()).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        server
+            .act(&id, json!({"type": "note", "text": "已联系投诉人"}))
+            .await;
+        ids.push(id);
+    }
+    server.kill9();
+    let keys = tempfile::tempdir().unwrap();
+    let prefix = keys.path().join("audit");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let output = std::process::Command::new(crate::support::BIN)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let (code, out) = run(&[
+        "audit".as_ref(),
+        "keygen".as_ref(),
+        "--out".as_ref(),
+        prefix.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let secret = keys.path().join("audit.secret.toml");
+    let public = keys.path().join("audit.public.toml");
+    let checkpoint = keys.path().join("checkpoint.json");
+    // A key inside the data directory would protect nothing: refused.
+    let inside = server.data.join("audit.secret.toml");
+    std::fs::copy(&secret, &inside).unwrap();
+    let (code, out) = run(&[
+        "audit".as_ref(),
+        "checkpoint".as_ref(),
+        "--data".as_ref(),
+        server.data.as_os_str(),
+        "--key".as_ref(),
+        inside.as_os_str(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("outside the data directory"), "{out}");
+    std::fs::remove_file(&inside).unwrap();
+    let (code, out) = run(&[
+        "audit".as_ref(),
+        "checkpoint".as_ref(),
+        "--data".as_ref(),
+        server.data.as_os_str(),
+        "--key".as_ref(),
+        secret.as_os_str(),
+        "--out".as_ref(),
+        checkpoint.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+
+    // The rewrite: the second case's complaint says something else, every event re-sealed,
+    // the snapshot, the heads and the ledger made to agree.
+    let victim: CaseId = ids[1].parse().unwrap();
+    {
+        let store = SledStore::open(&server.data, &SledOptions::default()).unwrap();
+        let events = store.events("default", victim).unwrap().unwrap();
+        let mut forged: Vec<EventRecord> = Vec::new();
+        let mut prev = redress_domain::Hash::GENESIS;
+        for record in &events {
+            let mut event = record.event.clone();
+            if let EventKind::Received { intake, .. } = &mut event {
+                intake.claim = "无诉求".into();
+            }
+            let sealed = EventRecord::seal(
+                record.case_id,
+                record.seq,
+                record.recorded_at,
+                record.actor.clone(),
+                event,
+                prev,
+            );
+            prev = sealed.hash;
+            forged.push(sealed);
+        }
+        for record in &forged {
+            let key = [victim.to_bytes().as_slice(), &record.seq.to_be_bytes()].concat();
+            store
+                .events_tree()
+                .insert(key, serde_json::to_vec(record).unwrap())
+                .unwrap();
+        }
+        let case = Case::replay(&forged).unwrap();
+        store
+            .cases_tree()
+            .insert(victim.to_bytes(), serde_json::to_vec(&case).unwrap())
+            .unwrap();
+        let mut head = [0u8; 40];
+        head[..8].copy_from_slice(&case.version.to_be_bytes());
+        head[8..].copy_from_slice(&case.head_hash.0);
+        store
+            .heads_tree()
+            .insert(victim.to_bytes(), &head[..])
+            .unwrap();
+        store.flush().unwrap();
+        let heads: redress::store::ledger::Heads = store
+            .heads(None)
+            .unwrap()
+            .into_iter()
+            .map(|(id, v, h)| (id, (v, h)))
+            .collect();
+        drop(store);
+        let path = server.data.join(redress::store::sled_store::LEDGER_FILE);
+        let (read, previous) = redress::store::ledger::read(&path).unwrap();
+        redress::store::ledger::Ledger::open(&path, &read, previous)
+            .unwrap()
+            .compact(&heads)
+            .unwrap();
+    }
+    // The chain and the ledger alone cannot tell.
+    let (code, report) = audit(&server.data);
+    assert_eq!(
+        code, 0,
+        "a consistent rewrite passes the keyless checks: {report}"
+    );
+    // The auditor's checkpoint can.
+    let (code, out) = run(&[
+        "audit".as_ref(),
+        "verify".as_ref(),
+        "--data".as_ref(),
+        server.data.as_os_str(),
+        "--checkpoint".as_ref(),
+        checkpoint.as_os_str(),
+        "--public-key".as_ref(),
+        public.as_os_str(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&ids[1]) && out.contains("rewritten"), "{out}");
+    assert!(!out.contains(&ids[0]) && !out.contains(&ids[2]), "{out}");
+    // A checkpoint changed after signing is refused.
+    let mut kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap()).unwrap();
+    kept["checkpoint"]["heads"][1]["version"] = json!(1);
+    std::fs::write(&checkpoint, kept.to_string()).unwrap();
+    let (code, out) = run(&[
+        "audit".as_ref(),
+        "verify".as_ref(),
+        "--data".as_ref(),
+        server.data.as_os_str(),
+        "--checkpoint".as_ref(),
+        checkpoint.as_os_str(),
+        "--public-key".as_ref(),
+        public.as_os_str(),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("signature does not verify"), "{out}");
+}

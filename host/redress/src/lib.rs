@@ -1,6 +1,7 @@
 //! Redress: the server and command-line host. See ARCHITECTURE.md for the map.
 
 pub mod access;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -171,7 +171,7 @@ enum Command {
     /// Audit tools.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: redress::cli::audit::AuditCommand,
     },
     /// Signing tools for plugin vendors.
     Plugin {
@@ -317,18 +317,6 @@ enum RulesetCommand {
         case: PathBuf,
         #[arg(long, env = "REDRESS_RULESETS", default_value = "rulesets")]
         rulesets: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum AuditCommand {
-    /// Re-check every case's hash chain and snapshot. Exit 0 when clean, 1 when anything is wrong.
-    Verify {
-        #[arg(long, env = "REDRESS_DATA")]
-        data: Option<PathBuf>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -527,42 +515,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writers,
             rulesets,
         } => store_bench(&data, &case, seconds, writers, &rulesets),
-        Command::Audit {
-            command: AuditCommand::Verify { data, json },
-        } => {
-            let data = data
-                .or(file.server.data)
-                .unwrap_or_else(|| redress::config::DEFAULT_DATA.into());
-            if !data.exists() {
-                anyhow::bail!("{}: no such data directory", data.display());
-            }
-            let store = SledStore::open(&data, &SledOptions::default()).with_context(|| {
-                format!(
-                    "{}: cannot open the store (is a server using it?)",
-                    data.display()
-                )
-            })?;
-            let report = store.verify()?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                for problem in &report.problems {
-                    println!("case {}: {}", problem.case_id, problem.problem);
-                }
-                println!(
-                    "{}: {} cases, {} events checked, {} problem(s)",
-                    if report.is_clean() { "ok" } else { "FAILED" },
-                    report.cases_checked,
-                    report.events_checked,
-                    report.problems.len()
-                );
-            }
-            Ok(if report.is_clean() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        Command::Audit { command } => redress::cli::audit::run(
+            command,
+            &file
+                .server
+                .data
+                .clone()
+                .unwrap_or_else(|| redress::config::DEFAULT_DATA.into()),
+        ),
     }
 }
 

@@ -158,6 +158,21 @@ pub struct TrustedKey {
     key: VerifyingKey,
 }
 
+impl TrustedKey {
+    /// Whether `signature` (hex) is this key's signature over `domain ‖ bytes`
+    /// (`VendorKey::sign_document`).
+    pub fn verify_document(&self, domain: &[u8], bytes: &[u8], signature: &str) -> bool {
+        let Ok(raw) = decode_key_bytes::<64>(signature, "signature") else {
+            return false;
+        };
+        let mut message = domain.to_vec();
+        message.extend_from_slice(bytes);
+        self.key
+            .verify_strict(&message, &Signature::from_bytes(&raw))
+            .is_ok()
+    }
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct PublicKeyEntry {
@@ -452,6 +467,14 @@ impl VendorKey {
             self.vendor,
             toml::to_string(&file).unwrap_or_default()
         )
+    }
+
+    /// An ed25519 signature (hex) over `domain ‖ bytes`, for documents other than packages
+    /// (audit checkpoints); the domain keeps a signature of one kind from passing as another.
+    pub fn sign_document(&self, domain: &[u8], bytes: &[u8]) -> String {
+        let mut message = domain.to_vec();
+        message.extend_from_slice(bytes);
+        hex::encode(self.key.sign(&message).to_bytes())
     }
 
     /// The `signature.toml` for `package`, stating `expected` and this key's vendor.

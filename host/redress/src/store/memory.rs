@@ -235,6 +235,28 @@ impl CaseStore for MemoryStore {
         })
     }
 
+    fn heads(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<Vec<(CaseId, u64, redress_domain::Hash)>, StoreError> {
+        Ok(self
+            .lock()
+            .cases
+            .values()
+            .filter(|c| tenant.is_none_or(|t| c.tenant == t))
+            .map(|c| (c.id, c.version, c.head_hash))
+            .collect())
+    }
+
+    fn event_hash(&self, id: CaseId, seq: u64) -> Result<Option<redress_domain::Hash>, StoreError> {
+        Ok(self
+            .lock()
+            .events
+            .get(&id)
+            .and_then(|events| events.iter().find(|e| e.seq == seq))
+            .map(|e| e.hash))
+    }
+
     fn verify(&self) -> Result<AuditReport, StoreError> {
         let inner = self.lock();
         let mut report = AuditReport::default();

@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use redress_domain::{
-    Actor, Case, CaseId, CaseIntake, EventKind, EventRecord, HandlerAction, Status, TrackingCode,
+    Actor, Case, CaseId, CaseIntake, EventKind, EventRecord, HandlerAction, Hash, Status,
+    TrackingCode,
     case::{ApplyError, Sector},
     clock::ClockState,
     event::ChainError,
@@ -334,14 +335,16 @@ pub struct Page {
 }
 
 /// What `redress audit verify` found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct AuditReport {
     pub cases_checked: u64,
     pub events_checked: u64,
     pub problems: Vec<AuditProblem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AuditProblem {
     pub case_id: String,
     pub problem: String,
@@ -412,6 +415,11 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     fn acknowledged_losses(&self) -> Vec<AuditProblem> {
         Vec::new()
     }
+    /// Every case's version and chain head (of `tenant`'s cases only, if given), by case id:
+    /// what an audit checkpoint signs.
+    fn heads(&self, tenant: Option<&str>) -> Result<Vec<(CaseId, u64, Hash)>, StoreError>;
+    /// The hash of event `seq` of case `id` (of any tenant), if it is stored.
+    fn event_hash(&self, id: CaseId, seq: u64) -> Result<Option<Hash>, StoreError>;
 }
 
 /// Checks one case's stored history against its stored snapshot; shared by the backends.

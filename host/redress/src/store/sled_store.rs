@@ -43,6 +43,8 @@ const FORMAT_KEY: &[u8] = b"format";
 /// layout rebuilds the tree from the snapshots.
 const INDEX_LAYOUT: &[u8] = b"3: manual, provisional, open clocks by calendar; heads";
 const INDEX_LAYOUT_KEY: &[u8] = b"index-layout";
+/// Set once the store has an acknowledgement ledger.
+const LEDGER_KEY: &[u8] = b"ledger";
 /// How often an append decides again when other writes to the same case keep getting in
 /// first. Each attempt is one decision; contention on one case is rare and short.
 const APPEND_ATTEMPTS: usize = 64;
@@ -551,6 +553,17 @@ impl SledStore {
         let ledger_error = |e: super::ledger::LedgerError| StoreError::Backend(e.to_string());
         let (read, previous) = super::ledger::read(&ledger_path).map_err(ledger_error)?;
         let mut losses = compare_with_ledger(&read, &heads, &events)?;
+        // Once a store has a ledger, a missing one is not "nothing acknowledged yet": it is the
+        // record that would show a loss, gone.
+        if db.get(LEDGER_KEY).map_err(backend)?.is_some() && !ledger_path.exists() {
+            losses.push(AuditProblem {
+                case_id: String::new(),
+                problem: format!(
+                    "the acknowledgement ledger {} is missing: what this store acknowledged cannot be checked",
+                    ledger_path.display()
+                ),
+            });
+        }
         let mut ledger =
             super::ledger::Ledger::open(&ledger_path, &read, previous).map_err(ledger_error)?;
         if losses.is_empty() {
@@ -562,6 +575,8 @@ impl SledStore {
                 current.insert(id_from_suffix(&id)?, parse_head(&value)?);
             }
             ledger.compact(&current).map_err(ledger_error)?;
+            db.insert(LEDGER_KEY, b"1").map_err(backend)?;
+            db.flush().map_err(backend)?;
         } else {
             // Kept as it is: it is the evidence of what was lost.
             losses.sort_by(|a, b| a.case_id.cmp(&b.case_id));
@@ -989,6 +1004,39 @@ impl CaseStore for SledStore {
 
     fn acknowledged_losses(&self) -> Vec<AuditProblem> {
         self.losses.clone()
+    }
+
+    fn heads(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<Vec<(CaseId, u64, redress_domain::Hash)>, StoreError> {
+        let mut out = Vec::new();
+        match tenant {
+            None => {
+                for item in self.heads.iter() {
+                    let (id, value) = item.map_err(backend)?;
+                    let (version, head) = parse_head(&value)?;
+                    out.push((id_from_suffix(&id)?, version, head));
+                }
+            }
+            Some(tenant) => {
+                for item in self.index.scan_prefix(IndexKey::All { tenant }.prefix()) {
+                    let id = id_from_suffix(&item.map_err(backend)?.0)?;
+                    if let Some(value) = self.heads.get(id.to_bytes()).map_err(backend)? {
+                        let (version, head) = parse_head(&value)?;
+                        out.push((id, version, head));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn event_hash(&self, id: CaseId, seq: u64) -> Result<Option<redress_domain::Hash>, StoreError> {
+        match self.events.get(event_key(id, seq)).map_err(backend)? {
+            Some(bytes) => Ok(Some(redress_domain::event::parse_stored(seq, &bytes)?.hash)),
+            None => Ok(None),
+        }
     }
 }
 
