@@ -1214,21 +1214,23 @@ mod tests {
         }
         assert_eq!(case.status, Status::Closed);
         assert_eq!(Case::replay(&events).unwrap(), case);
-        crate::event::verify_chain(id, &events).unwrap();
+        crate::event::verify_chain(id, &crate::event::as_stored(&events).unwrap()).unwrap();
 
         let mut tampered = events.clone();
         tampered[3].recorded_at = "2026-01-01T00:00:00Z".parse().unwrap();
         assert!(matches!(
-            crate::event::verify_chain(id, &tampered),
+            crate::event::verify_chain(id, &crate::event::as_stored(&tampered).unwrap()),
             Err(crate::event::ChainError::HashMismatch { seq: 4, .. })
         ));
         let mut reordered = events.clone();
         reordered.swap(2, 3);
-        assert!(crate::event::verify_chain(id, &reordered).is_err());
+        assert!(
+            crate::event::verify_chain(id, &crate::event::as_stored(&reordered).unwrap()).is_err()
+        );
         let mut removed = events;
         removed.remove(2);
         assert!(matches!(
-            crate::event::verify_chain(id, &removed),
+            crate::event::verify_chain(id, &crate::event::as_stored(&removed).unwrap()),
             Err(crate::event::ChainError::Sequence {
                 expected: 3,
                 found: 4

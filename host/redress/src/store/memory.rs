@@ -261,7 +261,10 @@ impl CaseStore for MemoryStore {
         let inner = self.lock();
         let mut report = AuditReport::default();
         for (id, events) in &inner.events {
-            audit_case(*id, inner.cases.get(id), events, &mut report);
+            // As a store on disk would read them back.
+            let stored = redress_domain::event::as_stored(events)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            audit_case(*id, inner.cases.get(id), &stored, &mut report);
         }
         Ok(report)
     }

@@ -426,9 +426,10 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
 pub(crate) fn audit_case(
     id: CaseId,
     snapshot: Option<&Case>,
-    events: &[EventRecord],
+    stored: &[redress_domain::event::StoredEvent],
     report: &mut AuditReport,
 ) {
+    let events: Vec<EventRecord> = stored.iter().map(|e| e.record.clone()).collect();
     report.cases_checked += 1;
     report.events_checked += events.len() as u64;
     let mut problem = |p: String| {
@@ -437,17 +438,17 @@ pub(crate) fn audit_case(
             problem: p,
         })
     };
-    if let Err(e) = redress_domain::event::verify_chain(id, events) {
+    if let Err(e) = redress_domain::event::verify_chain(id, stored) {
         problem(e.to_string());
         return;
     }
-    match (Case::replay(events), snapshot) {
+    match (Case::replay(&events), snapshot) {
         (Err(e), _) => problem(format!("its history does not replay: {e}")),
         (Ok(_), None) => problem("events exist but the case snapshot is missing".into()),
-        (Ok(replayed), Some(stored)) if &replayed != stored => problem(format!(
+        (Ok(replayed), Some(snapshot)) if &replayed != snapshot => problem(format!(
             "the stored snapshot (version {}, head {}) differs from the replay of its {} events (head {})",
-            stored.version,
-            stored.head_hash,
+            snapshot.version,
+            snapshot.head_hash,
             events.len(),
             replayed.head_hash
         )),

@@ -480,7 +480,11 @@ fn compare_with_ledger(
         }
         let event = events.get(event_key(id, version)).map_err(backend)?;
         let hash = match event {
-            Some(bytes) => Some(redress_domain::event::parse_stored(version, &bytes)?.hash),
+            Some(bytes) => Some(
+                redress_domain::event::parse_stored(version, &bytes)?
+                    .record
+                    .hash,
+            ),
             None => None,
         };
         Ok(Some((stored, hash)))
@@ -825,7 +829,7 @@ impl CaseStore for SledStore {
                 .and_then(|s| s.try_into().ok())
                 .map(u64::from_be_bytes)
                 .unwrap_or(0);
-            events.push(redress_domain::event::parse_stored(seq, &value)?);
+            events.push(redress_domain::event::parse_stored(seq, &value)?.record);
         }
         Ok(Some(events))
     }
@@ -1034,7 +1038,11 @@ impl CaseStore for SledStore {
 
     fn event_hash(&self, id: CaseId, seq: u64) -> Result<Option<redress_domain::Hash>, StoreError> {
         match self.events.get(event_key(id, seq)).map_err(backend)? {
-            Some(bytes) => Ok(Some(redress_domain::event::parse_stored(seq, &bytes)?.hash)),
+            Some(bytes) => Ok(Some(
+                redress_domain::event::parse_stored(seq, &bytes)?
+                    .record
+                    .hash,
+            )),
             None => Ok(None),
         }
     }
@@ -1043,7 +1051,7 @@ impl CaseStore for SledStore {
 /// One case's stored events, as read in key order during verification.
 struct HistoryGroup {
     id: CaseId,
-    events: Vec<EventRecord>,
+    events: Vec<redress_domain::event::StoredEvent>,
     unreadable: Option<String>,
 }
 

@@ -673,3 +673,30 @@ fn a_reopen_waits_for_the_lock_but_a_held_directory_is_refused() {
     let err = SledStore::open(dir.path(), &SledOptions::default()).unwrap_err();
     assert!(err.to_string().contains("could not acquire lock"), "{err}");
 }
+
+/// Not a test: `scripts/golden-store` runs it to write a data directory's stored bytes (every
+/// event and snapshot, exactly as kept) for the domain's golden-store test.
+#[test]
+#[ignore]
+fn dump_golden_store() {
+    use std::io::Write;
+    let (Ok(data), Ok(out)) = (
+        std::env::var("REDRESS_GOLDEN_DATA"),
+        std::env::var("REDRESS_GOLDEN_OUT"),
+    ) else {
+        return;
+    };
+    let db = sled::open(&data).unwrap();
+    let mut events = std::fs::File::create(format!("{out}.events.jsonl")).unwrap();
+    for item in db.open_tree("events").unwrap().iter() {
+        let (_, value) = item.unwrap();
+        events.write_all(&value).unwrap();
+        events.write_all(b"\n").unwrap();
+    }
+    let mut cases = std::fs::File::create(format!("{out}.cases.jsonl")).unwrap();
+    for item in db.open_tree("cases").unwrap().iter() {
+        let (_, value) = item.unwrap();
+        cases.write_all(&value).unwrap();
+        cases.write_all(b"\n").unwrap();
+    }
+}
