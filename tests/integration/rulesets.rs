@@ -108,14 +108,13 @@ fn package(version: &str, rules: &str, expected_actions: Value) -> Value {
     let manifest = format!(
         "id = \"hotline-test\"\nversion = \"{version}\"\nname = \"test\"\nsector = \"government_hotline\"\neffective_from = 2020-01-01\nengine = \"rhai\"\n"
     );
-    let fixture = serde_yaml::to_string(&json!({
+    let fixture = redress::yaml::to_string(&json!({
         "description": "an ordinary hotline case",
         "now": "2026-02-13T10:00:00+08:00",
         "case": {"intake": {"sector": "government_hotline", "channel": "hotline", "respondent": {"name": "某街道办"}, "claim": "路灯不亮"}},
         "trigger": {"type": "case_received"},
         "expect": {"actions": expected_actions}
-    }))
-    .unwrap();
+    }));
     let files: BTreeMap<&str, String> = [
         ("ruleset.toml", manifest),
         ("rules.rhai", rules.to_owned()),

@@ -19,6 +19,7 @@ pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod tracking;
+pub mod yaml;
 
 /// How far ahead of the end of a calendar's published schedules the operator is warned (in
 /// `/readyz` and the log): the next year's schedule is usually published in November.

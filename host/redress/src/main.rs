@@ -719,14 +719,7 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 /// any error.
 fn read_intake(path: &Path) -> anyhow::Result<redress_domain::CaseIntake> {
     let text = read_text(path)?;
-    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text)).map_err(|e| {
-        let line = e
-            .inner()
-            .location()
-            .map(|l| format!(":{}", l.line()))
-            .unwrap_or_default();
-        anyhow::anyhow!("{}{line}: at `{}`: {}", path.display(), e.path(), e.inner())
-    })
+    Ok(redress::yaml::from_str(&text, &path.display().to_string())?)
 }
 
 fn store_bench(

@@ -630,7 +630,7 @@ mod tests {
     const TABLE: &str = include_str!("../../../tests/routing/zhejiang-msa.toml");
 
     fn intake(yaml: &str) -> CaseIntake {
-        serde_yaml::from_str(yaml).unwrap()
+        crate::yaml::from_str(yaml, "case.yaml").unwrap()
     }
 
     #[test]

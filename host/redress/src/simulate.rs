@@ -86,13 +86,18 @@ pub enum SimulateError {
 
 impl Scenario {
     pub fn parse(text: &str, file: &str) -> Result<Scenario, SimulateError> {
-        let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| SimulateError::Parse {
-            file: match e.location() {
-                Some(l) => format!("{file}:{}", l.line()),
-                None => file.to_owned(),
-            },
-            message: e.to_string(),
-        })?;
+        let scenario: Scenario =
+            crate::yaml::from_str(text, file).map_err(|e| SimulateError::Parse {
+                file: match e.line {
+                    Some(line) => format!("{file}:{line}"),
+                    None => file.to_owned(),
+                },
+                message: if e.path.is_empty() || e.path == "." {
+                    e.message
+                } else {
+                    format!("at `{}`: {}", e.path, e.message)
+                },
+            })?;
         let bad = |message: String| SimulateError::Scenario {
             file: file.to_owned(),
             message,

@@ -392,7 +392,8 @@ fn text(bytes: &[u8]) -> String {
 fn intake_seeds() -> Vec<Vec<u8>> {
     let mut seeds = vec![serde_json::to_vec_pretty(&complaint()).unwrap()];
     for path in fixture_paths().into_iter().take(20) {
-        let fixture: serde_json::Value = serde_yaml::from_slice(&read(&path)).unwrap();
+        let text = String::from_utf8(read(&path)).unwrap();
+        let fixture: serde_json::Value = redress::yaml::from_str(&text, "fixture").unwrap();
         if let Some(intake) = fixture.pointer("/case/intake") {
             seeds.push(serde_json::to_vec(intake).unwrap());
         }

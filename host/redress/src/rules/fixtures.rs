@@ -114,48 +114,20 @@ pub struct Evaluation {
     pub case_after: Case,
 }
 
-/// Deeper than serde_yaml's own recursion limit, so no document that could parse is refused.
-const MAX_FLOW_DEPTH: usize = 128;
-
-/// The line where `[` and `{` first nest deeper than [`MAX_FLOW_DEPTH`]. libyaml scans nested
-/// flow collections in quadratic time (100,000 `[` in an uploaded fixture took 30 s of CPU
-/// before serde_yaml's depth limit applied), so they are refused before it sees them. Brackets
-/// inside quoted or plain scalars are counted too: an over-estimate, but one that no crafted
-/// quoting can slip past, and no real fixture has a hundred unclosed brackets.
-fn too_deeply_nested(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut line = 1;
-    for byte in text.bytes() {
-        match byte {
-            b'\n' => line += 1,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_FLOW_DEPTH {
-                    return Some(line);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
 impl Fixture {
     pub fn parse(text: &str, origin: &str, name: &str) -> Result<Fixture, RuleError> {
-        if let Some(line) = too_deeply_nested(text) {
-            return Err(RuleError::Fixture {
-                origin: format!("{origin}:{line}"),
-                message: format!("`[` and `{{` nest deeper than {MAX_FLOW_DEPTH} levels"),
-            });
-        }
-        let mut fixture: Fixture = serde_yaml::from_str(text).map_err(|e| RuleError::Fixture {
-            origin: match e.location() {
-                Some(l) => format!("{origin}:{}", l.line()),
-                None => origin.to_owned(),
-            },
-            message: e.to_string(),
-        })?;
+        let mut fixture: Fixture =
+            crate::yaml::from_str(text, origin).map_err(|e| RuleError::Fixture {
+                origin: match e.line {
+                    Some(line) => format!("{origin}:{line}"),
+                    None => origin.to_owned(),
+                },
+                message: if e.path.is_empty() || e.path == "." {
+                    e.message
+                } else {
+                    format!("at `{}`: {}", e.path, e.message)
+                },
+            })?;
         fixture.name = name
             .trim_end_matches(".yaml")
             .trim_end_matches(".yml")
@@ -324,7 +296,7 @@ impl Fixture {
             && failure.is_none()
             && expected != &actions
         {
-            let render = |a: &Vec<Action>| serde_yaml::to_string(a).unwrap_or_default();
+            let render = |a: &Vec<Action>| crate::yaml::to_string(a);
             let (want, got) = (render(expected), render(&actions));
             let diff = similar::TextDiff::from_lines(&want, &got)
                 .unified_diff()
