@@ -14,6 +14,8 @@ use crate::support::{Server, audit, bare_rulesets, complaint, rulesets_copy};
 /// to: 2027-01-04 (Mon) is an in-lieu rest day with no make-up day before February, and the
 /// Spring Festival block runs 02-05..02-12 with make-up Saturday 02-20.
 const TEST_2027: &str = r#"
+years_for = "cn-mainland"
+
 [[years]]
 year = 2027
 source = "TEST ONLY: a hypothetical 2027 schedule (tests/integration/provisional.rs)"
@@ -75,12 +77,14 @@ date = 2027-10-09
 for = "国庆节"
 "#;
 
-/// Publishes the test 2027 schedule into a server's own copy of `cn-mainland.toml`.
+/// Publishes the test 2027 schedule the way an operator does: a year file dropped into the
+/// server's calendar folder.
 fn publish_2027(server: &Server) {
-    let path = server.rulesets.join("calendars/cn-mainland.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(TEST_2027);
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(
+        server.rulesets.join("calendars/cn-mainland-2027.toml"),
+        TEST_2027,
+    )
+    .unwrap();
 }
 
 fn complaint_received(at: &str) -> Value {

@@ -101,18 +101,11 @@ pub fn schedule(
         None => None,
     };
     let explanation = serde_json::to_value(&deadline.explanation).map_err(|e| e.to_string())?;
-    let mut provisional_years: Vec<i16> = deadline
-        .explanation
-        .provisional_days
-        .iter()
-        .map(|d| d.year())
-        .collect();
-    provisional_years.dedup();
     Ok(Schedule {
         due_at: deadline.due_at,
         warning_at,
         provisional: deadline.provisional,
-        provisional_years,
+        provisional_years: deadline.provisional_years.clone(),
         explanation: std::sync::Arc::new(explanation),
     })
 }

@@ -982,16 +982,22 @@ fn watch_rulesets(dir: PathBuf, rules: Arc<Registry>, calendars: Calendars) {
 }
 
 /// The newest modification time among the calendar files: a change means "reload".
-/// The newest modification time among the calendar files and the statutes they cite.
-fn calendar_stamp(dir: &Path) -> Option<std::time::SystemTime> {
-    [dir.to_path_buf(), dir.join("statutes")]
+/// Every calendar file and statute with its modification time, so that a file added, changed
+/// or removed (a year file withdrawn) is noticed.
+fn calendar_stamp(dir: &Path) -> Vec<(PathBuf, Option<std::time::SystemTime>)> {
+    let mut files: Vec<_> = [dir.to_path_buf(), dir.join("statutes")]
         .iter()
         .filter_map(|d| std::fs::read_dir(d).ok())
         .flatten()
         .filter_map(Result::ok)
         .filter(|entry| entry.path().extension().is_some_and(|e| e == "toml"))
-        .filter_map(|entry| entry.metadata().ok()?.modified().ok())
-        .max()
+        .map(|entry| {
+            let modified = entry.metadata().ok().and_then(|m| m.modified().ok());
+            (entry.path(), modified)
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// Recomputes open clocks on calendars that changed, then says how many clocks are still
