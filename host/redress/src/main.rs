@@ -633,6 +633,11 @@ fn serve(
         for (path, error) in rules.install_dir(&deployed_dir, &calendars.current()) {
             tracing::error!(package = %path.display(), error = %error, "deployed ruleset refused");
         }
+        // Every package is installed: compiled code that none of them uses goes.
+        let evicted = rules.evict_unused_artifacts();
+        if evicted > 0 {
+            tracing::info!(evicted, "unused compiled plugins deleted from the artifact cache");
+        }
         let app = Redress::new(
             Arc::new(store),
             clock,

@@ -115,7 +115,33 @@ fn misbehave(_case: &CaseView) -> Result<Decision, String> {
     Err("this plugin never decides".into())
 }
 
+/// Logs a 16 MiB message over and over: the host's work on each call (reading the message)
+/// must be paid for, or fuel does not bound the decision's time.
+#[cfg(feature = "log-bomb")]
+fn misbehave(case: &CaseView) -> Result<Decision, String> {
+    let message = "x".repeat((16 << 20) + case.claim.len() % 2);
+    loop {
+        redress_plugin_sdk::log(redress_plugin_sdk::LogLevel::Info, &message);
+    }
+}
+
+/// 100,000 distinct flags: a decision cheap to make, costly to store and apply.
+#[cfg(feature = "many-flags")]
+fn misbehave(_case: &CaseView) -> Result<Decision, String> {
+    use redress_plugin_sdk::{Action, ClassifyAction};
+    Ok(Decision {
+        actions: vec![Action::Classify(ClassifyAction {
+            category: None,
+            severity: None,
+            flags: (0..100_000).map(|i| format!("f{i}")).collect(),
+        })],
+        explanation: vec![],
+    })
+}
+
 #[cfg(not(any(
+    feature = "log-bomb",
+    feature = "many-flags",
     feature = "endless-loop",
     feature = "memory-bomb",
     feature = "endless-recursion",
