@@ -612,7 +612,20 @@ fn serve(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let cache_dir = config.data.join("plugin-cache");
         let plugin_cache = ArtifactCache::open(&cache_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let registry = Registry::with_trust(RhaiEngine::new(Limits::default()), trust)
+        // The configured time bound, before any plugin is loaded (which creates the engine).
+        if let Err(e) = redress::rules::wasm::WasmEngine::shared_with(
+            redress::rules::wasm::WasmLimits {
+                timeout: config.rule_timeout,
+                ..Default::default()
+            },
+        ) {
+            tracing::error!(error = %e, "plugins cannot run");
+        }
+        let rhai_limits = Limits {
+            timeout: config.rule_timeout,
+            ..Limits::default()
+        };
+        let registry = Registry::with_trust(RhaiEngine::new(rhai_limits), trust)
             .with_suspensions(suspensions)
             .with_plugin_cache(plugin_cache);
         // Each tenant's own trusted vendor keys, before any package of theirs is installed.

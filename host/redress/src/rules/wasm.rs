@@ -274,9 +274,15 @@ pub struct Descriptor {
 impl WasmEngine {
     /// The process-wide engine: one wasmtime `Engine` (and its instance pool) for all plugins.
     pub fn shared() -> Result<&'static WasmEngine, RuleError> {
+        Self::shared_with(WasmLimits::default())
+    }
+
+    /// The process-wide engine, created with `limits` if this is the first use (the server
+    /// calls it with its configured limits before loading any plugin).
+    pub fn shared_with(limits: WasmLimits) -> Result<&'static WasmEngine, RuleError> {
         static SHARED: OnceLock<Result<WasmEngine, String>> = OnceLock::new();
         SHARED
-            .get_or_init(|| WasmEngine::new(WasmLimits::default()).map_err(|e| e.to_string()))
+            .get_or_init(|| WasmEngine::new(limits).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| RuleError::Plugin(format!("the WebAssembly engine is unavailable: {e}")))
     }
