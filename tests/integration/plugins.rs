@@ -697,6 +697,23 @@ fn every_plugin_call_has_a_wall_clock_bound() {
         "{error}"
     );
     assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+
+    // `describe`, which runs at load (and at every restart), is bounded alike.
+    let started = std::time::Instant::now();
+    let error = engine
+        .load(
+            &hostile_package("slow-describe").binaries["plugin.wasm"],
+            "slow-describe",
+        )
+        .unwrap_err()
+        .to_string();
+    let took = started.elapsed();
+    eprintln!("the endless describe stopped after {took:?}: {error}");
+    assert!(
+        error.contains("describe failed") && error.contains("took longer than 300 ms"),
+        "{error}"
+    );
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
 }
 
 /// Finding 8 of the sandbox review: a plugin's refusal (which may quote the case) ended up in

@@ -14,6 +14,13 @@ redress_plugin_sdk::export_ruleset!(Hostile);
 
 impl Ruleset for Hostile {
     fn describe() -> Descriptor {
+        // `describe` runs at load, before any case: its time must be bounded too.
+        if cfg!(feature = "slow-describe") {
+            let mut n: u64 = 1;
+            loop {
+                n = std::hint::black_box(n.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }
         Descriptor {
             id: "hostile".into(),
             version: "0.1.0".into(),

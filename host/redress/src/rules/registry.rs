@@ -1018,8 +1018,8 @@ mod tests {
             }
         }
         let (at, why) = quarantined.expect("quarantined");
-        assert_eq!(why, "10 failures in the last 13 decisions");
-        assert_eq!(at, 12);
+        assert_eq!(why, "10 failures in the last 12 decisions");
+        assert_eq!(at, 11);
         // Once: the decisions still running do not quarantine again.
         assert_eq!(outcomes.record(true), None);
 
