@@ -136,7 +136,7 @@ fn hostile_plugins_are_contained_with_a_specific_reason() {
             "declined to decide (the rules do not cover this case): this plugin never decides",
         ),
         ("log-bomb", "ran out of fuel"),
-        ("many-flags", "100000 flags, fields and other list entries; at most 1000"),
+        ("many-flags", "400000 flags, fields and other list entries; at most 1000"),
     ];
     for (behaviour, reason) in table {
         let (plugin, _) = LoadedRuleset::compile(&engine, &hostile_package(behaviour)).unwrap();

@@ -132,7 +132,7 @@ fn misbehave(case: &CaseView) -> Result<Decision, String> {
     }
 }
 
-/// 100,000 distinct flags: a decision cheap to make, costly to store and apply.
+/// 400,000 empty flags: no text at all, so no text cap sees them, yet each is stored.
 #[cfg(feature = "many-flags")]
 fn misbehave(_case: &CaseView) -> Result<Decision, String> {
     use redress_plugin_sdk::{Action, ClassifyAction};
@@ -140,7 +140,7 @@ fn misbehave(_case: &CaseView) -> Result<Decision, String> {
         actions: vec![Action::Classify(ClassifyAction {
             category: None,
             severity: None,
-            flags: (0..100_000).map(|i| format!("f{i}")).collect(),
+            flags: vec![String::new(); 400_000],
         })],
         explanation: vec![],
     })
