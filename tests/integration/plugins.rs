@@ -136,7 +136,10 @@ fn hostile_plugins_are_contained_with_a_specific_reason() {
             "declined to decide (the rules do not cover this case): this plugin never decides",
         ),
         ("log-bomb", "ran out of fuel"),
-        ("many-flags", "400000 flags, fields and other list entries; at most 1000"),
+        (
+            "many-flags",
+            "400000 flags, fields and other list entries; at most 1000",
+        ),
     ];
     for (behaviour, reason) in table {
         let (plugin, _) = LoadedRuleset::compile(&engine, &hostile_package(behaviour)).unwrap();
@@ -248,12 +251,10 @@ async fn a_plugin_decides_through_the_server_and_a_hostile_one_is_contained() {
     let quarantined = |listed: &serde_json::Value| {
         let item = &listed["items"][0];
         item["state"] == "suspended"
-            && item["reason"]
-                .as_str()
-                .is_some_and(|r| {
-                    r == "quarantined after 5 failures in a row; the last: stopped at a limit: \
+            && item["reason"].as_str().is_some_and(|r| {
+                r == "quarantined after 5 failures in a row; the last: stopped at a limit: \
                           the plugin ran out of fuel (an endless loop?)"
-                })
+            })
     };
     let (_, listed) = server.get("/v1/rulesets").await;
     assert!(quarantined(&listed), "{listed}");
@@ -795,11 +796,18 @@ async fn signatures_are_verified_before_plugin_code_is_compiled_and_refusals_lea
             "{problem}"
         );
         assert!(
-            problem["detail"].as_str().unwrap().contains("is not signed"),
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("is not signed"),
             "{problem}"
         );
     }
-    assert_eq!(artifacts(), Vec::<String>::new(), "refusals leave no artifact");
+    assert_eq!(
+        artifacts(),
+        Vec::<String>::new(),
+        "refusals leave no artifact"
+    );
 
     let (status, deployed) = server
         .post_as(BANK, "/v1/rulesets", &deploy_request(&good))

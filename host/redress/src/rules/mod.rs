@@ -171,7 +171,10 @@ mod tests {
             explanation: vec![String::new(); 201],
         })
         .unwrap_err();
-        assert!(error.to_string().contains("201 items; at most 200"), "{error}");
+        assert!(
+            error.to_string().contains("201 items; at most 200"),
+            "{error}"
+        );
         check_decision(&classify(vec!["repeat".into(); 3])).unwrap();
     }
 }

@@ -848,9 +848,9 @@ impl Registry {
             LoadedRuleset::compile_cached(&self.engine, package, self.plugin_cache.as_ref())?;
         if let Some((signer, statement)) = signed {
             // What only the compiled component can tell: the interface version it exports.
-            let expected = loaded
-                .expected_statement()
-                .ok_or_else(|| PackageError::Invalid(format!("{}: not a plugin", package.origin)))?;
+            let expected = loaded.expected_statement().ok_or_else(|| {
+                PackageError::Invalid(format!("{}: not a plugin", package.origin))
+            })?;
             expected
                 .matches(&statement)
                 .map_err(|source| PackageError::Signature {
@@ -937,8 +937,15 @@ impl Registry {
         if let Some(reason) = self.suspensions.reason(&loaded.reference()) {
             loaded.set_state(RulesetState::Suspended { reason });
         }
-        if let (Some(cache), Compiled::Wasm { engine, plugin, wasm, .. }) =
-            (&self.plugin_cache, &loaded.compiled)
+        if let (
+            Some(cache),
+            Compiled::Wasm {
+                engine,
+                plugin,
+                wasm,
+                ..
+            },
+        ) = (&self.plugin_cache, &loaded.compiled)
         {
             engine.keep_artifact(plugin, wasm, cache);
         }
@@ -1017,7 +1024,7 @@ mod tests {
                 break;
             }
         }
-        let (at, why) = quarantined.expect("quarantined");
+        let (at, why) = quarantined.unwrap();
         assert_eq!(why, "10 failures in the last 12 decisions");
         assert_eq!(at, 11);
         // Once: the decisions still running do not quarantine again.

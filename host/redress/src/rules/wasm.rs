@@ -35,8 +35,8 @@ use redress_domain::{
     contract::{Action, ClockStart, Decision, Severity, Trigger},
 };
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-    ResourceLimiter, Store, StoreContextMut, Trap,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    StoreContextMut, Trap,
     component::{Component, HasSelf, Linker, WasmStr, types::ComponentItem},
 };
 
@@ -498,13 +498,8 @@ impl WasmEngine {
             .pre
             .instantiate(&mut store)
             .and_then(|bindings| call(&bindings, &mut store));
-        outcome.map_err(|e| {
-            classify_trap(
-                &e,
-                store.data().limits.memory_refused,
-                self.limits.timeout,
-            )
-        })
+        outcome
+            .map_err(|e| classify_trap(&e, store.data().limits.memory_refused, self.limits.timeout))
     }
 
     /// Instantiates a plugin and asks it to describe itself: the fixed cost of every call.
@@ -657,7 +652,11 @@ struct PoolSlot<'a> {
 
 impl Drop for PoolSlot<'_> {
     fn drop(&mut self) {
-        let mut held = self.pool.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self
+            .pool
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         held.total = held.total.saturating_sub(1);
         if let Some(own) = held.by_tenant.get_mut(&self.tenant) {
             *own = own.saturating_sub(1);
@@ -1050,7 +1049,9 @@ mod tests {
         assert_eq!(greedy.len(), 32, "a tenant's share: half the pool");
         let refused = pool.take("greedy").err().unwrap();
         assert!(
-            refused.to_string().contains("tenant `greedy` already holds its share"),
+            refused
+                .to_string()
+                .contains("tenant `greedy` already holds its share"),
             "{refused}"
         );
         // Another tenant is still served, up to the pool's size.
@@ -1058,7 +1059,11 @@ mod tests {
             .map(|i| pool.take(&format!("tenant-{i}")).unwrap())
             .collect();
         let full = pool.take("late").err().unwrap();
-        assert!(full.to_string().contains("all 64 plugin instances are busy"), "{full}");
+        assert!(
+            full.to_string()
+                .contains("all 64 plugin instances are busy"),
+            "{full}"
+        );
         drop(greedy);
         drop(others);
         let held = pool.held.lock().unwrap();
