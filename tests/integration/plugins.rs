@@ -803,6 +803,11 @@ async fn signatures_are_verified_before_plugin_code_is_compiled_and_refusals_lea
             "{problem}"
         );
     }
+    // Signed, compiled and run, then refused: the package is for another tenant.
+    let (status, problem) = server
+        .post_as("other-bank", "/v1/rulesets", &deploy_request(&good))
+        .await;
+    assert_eq!(status, 403, "{problem}");
     assert_eq!(
         artifacts(),
         Vec::<String>::new(),
