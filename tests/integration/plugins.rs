@@ -829,3 +829,74 @@ async fn signatures_are_verified_before_plugin_code_is_compiled_and_refusals_lea
     let case = server.create_as(BANK, &bank_complaint()).await;
     assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin", "{case}");
 }
+
+/// Finding 7 of the sandbox review: the instance pool was shared by all tenants, so one
+/// tenant's slow plugin could hold every instance and send another tenant's plugin cases to
+/// manual handling. Here a tenant's share is 2: its two slow decisions hold it, its third is
+/// refused for capacity (not the plugin's fault), and another tenant is still decided.
+#[test]
+fn a_tenant_saturating_its_share_of_the_pool_does_not_starve_another() {
+    use redress::rules::{
+        RuleError,
+        wasm::{PluginSettings, WasmEngine, WasmLimits},
+    };
+    use std::time::Duration;
+    let calendars = calendars();
+    let (case, now) = a_bank_case(&calendars);
+    let engine = WasmEngine::new(WasmLimits {
+        fuel: u64::MAX / 4,
+        timeout: Duration::from_millis(1_500),
+        instances_per_tenant: 2,
+        ..WasmLimits::default()
+    })
+    .unwrap();
+    let rhai = RhaiEngine::new(Limits::default());
+    let slow_package = hostile_package("endless-loop");
+    let (slow_ruleset, _) = LoadedRuleset::compile(&rhai, &slow_package).unwrap();
+    let slow = engine
+        .load(&slow_package.binaries["plugin.wasm"], "slow")
+        .unwrap();
+    let banking_package = Package::read_dir(&built("banking-insurance-plugin")).unwrap();
+    let (banking_ruleset, _) = LoadedRuleset::compile(&rhai, &banking_package).unwrap();
+    let banking = engine
+        .load(
+            &banking_package.binaries[&banking_ruleset.manifest.entry],
+            "banking",
+        )
+        .unwrap();
+    let mut greedy = case.clone();
+    greedy.tenant = "greedy".into();
+    let mut other = case;
+    other.tenant = "other".into();
+    let ctx = RuleContext {
+        now,
+        calendars: &calendars,
+    };
+    let decide = |plugin, ruleset: &LoadedRuleset, case| {
+        engine.decide(
+            plugin,
+            &ruleset.manifest,
+            &PluginSettings::of(&ruleset.manifest),
+            &Trigger::CaseReceived,
+            case,
+            &ctx,
+        )
+    };
+    std::thread::scope(|scope| {
+        let slow_calls: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| decide(&slow, &slow_ruleset, &greedy)))
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let refused = decide(&banking, &banking_ruleset, &greedy).unwrap_err();
+        assert!(
+            matches!(&refused, RuleError::Capacity(m) if m.contains("`greedy` already holds its share")),
+            "{refused}"
+        );
+        decide(&banking, &banking_ruleset, &other)
+            .unwrap_or_else(|e| panic!("the other tenant is decided: {e}"));
+        for call in slow_calls {
+            let error = call.join().unwrap().unwrap_err().to_string();
+            assert!(error.contains("took longer than 1500 ms"), "{error}");
+        }
+    });
+}
