@@ -166,8 +166,8 @@ fn charge_fuel(store: &mut StoreContextMut<'_, PluginState>, amount: u64) -> was
 /// The logging import, defined by hand instead of through the bindings: the bindings lift the
 /// whole message into a `String` before the host sees it, so a plugin could make the host copy
 /// 16 MiB per call for free. Taking a `WasmStr` leaves the message in the plugin's memory: a
-/// call beyond the line cap reads nothing, and a read is paid for in fuel per byte before
-/// at most `LOG_MESSAGE_CHARS` characters are copied out.
+/// call beyond the line cap reads nothing; a read validates the message in place (no copy),
+/// is paid for in fuel per byte, and copies out at most `LOG_MESSAGE_CHARS` characters.
 fn log_import(
     mut store: StoreContextMut<'_, PluginState>,
     (level, message): (wit::LogLevel, WasmStr),
