@@ -135,6 +135,11 @@ fn hostile_plugins_are_contained_with_a_specific_reason() {
             "declines",
             "declined to decide (the rules do not cover this case): this plugin never decides",
         ),
+        ("log-bomb", "ran out of fuel"),
+        (
+            "many-flags",
+            "400000 flags, fields and other list entries; at most 1000",
+        ),
     ];
     for (behaviour, reason) in table {
         let (plugin, _) = LoadedRuleset::compile(&engine, &hostile_package(behaviour)).unwrap();
@@ -246,9 +251,10 @@ async fn a_plugin_decides_through_the_server_and_a_hostile_one_is_contained() {
     let quarantined = |listed: &serde_json::Value| {
         let item = &listed["items"][0];
         item["state"] == "suspended"
-            && item["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("quarantined after 5 consecutive plugin failures"))
+            && item["reason"].as_str().is_some_and(|r| {
+                r == "quarantined after 5 failures in a row; the last: stopped at a limit: \
+                          the plugin ran out of fuel (an endless loop?)"
+            })
     };
     let (_, listed) = server.get("/v1/rulesets").await;
     assert!(quarantined(&listed), "{listed}");
@@ -479,6 +485,8 @@ fn compiled_plugins_are_cached_and_only_artifacts_this_host_wrote_are_loaded() {
         let plugin = engine
             .load_cached(&wasm, "banking.wasm", Some(cache))
             .unwrap();
+        // Stored once its package is accepted (activated).
+        engine.keep_artifact(&plugin, &wasm, cache);
         // Whatever path it took, the plugin runs.
         assert_eq!(plugin.descriptor.id, "banking-insurance-plugin");
         engine.describe(&plugin, "banking").unwrap();
@@ -612,4 +620,283 @@ async fn a_tenant_trusts_its_own_vendors_for_its_own_plugins() {
     server.restart();
     let case = server.create_as(BANK, &bank_complaint()).await;
     assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin", "{case}");
+}
+
+/// The first fixture case of the banking ruleset, as it stands before its decision.
+fn a_bank_case(calendars: &CalendarSet) -> (redress_domain::Case, jiff::Timestamp) {
+    let engine = RhaiEngine::new(Limits::default());
+    let package = Package::read_dir(&repo_root().join("rulesets/banking-insurance")).unwrap();
+    let (banking, fixtures) = LoadedRuleset::compile(&engine, &package).unwrap();
+    let fixture = fixtures.iter().min_by_key(|f| f.name.clone()).unwrap();
+    let case = fixture.evaluate(&banking, calendars).unwrap().case_before;
+    (case, fixture.now)
+}
+
+/// Finding 1 of the sandbox review: the logging import copied and checked a whole 16 MiB
+/// message before its cap, and that work cost no fuel: one decision ran 110 s.
+#[test]
+fn fuel_bounds_the_host_work_of_a_plugin_logging_16_mib_messages() {
+    let calendars = calendars();
+    let (case, now) = a_bank_case(&calendars);
+    let engine = RhaiEngine::new(Limits::default());
+    let (plugin, _) = LoadedRuleset::compile(&engine, &hostile_package("log-bomb")).unwrap();
+    let ctx = RuleContext {
+        now,
+        calendars: &calendars,
+    };
+    let started = std::time::Instant::now();
+    let error = plugin
+        .decide(&Trigger::CaseReceived, &case, &ctx)
+        .unwrap_err()
+        .to_string();
+    let took = started.elapsed();
+    eprintln!("the 16 MiB log bomb stopped after {took:?}: {error}");
+    assert!(error.contains("ran out of fuel"), "{error}");
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}
+
+/// Finding 1 of the sandbox review: fuel is no time bound; every plugin call (instantiation,
+/// `describe`, `decide`) also has a wall-clock one.
+#[test]
+fn every_plugin_call_has_a_wall_clock_bound() {
+    use redress::rules::wasm::{PluginSettings, WasmEngine, WasmLimits};
+    let calendars = calendars();
+    let (case, now) = a_bank_case(&calendars);
+    // Fuel enough for hours: only the clock can stop the loop.
+    let engine = WasmEngine::new(WasmLimits {
+        fuel: u64::MAX / 4,
+        timeout: std::time::Duration::from_millis(300),
+        ..WasmLimits::default()
+    })
+    .unwrap();
+    let package = hostile_package("endless-loop");
+    let plugin = engine
+        .load(&package.binaries["plugin.wasm"], "endless-loop")
+        .unwrap();
+    let (loaded, _) =
+        LoadedRuleset::compile(&RhaiEngine::new(Limits::default()), &package).unwrap();
+    let ctx = RuleContext {
+        now,
+        calendars: &calendars,
+    };
+    let started = std::time::Instant::now();
+    let error = engine
+        .decide(
+            &plugin,
+            &loaded.manifest,
+            &PluginSettings::of(&loaded.manifest),
+            &Trigger::CaseReceived,
+            &case,
+            &ctx,
+        )
+        .unwrap_err()
+        .to_string();
+    let took = started.elapsed();
+    eprintln!("the endless loop stopped after {took:?}: {error}");
+    assert!(
+        error.contains("the plugin took longer than 300 ms"),
+        "{error}"
+    );
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+
+    // `describe`, which runs at load (and at every restart), is bounded alike.
+    let started = std::time::Instant::now();
+    let error = engine
+        .load(
+            &hostile_package("slow-describe").binaries["plugin.wasm"],
+            "slow-describe",
+        )
+        .unwrap_err()
+        .to_string();
+    let took = started.elapsed();
+    eprintln!("the endless describe stopped after {took:?}: {error}");
+    assert!(
+        error.contains("describe failed") && error.contains("took longer than 300 ms"),
+        "{error}"
+    );
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}
+
+/// Finding 8 of the sandbox review: a plugin's refusal (which may quote the case) ended up in
+/// the quarantine reason that `GET /v1/rulesets` shows to a compliance admin.
+#[test]
+fn the_quarantine_reason_names_the_failure_kind_not_the_plugins_words() {
+    use redress::rules::{Registry, RulesetState};
+    let calendars = calendars();
+    let (case, now) = a_bank_case(&calendars);
+    let registry = Registry::new(RhaiEngine::new(Limits::default()));
+    let plugin = registry
+        .install(&hostile_package("declines"), &calendars)
+        .unwrap();
+    let ctx = RuleContext {
+        now,
+        calendars: &calendars,
+    };
+    for _ in 0..QUARANTINE_AFTER_FAILURES {
+        let error = plugin
+            .decide(&Trigger::CaseReceived, &case, &ctx)
+            .unwrap_err();
+        // The case's own failure keeps the plugin's words.
+        assert!(error.to_string().contains("this plugin never decides"));
+    }
+    let RulesetState::Suspended { reason } = plugin.state() else {
+        panic!("not quarantined: {:?}", plugin.state());
+    };
+    assert_eq!(
+        reason,
+        "quarantined after 5 failures in a row; the last: the plugin declined to decide \
+         (the rules do not cover this case)"
+    );
+}
+
+/// Finding 5 of the sandbox review: with trusted keys, an unsigned upload was compiled and run
+/// (`describe`) before it was refused, and each refused upload left its compiled code in
+/// `<data>/plugin-cache`.
+#[tokio::test]
+async fn signatures_are_verified_before_plugin_code_is_compiled_and_refusals_leave_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let keys = work.path().join("keys");
+    let (acme_secret, acme_public) = keygen(&keys, "acme");
+    let unsigned = work.path().join("unsigned");
+    copy_dir(&built("banking-insurance-plugin"), &unsigned);
+    // Not even WebAssembly: refused for its missing signature, never compiled.
+    let not_code = work.path().join("not-code");
+    copy_dir(&unsigned, &not_code);
+    std::fs::write(not_code.join("banking.wasm"), b"not a component").unwrap();
+    let good = work.path().join("good");
+    copy_dir(&unsigned, &good);
+    sign(&good, &acme_secret);
+
+    let mut server = Server::start_with_args(
+        bare_rulesets(),
+        [
+            "--open-access".as_ref(),
+            "--trusted-keys".as_ref(),
+            acme_public.as_os_str(),
+        ],
+    );
+    let cache = server.data.join("plugin-cache");
+    let artifacts = || {
+        std::fs::read_dir(&cache)
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.contains(".cwasm"))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    for dir in [&not_code, &unsigned, &unsigned, &unsigned] {
+        let (status, problem) = server
+            .post_as(BANK, "/v1/rulesets", &deploy_request(dir))
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(
+            problem["type"], "urn:redress:problem:plugin-signature-refused",
+            "{problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("is not signed"),
+            "{problem}"
+        );
+    }
+    // Signed, compiled and run, then refused: the package is for another tenant.
+    let (status, problem) = server
+        .post_as("other-bank", "/v1/rulesets", &deploy_request(&good))
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(
+        artifacts(),
+        Vec::<String>::new(),
+        "refusals leave no artifact"
+    );
+
+    let (status, deployed) = server
+        .post_as(BANK, "/v1/rulesets", &deploy_request(&good))
+        .await;
+    assert_eq!(status, 201, "{deployed}");
+    let kept = artifacts();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+
+    // An artifact no installed package uses is deleted at start-up; the used one stays.
+    let orphan = format!("{}-0123456789abcdef.cwasm", "0".repeat(64));
+    std::fs::write(cache.join(&orphan), b"stale").unwrap();
+    server.restart();
+    assert_eq!(artifacts(), kept);
+    let case = server.create_as(BANK, &bank_complaint()).await;
+    assert_eq!(case["ruleset"]["id"], "banking-insurance-plugin", "{case}");
+}
+
+/// Finding 7 of the sandbox review: the instance pool was shared by all tenants, so one
+/// tenant's slow plugin could hold every instance and send another tenant's plugin cases to
+/// manual handling. Here a tenant's share is 2: its two slow decisions hold it, its third is
+/// refused for capacity (not the plugin's fault), and another tenant is still decided.
+#[test]
+fn a_tenant_saturating_its_share_of_the_pool_does_not_starve_another() {
+    use redress::rules::{
+        RuleError,
+        wasm::{PluginSettings, WasmEngine, WasmLimits},
+    };
+    use std::time::Duration;
+    let calendars = calendars();
+    let (case, now) = a_bank_case(&calendars);
+    let engine = WasmEngine::new(WasmLimits {
+        fuel: u64::MAX / 4,
+        timeout: Duration::from_millis(1_500),
+        instances_per_tenant: 2,
+        ..WasmLimits::default()
+    })
+    .unwrap();
+    let rhai = RhaiEngine::new(Limits::default());
+    let slow_package = hostile_package("endless-loop");
+    let (slow_ruleset, _) = LoadedRuleset::compile(&rhai, &slow_package).unwrap();
+    let slow = engine
+        .load(&slow_package.binaries["plugin.wasm"], "slow")
+        .unwrap();
+    let banking_package = Package::read_dir(&built("banking-insurance-plugin")).unwrap();
+    let (banking_ruleset, _) = LoadedRuleset::compile(&rhai, &banking_package).unwrap();
+    let banking = engine
+        .load(
+            &banking_package.binaries[&banking_ruleset.manifest.entry],
+            "banking",
+        )
+        .unwrap();
+    let mut greedy = case.clone();
+    greedy.tenant = "greedy".into();
+    let mut other = case;
+    other.tenant = "other".into();
+    let ctx = RuleContext {
+        now,
+        calendars: &calendars,
+    };
+    let decide = |plugin, ruleset: &LoadedRuleset, case| {
+        engine.decide(
+            plugin,
+            &ruleset.manifest,
+            &PluginSettings::of(&ruleset.manifest),
+            &Trigger::CaseReceived,
+            case,
+            &ctx,
+        )
+    };
+    std::thread::scope(|scope| {
+        let slow_calls: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| decide(&slow, &slow_ruleset, &greedy)))
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let refused = decide(&banking, &banking_ruleset, &greedy).unwrap_err();
+        assert!(
+            matches!(&refused, RuleError::Capacity(m) if m.contains("`greedy` already holds its share")),
+            "{refused}"
+        );
+        decide(&banking, &banking_ruleset, &other)
+            .unwrap_or_else(|e| panic!("the other tenant is decided: {e}"));
+        for call in slow_calls {
+            let error = call.join().unwrap().unwrap_err().to_string();
+            assert!(error.contains("took longer than 1500 ms"), "{error}");
+        }
+    });
 }

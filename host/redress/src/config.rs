@@ -30,6 +30,7 @@ pub enum LogFormat {
 /// max_body_bytes = 262144
 /// read_timeout_ms = 30000
 /// max_connections = 4096
+/// rule_timeout_ms = 2000
 ///
 /// [plugins]
 /// trusted_keys = "trusted-keys.toml"
@@ -75,6 +76,8 @@ pub struct ServerSection {
     pub read_timeout_ms: Option<u64>,
     /// Connections served at once.
     pub max_connections: Option<usize>,
+    /// Wall-clock bound on one rule decision (a Rhai `decide`, a plugin call).
+    pub rule_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -107,6 +110,8 @@ pub enum ConfigError {
     ReadTimeout { origin: String, value: u64 },
     #[error("{origin}: max_connections must be between 1 and 1000000, not {value}")]
     MaxConnections { origin: String, value: usize },
+    #[error("{origin}: rule_timeout_ms must be between 10 and 60000, not {value}")]
+    RuleTimeout { origin: String, value: u64 },
 }
 
 impl FileConfig {
@@ -146,6 +151,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub cache_capacity_bytes: u64,
     pub connections: crate::server::ConnectionLimits,
+    /// Wall-clock bound on one rule decision, both engines.
+    pub rule_timeout: std::time::Duration,
 }
 
 /// Values given on the command line or in the environment (clap merges those two).
@@ -237,7 +244,15 @@ impl ServeConfig {
                 value: max_connections,
             });
         }
+        let rule_timeout_ms = file.server.rule_timeout_ms.unwrap_or(2_000);
+        if !(10..=60_000).contains(&rule_timeout_ms) {
+            return Err(ConfigError::RuleTimeout {
+                origin: format!("{file_origin} [server] rule_timeout_ms"),
+                value: rule_timeout_ms,
+            });
+        }
         Ok(ServeConfig {
+            rule_timeout: std::time::Duration::from_millis(rule_timeout_ms),
             connections: crate::server::ConnectionLimits {
                 read_timeout: std::time::Duration::from_millis(read_timeout_ms),
                 max_connections,

@@ -606,7 +606,20 @@ fn serve(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let cache_dir = config.data.join("plugin-cache");
         let plugin_cache = ArtifactCache::open(&cache_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let registry = Registry::with_trust(RhaiEngine::new(Limits::default()), trust)
+        // The configured time bound, before any plugin is loaded (which creates the engine).
+        if let Err(e) = redress::rules::wasm::WasmEngine::shared_with(
+            redress::rules::wasm::WasmLimits {
+                timeout: config.rule_timeout,
+                ..Default::default()
+            },
+        ) {
+            tracing::error!(error = %e, "plugins cannot run");
+        }
+        let rhai_limits = Limits {
+            timeout: config.rule_timeout,
+            ..Limits::default()
+        };
+        let registry = Registry::with_trust(RhaiEngine::new(rhai_limits), trust)
             .with_suspensions(suspensions)
             .with_plugin_cache(plugin_cache);
         // Each tenant's own trusted vendor keys, before any package of theirs is installed.
@@ -626,6 +639,11 @@ fn serve(
         let deployed_dir = config.data.join("rulesets");
         for (path, error) in rules.install_dir(&deployed_dir, &calendars.current()) {
             tracing::error!(package = %path.display(), error = %error, "deployed ruleset refused");
+        }
+        // Every package is installed: compiled code that none of them uses goes.
+        let evicted = rules.evict_unused_artifacts();
+        if evicted > 0 {
+            tracing::info!(evicted, "unused compiled plugins deleted from the artifact cache");
         }
         let app = Redress::new(
             Arc::new(store),

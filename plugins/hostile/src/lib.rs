@@ -14,6 +14,13 @@ redress_plugin_sdk::export_ruleset!(Hostile);
 
 impl Ruleset for Hostile {
     fn describe() -> Descriptor {
+        // `describe` runs at load, before any case: its time must be bounded too.
+        if cfg!(feature = "slow-describe") {
+            let mut n: u64 = 1;
+            loop {
+                n = std::hint::black_box(n.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }
         Descriptor {
             id: "hostile".into(),
             version: "0.1.0".into(),
@@ -115,7 +122,33 @@ fn misbehave(_case: &CaseView) -> Result<Decision, String> {
     Err("this plugin never decides".into())
 }
 
+/// Logs a 16 MiB message over and over: the host's work on each call (reading the message)
+/// must be paid for, or fuel does not bound the decision's time.
+#[cfg(feature = "log-bomb")]
+fn misbehave(case: &CaseView) -> Result<Decision, String> {
+    let message = "x".repeat((16 << 20) + case.claim.len() % 2);
+    loop {
+        redress_plugin_sdk::log(redress_plugin_sdk::LogLevel::Info, &message);
+    }
+}
+
+/// 400,000 empty flags: no text at all, so no text cap sees them, yet each is stored.
+#[cfg(feature = "many-flags")]
+fn misbehave(_case: &CaseView) -> Result<Decision, String> {
+    use redress_plugin_sdk::{Action, ClassifyAction};
+    Ok(Decision {
+        actions: vec![Action::Classify(ClassifyAction {
+            category: None,
+            severity: None,
+            flags: vec![String::new(); 400_000],
+        })],
+        explanation: vec![],
+    })
+}
+
 #[cfg(not(any(
+    feature = "log-bomb",
+    feature = "many-flags",
     feature = "endless-loop",
     feature = "memory-bomb",
     feature = "endless-recursion",

@@ -11,6 +11,10 @@
 //! another host, or filed under another plugin's name) is not loaded: the plugin is compiled
 //! again and the artifact replaced. Whoever can read the key can forge artifacts; that is the
 //! account the server runs as, which could replace the server binary anyway.
+//!
+//! An artifact is written only once its package is accepted (`keep`, at activation), so a
+//! refused upload leaves nothing here; at start-up every artifact that no installed package
+//! uses is deleted (`evict_except`).
 
 use std::{
     hash::{Hash, Hasher},
@@ -90,7 +94,7 @@ impl ArtifactCache {
     }
 
     /// The artifact's name: the plugin's content and the engine configuration that compiled it.
-    fn name(engine: &Engine, wasm: &[u8]) -> String {
+    pub(crate) fn name(engine: &Engine, wasm: &[u8]) -> String {
         let mut compatibility = std::hash::DefaultHasher::new();
         engine
             .precompile_compatibility_hash()
@@ -113,7 +117,7 @@ impl ArtifactCache {
     }
 
     /// The compiled component for `wasm`: from the cache if this host wrote it, else compiled
-    /// with `compile` and stored.
+    /// with `compile` (and not stored: see `keep`).
     pub fn get_or_compile(
         &self,
         engine: &Engine,
@@ -140,20 +144,69 @@ impl ArtifactCache {
             }
         };
         let component = compile()?;
-        if let Err(e) = self.store(&name, &path, &component) {
+        Ok((component, outcome))
+    }
+
+    /// Stores `component`, compiled from `wasm`, unless an artifact this host wrote is already
+    /// there. Called once the package is accepted.
+    pub fn keep(&self, engine: &Engine, wasm: &[u8], component: &Component) {
+        let name = Self::name(engine, wasm);
+        let path = self.dir.join(format!("{name}.cwasm"));
+        let present = std::fs::read(&path)
+            .ok()
+            .is_some_and(|stored| self.tag_verifies(&name, &stored));
+        if present {
+            return;
+        }
+        if let Err(e) = self.store(&name, &path, component) {
             tracing::warn!(path = %path.display(), error = %e, "the compiled plugin could not be cached; it will be compiled again after a restart");
         }
-        Ok((component, outcome))
+    }
+
+    /// Deletes every artifact (and leftover temporary file) whose name is not in `used`: code
+    /// compiled for packages that are no longer installed, or were refused by an older host.
+    /// Returns how many files were deleted.
+    pub fn evict_except(&self, used: &std::collections::HashSet<String>) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut evicted = 0;
+        for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+            let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let name = file
+                .strip_suffix(".cwasm")
+                .or_else(|| file.strip_suffix(".cwasm.tmp"));
+            let unused = match name {
+                Some(name) => file.ends_with(".tmp") || !used.contains(name),
+                None => false,
+            };
+            if unused {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => evicted += 1,
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "an unused plugin artifact could not be deleted");
+                    }
+                }
+            }
+        }
+        evicted
+    }
+
+    fn tag_verifies(&self, name: &str, stored: &[u8]) -> bool {
+        stored.len() >= TAG_BYTES && {
+            let (tag, artifact) = stored.split_at(TAG_BYTES);
+            self.tag(name, artifact).verify_slice(tag).is_ok()
+        }
     }
 
     /// Checks the tag, then deserialises.
     fn verified(&self, engine: &Engine, name: &str, stored: &[u8]) -> Option<Component> {
-        if stored.len() < TAG_BYTES {
+        if !self.tag_verifies(name, stored) {
             return None;
         }
-        let (tag, artifact) = stored.split_at(TAG_BYTES);
-        self.tag(name, artifact).verify_slice(tag).ok()?;
-        Self::deserialize(engine, artifact)
+        Self::deserialize(engine, stored.get(TAG_BYTES..)?)
     }
 
     #[allow(unsafe_code)]

@@ -2,12 +2,9 @@
 //! receipt date, and pinned on the case by its first decision.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet, VecDeque},
     path::{Path, PathBuf},
-    sync::{
-        Arc, PoisonError, RwLock,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError, RwLock},
 };
 
 use jiff::civil::Date;
@@ -27,7 +24,7 @@ use super::{
     fixtures::{Fixture, FixtureReport},
     manifest::{EngineKind, Manifest},
     rhai_engine::RhaiEngine,
-    signing::{Expected, SIGNATURE_FILE, SignatureError, Signer, TrustStore},
+    signing::{Expected, SIGNATURE_FILE, SignatureError, Signer, Statement, TrustStore},
     wasm::{Descriptor, PluginSettings, WasmEngine, WasmPlugin},
 };
 
@@ -193,11 +190,62 @@ pub enum RulesetState {
     },
 }
 
-/// Consecutive failed decisions after which a plugin's version is quarantined (suspended until
-/// an operator resumes it). A Rhai ruleset is not quarantined: its failures are deterministic
-/// outcomes of the rules and the data (for example a deadline past the calendar's horizon),
-/// while a plugin that keeps trapping or running out of fuel is broken or hostile.
+/// Quarantine: a ruleset version (plugin or Rhai) whose decisions keep failing is suspended
+/// until an operator resumes it, when either
+/// - its last `QUARANTINE_AFTER_FAILURES` (5) decisions failed, or
+/// - at least `QUARANTINE_WINDOW_FAILURES` (10) of its last `QUARANTINE_WINDOW` (20) decisions
+///   failed, and they are at least half of the decisions in the window (a ruleset that fails
+///   4 cases in 5 never fails 5 in a row, and must not escape).
+///
+/// Counted are the ruleset's own failures in `decide` (an error, a limit, a timeout, an
+/// invalid or oversized decision, a plugin's trap or refusal). Not counted: the host at
+/// capacity (`RuleError::Capacity`: every pooled instance or the tenant's share busy), which
+/// is not the ruleset's fault, and a decision whose actions the case's lifecycle or calendar
+/// refuses afterwards (`rules::apply`), which is an outcome of the data.
 pub const QUARANTINE_AFTER_FAILURES: u32 = 5;
+/// Decisions in the window of the failure-rate rule; see `QUARANTINE_AFTER_FAILURES`.
+pub const QUARANTINE_WINDOW: usize = 20;
+/// Failures within the window that quarantine; see `QUARANTINE_AFTER_FAILURES`.
+pub const QUARANTINE_WINDOW_FAILURES: usize = 10;
+
+/// A ruleset's recent outcomes, for the quarantine rule.
+#[derive(Debug, Default)]
+struct Outcomes {
+    /// The last `QUARANTINE_WINDOW` outcomes, newest last; `true` is a failure.
+    recent: VecDeque<bool>,
+    in_a_row: u32,
+    /// Set once a quarantine has been decided, so that decisions running concurrently with
+    /// the one that decided it do not record it again.
+    quarantined: bool,
+}
+
+impl Outcomes {
+    /// Records an outcome; returns why the ruleset is to be quarantined, the first time the
+    /// rule says so.
+    fn record(&mut self, failed: bool) -> Option<String> {
+        if self.recent.len() == QUARANTINE_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(failed);
+        self.in_a_row = if failed { self.in_a_row + 1 } else { 0 };
+        if self.quarantined || !failed {
+            return None;
+        }
+        let failures = self.recent.iter().filter(|f| **f).count();
+        let why = if self.in_a_row >= QUARANTINE_AFTER_FAILURES {
+            format!("{} failures in a row", self.in_a_row)
+        } else if failures >= QUARANTINE_WINDOW_FAILURES && failures * 2 >= self.recent.len() {
+            format!(
+                "{failures} failures in the last {} decisions",
+                self.recent.len()
+            )
+        } else {
+            return None;
+        };
+        self.quarantined = true;
+        Some(why)
+    }
+}
 
 /// A compiled, validated package.
 #[derive(Debug)]
@@ -207,7 +255,7 @@ pub struct LoadedRuleset {
     pub content_hash: String,
     pub fixture_count: usize,
     state: RwLock<RulesetState>,
-    consecutive_failures: AtomicU32,
+    outcomes: Mutex<Outcomes>,
     /// Where a quarantine is recorded; set when the ruleset is activated in a registry (the
     /// failures of fixture runs before activation do not count).
     suspensions: Option<Arc<Suspensions>>,
@@ -228,7 +276,17 @@ enum Compiled {
         engine: &'static WasmEngine,
         plugin: WasmPlugin,
         settings: PluginSettings,
+        /// The `.wasm`, to store its compiled code once the package is accepted.
+        wasm: Vec<u8>,
     },
+}
+
+/// The manifest's sector as plugins and signatures name it (`banking`).
+fn sector_name(manifest: &Manifest) -> String {
+    serde_json::to_value(manifest.sector)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// A plugin must be what its package says it is.
@@ -238,10 +296,7 @@ fn check_descriptor(
     origin: &str,
 ) -> Result<(), PackageError> {
     let d = &plugin.descriptor;
-    let sector = serde_json::to_value(manifest.sector)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let sector = sector_name(manifest);
     let mut differences = Vec::new();
     for (what, plugin_says, manifest_says) in [
         ("id", d.id.as_str(), manifest.id.as_str()),
@@ -318,6 +373,7 @@ impl LoadedRuleset {
                     engine: wasm,
                     plugin,
                     settings: PluginSettings::of(&manifest),
+                    wasm: bytes.clone(),
                 }
             }
         };
@@ -337,7 +393,7 @@ impl LoadedRuleset {
             content_hash: package.content_hash(),
             fixture_count: fixtures.len(),
             state: RwLock::new(RulesetState::Active),
-            consecutive_failures: AtomicU32::new(0),
+            outcomes: Mutex::new(Outcomes::default()),
             suspensions: None,
             signed_by: None,
             compiled,
@@ -360,7 +416,7 @@ impl LoadedRuleset {
                 "the ruleset is suspended: {reason}"
             )));
         }
-        match &self.compiled {
+        let decided = match &self.compiled {
             Compiled::Rhai {
                 engine,
                 ast,
@@ -370,12 +426,15 @@ impl LoadedRuleset {
                 engine,
                 plugin,
                 settings,
-            } => {
-                let decided = engine.decide(plugin, &self.manifest, settings, trigger, case, ctx);
-                self.count_plugin_outcome(&decided);
-                decided
-            }
+                ..
+            } => engine.decide(plugin, &self.manifest, settings, trigger, case, ctx),
         }
+        .and_then(|decision| {
+            super::check_decision(&decision)?;
+            Ok(decision)
+        });
+        self.count_outcome(&decided);
+        decided
     }
 
     pub fn state(&self) -> RulesetState {
@@ -389,27 +448,29 @@ impl LoadedRuleset {
         self.state() == RulesetState::Active
     }
 
-    /// Quarantines a plugin after `QUARANTINE_AFTER_FAILURES` failures in a row. A full
-    /// instance pool is the host's capacity, not the plugin's fault, and does not count.
-    fn count_plugin_outcome(&self, decided: &Result<Decision, RuleError>) {
+    /// Applies the quarantine rule (see `QUARANTINE_AFTER_FAILURES`). The recorded reason names
+    /// the kind of the last failure only (`RuleError::kind`): it is shown to whoever may list
+    /// rulesets, and a failure's own text (a plugin's refusal, a script's error) may quote the
+    /// case; that text stays in the case's `rule_failure` event.
+    fn count_outcome(&self, decided: &Result<Decision, RuleError>) {
         let Some(suspensions) = &self.suspensions else {
             return;
         };
         let error = match decided {
-            Ok(_) => {
-                self.consecutive_failures.store(0, Ordering::Relaxed);
-                return;
-            }
+            Ok(_) => None,
             Err(RuleError::Capacity(_)) => return,
-            Err(error) => error,
+            Err(error) => Some(error),
         };
-        let failures = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
-        if failures != QUARANTINE_AFTER_FAILURES {
+        let why = self
+            .outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(error.is_some());
+        let (Some(why), Some(error)) = (why, error) else {
             return;
-        }
-        let reason =
-            format!("quarantined after {failures} consecutive plugin failures; the last: {error}");
-        tracing::error!(id = %self.manifest.id, version = %self.manifest.version, %reason, "plugin quarantined");
+        };
+        let reason = format!("quarantined after {why}; the last: {}", error.kind());
+        tracing::error!(id = %self.manifest.id, version = %self.manifest.version, %reason, "ruleset quarantined");
         if let Err(e) = suspensions.record(&self.reference(), Some(&reason)) {
             tracing::error!(error = %e, "the quarantine could not be recorded; it lasts until a restart");
         }
@@ -418,7 +479,7 @@ impl LoadedRuleset {
 
     fn set_state(&self, state: RulesetState) {
         if state == RulesetState::Active {
-            self.consecutive_failures.store(0, Ordering::Relaxed);
+            *self.outcomes.lock().unwrap_or_else(PoisonError::into_inner) = Outcomes::default();
         }
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = state;
     }
@@ -780,19 +841,22 @@ impl Registry {
         package: &Package,
         calendars: &CalendarSet,
     ) -> Result<Prepared, PackageError> {
+        // The signature first: no code of a package a trusted vendor did not sign is compiled
+        // or run (compiling and `describe` can take seconds and leave artifacts behind).
+        let signed = self.verify_signature(package)?;
         let (mut loaded, fixtures) =
             LoadedRuleset::compile_cached(&self.engine, package, self.plugin_cache.as_ref())?;
-        let trust = self.trust_for(loaded.manifest.tenant.as_deref());
-        if let Some(expected) = loaded.expected_statement()
-            && trust.is_enforced()
-        {
-            let signer =
-                trust
-                    .verify(package, &expected)
-                    .map_err(|source| PackageError::Signature {
-                        origin: package.origin.clone(),
-                        source,
-                    })?;
+        if let Some((signer, statement)) = signed {
+            // What only the compiled component can tell: the interface version it exports.
+            let expected = loaded.expected_statement().ok_or_else(|| {
+                PackageError::Invalid(format!("{}: not a plugin", package.origin))
+            })?;
+            expected
+                .matches(&statement)
+                .map_err(|source| PackageError::Signature {
+                    origin: package.origin.clone(),
+                    source,
+                })?;
             loaded.signed_by = Some(signer);
         }
         if let Some(existing) = self.find(&loaded.reference()) {
@@ -818,11 +882,74 @@ impl Registry {
         Ok(Prepared::Ready(Box::new(loaded)))
     }
 
+    /// With trusted keys, a plugin package's signature, checked against what its manifest
+    /// says before any of its code is compiled: `Some` for a plugin on a server that trusts
+    /// keys. The interface version, which only the compiled component tells, is compared after.
+    fn verify_signature(
+        &self,
+        package: &Package,
+    ) -> Result<Option<(Signer, Statement)>, PackageError> {
+        let manifest_text = package
+            .files
+            .get("ruleset.toml")
+            .ok_or_else(|| PackageError::Invalid(format!("{}: no ruleset.toml", package.origin)))?;
+        let manifest = Manifest::parse(manifest_text, &format!("{}/ruleset.toml", package.origin))?;
+        let trust = self.trust_for(manifest.tenant.as_deref());
+        if manifest.engine != EngineKind::Wasm || !trust.is_enforced() {
+            return Ok(None);
+        }
+        let refused = |source| PackageError::Signature {
+            origin: package.origin.clone(),
+            source,
+        };
+        let (signer, statement) = trust.verify_signed(package).map_err(refused)?;
+        let sector = sector_name(&manifest);
+        Expected {
+            id: &manifest.id,
+            version: &manifest.version,
+            sector: &sector,
+            // Checked once the component is compiled (`prepare`).
+            interface: &statement.interface,
+        }
+        .matches(&statement)
+        .map_err(refused)?;
+        Ok(Some((signer, statement)))
+    }
+
+    /// Deletes the compiled plugin code that no installed package uses (at start-up, after
+    /// every package is installed). Returns how many artifacts were deleted.
+    pub fn evict_unused_artifacts(&self) -> usize {
+        let Some(cache) = &self.plugin_cache else {
+            return 0;
+        };
+        let used: HashSet<String> = self
+            .all()
+            .iter()
+            .filter_map(|r| match &r.compiled {
+                Compiled::Wasm { engine, wasm, .. } => Some(engine.artifact_name(wasm)),
+                Compiled::Rhai { .. } => None,
+            })
+            .collect();
+        cache.evict_except(&used)
+    }
+
     pub fn activate(&self, mut loaded: LoadedRuleset) -> Arc<LoadedRuleset> {
         if let Some(reason) = self.suspensions.reason(&loaded.reference()) {
             loaded.set_state(RulesetState::Suspended { reason });
         }
-        loaded.consecutive_failures.store(0, Ordering::Relaxed);
+        if let (
+            Some(cache),
+            Compiled::Wasm {
+                engine,
+                plugin,
+                wasm,
+                ..
+            },
+        ) = (&self.plugin_cache, &loaded.compiled)
+        {
+            engine.keep_artifact(plugin, wasm, cache);
+        }
+        loaded.outcomes = Mutex::new(Outcomes::default());
         loaded.suspensions = Some(Arc::clone(&self.suspensions));
         let loaded = Arc::new(loaded);
         self.rulesets
@@ -875,5 +1002,92 @@ impl Registry {
             }
         }
         refused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::rules::{fixtures::Fixture, rhai_engine::Limits};
+
+    /// Finding 3 of the sandbox review: 16 failures in 20 decisions, never 5 in a row, were
+    /// never quarantined.
+    #[test]
+    fn quarantine_looks_at_a_failure_rate_over_a_window() {
+        let mut outcomes = Outcomes::default();
+        let mut quarantined = None;
+        for i in 0..20 {
+            // Four failures, one success, over and over.
+            if let Some(why) = outcomes.record(i % 5 != 4) {
+                quarantined = Some((i, why));
+                break;
+            }
+        }
+        let (at, why) = quarantined.unwrap();
+        assert_eq!(why, "10 failures in the last 12 decisions");
+        assert_eq!(at, 11);
+        // Once: the decisions still running do not quarantine again.
+        assert_eq!(outcomes.record(true), None);
+
+        let mut outcomes = Outcomes::default();
+        let whys: Vec<Option<String>> = (0..5).map(|_| outcomes.record(true)).collect();
+        assert_eq!(whys[4].as_deref(), Some("5 failures in a row"));
+        // Occasional failures are no reason.
+        let mut outcomes = Outcomes::default();
+        assert!((0..200).all(|i| outcomes.record(i % 3 == 0).is_none()));
+    }
+
+    fn banking_case() -> (Case, jiff::Timestamp, CalendarSet) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let calendars = CalendarSet::load_dir(root.join("rulesets/calendars")).unwrap();
+        let package = Package::read_dir(&root.join("rulesets/banking-insurance")).unwrap();
+        let (banking, fixtures) =
+            LoadedRuleset::compile(&RhaiEngine::new(Limits::default()), &package).unwrap();
+        let fixture: &Fixture = fixtures.iter().min_by_key(|f| f.name.clone()).unwrap();
+        let case = fixture.evaluate(&banking, &calendars).unwrap().case_before;
+        (case, fixture.now, calendars)
+    }
+
+    /// Finding 2 of the sandbox review: Rhai rulesets were never quarantined, however often
+    /// they failed. The reason shown names the kind of failure, not the script's words (which
+    /// may quote the case: finding 8).
+    #[test]
+    fn rhai_rulesets_that_keep_failing_are_quarantined() {
+        let (case, now, calendars) = banking_case();
+        let mut package = Package {
+            origin: "failing".into(),
+            files: BTreeMap::new(),
+            binaries: BTreeMap::new(),
+        };
+        package.files.insert(
+            "ruleset.toml".into(),
+            "id = \"failing\"\nversion = \"1.0.0\"\nname = \"Failing\"\nsector = \"banking\"\n\
+             effective_from = 2020-01-01\nengine = \"rhai\"\nentry = \"rules.rhai\"\n"
+                .into(),
+        );
+        package.files.insert(
+            "rules.rhai".into(),
+            "fn decide(trigger, the_case, ctx) { throw `secret: ${the_case.claim}`; }".into(),
+        );
+        let registry = Registry::new(RhaiEngine::new(Limits::default()));
+        let ruleset = registry.install(&package, &calendars).unwrap();
+        let ctx = RuleContext {
+            now,
+            calendars: &calendars,
+        };
+        for _ in 0..QUARANTINE_AFTER_FAILURES {
+            let error = ruleset
+                .decide(&Trigger::CaseReceived, &case, &ctx)
+                .unwrap_err();
+            assert!(error.to_string().contains("secret"), "{error}");
+        }
+        let RulesetState::Suspended { reason } = ruleset.state() else {
+            panic!("not quarantined: {:?}", ruleset.state());
+        };
+        assert_eq!(
+            reason,
+            "quarantined after 5 failures in a row; the last: the rules failed (a script error)"
+        );
     }
 }

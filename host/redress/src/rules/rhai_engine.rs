@@ -15,8 +15,17 @@
 //! package, no module system, no file resolver), `eval` disabled, and limits on operations,
 //! call depth, expression depth and string / array / map sizes. `print` and `debug` go to
 //! tracing. A script has no way to reach storage, the network, the file system or the clock.
+//!
+//! The operation limit does not bound time: one operation can take long (`contains` on an
+//! array of long strings compares every element, and counts once). So every decision also has
+//! a wall-clock deadline, checked before each operation (`on_progress`); a decision past it
+//! stops with a `Limit` failure saying so.
 
-use std::sync::Arc;
+use std::{
+    cell::Cell,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use redress_domain::{
     Case,
@@ -40,8 +49,8 @@ pub struct Limits {
     pub max_string_size: usize,
     pub max_array_size: usize,
     pub max_map_size: usize,
-    /// At most this many actions and explanation lines in one decision.
-    pub max_decision_items: usize,
+    /// Wall-clock bound on one decision.
+    pub timeout: Duration,
 }
 
 impl Default for Limits {
@@ -54,7 +63,7 @@ impl Default for Limits {
             max_string_size: 64 * 1024,
             max_array_size: 10_000,
             max_map_size: 10_000,
-            max_decision_items: 200,
+            timeout: Duration::from_secs(2),
         }
     }
 }
@@ -67,6 +76,31 @@ pub struct RhaiEngine {
 
 /// The engine version recorded with every stored decision.
 pub const ENGINE_VERSION: &str = "rhai 1.27";
+
+thread_local! {
+    /// The deadline of the decision running on this thread. The engine is shared and its
+    /// progress callback is set once, so the per-call deadline lives beside the call.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Sets this thread's decision deadline for as long as it lives (a decision cut short by a
+/// panic does not leave its deadline to the next one).
+struct DeadlineGuard(Option<Instant>);
+
+impl DeadlineGuard {
+    fn set(deadline: Instant) -> DeadlineGuard {
+        DeadlineGuard(DEADLINE.replace(Some(deadline)))
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        DEADLINE.set(self.0);
+    }
+}
+
+/// The token a decision past its deadline is terminated with.
+const TIMED_OUT: &str = "deadline";
 
 fn s(text: impl Into<ImmutableString>) -> Dynamic {
     Dynamic::from(text.into())
@@ -314,6 +348,12 @@ impl RhaiEngine {
         engine.set_max_array_size(limits.max_array_size);
         engine.set_max_map_size(limits.max_map_size);
         engine.set_strict_variables(true);
+        engine.on_progress(|_operations| {
+            let late = DEADLINE
+                .get()
+                .is_some_and(|deadline| Instant::now() >= deadline);
+            late.then(|| s(TIMED_OUT))
+        });
         engine.on_print(|text| tracing::info!(target: "redress::rules", "{text}"));
         engine.on_debug(|text, source, position| {
             tracing::debug!(target: "redress::rules", source = source.unwrap_or("-"), %position, "{text}")
@@ -376,6 +416,7 @@ impl RhaiEngine {
                 s(format!("{}@{}", manifest.id, manifest.version)),
             ),
         ]));
+        let _deadline = DeadlineGuard::set(Instant::now() + self.limits.timeout);
         let result: Dynamic = self
             .engine
             .call_fn_with_options(
@@ -391,7 +432,7 @@ impl RhaiEngine {
                     ctx_value.into_shared(),
                 ),
             )
-            .map_err(|e| classify_failure(*e))?;
+            .map_err(|e| classify_failure(*e, self.limits.timeout))?;
         self.to_decision(result, manifest)
     }
 
@@ -399,11 +440,13 @@ impl RhaiEngine {
         let items: Array = result.try_cast::<Array>().ok_or_else(|| {
             RuleError::InvalidOutput("`decide` must return an array of actions".into())
         })?;
-        if items.len() > self.limits.max_decision_items {
+        // The decision's size is checked once for both engines (`rules::check_decision`); the
+        // item count is checked here first only so that a huge answer is not converted.
+        if items.len() > super::MAX_DECISION_ITEMS {
             return Err(RuleError::InvalidOutput(format!(
                 "{} items; at most {} are accepted",
                 items.len(),
-                self.limits.max_decision_items
+                super::MAX_DECISION_ITEMS
             )));
         }
         let mut decision = Decision::default();
@@ -466,8 +509,12 @@ fn trigger_to_rhai(trigger: &Trigger) -> Result<Dynamic, Box<EvalAltResult>> {
     Ok(Dynamic::from_map(map))
 }
 
-fn classify_failure(error: EvalAltResult) -> RuleError {
+fn classify_failure(error: EvalAltResult, timeout: Duration) -> RuleError {
     match error {
+        EvalAltResult::ErrorTerminated(_, position) => RuleError::Limit(format!(
+            "the rules took longer than {} ms (their time bound) at {position}",
+            timeout.as_millis()
+        )),
         EvalAltResult::ErrorTooManyOperations(position) => RuleError::Limit(format!(
             "too many operations (an endless loop?) at {position}"
         )),
@@ -514,5 +561,74 @@ mod tests {
                 rhai::serde::from_dynamic(&rhai::serde::to_dynamic(&trigger).unwrap()).unwrap();
             assert_eq!(direct, via_serde, "{trigger:?}");
         }
+    }
+
+    /// Finding 2 of the sandbox review: the operation limit does not bound time, since one
+    /// operation (`contains` on an array of long strings) can take long; a decision ran 40 s.
+    #[test]
+    fn rhai_decisions_are_bounded_in_wall_clock_time() {
+        let limits = Limits {
+            timeout: Duration::from_millis(300),
+            ..Limits::default()
+        };
+        let engine = RhaiEngine::new(limits);
+        let ast = engine
+            .compile(
+                r#"
+                fn decide(trigger, the_case, ctx) {
+                    let hay = [];
+                    for i in 0..9999 { hay.push(i); }
+                    let found = 0;
+                    for i in 0..100000 { if hay.contains(-1) { found += 1; } }
+                    []
+                }
+                "#,
+                "slow.rhai",
+            )
+            .unwrap();
+        let package_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../rulesets/banking-insurance");
+        let package = super::super::registry::Package::read_dir(&package_dir).unwrap();
+        let (banking, _) =
+            super::super::LoadedRuleset::compile(&RhaiEngine::new(Limits::default()), &package)
+                .unwrap();
+        let manifest = banking.manifest.clone();
+        let fixture = std::fs::read_dir(package_dir.join("cases"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .min()
+            .unwrap();
+        let fixture = super::super::fixtures::Fixture::parse(
+            &std::fs::read_to_string(&fixture).unwrap(),
+            "slow",
+            "slow",
+        )
+        .unwrap();
+        let calendars = redress_calendar::CalendarSet::load_dir(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/calendars"),
+        )
+        .unwrap();
+        let case = fixture.evaluate(&banking, &calendars).unwrap().case_before;
+        let ctx = RuleContext {
+            now: fixture.now,
+            calendars: &calendars,
+        };
+        let started = Instant::now();
+        let error = engine
+            .decide(
+                &ast,
+                &manifest,
+                &Dynamic::UNIT,
+                &Trigger::CaseReceived,
+                &case,
+                &ctx,
+            )
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            error.to_string().contains("took longer than 300 ms"),
+            "{error}"
+        );
+        assert!(took < Duration::from_secs(2), "took {took:?}");
     }
 }

@@ -280,6 +280,16 @@ impl TrustStore {
         package: &Package,
         expected: &Expected<'_>,
     ) -> Result<Signer, SignatureError> {
+        let (signer, statement) = self.verify_signed(package)?;
+        expected.matches(&statement)?;
+        Ok(signer)
+    }
+
+    /// Everything `verify` checks but what the package is (`Expected`): that a trusted key
+    /// signed the statement and the statement's hash is the package's. It reads no code, so
+    /// the host runs it before compiling a plugin, and checks the returned statement against
+    /// the package after.
+    pub fn verify_signed(&self, package: &Package) -> Result<(Signer, Statement), SignatureError> {
         let origin = format!("{}/{SIGNATURE_FILE}", package.origin);
         let text = package
             .files
@@ -330,11 +340,11 @@ impl TrustStore {
                 actual,
             });
         }
-        expected.matches(&file.package)?;
-        Ok(Signer {
+        let signer = Signer {
             vendor: trusted.vendor.clone(),
             key_id: trusted.key_id.clone(),
-        })
+        };
+        Ok((signer, file.package))
     }
 }
 
@@ -348,7 +358,7 @@ pub struct Expected<'a> {
 }
 
 impl Expected<'_> {
-    fn matches(&self, statement: &Statement) -> Result<(), SignatureError> {
+    pub fn matches(&self, statement: &Statement) -> Result<(), SignatureError> {
         let differences: Vec<String> = [
             ("id", self.id, statement.id.as_str()),
             ("version", self.version, statement.version.as_str()),

@@ -8,18 +8,25 @@
 //! from one case to the next) drawn from a pooling allocator, under a fuel budget (a
 //! deterministic bound on instructions, like Rhai's operation limit), a memory cap enforced by
 //! a `ResourceLimiter`, table and instance caps and a stack limit, with size caps on what goes
-//! in and what comes out. A trap, the fuel or memory running out, an error the plugin returns
+//! in and what comes out. Fuel alone does not bound time (host calls and the host's own work
+//! on a plugin's behalf cost no instructions), so every call also has a wall-clock deadline:
+//! one background thread advances the engine's epoch every `EPOCH_TICK`, and a store whose
+//! deadline has passed traps at its next loop header or function entry. The logging import is
+//! charged fuel per call and per byte it reads, and reads at most `LOG_MESSAGE_CHARS` of a
+//! message. A trap, the fuel, the time or the memory running out, an error the plugin returns
 //! and an output that fails validation all become the same recorded rule failure as a failing
-//! Rhai rule.
+//! Rhai rule. A tenant holds at most its share of the instance pool at once, so that one
+//! tenant's slow plugin cannot starve another's.
 //!
 //! Versioning: each released interface version has its own frozen WIT folder and its own
 //! bindings module here (`v1_0_0`). The host reads the version a component exports
 //! (`redress:ruleset/decider@<version>`) and refuses a version it has no bindings for, naming
 //! both.
 
-use std::sync::{
-    OnceLock,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    collections::HashMap,
+    sync::{Mutex, OnceLock, PoisonError},
+    time::Duration,
 };
 
 use redress_domain::{
@@ -29,8 +36,8 @@ use redress_domain::{
 };
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
-    Trap,
-    component::{Component, HasSelf, Linker, types::ComponentItem},
+    StoreContextMut, Trap,
+    component::{Component, HasSelf, Linker, WasmStr, types::ComponentItem},
 };
 
 use super::{
@@ -69,12 +76,12 @@ pub struct WasmLimits {
     pub stack_bytes: usize,
     /// Bytes of text handed to a plugin (the case's free text, attributes...).
     pub max_input_bytes: usize,
-    /// Actions plus explanation lines in one decision.
-    pub max_decision_items: usize,
-    /// Bytes of text in one decision.
-    pub max_output_bytes: usize,
-    /// Log lines a plugin may write per decision; the rest are dropped.
+    /// Log lines a plugin may write per decision; the rest are dropped (unread).
     pub max_log_lines: u32,
+    /// Wall-clock bound on one call (`describe` or `decide`), instantiation included.
+    pub timeout: Duration,
+    /// Pool instances one tenant may hold at once.
+    pub instances_per_tenant: u32,
 }
 
 impl Default for WasmLimits {
@@ -86,9 +93,9 @@ impl Default for WasmLimits {
             instances: 16,
             stack_bytes: 512 << 10,
             max_input_bytes: 1 << 20,
-            max_decision_items: 200,
-            max_output_bytes: 1 << 20,
             max_log_lines: 20,
+            timeout: Duration::from_secs(2),
+            instances_per_tenant: (POOLED_INSTANCES / 2).max(8),
         }
     }
 }
@@ -99,7 +106,7 @@ pub struct WasmEngine {
     linker: Linker<PluginState>,
     limits: WasmLimits,
     /// Instances currently drawn from the pool, to fail cleanly rather than wait.
-    in_flight: AtomicU64,
+    pool: Pool,
 }
 
 impl std::fmt::Debug for WasmEngine {
@@ -122,12 +129,68 @@ const POOLED_INSTANCES: u32 = 64;
 /// plugin links itself with a 64 KiB stack instead of Rust's 1 MiB (plugins/banking/build.rs).
 const KEEP_RESIDENT_BYTES: usize = 256 << 10;
 
+/// How often the ticker thread advances the engine's epoch: the granularity of the time bound.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Fuel a call to the logging import costs on top of a byte per byte read: the host's work
+/// for a call, which would otherwise be free (a plugin calling `log` in a loop).
+const LOG_CALL_FUEL: u64 = 10_000;
+
+/// Characters of a log message that are kept (and read); the rest is dropped.
+const LOG_MESSAGE_CHARS: usize = 1_000;
+
+/// What the pool accounting calls the instances that `load` uses to ask a plugin to describe
+/// itself, which no tenant's decision is waiting for.
+const LOADING: &str = "(loading)";
+
 /// What a store holds while one decision runs.
 struct PluginState {
     limits: Limits,
     log_lines: u32,
     max_log_lines: u32,
     plugin: String,
+}
+
+/// Takes `amount` of the store's fuel, trapping as out of fuel when there is not that much.
+fn charge_fuel(store: &mut StoreContextMut<'_, PluginState>, amount: u64) -> wasmtime::Result<()> {
+    let left = store.get_fuel()?;
+    match left.checked_sub(amount) {
+        Some(rest) => store.set_fuel(rest),
+        None => {
+            store.set_fuel(0)?;
+            Err(Trap::OutOfFuel.into())
+        }
+    }
+}
+
+/// The logging import, defined by hand instead of through the bindings: the bindings lift the
+/// whole message into a `String` before the host sees it, so a plugin could make the host copy
+/// 16 MiB per call for free. Taking a `WasmStr` leaves the message in the plugin's memory: a
+/// call beyond the line cap reads nothing; a read validates the message in place (no copy),
+/// is paid for in fuel per byte, and copies out at most `LOG_MESSAGE_CHARS` characters.
+fn log_import(
+    mut store: StoreContextMut<'_, PluginState>,
+    (level, message): (wit::LogLevel, WasmStr),
+) -> wasmtime::Result<()> {
+    charge_fuel(&mut store, LOG_CALL_FUEL)?;
+    let state = store.data_mut();
+    if state.log_lines >= state.max_log_lines {
+        return Ok(());
+    }
+    state.log_lines += 1;
+    let (read, kept) = {
+        let text = message.to_str(&store)?;
+        let kept: String = text.chars().take(LOG_MESSAGE_CHARS).collect();
+        (text.len(), kept)
+    };
+    charge_fuel(&mut store, read as u64)?;
+    let plugin = store.data().plugin.as_str();
+    match level {
+        wit::LogLevel::Debug => tracing::debug!(target: "redress::plugins", plugin, "{kept}"),
+        wit::LogLevel::Info => tracing::info!(target: "redress::plugins", plugin, "{kept}"),
+        wit::LogLevel::Warn => tracing::warn!(target: "redress::plugins", plugin, "{kept}"),
+    }
+    Ok(())
 }
 
 /// The memory and table caps, remembering a refusal so that the failure can say so: a guest
@@ -177,28 +240,17 @@ impl ResourceLimiter for Limits {
 
 impl v1_0_0::redress::ruleset::types::Host for PluginState {}
 
+/// Never called: `log_import` shadows the bindings' definition in the linker. Required by the
+/// bindings' `add_to_linker`, which also defines the interface's types.
 impl v1_0_0::redress::ruleset::host::Host for PluginState {
-    fn log(&mut self, level: wit::LogLevel, message: String) {
-        if self.log_lines >= self.max_log_lines {
-            return;
-        }
-        self.log_lines += 1;
-        let message: String = message.chars().take(1_000).collect();
-        let plugin = self.plugin.as_str();
-        match level {
-            wit::LogLevel::Debug => {
-                tracing::debug!(target: "redress::plugins", plugin, "{message}")
-            }
-            wit::LogLevel::Info => tracing::info!(target: "redress::plugins", plugin, "{message}"),
-            wit::LogLevel::Warn => tracing::warn!(target: "redress::plugins", plugin, "{message}"),
-        }
-    }
+    fn log(&mut self, _level: wit::LogLevel, _message: String) {}
 }
 
 /// A compiled plugin, ready to instantiate.
 #[derive(Clone)]
 pub struct WasmPlugin {
     pre: v1_0_0::RulesetPre<PluginState>,
+    component: Component,
     /// What the plugin says of itself.
     pub descriptor: Descriptor,
 }
@@ -222,9 +274,15 @@ pub struct Descriptor {
 impl WasmEngine {
     /// The process-wide engine: one wasmtime `Engine` (and its instance pool) for all plugins.
     pub fn shared() -> Result<&'static WasmEngine, RuleError> {
+        Self::shared_with(WasmLimits::default())
+    }
+
+    /// The process-wide engine, created with `limits` if this is the first use (the server
+    /// calls it with its configured limits before loading any plugin).
+    pub fn shared_with(limits: WasmLimits) -> Result<&'static WasmEngine, RuleError> {
         static SHARED: OnceLock<Result<WasmEngine, String>> = OnceLock::new();
         SHARED
-            .get_or_init(|| WasmEngine::new(WasmLimits::default()).map_err(|e| e.to_string()))
+            .get_or_init(|| WasmEngine::new(limits).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| RuleError::Plugin(format!("the WebAssembly engine is unavailable: {e}")))
     }
@@ -249,6 +307,7 @@ impl WasmEngine {
         config
             .wasm_component_model(true)
             .consume_fuel(true)
+            .epoch_interruption(true)
             .max_wasm_stack(limits.stack_bytes)
             // Linear memories are reserved at the cap, so no plugin can grow past it even if
             // the limiter were bypassed; guard pages keep bounds checks cheap.
@@ -259,11 +318,20 @@ impl WasmEngine {
         let mut linker = Linker::new(&engine);
         v1_0_0::Ruleset::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(engine_error)?;
+        linker.allow_shadowing(true);
+        for version in SUPPORTED_INTERFACES {
+            linker
+                .instance(&format!("redress:ruleset/host@{version}"))
+                .and_then(|mut host| host.func_wrap("log", log_import))
+                .map_err(engine_error)?;
+        }
+        linker.allow_shadowing(false);
+        spawn_epoch_ticker(&engine)?;
         Ok(WasmEngine {
             engine,
             linker,
+            pool: Pool::new(POOLED_INSTANCES, limits.instances_per_tenant),
             limits,
-            in_flight: AtomicU64::new(0),
         })
     }
 
@@ -306,6 +374,20 @@ impl WasmEngine {
         let version = version.ok_or_else(|| {
             refuse("the component does not export `redress:ruleset/decider`".into())
         })?;
+        // The world exports the decider and nothing else: anything more is code the host never
+        // asked for (a second entry point, a backdoor for another host), refused by name.
+        let decider = format!("redress:ruleset/decider@{version}");
+        let extra: Vec<String> = ty
+            .exports(&self.engine)
+            .filter(|(name, _)| *name != decider)
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        if !extra.is_empty() {
+            return Err(refuse(format!(
+                "the plugin exports {} beyond the redress:ruleset world (only `{decider}`)",
+                extra.join(", ")
+            )));
+        }
         if !SUPPORTED_INTERFACES.contains(&version.as_str()) {
             return Err(refuse(format!(
                 "the plugin was built for interface redress:ruleset@{version}; this host supports {}",
@@ -340,6 +422,7 @@ impl WasmEngine {
             .map_err(|e| refuse(format!("cannot be linked: {e:#}")))?;
         let mut plugin = WasmPlugin {
             pre,
+            component,
             descriptor: Descriptor {
                 id: String::new(),
                 version: String::new(),
@@ -350,6 +433,9 @@ impl WasmEngine {
         // Exports whose names match but whose types do not fail here, at the first
         // instantiation: a plugin built from another revision of the interface.
         let described = self.describe(&plugin, origin).map_err(|e| {
+            if let RuleError::Limit(_) | RuleError::Capacity(_) = e {
+                return refuse(format!("describe failed: {e}"));
+            }
             refuse(format!(
                 "does not work as a redress:ruleset@{} plugin (its exports do not have the \
                  interface's types, or describe failed): {e}",
@@ -366,14 +452,26 @@ impl WasmEngine {
         Ok(plugin)
     }
 
-    /// Runs `call` in a fresh instance under the limits.
+    /// Writes a plugin's compiled code to `cache` (if it is not there yet), once the package
+    /// it belongs to is accepted: a refused package leaves nothing on disk.
+    pub fn keep_artifact(&self, plugin: &WasmPlugin, wasm: &[u8], cache: &ArtifactCache) {
+        cache.keep(&self.engine, wasm, &plugin.component);
+    }
+
+    /// The names of the artifacts `wasm` files are cached under, for eviction.
+    pub fn artifact_name(&self, wasm: &[u8]) -> String {
+        ArtifactCache::name(&self.engine, wasm)
+    }
+
+    /// Runs `call` in a fresh instance under the limits, holding one of `tenant`'s pool slots.
     fn run<T>(
         &self,
         plugin: &WasmPlugin,
         name: &str,
+        tenant: &str,
         call: impl FnOnce(&v1_0_0::Ruleset, &mut Store<PluginState>) -> wasmtime::Result<T>,
     ) -> Result<T, RuleError> {
-        let _slot = PoolSlot::take(&self.in_flight, u64::from(POOLED_INSTANCES))?;
+        let _slot = self.pool.take(tenant)?;
         let mut store = Store::new(
             &self.engine,
             PluginState {
@@ -392,16 +490,21 @@ impl WasmEngine {
         store
             .set_fuel(self.limits.fuel)
             .map_err(|e| RuleError::Plugin(format!("{e:#}")))?;
+        // One tick more than the bound: the current tick may be about to end.
+        let ticks = self.limits.timeout.as_nanos() / EPOCH_TICK.as_nanos() + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
         let outcome = plugin
             .pre
             .instantiate(&mut store)
             .and_then(|bindings| call(&bindings, &mut store));
-        outcome.map_err(|e| classify_trap(&e, store.data().limits.memory_refused))
+        outcome
+            .map_err(|e| classify_trap(&e, store.data().limits.memory_refused, self.limits.timeout))
     }
 
     /// Instantiates a plugin and asks it to describe itself: the fixed cost of every call.
     pub fn describe(&self, plugin: &WasmPlugin, name: &str) -> Result<Descriptor, RuleError> {
-        let described = self.run(plugin, name, |bindings, store| {
+        let described = self.run(plugin, name, LOADING, |bindings, store| {
             bindings.redress_ruleset_decider().call_describe(store)
         })?;
         Ok(Descriptor {
@@ -430,7 +533,7 @@ impl WasmEngine {
             )));
         }
         let reference = format!("{}@{}", manifest.id, manifest.version);
-        let answer = self.run(plugin, &reference, |bindings, store| {
+        let answer = self.run(plugin, &reference, &case.tenant, |bindings, store| {
             bindings.redress_ruleset_decider().call_decide(
                 store,
                 &input.trigger,
@@ -439,41 +542,32 @@ impl WasmEngine {
             )
         })?;
         let decision = answer.map_err(|error| {
-            let (kind, message) = match error {
+            let (why, message) = match error {
                 wit::DecideError::BadSetting(m) => ("a setting is missing or malformed", m),
                 wit::DecideError::MissingInput(m) => ("the case lacks information", m),
                 wit::DecideError::Unsupported(m) => ("the rules do not cover this case", m),
             };
-            RuleError::Script(format!(
-                "the plugin declined to decide ({kind}): {}",
-                message.chars().take(2_000).collect::<String>()
-            ))
+            RuleError::Declined {
+                why,
+                message: message.chars().take(2_000).collect(),
+            }
         })?;
         self.to_decision(decision, manifest)
     }
 
+    /// Maps the plugin's answer to a `Decision`. Its size is checked once for both engines,
+    /// by `rules::check_decision`; the item count is checked here first only so that a huge
+    /// answer is not converted before it is refused.
     fn to_decision(
         &self,
         decision: wit::Decision,
         manifest: &Manifest,
     ) -> Result<Decision, RuleError> {
         let items = decision.actions.len() + decision.explanation.len();
-        if items > self.limits.max_decision_items {
+        if items > super::MAX_DECISION_ITEMS {
             return Err(RuleError::InvalidOutput(format!(
                 "{items} items; at most {} are accepted",
-                self.limits.max_decision_items
-            )));
-        }
-        let bytes: usize = decision.explanation.iter().map(String::len).sum::<usize>()
-            + decision
-                .actions
-                .iter()
-                .map(action_text_bytes)
-                .sum::<usize>();
-        if bytes > self.limits.max_output_bytes {
-            return Err(RuleError::InvalidOutput(format!(
-                "{bytes} bytes of text; at most {} are accepted",
-                self.limits.max_output_bytes
+                super::MAX_DECISION_ITEMS
             )));
         }
         let actions = decision
@@ -499,30 +593,99 @@ impl WasmEngine {
     }
 }
 
-/// Holds one of the pool's instance slots for the duration of a call.
-struct PoolSlot<'a>(&'a AtomicU64);
+/// The instance pool's accounting: how many instances are drawn, in all and per tenant. A
+/// decision beyond either count fails at once as `RuleError::Capacity` (not the plugin's fault,
+/// so not counted towards quarantine) instead of waiting. The per-tenant share keeps one
+/// tenant's slow or hostile plugin from holding every instance while other tenants' cases go to
+/// manual handling.
+#[derive(Debug)]
+struct Pool {
+    capacity: u32,
+    per_tenant: u32,
+    held: Mutex<PoolHeld>,
+}
 
-impl<'a> PoolSlot<'a> {
-    fn take(counter: &'a AtomicU64, capacity: u64) -> Result<PoolSlot<'a>, RuleError> {
-        let before = counter.fetch_add(1, Ordering::AcqRel);
-        if before >= capacity {
-            counter.fetch_sub(1, Ordering::AcqRel);
+#[derive(Debug, Default)]
+struct PoolHeld {
+    total: u32,
+    by_tenant: HashMap<String, u32>,
+}
+
+impl Pool {
+    fn new(capacity: u32, per_tenant: u32) -> Pool {
+        Pool {
+            capacity,
+            per_tenant: per_tenant.clamp(1, capacity.max(1)),
+            held: Mutex::new(PoolHeld::default()),
+        }
+    }
+
+    fn take(&self, tenant: &str) -> Result<PoolSlot<'_>, RuleError> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.total >= self.capacity {
             return Err(RuleError::Capacity(format!(
-                "all {capacity} plugin instances are busy"
+                "all {} plugin instances are busy",
+                self.capacity
             )));
         }
-        Ok(PoolSlot(counter))
+        let own = held.by_tenant.get(tenant).copied().unwrap_or(0);
+        if own >= self.per_tenant {
+            return Err(RuleError::Capacity(format!(
+                "tenant `{tenant}` already holds its share ({}) of the {} plugin instances",
+                self.per_tenant, self.capacity
+            )));
+        }
+        held.total += 1;
+        held.by_tenant.insert(tenant.to_owned(), own + 1);
+        Ok(PoolSlot {
+            pool: self,
+            tenant: tenant.to_owned(),
+        })
     }
+}
+
+/// Holds one of the pool's instance slots for the duration of a call.
+struct PoolSlot<'a> {
+    pool: &'a Pool,
+    tenant: String,
 }
 
 impl Drop for PoolSlot<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let mut held = self
+            .pool
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        held.total = held.total.saturating_sub(1);
+        if let Some(own) = held.by_tenant.get_mut(&self.tenant) {
+            *own = own.saturating_sub(1);
+            if *own == 0 {
+                held.by_tenant.remove(&self.tenant);
+            }
+        }
     }
 }
 
+/// Advances `engine`'s epoch every `EPOCH_TICK` from one background thread, for as long as the
+/// engine exists (the thread holds only a weak reference).
+fn spawn_epoch_ticker(engine: &Engine) -> Result<(), RuleError> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        .map_err(|e| RuleError::Plugin(format!("cannot start the plugin timer thread: {e}")))
+}
+
 /// A specific reason for each way a plugin can fail.
-fn classify_trap(error: &wasmtime::Error, memory_refused: bool) -> RuleError {
+fn classify_trap(error: &wasmtime::Error, memory_refused: bool, timeout: Duration) -> RuleError {
     if memory_refused {
         return RuleError::Limit(format!("the plugin reached its memory cap ({error:#})"));
     }
@@ -536,40 +699,12 @@ fn classify_trap(error: &wasmtime::Error, memory_refused: bool) -> RuleError {
         Some(Trap::AllocationTooLarge) => {
             RuleError::Limit("the plugin asked for more memory than its cap".into())
         }
+        Some(Trap::Interrupt) => RuleError::Limit(format!(
+            "the plugin took longer than {} ms (its time bound)",
+            timeout.as_millis()
+        )),
         Some(trap) => RuleError::Plugin(format!("the plugin trapped: {trap}")),
         None => RuleError::Plugin(format!("the plugin failed: {error:#}")),
-    }
-}
-
-fn action_text_bytes(action: &wit::Action) -> usize {
-    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    match action {
-        wit::Action::Accept(note) => opt(note),
-        wit::Action::Reject(r) => r.ground.len() + r.article.len() + r.reason.len(),
-        wit::Action::RequestInformation(r) => {
-            r.fields.iter().map(String::len).sum::<usize>() + opt(&r.article) + r.reason.len()
-        }
-        wit::Action::Route(r) => {
-            opt(&r.office) + opt(&r.division_code) + opt(&r.tier) + r.reason.len()
-        }
-        wit::Action::Transfer(t) => t.to_office.len() + t.reason.len(),
-        wit::Action::StartClock(s) => {
-            s.clock.name.len()
-                + s.clock.calendar.len()
-                + opt(&s.clock.article)
-                + s.clock.escalation.iter().map(String::len).sum::<usize>()
-        }
-        wit::Action::PauseClock(p) => p.name.len() + p.reason.len(),
-        wit::Action::ResumeClock(name) => name.len(),
-        wit::Action::StopClock(s) => s.name.len() + opt(&s.reason),
-        wit::Action::ExtendClock(e) => e.name.len() + e.reason.len() + opt(&e.approved_by),
-        wit::Action::RestartClock(r) => r.name.len() + r.reason.len(),
-        wit::Action::Escalate(e) => e.to.len() + e.reason.len(),
-        wit::Action::Classify(c) => {
-            opt(&c.category) + c.flags.iter().map(String::len).sum::<usize>()
-        }
-        wit::Action::Notify(n) => n.recipient.len() + n.template.len(),
-        wit::Action::Close(outcome) => outcome.len(),
     }
 }
 
@@ -858,5 +993,80 @@ impl Input {
             context,
             text_bytes: bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Finding 6 of the sandbox review: a component exporting more than the world's decider was
+    /// accepted.
+    #[test]
+    fn a_component_with_extra_exports_is_refused_naming_them() {
+        use wasm_encoder::{ComponentExportKind, ComponentExportSection, ComponentInstanceSection};
+        let none = || std::iter::empty::<(&str, ComponentExportKind, u32)>();
+        let mut component = wasm_encoder::Component::new();
+        let mut instances = ComponentInstanceSection::new();
+        instances.export_items(none()).export_items(none());
+        component.section(&instances);
+        let mut exports = ComponentExportSection::new();
+        exports
+            .export(
+                "redress:ruleset/decider@1.0.0",
+                ComponentExportKind::Instance,
+                0,
+                None,
+            )
+            .export(
+                "evil:backdoor/run@1.0.0",
+                ComponentExportKind::Instance,
+                1,
+                None,
+            );
+        component.section(&exports);
+        let bytes = component.finish();
+        let error = WasmEngine::shared()
+            .unwrap()
+            .load(&bytes, "extra.wasm")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("exports `evil:backdoor/run@1.0.0` beyond the redress:ruleset world"),
+            "{error}"
+        );
+    }
+
+    /// Finding 7 of the sandbox review: one tenant's slow plugin took every pooled instance and
+    /// sent another tenant's cases to manual handling.
+    #[test]
+    fn one_tenant_cannot_hold_the_whole_instance_pool() {
+        let pool = Pool::new(POOLED_INSTANCES, WasmLimits::default().instances_per_tenant);
+        let greedy: Vec<PoolSlot<'_>> = std::iter::from_fn(|| pool.take("greedy").ok())
+            .take(POOLED_INSTANCES as usize)
+            .collect();
+        assert_eq!(greedy.len(), 32, "a tenant's share: half the pool");
+        let refused = pool.take("greedy").err().unwrap();
+        assert!(
+            refused
+                .to_string()
+                .contains("tenant `greedy` already holds its share"),
+            "{refused}"
+        );
+        // Another tenant is still served, up to the pool's size.
+        let others: Vec<PoolSlot<'_>> = (0..32)
+            .map(|i| pool.take(&format!("tenant-{i}")).unwrap())
+            .collect();
+        let full = pool.take("late").err().unwrap();
+        assert!(
+            full.to_string()
+                .contains("all 64 plugin instances are busy"),
+            "{full}"
+        );
+        drop(greedy);
+        drop(others);
+        let held = pool.held.lock().unwrap();
+        assert_eq!((held.total, held.by_tenant.len()), (0, 0));
     }
 }
