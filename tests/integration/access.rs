@@ -33,7 +33,8 @@ fn create_key(data: &Path, tenant: &str, role: &str, name: &str, expires: Option
     cli(data, &args)
 }
 
-const ROLES: [&str; 5] = [
+/// The roles a tenant's keys may have.
+const TENANT_ROLES: [&str; 5] = [
     "intake",
     "handler",
     "supervisor",
@@ -41,9 +42,23 @@ const ROLES: [&str; 5] = [
     "auditor",
 ];
 
+/// Every role: the tenant roles and the operator's (a `default` key only).
+const ROLES: [&str; 6] = [
+    "intake",
+    "handler",
+    "supervisor",
+    "compliance_admin",
+    "auditor",
+    "operator",
+];
+
 struct Keys {
     /// acme-bank's key of each role; the handler's holder is `handler-1`.
     acme: BTreeMap<&'static str, String>,
+    /// The operator (`default`, role `operator`).
+    operator: String,
+    /// A compliance admin of the `default` tenant: no operator.
+    default_admin: String,
     /// A supervisor of another tenant.
     other: String,
     /// A compliance admin of another tenant.
@@ -59,7 +74,7 @@ fn secured_server() -> (Server, Keys) {
             &["tenant", "create", "acme-bank", "--name", "Acme Bank"],
         );
         cli(data, &["tenant", "create", "other-bank"]);
-        let acme = ROLES
+        let acme = TENANT_ROLES
             .iter()
             .map(|role| {
                 let name = if *role == "handler" {
@@ -72,6 +87,8 @@ fn secured_server() -> (Server, Keys) {
             .collect();
         let other = create_key(data, "other-bank", "supervisor", "other-supervisor", None);
         let other_admin = create_key(data, "other-bank", "compliance_admin", "other-admin", None);
+        let operator = create_key(data, "default", "operator", "operator", None);
+        let default_admin = create_key(data, "default", "compliance_admin", "default-admin", None);
         let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(4);
         let short_lived = create_key(
             data,
@@ -82,11 +99,23 @@ fn secured_server() -> (Server, Keys) {
         );
         Keys {
             acme,
+            operator,
+            default_admin,
             other,
             other_admin,
             short_lived,
         }
     })
+}
+
+impl Keys {
+    /// The key of `role`: acme-bank's, or the operator's.
+    fn of(&self, role: &str) -> &str {
+        match role {
+            "operator" => &self.operator,
+            _ => &self.acme[role],
+        }
+    }
 }
 
 async fn call(
@@ -194,25 +223,25 @@ async fn every_route_admits_exactly_the_roles_it_names() {
             "GET",
             "/v1/rulesets".into(),
             None,
-            &["supervisor", "compliance_admin", "auditor"],
+            &["supervisor", "compliance_admin", "auditor", "operator"],
         ),
         (
             "POST",
             "/v1/rulesets".into(),
             Some(json!({"files": {}})),
-            &["compliance_admin"],
+            &["compliance_admin", "operator"],
         ),
         (
             "POST",
             "/v1/rulesets/none/1.0.0/suspend".into(),
             Some(json!({"reason": "x"})),
-            &["compliance_admin"],
+            &["compliance_admin", "operator"],
         ),
         (
             "POST",
             "/v1/rulesets/none/1.0.0/resume".into(),
             Some(json!({})),
-            &["compliance_admin"],
+            &["compliance_admin", "operator"],
         ),
         (
             "GET",
@@ -242,7 +271,7 @@ async fn every_route_admits_exactly_the_roles_it_names() {
     for (method, path, body, admitted) in &table {
         for role in ROLES {
             let (status, problem) =
-                call(&server, Some(&keys.acme[role]), method, path, body.clone()).await;
+                call(&server, Some(keys.of(role)), method, path, body.clone()).await;
             if admitted.contains(&role) {
                 assert_ne!(status, 403, "{role} {method} {path}: {problem}");
                 assert_ne!(status, 401, "{role} {method} {path}: {problem}");
@@ -611,11 +640,264 @@ async fn a_complainant_follows_the_case_with_the_tracking_code_and_secret_only()
     let (status, unknown) = crate::support::read(unknown).await;
     assert_eq!(status, 404);
     assert_eq!(wrong["detail"], unknown["detail"]);
-    for _ in 1..redress::tracking::MAX_FAILURES {
+    for _ in 1..redress::tracking::CLIENT_MAX_FAILURES {
         let _ = track("0000000000000000").await.unwrap();
     }
     let (status, problem) = crate::support::read(track(&secret).await.unwrap()).await;
     assert_eq!(status, 429, "{problem}");
+    // Another address is another client: the same code, asked about by many, still opens with
+    // the right secret there (see `tracking_wrong_guesses_from_one_client_do_not_lock_out_the_complainant`).
+    let (status, _) = crate::support::read(
+        elsewhere()
+            .get(server.url(&format!("/v1/track/{code}")))
+            .header("x-tracking-secret", &secret)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+/// An HTTP client connecting from 127.0.0.2 (another loopback address: another client).
+fn elsewhere() -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap()
+}
+
+/// Security review: anyone who knew a tracking code could lock its complainant out for 10
+/// minutes with wrong secrets. Wrong secrets now cut off the client that sends them; the
+/// complainant, elsewhere, gets in with the right one.
+#[tokio::test]
+async fn tracking_wrong_guesses_from_one_client_do_not_lock_out_the_complainant() {
+    let (server, keys) = secured_server();
+    let response = server
+        .client
+        .post(server.url("/v1/cases"))
+        .bearer_auth(&keys.acme["intake"])
+        .json(&complaint())
+        .send()
+        .await
+        .unwrap();
+    let secret = response.headers()["tracking-secret"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (_, case) = crate::support::read(response).await;
+    let url = server.url(&format!(
+        "/v1/track/{}",
+        case["tracking_code"].as_str().unwrap()
+    ));
+    // The attacker (127.0.0.1) knows the code and guesses well past every limit.
+    let mut statuses = Vec::new();
+    for _ in 0..3 * redress::tracking::CLIENT_MAX_FAILURES {
+        let response = server
+            .client
+            .get(&url)
+            .header("x-tracking-secret", "0123456789abcdef")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses.first(), Some(&404));
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    // The complainant, from another address, is not locked out.
+    let (status, view) = crate::support::read(
+        elsewhere()
+            .get(&url)
+            .header("x-tracking-secret", &secret)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    // And guessing across many codes is cut off per client as well.
+    let guesser = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 3]))
+        .build()
+        .unwrap();
+    let mut last = 0;
+    for n in 0..=redress::tracking::CLIENT_MAX_FAILURES {
+        let response = guesser
+            .get(server.url(&format!("/v1/track/RD-{n:04}-ZZZZ")))
+            .header("x-tracking-secret", "0123456789abcdef")
+            .send()
+            .await
+            .unwrap();
+        last = response.status().as_u16();
+    }
+    assert_eq!(last, 429, "the eleventh wrong guess, on eleven codes");
+}
+
+/// Security review: an extractor validated the JSON body before the handler checked the role,
+/// so a role that may not act learnt the body's schema (422) instead of hearing 403. Every
+/// secured POST and PUT route of the served OpenAPI document, with an invalid body, for every
+/// role it does not admit.
+#[tokio::test]
+async fn a_role_that_may_not_act_gets_403_before_its_body_is_validated() {
+    let (server, keys) = secured_server();
+    let (status, document) = call(&server, None, "GET", "/v1/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let never_issued = "01KB0000000000000000000000";
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if !["post", "put"].contains(&method.as_str())
+                || operation["security"].as_array().is_none_or(Vec::is_empty)
+            {
+                continue;
+            }
+            let admitted: Vec<&str> = operation["x-required-roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            let concrete = path
+                .replace("{id}/{version}", "banking-insurance/1.0.0")
+                .replace("{id}", never_issued);
+            for role in ROLES.iter().filter(|r| !admitted.contains(*r)) {
+                for body in [
+                    json!({"unexpected": ["not", "the", "schema"]}),
+                    json!("not even an object"),
+                ] {
+                    let (status, problem) = call(
+                        &server,
+                        Some(keys.of(role)),
+                        &method.to_uppercase(),
+                        &concrete,
+                        Some(body),
+                    )
+                    .await;
+                    assert_eq!(status, 403, "{role} {method} {concrete}: {problem}");
+                    assert_eq!(problem["type"], "urn:redress:problem:forbidden");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 30, "{checked} (role, route) pairs");
+}
+
+/// Security review: the `default` tenant's keys acted on every tenant (its compliance admin
+/// suspended another tenant's ruleset and deployed a plugin for all tenants). Those are the
+/// `operator` role's powers now; a `default` compliance admin acts on `default`'s own things.
+#[tokio::test]
+async fn default_tenant_keys_act_on_other_tenants_only_with_the_operator_role() {
+    let (server, keys) = secured_server();
+    let (status, deployed) = call(
+        &server,
+        Some(&keys.acme["compliance_admin"]),
+        "POST",
+        "/v1/rulesets",
+        Some(acme_package()),
+    )
+    .await;
+    assert_eq!(status, 201, "{deployed}");
+    let acme_suspend = "/v1/rulesets/acme-property/1.0.0/suspend";
+    let reason = json!({"reason": "incident 42"});
+    let mut global = acme_package();
+    global["files"]["ruleset.toml"] = global["files"]["ruleset.toml"]
+        .as_str()
+        .unwrap()
+        .replace(
+            "id = \"acme-property\"\ntenant = \"acme-bank\"",
+            "id = \"global-property\"",
+        )
+        .into();
+    // A `default` compliance admin: another tenant's ruleset is absent, a package for every
+    // tenant is the operator's.
+    let admin = keys.default_admin.as_str();
+    let (status, problem) = call(
+        &server,
+        Some(admin),
+        "POST",
+        acme_suspend,
+        Some(reason.clone()),
+    )
+    .await;
+    assert_eq!(status, 404, "{problem}");
+    let (status, problem) = call(
+        &server,
+        Some(admin),
+        "POST",
+        "/v1/rulesets",
+        Some(global.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("operator"),
+        "{problem}"
+    );
+    // The operator may do both.
+    let operator = keys.operator.as_str();
+    let (status, problem) = call(
+        &server,
+        Some(operator),
+        "POST",
+        acme_suspend,
+        Some(reason.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{problem}");
+    let (status, problem) = call(
+        &server,
+        Some(operator),
+        "POST",
+        "/v1/rulesets/acme-property/1.0.0/resume",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{problem}");
+    let (status, problem) = call(
+        &server,
+        Some(operator),
+        "POST",
+        "/v1/rulesets",
+        Some(global),
+    )
+    .await;
+    assert_eq!(status, 201, "{problem}");
+    // A version for every tenant (like the built-in ones) changes state by the operator only.
+    let global_suspend = "/v1/rulesets/global-property/1.0.0/suspend";
+    for (key, expected) in [(admin, 403), (operator, 200)] {
+        let (status, problem) = call(
+            &server,
+            Some(key),
+            "POST",
+            global_suspend,
+            Some(reason.clone()),
+        )
+        .await;
+        assert_eq!(status, expected, "{problem}");
+    }
+    // The role is the `default` tenant's only.
+    let output = Command::new(BIN)
+        .args([
+            "key",
+            "create",
+            "--tenant",
+            "acme-bank",
+            "--role",
+            "operator",
+            "--name",
+            "x",
+            "--data",
+        ])
+        .arg(&server.data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("only to keys of the `default` tenant"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The property ruleset of the repository, as a package of `acme-bank`'s own.

@@ -1,7 +1,9 @@
 //! Case intake: through the store (durable) and through HTTP on loopback.
 //!
 //! Two parts in one run, so the ratio compares like with like on a noisy machine:
-//! 1. criterion: the latency of one create, one at a time (`store/create`, `http/create`);
+//! 1. criterion: the latency of one create, one at a time (`store/create`, `http/create`), and
+//!    of a tenant-scoped read (`store/get`: another tenant's case must cost what an id never
+//!    issued costs, or the time tells a guesser that the id exists);
 //! 2. a concurrent load phase: N writers for a few seconds each way, printing cases per
 //!    second, p50 / p99 latency and the ratio HTTP / store.
 //!
@@ -18,7 +20,7 @@ use redress::{
     clock::SystemClock,
     server::{self, HttpOptions},
     service::{Calendars, Redress},
-    store::{CaseStore, NewCase, SledOptions, SledStore, load::LoadFigures},
+    store::{CaseStore, Created, NewCase, SledOptions, SledStore, load::LoadFigures},
 };
 use redress_domain::{Actor, CaseId, CaseIntake, TrackingCode};
 
@@ -92,6 +94,31 @@ fn bench_store(c: &mut Criterion, store: &Arc<SledStore>, intake: &CaseIntake) {
             store.create(new_case(intake, n)).unwrap()
         })
     });
+}
+
+fn bench_get(c: &mut Criterion, store: &Arc<SledStore>, intake: &CaseIntake) {
+    let mut foreign = new_case(intake, 1);
+    foreign.tenant = "acme-bank".into();
+    let Created::New(foreign) = store.create(foreign).unwrap() else {
+        panic!("not new")
+    };
+    // Drawn like a real id, beside the existing ones, so that both reads look in the same part
+    // of the tree and differ only in whether the case exists.
+    let never_issued = CaseId::from_parts(
+        jiff::Timestamp::now().as_millisecond() as u64,
+        u128::from(rand_u32()) << 64 | u128::from(rand_u32()),
+    );
+    let mut group = c.benchmark_group("store/get");
+    group.bench_function("another tenant's case", |b| {
+        b.iter(|| assert!(store.get("default", foreign.id).unwrap().is_none()))
+    });
+    group.bench_function("an id never issued", |b| {
+        b.iter(|| assert!(store.get("default", never_issued).unwrap().is_none()))
+    });
+    group.bench_function("own case", |b| {
+        b.iter(|| assert!(store.get("acme-bank", foreign.id).unwrap().is_some()))
+    });
+    group.finish();
 }
 
 fn bench_http(
@@ -223,6 +250,7 @@ fn main() {
 
     let mut criterion = Criterion::default().configure_from_args();
     bench_store(&mut criterion, &store, &intake);
+    bench_get(&mut criterion, &store, &intake);
     bench_http(&mut criterion, &runtime, &base, &body);
     criterion.final_summary();
 

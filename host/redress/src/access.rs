@@ -54,15 +54,20 @@ pub enum Role {
     ComplianceAdmin,
     /// Reads everything, changes nothing; complainants' identities are masked.
     Auditor,
+    /// Runs the server for every tenant: deploys the rulesets and plugins that apply to all
+    /// tenants, suspends and resumes any ruleset (the built-in ones included). Only keys of
+    /// the `default` tenant carry it; no case data.
+    Operator,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Intake,
         Role::Handler,
         Role::Supervisor,
         Role::ComplianceAdmin,
         Role::Auditor,
+        Role::Operator,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +77,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::ComplianceAdmin => "compliance_admin",
             Role::Auditor => "auditor",
+            Role::Operator => "operator",
         }
     }
 
@@ -169,6 +175,14 @@ impl Principal {
         self.role.is_none_or(Role::sees_identity)
     }
 
+    /// Whether the principal holds the operator's powers across tenants. Its tenant alone never
+    /// does (a `default` compliance admin acts on the `default` tenant's own things); the
+    /// `operator` role does, and only on a `default` key, whatever a hand-edited file says.
+    /// An open-access (development) server acting for `default` has every role, this one too.
+    pub fn is_operator(&self) -> bool {
+        self.tenant == DEFAULT_TENANT && self.role.is_none_or(|role| role == Role::Operator)
+    }
+
     /// How the principal appears in a case's history.
     pub fn actor_id(&self) -> String {
         match (&self.key_id, self.role) {
@@ -261,6 +275,12 @@ impl AccessFile {
         if !self.tenant_exists(tenant) {
             return Err(AccessError::Invalid(format!(
                 "tenant `{tenant}` does not exist (create it with `redress tenant create {tenant}`)"
+            )));
+        }
+        if role == Role::Operator && tenant != DEFAULT_TENANT {
+            return Err(AccessError::Invalid(format!(
+                "the `operator` role acts across tenants and is given only to keys of the \
+                 `{DEFAULT_TENANT}` tenant, not `{tenant}`"
             )));
         }
         let name = name.trim();
@@ -444,6 +464,38 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// Security review: the `default` tenant's keys acted on every tenant. Only the operator
+    /// role, on a `default` key, carries the operator's powers.
+    #[test]
+    fn default_tenant_keys_are_not_operators_unless_given_the_operator_role() {
+        let now = at("2026-12-01T00:00:00Z");
+        let mut file = AccessFile::default();
+        file.create_tenant("acme", "Acme", now).unwrap();
+        let principal = |file: &AccessFile, key: &str| file.authenticate(key, now).unwrap();
+        for role in Role::ALL {
+            let (_, key) = file.create_key("default", role, "x", None, now).unwrap();
+            assert_eq!(
+                principal(&file, &key).is_operator(),
+                role == Role::Operator,
+                "{role:?}"
+            );
+        }
+        // A hand-edited file that gives another tenant's key the role gives it no power.
+        let (_, key) = file
+            .create_key("acme", Role::ComplianceAdmin, "x", None, now)
+            .unwrap();
+        file.keys.last_mut().unwrap().role = Role::Operator;
+        assert!(!principal(&file, &key).is_operator());
+        let open = |tenant: &str| Principal {
+            tenant: tenant.into(),
+            role: None,
+            key_id: None,
+            name: "dev".into(),
+        };
+        assert!(open("default").is_operator(), "a development server");
+        assert!(!open("acme").is_operator());
+    }
+
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
     }
@@ -527,6 +579,14 @@ mod tests {
         }
         file.create_tenant("acme", "Acme", now).unwrap();
         assert!(file.create_tenant("acme", "Acme", now).is_err());
+        let error = file
+            .create_key("acme", Role::Operator, "x", None, now)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("only to keys of the `default` tenant"),
+            "{error}"
+        );
         assert!(file.create_tenant("Not Valid!", "x", now).is_err());
     }
 

@@ -291,9 +291,14 @@ impl Redress {
     /// Validates a package (compiles it, runs its fixture cases), stores it durably, then
     /// activates it. Returns the summary and whether it is new (false: the same version with
     /// the same content was already active). A refused package changes nothing.
+    ///
+    /// A package naming a tenant is deployed by that tenant; one without (it applies to every
+    /// tenant) only by the operator (`operator`: the request carries the operator role, see
+    /// `Principal::is_operator`), never merely by a key of the `default` tenant.
     pub async fn deploy(
         &self,
         tenant: String,
+        operator: bool,
         package: Package,
     ) -> Result<(RulesetSummary, bool), DeployError> {
         let rules = Arc::clone(&self.rules);
@@ -307,16 +312,16 @@ impl Redress {
             };
             match (&loaded.manifest.tenant, tenant.as_str()) {
                 (Some(own), requester) if own == requester => {}
-                (None, "default") => {}
+                (None, _) if operator => {}
                 (Some(own), requester) => {
                     return Err(DeployError::Forbidden(format!(
                         "the package is for tenant `{own}`; the request acts for `{requester}`"
                     )));
                 }
-                (None, requester) => {
-                    return Err(DeployError::Forbidden(format!(
-                        "a package without `tenant` applies to every tenant and can only be deployed by the operator (tenant `default`), not `{requester}`"
-                    )));
+                (None, _) => {
+                    return Err(DeployError::Forbidden(
+                        "a package without `tenant` applies to every tenant and can only be deployed with an `operator` key".into(),
+                    ));
                 }
             }
             if let Some(dir) = &deployed_dir {
@@ -331,12 +336,14 @@ impl Redress {
         .map_err(|e| DeployError::Storage(e.to_string()))?
     }
 
-    /// An operator suspends (`Some(reason)`) or resumes (`None`) a ruleset version. A tenant
-    /// acts on its own versions; the built-in ones belong to the operator (tenant `default`).
-    /// Another tenant's version is reported as absent.
+    /// Suspends (`Some(reason)`) or resumes (`None`) a ruleset version. A tenant acts on its
+    /// own versions; the built-in ones belong to the operator (`operator`: the request carries
+    /// the operator role), who may act on any version. Another tenant's version is reported as
+    /// absent.
     pub async fn set_ruleset_state(
         &self,
         tenant: &str,
+        operator: bool,
         id: &str,
         version: &str,
         suspend: Option<&str>,
@@ -349,11 +356,11 @@ impl Redress {
         let ruleset = self.rules.find(&reference).ok_or_else(absent)?;
         match (ruleset.manifest.tenant.as_deref(), tenant) {
             (Some(own), requester) if own == requester => {}
-            (_, "default") => {}
+            _ if operator => {}
             (Some(_), _) => return Err(absent()),
             (None, requester) => {
                 return Err(DeployError::Forbidden(format!(
-                    "{id} {version} is a built-in ruleset; only the operator (tenant `default`) changes its state, not `{requester}`"
+                    "{id} {version} applies to every tenant; only an `operator` key changes its state, not a key of `{requester}` without that role"
                 )));
             }
         }

@@ -333,6 +333,28 @@ impl OperationInput for RulesetPath {
     }
 }
 
+/// The peer address of the connection (set by `connections::serve`), which the tracking
+/// endpoint counts wrong secrets by. Never a header: `X-Forwarded-For` is whatever the client
+/// writes. `None` only when the router is served some other way (then all such requests are
+/// counted as one client).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
+impl OperationInput for PeerAddr {}
+
 pub const TENANT_HEADER: &str = "x-redress-tenant";
 pub const ACTOR_HEADER: &str = "x-redress-actor";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -365,6 +387,51 @@ impl RequestContext {
                     .join(", ")
             ),
         ))
+    }
+}
+
+/// A set of roles a route admits (declared in `routes::allowed`).
+pub trait RoleSet: Send + Sync + 'static {
+    const ROLES: &'static [Role];
+}
+
+/// A request authenticated and authorised for one of `R`'s roles. Extracted before any body
+/// (axum runs the body extractor last), so a role that may not act hears 403 whatever it sent,
+/// without the body being read or validated; and the same type writes `x-required-roles` into
+/// the OpenAPI document, so the check and the documentation cannot disagree.
+#[derive(Debug)]
+pub struct Authorized<R>(pub RequestContext, pub std::marker::PhantomData<fn() -> R>);
+
+/// The OpenAPI extension naming an operation's roles.
+pub const REQUIRED_ROLES: &str = "x-required-roles";
+
+impl<R: RoleSet> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ctx = RequestContext::from_request_parts(parts, state).await?;
+        ctx.require(R::ROLES)?;
+        Ok(Authorized(ctx, std::marker::PhantomData))
+    }
+}
+
+impl<R: RoleSet> OperationInput for Authorized<R> {
+    fn operation_input(ctx: &mut GenContext, operation: &mut Operation) {
+        RequestContext::operation_input(ctx, operation);
+        let names: Vec<&str> = R::ROLES.iter().map(|r| r.as_str()).collect();
+        operation
+            .extensions
+            .insert(REQUIRED_ROLES.into(), serde_json::json!(names));
+    }
+
+    fn inferred_early_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<DocStatus>, Response)> {
+        RequestContext::inferred_early_responses(ctx, operation)
     }
 }
 

@@ -105,8 +105,9 @@ fn api() -> (Router<AppState>, OpenApi) {
     (router, openapi)
 }
 
-/// Writes each operation's roles into the document (`x-required-roles`, and a sentence in the
-/// description), from the same table the handlers check.
+/// Adds a sentence naming each operation's roles to its description, from the
+/// `x-required-roles` that its `Authorized<...>` extractor wrote (after aide has applied the
+/// route's own description, which would otherwise replace it).
 fn annotate_roles(document: &mut serde_json::Value) {
     let Some(paths) = document
         .get_mut("paths")
@@ -120,21 +121,25 @@ fn annotate_roles(document: &mut serde_json::Value) {
         .flat_map(|item| item.values_mut())
         .filter_map(serde_json::Value::as_object_mut)
     {
-        let Some(roles) = operation
-            .get("operationId")
-            .and_then(serde_json::Value::as_str)
-            .and_then(routes::roles_of)
+        let Some(names) = operation
+            .get(extract::REQUIRED_ROLES)
+            .and_then(serde_json::Value::as_array)
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
         else {
             continue;
         };
-        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        let sentence = format!("Roles: {}.", names.join(", "));
+        let sentence = format!("Roles: {names}.");
         let description = match operation.get("description").and_then(|d| d.as_str()) {
             Some(text) => format!("{text}\n\n{sentence}"),
             None => sentence,
         };
         operation.insert("description".into(), description.into());
-        operation.insert("x-required-roles".into(), serde_json::json!(names));
     }
 }
 
@@ -224,7 +229,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     /// A route that needs a key must say which roles it admits, so that a new route cannot
-    /// forget its entry in `routes::roles_of` (it would admit every role).
+    /// take a bare `RequestContext` (it would admit every role) instead of `Authorized<...>`.
     #[test]
     fn every_secured_operation_names_its_roles() {
         let document = super::openapi_document();

@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     AppState,
     extract::{
-        ApiJson, ApiQuery, CaseIdPath, IdempotencyKey, IfMatch, RequestContext, RulesetPath,
+        ApiJson, ApiQuery, Authorized, CaseIdPath, IdempotencyKey, IfMatch, PeerAddr,
+        RequestContext, RoleSet, RulesetPath,
     },
     problem::{ApiError, Location, ProblemKind},
 };
@@ -161,38 +162,41 @@ pub struct ListParams {
 
 const MAX_PAGE: u32 = 500;
 
-/// Who may do what (each route names its roles; `tests/integration/access.rs` checks the whole
-/// table with a key of each role).
-mod allowed {
+/// Who may do what: each handler names one of these role sets in its signature
+/// (`Authorized<allowed::...>`), which is both the check (made before any body is read) and the
+/// operation's `x-required-roles` in the OpenAPI document. `tests/integration/access.rs` checks
+/// the whole table with a key of each role.
+pub mod allowed {
+    use super::super::extract::RoleSet;
     use crate::access::Role::{self, *};
-    pub const REGISTER: &[Role] = &[Intake, Supervisor];
-    pub const READ_CASES: &[Role] = &[Intake, Handler, Supervisor, Auditor];
-    pub const WORK_CASES: &[Role] = &[Handler, Supervisor];
-    /// Assigning and approving (clock extensions) are a supervisor's.
-    pub const SUPERVISE: &[Role] = &[Supervisor];
-    pub const READ_RULESETS: &[Role] = &[Supervisor, ComplianceAdmin, Auditor];
-    pub const MANAGE_RULESETS: &[Role] = &[ComplianceAdmin];
-    pub const READ_ROUTING: &[Role] = &[Supervisor, ComplianceAdmin, Auditor];
-    pub const MANAGE_ROUTING: &[Role] = &[ComplianceAdmin];
-    pub const READ_PLUGIN_KEYS: &[Role] = &[ComplianceAdmin, Auditor];
-    pub const MANAGE_PLUGIN_KEYS: &[Role] = &[ComplianceAdmin];
-}
 
-/// The roles an operation accepts, by operation id (for the OpenAPI document); `None` for the
-/// public ones (health, readiness, the document itself).
-pub fn roles_of(operation_id: &str) -> Option<&'static [crate::access::Role]> {
-    Some(match operation_id {
-        "createCase" => allowed::REGISTER,
-        "listCases" | "getCase" | "listClocks" | "getTimeline" => allowed::READ_CASES,
-        "recordAction" | "changeClock" => allowed::WORK_CASES,
-        "listRulesets" => allowed::READ_RULESETS,
-        "deployRuleset" | "suspendRuleset" | "resumeRuleset" => allowed::MANAGE_RULESETS,
-        "getRouting" => allowed::READ_ROUTING,
-        "putRouting" => allowed::MANAGE_ROUTING,
-        "getPluginKeys" => allowed::READ_PLUGIN_KEYS,
-        "putPluginKeys" => allowed::MANAGE_PLUGIN_KEYS,
-        _ => return None,
-    })
+    macro_rules! role_sets {
+        ($($(#[$doc:meta])* $name:ident = [$($role:ident),* $(,)?];)*) => {$(
+            $(#[$doc])*
+            #[derive(Debug)]
+            pub struct $name;
+            impl RoleSet for $name {
+                const ROLES: &'static [Role] = &[$($role),*];
+            }
+        )*};
+    }
+
+    role_sets! {
+        Register = [Intake, Supervisor];
+        ReadCases = [Intake, Handler, Supervisor, Auditor];
+        WorkCases = [Handler, Supervisor];
+        /// Assigning and approving (clock extensions, transfers) are a supervisor's; checked in
+        /// the handler, once the body says what is asked.
+        Supervise = [Supervisor];
+        ReadRulesets = [Supervisor, ComplianceAdmin, Auditor, Operator];
+        /// A compliance admin acts on the tenant's own rulesets; the operator on those that
+        /// apply to every tenant (and on any tenant's, see `Redress::set_ruleset_state`).
+        ManageRulesets = [ComplianceAdmin, Operator];
+        ReadRouting = [Supervisor, ComplianceAdmin, Auditor];
+        ManageRouting = [ComplianceAdmin];
+        ReadPluginKeys = [ComplianceAdmin, Auditor];
+        ManagePluginKeys = [ComplianceAdmin];
+    }
 }
 
 /// A case as the caller may see it: identity fields masked for the roles that do not need them.
@@ -235,11 +239,10 @@ async fn check_handler_may_work(
 
 async fn create_case(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::Register>,
     IdempotencyKey(key): IdempotencyKey,
     ApiJson(intake): ApiJson<CaseIntake>,
 ) -> Result<Response, ApiError> {
-    ctx.require(allowed::REGISTER)?;
     let viewer = ctx.clone();
     let created = state
         .app
@@ -318,6 +321,7 @@ pub struct TrackPath {
 
 async fn track(
     State(state): State<AppState>,
+    PeerAddr(peer): PeerAddr,
     axum::extract::Path(path): axum::extract::Path<TrackPath>,
     headers: HeaderMap,
 ) -> Result<Reply<TrackingView, 200>, ApiError> {
@@ -329,7 +333,11 @@ async fn track(
     let code = TrackingCode::normalise(&path.code).ok_or_else(not_found)?;
     state
         .tracking
-        .check(code.as_str(), secret)
+        .check(
+            peer.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            code.as_str(),
+            secret,
+        )
         .map_err(|e| match e {
             crate::tracking::TrackError::NotFound => ApiError::not_found(e.to_string()),
             crate::tracking::TrackError::TooMany(_) => {
@@ -386,10 +394,9 @@ fn create_case_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
 
 async fn get_case(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ReadCases>,
     CaseIdPath(id): CaseIdPath,
 ) -> Result<Reply<Case, 200>, ApiError> {
-    ctx.require(allowed::READ_CASES)?;
     let case = state
         .app
         .get(ctx.tenant.clone(), id)
@@ -401,10 +408,9 @@ async fn get_case(
 
 async fn list_cases(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ReadCases>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Reply<CaseList, 200>, ApiError> {
-    ctx.require(allowed::READ_CASES)?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::field(
@@ -436,12 +442,11 @@ async fn list_cases(
 
 async fn record_action(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::WorkCases>,
     CaseIdPath(id): CaseIdPath,
     IfMatch(expected): IfMatch,
     ApiJson(action): ApiJson<HandlerAction>,
 ) -> Result<Reply<ActionResult, 201>, ApiError> {
-    ctx.require(allowed::WORK_CASES)?;
     let assigning = matches!(
         action,
         HandlerAction::Assign { .. }
@@ -455,7 +460,7 @@ async fn record_action(
     if assigning {
         // Assigning, moving a case up the hierarchy and approving a transfer are a
         // supervisor's, whoever else may act.
-        ctx.require(allowed::SUPERVISE)?;
+        ctx.require(allowed::Supervise::ROLES)?;
     }
     check_handler_may_work(&state, &ctx, id).await?;
     let viewer = ctx.clone();
@@ -471,15 +476,14 @@ async fn record_action(
 
 async fn clock_action(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::WorkCases>,
     CaseIdPath(id): CaseIdPath,
     IfMatch(expected): IfMatch,
     ApiJson(action): ApiJson<ClockAction>,
 ) -> Result<Reply<ActionResult, 201>, ApiError> {
-    ctx.require(allowed::WORK_CASES)?;
     if matches!(action, ClockAction::Extend { .. }) {
         // An extension is a supervisor's approval.
-        ctx.require(allowed::SUPERVISE)?;
+        ctx.require(allowed::Supervise::ROLES)?;
     }
     check_handler_may_work(&state, &ctx, id).await?;
     let viewer = ctx.clone();
@@ -495,10 +499,9 @@ async fn clock_action(
 
 async fn list_clocks(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ReadCases>,
     CaseIdPath(id): CaseIdPath,
 ) -> Result<Reply<ClockList, 200>, ApiError> {
-    ctx.require(allowed::READ_CASES)?;
     let case = state
         .app
         .get(ctx.tenant, id)
@@ -547,10 +550,9 @@ fn record_action_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
 
 async fn timeline(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ReadCases>,
     CaseIdPath(id): CaseIdPath,
 ) -> Result<Reply<Timeline, 200>, ApiError> {
-    ctx.require(allowed::READ_CASES)?;
     let mut events = state
         .app
         .events(ctx.tenant.clone(), id)
@@ -604,9 +606,8 @@ const MAX_PACKAGE_FILES: usize = 500;
 
 async fn list_rulesets(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ReadRulesets>,
 ) -> Result<Reply<RulesetList, 200>, ApiError> {
-    ctx.require(allowed::READ_RULESETS)?;
     Ok(Reply::new(RulesetList {
         items: state.app.rules().summaries(Some(&ctx.tenant)),
     }))
@@ -614,10 +615,9 @@ async fn list_rulesets(
 
 async fn deploy_ruleset(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ManageRulesets>,
     ApiJson(request): ApiJson<DeployRequest>,
 ) -> Result<Response, ApiError> {
-    ctx.require(allowed::MANAGE_RULESETS)?;
     use base64::Engine as _;
     let invalid = |pointer: String, message: String| {
         ApiError::field(
@@ -673,7 +673,8 @@ async fn deploy_ruleset(
         files: request.files,
         binaries,
     };
-    let (summary, created) = state.app.deploy(ctx.tenant, package).await?;
+    let operator = ctx.principal.is_operator();
+    let (summary, created) = state.app.deploy(ctx.tenant, operator, package).await?;
     Ok(if created {
         Reply::<_, 201>::new(summary).into_response()
     } else {
@@ -692,11 +693,10 @@ pub struct SuspendRequest {
 
 async fn suspend_ruleset(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ManageRulesets>,
     path: RulesetPath,
     ApiJson(request): ApiJson<SuspendRequest>,
 ) -> Result<Reply<RulesetSummary, 200>, ApiError> {
-    ctx.require(allowed::MANAGE_RULESETS)?;
     let reason = request.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::field(
@@ -708,20 +708,31 @@ async fn suspend_ruleset(
     }
     let summary = state
         .app
-        .set_ruleset_state(&ctx.tenant, &path.id, &path.version, Some(reason))
+        .set_ruleset_state(
+            &ctx.tenant,
+            ctx.principal.is_operator(),
+            &path.id,
+            &path.version,
+            Some(reason),
+        )
         .await?;
     Ok(Reply::new(summary))
 }
 
 async fn resume_ruleset(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ManageRulesets>,
     path: RulesetPath,
 ) -> Result<Reply<RulesetSummary, 200>, ApiError> {
-    ctx.require(allowed::MANAGE_RULESETS)?;
     let summary = state
         .app
-        .set_ruleset_state(&ctx.tenant, &path.id, &path.version, None)
+        .set_ruleset_state(
+            &ctx.tenant,
+            ctx.principal.is_operator(),
+            &path.id,
+            &path.version,
+            None,
+        )
         .await?;
     Ok(Reply::new(summary))
 }
@@ -736,9 +747,8 @@ pub struct RoutingDocument {
 
 async fn get_routing(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ReadRouting>,
 ) -> Result<Reply<RoutingDocument, 200>, ApiError> {
-    ctx.require(allowed::READ_ROUTING)?;
     let toml = state
         .app
         .routing()
@@ -749,10 +759,9 @@ async fn get_routing(
 
 async fn put_routing(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ManageRouting>,
     ApiJson(document): ApiJson<RoutingDocument>,
 ) -> Result<Reply<RoutingDocument, 200>, ApiError> {
-    ctx.require(allowed::MANAGE_ROUTING)?;
     let routing = std::sync::Arc::clone(state.app.routing());
     let tenant = ctx.tenant.clone();
     let text = document.toml.clone();
@@ -781,9 +790,8 @@ pub struct PluginKeysDocument {
 
 async fn get_plugin_keys(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ReadPluginKeys>,
 ) -> Result<Reply<PluginKeysDocument, 200>, ApiError> {
-    ctx.require(allowed::READ_PLUGIN_KEYS)?;
     let toml = state
         .app
         .plugin_keys(&ctx.tenant)
@@ -793,10 +801,9 @@ async fn get_plugin_keys(
 
 async fn put_plugin_keys(
     State(state): State<AppState>,
-    ctx: RequestContext,
+    Authorized(ctx, _): Authorized<allowed::ManagePluginKeys>,
     ApiJson(document): ApiJson<PluginKeysDocument>,
 ) -> Result<Reply<PluginKeysDocument, 200>, ApiError> {
-    ctx.require(allowed::MANAGE_PLUGIN_KEYS)?;
     state
         .app
         .set_plugin_keys(ctx.tenant.clone(), document.toml.clone())
@@ -1051,10 +1058,14 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
                          `Tracking-Secret` header of the response to `POST /v1/cases`), sent as the \
                          `X-Tracking-Secret` header. Shows the status, the next deadline and the \
                          outcome, never personal data. A wrong secret and an unknown code get the \
-                         same 404; after 10 wrong secrets for a code within 10 minutes, 429.",
+                         same 404. Wrong secrets are counted per client address: after 10 within \
+                         10 minutes (a wrong secret on a code many have guessed at counts 5), \
+                         every tracking request from that address gets 429 until the 10 minutes \
+                         end. A code is never locked: the right secret works from any other \
+                         address.",
                     )
                     .response_with::<404, ApiError, _>(|r| r.description("No case with this code and secret"))
-                    .response_with::<429, ApiError, _>(|r| r.description("Too many wrong secrets for this code"))
+                    .response_with::<429, ApiError, _>(|r| r.description("Too many wrong secrets from this client address"))
             }),
         )
         .api_route(

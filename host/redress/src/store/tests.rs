@@ -388,6 +388,35 @@ fn one_banking_case(store: &SledStore, now: Timestamp) -> redress_domain::Case {
     case
 }
 
+/// Security review: reading another tenant's existing case was measurably slower than an id
+/// never issued (its snapshot was parsed before its tenant was compared). Both now take the
+/// same path: one ownership probe, no snapshot read. (The timing itself is measured by the
+/// `store/get` group of `benches/intake.rs`, not here.)
+#[test]
+fn another_tenants_case_reads_like_a_never_issued_id() {
+    use super::sled_store::read_counts::during;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let case = one_banking_case(&store, Timestamp::from_second(1_770_000_000).unwrap());
+    let never_issued = CaseId::from_parts(2, 2);
+    let (other, other_probes, other_reads) = during(|| store.get("acme-bank", case.id).unwrap());
+    let (missing, missing_probes, missing_reads) =
+        during(|| store.get("acme-bank", never_issued).unwrap());
+    assert_eq!((other, missing), (None, None));
+    assert_eq!((other_probes, other_reads), (1, 0), "another tenant's case");
+    assert_eq!(
+        (missing_probes, missing_reads),
+        (other_probes, other_reads),
+        "an id never issued"
+    );
+    // The events of another tenant's case are as absent, by the same path.
+    let (events, probes, reads) = during(|| store.events("acme-bank", case.id).unwrap());
+    assert_eq!((events.is_none(), probes, reads), (true, 1, 0));
+    // Its own tenant reads it.
+    let (own, probes, reads) = during(|| store.get("default", case.id).unwrap());
+    assert_eq!((own.map(|c| c.id), probes, reads), (Some(case.id), 1, 1));
+}
+
 #[test]
 fn editing_a_stored_event_is_detected() {
     let dir = tempfile::tempdir().unwrap();
