@@ -267,6 +267,18 @@ async fn every_route_admits_exactly_the_roles_it_names() {
             Some(json!({"toml": ""})),
             &["compliance_admin"],
         ),
+        (
+            "POST",
+            "/v1/audit/verify".into(),
+            Some(json!({})),
+            &["auditor", "operator"],
+        ),
+        (
+            "GET",
+            "/v1/audit/checkpoint".into(),
+            None,
+            &["auditor", "operator"],
+        ),
     ];
     for (method, path, body, admitted) in &table {
         for role in ROLES {
@@ -1011,4 +1023,101 @@ async fn no_tenant_reads_or_changes_another_tenants_rulesets_or_routing() {
     )
     .await;
     assert_eq!(still["toml"], table);
+}
+
+/// Regression (issue #13, "`audit verify` works on a running server"): the CLI needed the
+/// server stopped (sled locks its directory). An auditor now asks the server, over HTTP or with
+/// `redress audit verify --server`, and sees the tenant's cases; a checkpoint signed with the
+/// server's audit key covers the tenant's cases only and verifies later against the store.
+#[tokio::test]
+async fn an_auditor_verifies_a_running_server_and_keeps_a_signed_checkpoint() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let prefix = keys_dir.path().join("audit");
+    let output = std::process::Command::new(crate::support::BIN)
+        .args(["audit", "keygen", "--out"])
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let (mut server, keys) = secured_server();
+    let auditor = keys.acme["auditor"].clone();
+    let supervisor = keys.acme["supervisor"].clone();
+    for key in [&supervisor, &keys.other] {
+        let (status, case) = call(&server, Some(key), "POST", "/v1/cases", Some(complaint())).await;
+        assert_eq!(status, 201, "{case}");
+    }
+    let (status, report) = call(
+        &server,
+        Some(&auditor),
+        "POST",
+        "/v1/audit/verify",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["cases_checked"], 1,
+        "only the tenant's own: {report}"
+    );
+    assert_eq!(report["problems"], json!([]));
+    // The command line asks the running server instead of opening its (locked) directory.
+    let output = std::process::Command::new(crate::support::BIN)
+        .args([
+            "audit",
+            "verify",
+            "--server",
+            &server.base,
+            "--api-key",
+            &auditor,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.starts_with("ok: 1 cases"), "{text}");
+    // Without an audit key the server signs nothing, and says how to make it.
+    let (status, problem) =
+        call(&server, Some(&auditor), "GET", "/v1/audit/checkpoint", None).await;
+    assert_eq!(status, 404, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("--audit-key"));
+    server.kill9();
+    let secret = keys_dir.path().join("audit.secret.toml");
+    server.set_extra_args(["--audit-key".into(), secret.into_os_string()]);
+    server.launch();
+    let (status, checkpoint) =
+        call(&server, Some(&auditor), "GET", "/v1/audit/checkpoint", None).await;
+    assert_eq!(status, 200, "{checkpoint}");
+    assert_eq!(checkpoint["checkpoint"]["tenant"], "acme-bank");
+    assert_eq!(checkpoint["checkpoint"]["cases"], 1);
+    let (_, everything) = call(
+        &server,
+        Some(&keys.operator),
+        "GET",
+        "/v1/audit/checkpoint",
+        None,
+    )
+    .await;
+    assert_eq!(everything["checkpoint"]["cases"], 2, "{everything}");
+    server.kill9();
+    let kept = keys_dir.path().join("checkpoint.json");
+    std::fs::write(&kept, checkpoint.to_string()).unwrap();
+    let output = std::process::Command::new(crate::support::BIN)
+        .args(["audit", "verify", "--data"])
+        .arg(&server.data)
+        .arg("--checkpoint")
+        .arg(&kept)
+        .arg("--public-key")
+        .arg(keys_dir.path().join("audit.public.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

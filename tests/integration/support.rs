@@ -91,6 +91,15 @@ impl Server {
         Self::start_full(Some(now), Some(rulesets), extra)
     }
 
+    /// Replaces the extra `serve` arguments (a key, a limit) for the next `launch`.
+    pub fn set_extra_args(&mut self, args: impl IntoIterator<Item = std::ffi::OsString>) {
+        let keep_open = self.extra_args.iter().any(|a| a == "--open-access");
+        self.extra_args = args.into_iter().collect();
+        if keep_open {
+            self.extra_args.push("--open-access".into());
+        }
+    }
+
     /// Moves simulated time.
     pub fn set_time(&self, now: &str) {
         std::fs::write(self.clock_file.as_ref().unwrap(), now).unwrap();

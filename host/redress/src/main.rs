@@ -110,6 +110,10 @@ enum Command {
         /// /readyz until the data directory is restored.
         #[arg(long, env = "REDRESS_ALLOW_DATA_LOSS")]
         allow_data_loss: bool,
+        /// The secret key (`redress audit keygen`) with which `GET /v1/audit/checkpoint` signs
+        /// checkpoints; refused inside the data directory.
+        #[arg(long, env = "REDRESS_AUDIT_KEY")]
+        audit_key: Option<PathBuf>,
     },
     /// Write the JSON Schemas and the OpenAPI document generated from the server's types.
     Schemas {
@@ -372,6 +376,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             scheduler_interval_ms,
             revision_pause_ms,
             allow_data_loss,
+            audit_key,
         } => {
             let config = ServeConfig::resolve(
                 ServeOverrides {
@@ -401,6 +406,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Duration::from_millis(revision_pause_ms),
                 open_access,
                 allow_data_loss,
+                audit_key,
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -533,7 +539,12 @@ fn serve(
     revision_pause: Duration,
     open_access: bool,
     allow_data_loss: bool,
+    audit_key: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    let audit_key = audit_key
+        .map(|path| redress::audit::load_key(&path, &config.data).map(Arc::new))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--audit-key: {e}"))?;
     let limits = config.connections;
     let calendar_dir = config.rulesets.join("calendars");
     let calendar_set = load_calendars(&calendar_dir)?;
@@ -679,6 +690,7 @@ fn serve(
                     redress::tracking::Tracking::open(&config.data.join("tracking.key"))
                         .with_context(|| format!("{}: the tracking key", config.data.display()))?,
                 ),
+                audit_key,
             },
         );
         let listener = tokio::net::TcpListener::bind(config.listen)

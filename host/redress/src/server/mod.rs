@@ -30,6 +30,10 @@ pub struct AppState {
     pub app: Redress,
     pub access: Arc<AccessControl>,
     pub tracking: Arc<Tracking>,
+    /// Signs the audit checkpoints `GET /v1/audit/checkpoint` hands out (`serve --audit-key`).
+    pub audit_key: Option<Arc<crate::rules::signing::VendorKey>>,
+    /// One audit verification at a time: it reads the whole store.
+    pub audit_running: Arc<tokio::sync::Semaphore>,
     openapi: Arc<Vec<u8>>,
 }
 
@@ -42,6 +46,8 @@ pub struct HttpOptions {
     pub access: Arc<AccessControl>,
     /// The key behind complainants' tracking secrets.
     pub tracking: Arc<Tracking>,
+    /// The key that signs audit checkpoints, kept outside the data directory.
+    pub audit_key: Option<Arc<crate::rules::signing::VendorKey>>,
 }
 
 impl HttpOptions {
@@ -53,6 +59,7 @@ impl HttpOptions {
             body_read_timeout: connections::DEFAULT_READ_TIMEOUT,
             access: Arc::new(AccessControl::open_access()),
             tracking: Arc::new(Tracking::ephemeral()?),
+            audit_key: None,
         })
     }
 }
@@ -78,6 +85,7 @@ fn api() -> (Router<AppState>, OpenApi) {
             Tag { name: "rulesets".into(), ..Tag::default() },
             Tag { name: "routing".into(), ..Tag::default() },
             Tag { name: "tracking".into(), ..Tag::default() },
+            Tag { name: "audit".into(), ..Tag::default() },
             Tag { name: "operations".into(), ..Tag::default() },
         ],
         ..OpenApi::default()
@@ -185,6 +193,8 @@ pub fn router(app: Redress, options: &HttpOptions) -> Router {
         app,
         access: Arc::clone(&options.access),
         tracking: Arc::clone(&options.tracking),
+        audit_key: options.audit_key.clone(),
+        audit_running: Arc::new(tokio::sync::Semaphore::new(1)),
         openapi,
     };
     api_router
