@@ -1121,3 +1121,116 @@ async fn an_auditor_verifies_a_running_server_and_keeps_a_signed_checkpoint() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The property ruleset as a package of `tenant` (none: for every tenant) at `version`, its
+/// rules marked with `mark` so that packages differ in content.
+fn property_package(tenant: Option<&str>, version: &str, mark: &str) -> Value {
+    let mut package = acme_package();
+    let files = package["files"].as_object_mut().unwrap();
+    let dir = crate::support::repo_root().join("rulesets/property");
+    let mut manifest = std::fs::read_to_string(dir.join("ruleset.toml"))
+        .unwrap()
+        .replacen(
+            "version = \"1.0.0\"",
+            &format!("version = \"{version}\""),
+            1,
+        );
+    if let Some(tenant) = tenant {
+        manifest = manifest.replacen(
+            "id = \"property\"",
+            &format!("id = \"property\"\ntenant = \"{tenant}\""),
+            1,
+        );
+    }
+    files.insert("ruleset.toml".into(), manifest.into());
+    let rules = format!("// {mark}\n{}", files["rules.rhai"].as_str().unwrap());
+    files.insert("rules.rhai".into(), rules.into());
+    package
+}
+
+/// Regression (issue #13, "ruleset ids and versions are global, and a case pins `id@version`
+/// without its tenant"): a tenant's package with a built-in id and a future version blocked the
+/// operator's release (409) and, with the same id and version, could decide another tenant's
+/// pinned cases; re-uploading another tenant's package answered with its summary. Packages
+/// now live in their tenant's namespace, a case pins namespace, id, version and content hash,
+/// and another tenant's package is refused before anything is compared.
+#[tokio::test]
+async fn packages_are_namespaced_per_tenant_and_a_pin_names_the_exact_package() {
+    let (server, keys) = secured_server();
+    let acme_admin = keys.acme["compliance_admin"].clone();
+    let deploy = |key: String, package: Value| {
+        let server = &server;
+        async move { call(server, Some(&key), "POST", "/v1/rulesets", Some(package)).await }
+    };
+    let (status, acme) = deploy(
+        acme_admin.clone(),
+        property_package(Some("acme-bank"), "9.0.0", "acme"),
+    )
+    .await;
+    assert_eq!(status, 201, "{acme}");
+    // The same id and version, for another tenant, with other content: its own namespace.
+    let (status, other) = deploy(
+        keys.other_admin.clone(),
+        property_package(Some("other-bank"), "9.0.0", "other"),
+    )
+    .await;
+    assert_eq!(status, 201, "{other}");
+    assert_ne!(acme["content_hash"], other["content_hash"]);
+    // Nor does a tenant's package block the operator's release of that id and version.
+    let (status, operators) = deploy(
+        keys.operator.clone(),
+        property_package(None, "9.0.0", "operator"),
+    )
+    .await;
+    assert_eq!(status, 201, "{operators}");
+    // Another tenant's package is refused before anything is compared: no summary, no
+    // "already installed".
+    let (status, problem) = deploy(
+        keys.other_admin.clone(),
+        property_package(Some("acme-bank"), "9.0.0", "acme"),
+    )
+    .await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(!problem.to_string().contains("content_hash"), "{problem}");
+
+    // Each tenant's case is decided, and pinned, by its own package.
+    let mut case = complaint();
+    case["sector"] = json!("property");
+    case["attributes"] = json!({"handled_by": "company"});
+    for (key, tenant, hash) in [
+        (
+            keys.acme["supervisor"].clone(),
+            "acme-bank",
+            &acme["content_hash"],
+        ),
+        (keys.other.clone(), "other-bank", &other["content_hash"]),
+    ] {
+        let (status, created) =
+            call(&server, Some(&key), "POST", "/v1/cases", Some(case.clone())).await;
+        assert_eq!(status, 201, "{created}");
+        let pin = &created["ruleset"];
+        assert_eq!(pin["id"], "property", "{created}");
+        assert_eq!(pin["version"], "9.0.0");
+        assert_eq!(pin["tenant"], tenant);
+        assert_eq!(&pin["content_hash"], hash);
+    }
+    // One tenant suspending its package touches nothing of another's.
+    let (status, suspended) = call(
+        &server,
+        Some(&acme_admin),
+        "POST",
+        "/v1/rulesets/property/9.0.0/suspend",
+        Some(json!({"reason": "review"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{suspended}");
+    assert_eq!(suspended["tenant"], "acme-bank");
+    let (_, listed) = call(&server, Some(&keys.other), "GET", "/v1/rulesets", None).await;
+    let mine = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "property" && r["version"] == "9.0.0" && r["tenant"] == "other-bank")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(mine["state"], "active", "{mine}");
+}

@@ -42,10 +42,7 @@ fn normalised(events: Vec<EventKind>) -> Vec<EventKind> {
                 explanation,
                 ..
             } => EventKind::Decision {
-                ruleset: redress_domain::contract::RulesetRef {
-                    id: String::new(),
-                    version: String::new(),
-                },
+                ruleset: redress_domain::contract::RulesetRef::named(None, "", ""),
                 engine: String::new(),
                 trigger,
                 actions,

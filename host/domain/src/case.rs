@@ -1035,10 +1035,7 @@ mod tests {
 
     fn failure() -> EventKind {
         EventKind::RuleFailure {
-            ruleset: Some(RulesetRef {
-                id: "x".into(),
-                version: "1.0.0".into(),
-            }),
+            ruleset: Some(RulesetRef::named(None, "x", "1.0.0")),
             trigger: crate::contract::Trigger::CaseReceived,
             reason: "the rule failed".into(),
         }

@@ -253,6 +253,28 @@ pub struct Decision {
 pub struct RulesetRef {
     pub id: String,
     pub version: String,
+    /// The tenant whose package it is; absent for a built-in (the operator's) package. Ids
+    /// and versions are per tenant: two tenants may deploy the same id and version, and a
+    /// tenant's package never takes the place of a built-in one. Absent in references recorded
+    /// before packages had namespaces (they name a built-in package).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The content hash of the package that decided (`sha256:…`): a pinned case is decided only
+    /// by that exact package. Absent in references recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+}
+
+impl RulesetRef {
+    /// A reference by namespace, id and version alone (any content).
+    pub fn named(tenant: Option<&str>, id: &str, version: &str) -> RulesetRef {
+        RulesetRef {
+            id: id.to_owned(),
+            version: version.to_owned(),
+            tenant: tenant.map(str::to_owned),
+            content_hash: None,
+        }
+    }
 }
 
 /// Classification, routing and escalations as the rulesets decided them.

@@ -133,6 +133,10 @@ pub fn decide(
     }
 }
 
+/// The folder of deployed packages that apply to every tenant (deployed with an operator key);
+/// a tenant's are under the tenant's id.
+const OPERATOR_NAMESPACE: &str = "_operator";
+
 /// Writes a package under `<dir>/<id>/<version>/`, durably: files are written to a temporary
 /// folder, synced, and renamed into place, so a crash leaves either the whole package or none.
 fn persist_package(
@@ -305,12 +309,11 @@ impl Redress {
         let calendars = self.calendars.current();
         let deployed_dir = self.deployed_dir.clone();
         tokio::task::spawn_blocking(move || {
-            let prepared = rules.prepare(&package, &calendars)?;
-            let loaded = match prepared {
-                Prepared::AlreadyActive(existing) => return Ok((existing.summary(), false)),
-                Prepared::Ready(loaded) => loaded,
-            };
-            match (&loaded.manifest.tenant, tenant.as_str()) {
+            // Who may deploy it is decided from the manifest before anything is compiled or
+            // compared: a package for another tenant is refused without looking at that
+            // tenant's packages.
+            let manifest = package.manifest()?;
+            match (&manifest.tenant, tenant.as_str()) {
                 (Some(own), requester) if own == requester => {}
                 (None, _) if operator => {}
                 (Some(own), requester) => {
@@ -324,9 +327,20 @@ impl Redress {
                     ));
                 }
             }
+            let prepared = rules.prepare(&package, &calendars)?;
+            let loaded = match prepared {
+                Prepared::AlreadyActive(existing) => return Ok((existing.summary(), false)),
+                Prepared::Ready(loaded) => loaded,
+            };
             if let Some(dir) = &deployed_dir {
-                persist_package(dir, &loaded.manifest.id, &loaded.manifest.version, &package)
-                    .map_err(|e| DeployError::Storage(e.to_string()))?;
+                let namespace = loaded.manifest.tenant.as_deref().unwrap_or(OPERATOR_NAMESPACE);
+                persist_package(
+                    &dir.join(namespace),
+                    &loaded.manifest.id,
+                    &loaded.manifest.version,
+                    &package,
+                )
+                .map_err(|e| DeployError::Storage(e.to_string()))?;
             }
             let active = rules.activate(*loaded);
             tracing::info!(id = %active.manifest.id, version = %active.manifest.version, "ruleset deployed");
@@ -348,12 +362,19 @@ impl Redress {
         version: &str,
         suspend: Option<&str>,
     ) -> Result<RulesetSummary, DeployError> {
-        let reference = redress_domain::contract::RulesetRef {
-            id: id.to_owned(),
-            version: version.to_owned(),
-        };
+        use redress_domain::contract::RulesetRef;
         let absent = || DeployError::NotFound(format!("no ruleset {id} {version}"));
-        let ruleset = self.rules.find(&reference).ok_or_else(absent)?;
+        // The tenant's own package of that id and version, else the built-in one: ids are per
+        // tenant, and another tenant's packages are not addressed at all.
+        let own = RulesetRef::named(Some(tenant), id, version);
+        let builtin = RulesetRef::named(None, id, version);
+        let (reference, ruleset) = match self.rules.find(&own) {
+            Some(ruleset) => (own, ruleset),
+            None => {
+                let ruleset = self.rules.find(&builtin).ok_or_else(absent)?;
+                (builtin, ruleset)
+            }
+        };
         match (ruleset.manifest.tenant.as_deref(), tenant) {
             (Some(own), requester) if own == requester => {}
             _ if operator => {}

@@ -29,7 +29,7 @@ pub fn decision_events(
     case: &Case,
     ctx: &RuleContext<'_>,
 ) -> Vec<EventKind> {
-    let reference = ruleset.manifest.reference();
+    let reference = ruleset.reference();
     let failure = |reason: String| {
         vec![EventKind::RuleFailure {
             ruleset: Some(reference.clone()),

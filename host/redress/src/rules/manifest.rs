@@ -207,10 +207,7 @@ impl Manifest {
     }
 
     pub fn reference(&self) -> redress_domain::contract::RulesetRef {
-        redress_domain::contract::RulesetRef {
-            id: self.id.clone(),
-            version: self.version.clone(),
-        }
+        redress_domain::contract::RulesetRef::named(self.tenant.as_deref(), &self.id, &self.version)
     }
 }
 

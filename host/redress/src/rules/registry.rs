@@ -157,6 +157,18 @@ impl Package {
         })
     }
 
+    /// The package's `ruleset.toml`, parsed.
+    pub fn manifest(&self) -> Result<Manifest, PackageError> {
+        let text = self
+            .files
+            .get("ruleset.toml")
+            .ok_or_else(|| PackageError::Invalid(format!("{}: no ruleset.toml", self.origin)))?;
+        Ok(Manifest::parse(
+            text,
+            &format!("{}/ruleset.toml", self.origin),
+        )?)
+    }
+
     /// SHA-256 over every file but the signature (which signs this hash).
     pub fn content_hash(&self) -> String {
         let mut hasher = Sha256::new();
@@ -401,8 +413,12 @@ impl LoadedRuleset {
         Ok((loaded, fixtures))
     }
 
+    /// What a case it decides is pinned to: namespace, id, version and content hash.
     pub fn reference(&self) -> RulesetRef {
-        self.manifest.reference()
+        RulesetRef {
+            content_hash: Some(self.content_hash.clone()),
+            ..self.manifest.reference()
+        }
     }
 
     pub fn decide(
@@ -550,6 +566,16 @@ pub struct RulesetSummary {
     pub basis: Vec<String>,
 }
 
+/// A suspension's key: a tenant's package is written `<tenant>/<id>`, a built-in one by its id
+/// alone (as before packages had namespaces, so older files still apply).
+fn suspension_key(reference: &RulesetRef) -> (String, String) {
+    let id = match &reference.tenant {
+        Some(tenant) => format!("{tenant}/{}", reference.id),
+        None => reference.id.clone(),
+    };
+    (id, reference.version.clone())
+}
+
 /// The suspended ruleset versions, kept in a file so that a quarantine outlasts a restart
 /// until an operator resumes the version.
 #[derive(Debug, Default)]
@@ -589,7 +615,7 @@ impl Suspensions {
         self.entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&(reference.id.clone(), reference.version.clone()))
+            .get(&suspension_key(reference))
             .cloned()
     }
 
@@ -597,7 +623,7 @@ impl Suspensions {
     /// synced, renamed over the old one.
     fn record(&self, reference: &RulesetRef, reason: Option<&str>) -> std::io::Result<()> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (reference.id.clone(), reference.version.clone());
+        let key = suspension_key(reference);
         match reason {
             Some(reason) => entries.insert(key, reason.to_owned()),
             None => entries.remove(&key),
@@ -776,11 +802,18 @@ impl Registry {
             })
     }
 
-    /// The version a case is pinned to.
+    /// The package a case is pinned to: the same namespace, id and version, and, when the pin
+    /// names one, the same content. Never another tenant's package.
     pub fn find(&self, reference: &RulesetRef) -> Option<Arc<LoadedRuleset>> {
-        self.all()
-            .into_iter()
-            .find(|r| r.manifest.id == reference.id && r.manifest.version == reference.version)
+        self.all().into_iter().find(|r| {
+            r.manifest.tenant == reference.tenant
+                && r.manifest.id == reference.id
+                && r.manifest.version == reference.version
+                && reference
+                    .content_hash
+                    .as_ref()
+                    .is_none_or(|hash| *hash == r.content_hash)
+        })
     }
 
     pub fn summaries(&self, tenant: Option<&str>) -> Vec<RulesetSummary> {
@@ -859,7 +892,9 @@ impl Registry {
                 })?;
             loaded.signed_by = Some(signer);
         }
-        if let Some(existing) = self.find(&loaded.reference()) {
+        // Only the package's own namespace is looked at: another tenant's packages are never
+        // compared with it, so a deployment tells nothing about them.
+        if let Some(existing) = self.find(&loaded.manifest.reference()) {
             if existing.content_hash == loaded.content_hash {
                 return Ok(Prepared::AlreadyActive(existing));
             }
@@ -966,21 +1001,26 @@ impl Registry {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
-        // Deployed packages live one level deeper (`<id>/<version>/`).
-        let nested: Vec<PathBuf> = dirs
-            .iter()
-            .filter(|p| p.is_dir() && !p.join("ruleset.toml").is_file())
-            .flat_map(|p| {
-                std::fs::read_dir(p)
-                    .map(|e| {
-                        e.filter_map(Result::ok)
-                            .map(|e| e.path())
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default()
-            })
-            .collect();
-        dirs.extend(nested);
+        // Deployed packages live deeper: `<namespace>/<id>/<version>/` (and, from before
+        // namespaces, `<id>/<version>/`).
+        let mut frontier = dirs.clone();
+        for _ in 0..2 {
+            let nested: Vec<PathBuf> = frontier
+                .iter()
+                .filter(|p| p.is_dir() && !p.join("ruleset.toml").is_file())
+                .flat_map(|p| {
+                    std::fs::read_dir(p)
+                        .map(|e| {
+                            e.filter_map(Result::ok)
+                                .map(|e| e.path())
+                                .collect::<Vec<_>>()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect();
+            dirs.extend(nested.iter().cloned());
+            frontier = nested;
+        }
         dirs.sort();
         for path in dirs
             .into_iter()
