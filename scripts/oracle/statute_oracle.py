@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Independent oracle for the statutory holidays of redress-calendar.
 
-Lists every statutory holiday of 2014..2099 (cnlunar's tables end with lunar year 2099) under 全国年节及纪念日放假办法 article 2, from
+Lists every statutory holiday of 2014..2100 (lunar dates from cnlunar, checked day by day against borax, and from borax alone after cnlunar's tables end in February 2100) under 全国年节及纪念日放假办法 article 2, from
 the PyPI package ``cnlunar`` (lunar dates and solar terms from its own tables; it shares no
 code or data with the Rust crate ``tyme4rs``), into
 
-* ``host/calendar/tests/fixtures/statutory_days_2014_2099.json``,
+* ``host/calendar/tests/fixtures/statutory_days_2014_2100.json``,
 
 which ``host/calendar/tests/oracle.rs`` compares with ``Statute::holidays`` for every year.
 The rules below are written from the statute's text, not ported from the Rust code or read
@@ -37,32 +37,51 @@ import sys
 from pathlib import Path
 
 import cnlunar
+from borax.calendars.lunardate import LunarDate
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "host/calendar/tests/fixtures/statutory_days_2014_2099.json"
-FIRST, LAST = 2014, 2099  # cnlunar's lunar tables end with lunar year 2099
+FIXTURE = ROOT / "host/calendar/tests/fixtures/statutory_days_2014_2100.json"
+FIRST, LAST = 2014, 2100
+# cnlunar's lunar tables end with lunar year 2099; its solar terms go on. borax (another
+# author, its own tables) gives the lunar dates of 2100, and must agree with cnlunar on every
+# day the two share, so that neither package's table stands unchecked.
+CNLUNAR_LAST_LUNAR_DATE = dt.date(2100, 2, 8)
+# The one statutory day 2014-2099 on which the two packages differ: the new moon that starts
+# lunar month 8 of 2089 falls close to midnight, China time, and borax puts 中秋 a day later.
+# cnlunar and the Rust crate (tyme4rs, another author again) agree on 2089-09-18, which the
+# fixture keeps. Any other difference fails the check.
+KNOWN_DIFFERENCES = {2089: [dt.date(2089, 9, 18), dt.date(2089, 9, 19)]}
 AMENDED = 2025  # first year of the 2024 amendment
 ORDER = ["元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节"]
 
 
-def lunar(d: dt.date) -> tuple[int, int, bool]:
-    """(lunar month, lunar day, is a leap month) of a Gregorian date."""
+def lunar_cnlunar(d: dt.date) -> tuple[int, int, bool]:
+    """(lunar month, lunar day, is a leap month) of a Gregorian date, from cnlunar (up to
+    2100-02-08, where its lunar tables end)."""
     x = cnlunar.Lunar(dt.datetime(d.year, d.month, d.day, 12, 0))
-    return x.lunarMonth, x.lunarDay, x.isLunarLeapMonth
+    return x.lunarMonth, x.lunarDay, bool(x.isLunarLeapMonth)
+
+
+def lunar_borax(d: dt.date) -> tuple[int, int, bool]:
+    """The same from borax (its own tables, another author)."""
+    b = LunarDate.from_solar_date(d.year, d.month, d.day)
+    return b.month, b.day, bool(b.leap)
 
 
 def qingming(year: int) -> dt.date:
     # The table lists the 24 terms from 小寒 (January), two per month: 清明 is the 7th.
     days = cnlunar.solar24.getTheYearAllSolarTermsList(year)
     d = dt.date(year, 4, days[6])
-    # Cross-check with the per-day API, which names the term of the day.
-    x = cnlunar.Lunar(dt.datetime(d.year, d.month, d.day, 12, 0))
-    if x.todaySolarTerms != "清明":
-        sys.exit(f"cnlunar disagrees with itself on 清明 {year}: {d} is {x.todaySolarTerms}")
+    # Cross-check with the per-day API, which names the term of the day (where its lunar
+    # tables reach).
+    if d <= CNLUNAR_LAST_LUNAR_DATE:
+        x = cnlunar.Lunar(dt.datetime(d.year, d.month, d.day, 12, 0))
+        if x.todaySolarTerms != "清明":
+            sys.exit(f"cnlunar disagrees with itself on 清明 {year}: {d} is {x.todaySolarTerms}")
     return d
 
 
-def year_days(year: int) -> dict[dt.date, list[str]]:
+def year_days(year: int, lunar) -> dict[dt.date, list[str]]:
     amended = year >= AMENDED
     out: dict[dt.date, list[str]] = {}
 
@@ -98,13 +117,23 @@ def year_days(year: int) -> dict[dt.date, list[str]]:
 def build() -> dict:
     days = []
     for year in range(FIRST, LAST + 1):
-        for d, names in sorted(year_days(year).items()):
+        from_borax = year_days(year, lunar_borax)
+        if dt.date(year, 12, 31) <= CNLUNAR_LAST_LUNAR_DATE:
+            # The two packages' tables differ on some days (a new moon close to midnight, e.g.
+            # 2057-09-28); on the statutory days they must agree.
+            found = year_days(year, lunar_cnlunar)
+            differ = sorted(set(found) ^ set(from_borax))
+            if differ and differ != KNOWN_DIFFERENCES.get(year):
+                sys.exit(f"{year}: cnlunar and borax differ on {differ}")
+        else:
+            found = from_borax
+        for d, names in sorted(found.items()):
             if d.year != year:
                 sys.exit(f"{year}: {d} outside the year")
             names = sorted(set(names), key=ORDER.index)
             days.append({"date": d.isoformat(), "holiday": "、".join(names)})
     return {
-        "source": "scripts/oracle/statute_oracle.py (cnlunar %s)" % getattr(cnlunar, "__version__", "0.2.5"),
+        "source": "scripts/oracle/statute_oracle.py (cnlunar 0.2.5 and borax 4.1.3)",
         "first_year": FIRST,
         "last_year": LAST,
         "days": days,

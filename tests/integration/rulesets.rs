@@ -21,10 +21,12 @@ fn events_of(timeline: &Value, kind: &str) -> Vec<Value> {
 async fn a_complaint_before_the_spring_festival_gets_its_acceptance_deadline_from_the_ruleset() {
     let server = Server::start_with_rulesets();
     let case = server.create(&complaint()).await;
-    assert_eq!(
-        case["ruleset"],
-        json!({"id": "market-supervision-order20", "version": "1.0.0"})
-    );
+    // Pinned to the built-in package (no tenant) and to its exact content.
+    let pin = &case["ruleset"];
+    assert_eq!(pin["id"], "market-supervision-order20", "{pin}");
+    assert_eq!(pin["version"], "1.0.0");
+    assert!(pin.get("tenant").is_none(), "{pin}");
+    assert_eq!(pin["content_hash"].as_str().unwrap().len(), 64, "{pin}");
     let clock = &case["clocks"]["acceptance"];
     // Fri 2026-02-13 + 7 working days = Mon 2026-03-02, ending 24:00 Beijing time.
     assert_eq!(clock["due_at"], "2026-03-02T16:00:00Z", "{case}");

@@ -368,12 +368,28 @@ impl Redress {
         // tenant, and another tenant's packages are not addressed at all.
         let own = RulesetRef::named(Some(tenant), id, version);
         let builtin = RulesetRef::named(None, id, version);
-        let (reference, ruleset) = match self.rules.find(&own) {
-            Some(ruleset) => (own, ruleset),
-            None => {
-                let ruleset = self.rules.find(&builtin).ok_or_else(absent)?;
-                (builtin, ruleset)
+        let (reference, ruleset) = match (self.rules.find(&own), self.rules.find(&builtin)) {
+            (Some(ruleset), _) => (own, ruleset),
+            (None, Some(ruleset)) => (builtin, ruleset),
+            // The operator may act on any tenant's package, found by id and version when only
+            // one tenant has it.
+            (None, None) if operator => {
+                let mut found = self.rules.named_in_any_namespace(id, version);
+                if found.len() > 1 {
+                    return Err(DeployError::Forbidden(format!(
+                        "{} tenants have a ruleset {id} {version} ({}); act with a key of the tenant whose version it is",
+                        found.len(),
+                        found
+                            .iter()
+                            .filter_map(|r| r.manifest.tenant.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                let ruleset = found.pop().ok_or_else(absent)?;
+                (ruleset.manifest.reference(), ruleset)
             }
+            (None, None) => return Err(absent()),
         };
         match (ruleset.manifest.tenant.as_deref(), tenant) {
             (Some(own), requester) if own == requester => {}

@@ -816,6 +816,14 @@ impl Registry {
         })
     }
 
+    /// Every package of that id and version, whatever its namespace (for the operator).
+    pub fn named_in_any_namespace(&self, id: &str, version: &str) -> Vec<Arc<LoadedRuleset>> {
+        self.all()
+            .into_iter()
+            .filter(|r| r.manifest.id == id && r.manifest.version == version)
+            .collect()
+    }
+
     pub fn summaries(&self, tenant: Option<&str>) -> Vec<RulesetSummary> {
         let mut list: Vec<RulesetSummary> = self
             .all()
