@@ -368,6 +368,18 @@ async fn a_history_rewritten_with_recomputed_hashes_is_caught_by_a_signed_checkp
             .compact(&heads)
             .unwrap();
     }
+    let verify_against_checkpoint = || {
+        run(&[
+            "audit".as_ref(),
+            "verify".as_ref(),
+            "--data".as_ref(),
+            server.data.as_os_str(),
+            "--checkpoint".as_ref(),
+            checkpoint.as_os_str(),
+            "--public-key".as_ref(),
+            public.as_os_str(),
+        ])
+    };
     // The chain and the ledger alone cannot tell.
     let (code, report) = audit(&server.data);
     assert_eq!(
@@ -375,16 +387,7 @@ async fn a_history_rewritten_with_recomputed_hashes_is_caught_by_a_signed_checkp
         "a consistent rewrite passes the keyless checks: {report}"
     );
     // The auditor's checkpoint can.
-    let (code, out) = run(&[
-        "audit".as_ref(),
-        "verify".as_ref(),
-        "--data".as_ref(),
-        server.data.as_os_str(),
-        "--checkpoint".as_ref(),
-        checkpoint.as_os_str(),
-        "--public-key".as_ref(),
-        public.as_os_str(),
-    ]);
+    let (code, out) = verify_against_checkpoint();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&ids[1]) && out.contains("rewritten"), "{out}");
     assert!(!out.contains(&ids[0]) && !out.contains(&ids[2]), "{out}");
@@ -393,16 +396,7 @@ async fn a_history_rewritten_with_recomputed_hashes_is_caught_by_a_signed_checkp
         serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap()).unwrap();
     kept["checkpoint"]["heads"][1]["version"] = json!(1);
     std::fs::write(&checkpoint, kept.to_string()).unwrap();
-    let (code, out) = run(&[
-        "audit".as_ref(),
-        "verify".as_ref(),
-        "--data".as_ref(),
-        server.data.as_os_str(),
-        "--checkpoint".as_ref(),
-        checkpoint.as_os_str(),
-        "--public-key".as_ref(),
-        public.as_os_str(),
-    ]);
+    let (code, out) = verify_against_checkpoint();
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("signature does not verify"), "{out}");
 }

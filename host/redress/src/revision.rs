@@ -210,7 +210,7 @@ impl Redress {
         for calendar in changed {
             let name = calendar.clone();
             let ids = self
-                .blocking_store(move |store| store.cases_with_open_clocks(&name))
+                .blocking(move |store| store.cases_with_open_clocks(&name))
                 .await?;
             if !ids.is_empty() {
                 tracing::info!(calendar = %calendar, cases = ids.len(), "calendar changed: recomputing the due times of its open clocks");

@@ -431,14 +431,6 @@ impl Redress {
         &self.calendars
     }
 
-    pub(crate) async fn blocking_store<T, F>(&self, work: F) -> Result<T, ServiceError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn CaseStore) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.blocking(work).await
-    }
-
     /// Appends what `plan` decides as the server's own work (any tenant's case).
     pub(crate) async fn append_system(
         &self,
@@ -448,7 +440,8 @@ impl Redress {
         Ok(self.append(None, id, plan, Actor::system(), None).await?.1)
     }
 
-    async fn blocking<T, F>(&self, work: F) -> Result<T, ServiceError>
+    /// Runs `work` on the store from a blocking thread (every store call may block).
+    pub(crate) async fn blocking<T, F>(&self, work: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce(&dyn CaseStore) -> Result<T, StoreError> + Send + 'static,
