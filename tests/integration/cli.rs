@@ -5,9 +5,16 @@ use std::process::Command;
 use crate::support::{BIN, repo_root};
 
 fn redress(args: &[&str]) -> (i32, String, String) {
+    redress_in(&repo_root(), args)
+}
+
+fn redress_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let output = Command::new(BIN)
         .args(args)
-        .current_dir(repo_root())
+        .current_dir(dir)
+        .env_remove("REDRESS_DATA")
+        .env_remove("REDRESS_RULESETS")
+        .env_remove("REDRESS_CONFIG")
         .output()
         .unwrap();
     (
@@ -114,7 +121,7 @@ fn deadline_into_a_year_without_a_published_schedule_is_provisional() {
     let (code, _, stderr) = redress(&["deadline", "--from", "yesterday", "--working-days", "7"]);
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("--from: `yesterday` is not a date"),
+        stderr.contains("--from yesterday: `yesterday` is not a date"),
         "{stderr}"
     );
 }
@@ -389,4 +396,182 @@ fn calendar_import_notice_prints_the_year_and_its_changes() {
         stderr.starts_with(&format!("{bad}:4: 2月6日 is a Saturday")),
         "{stderr}"
     );
+}
+
+/// The errors a newcomer met, each with the message that now tells them what is wrong (exit 2,
+/// nothing written), run from a folder outside the repository.
+#[test]
+fn a_newcomers_mistakes_get_clear_messages_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path();
+    std::fs::write(here.join("notes.txt"), "not a directory").unwrap();
+    let table: &[(&[&str], &str)] = &[
+        (
+            &[
+                "deadline",
+                "--calendar",
+                "cn-mainlnd",
+                "--from",
+                "2026-12-01",
+                "--working-days",
+                "7",
+            ],
+            "--calendar cn-mainlnd: no such calendar (known: cn-financial, cn-mainland)",
+        ),
+        (
+            &[
+                "deadline",
+                "--from",
+                "2026-12-01",
+                "--working-days",
+                "7",
+                "--roll-forward",
+            ],
+            "--roll-forward applies to --calendar-days only",
+        ),
+        (
+            &[
+                "deadline",
+                "--from",
+                "2026-12-01",
+                "--hours",
+                "7",
+                "--close-of-business",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &["key", "list", "--data", "dta"],
+            "dta: no such data directory",
+        ),
+        (
+            &["tenant", "list", "--data", "dta"],
+            "dta: no such data directory",
+        ),
+        (
+            &["tenant", "create", "acme", "--data", "notes.txt"],
+            "notes.txt: not a directory",
+        ),
+        (
+            &["--config", "nope.toml", "key", "list"],
+            "redress: nope.toml: cannot read the configuration file: No such file or directory (os error 2)\n",
+        ),
+        (
+            &[
+                "deadline",
+                "--rulesets",
+                "nowhere",
+                "--from",
+                "2026-12-01",
+                "--working-days",
+                "7",
+            ],
+            "nowhere: not a ruleset directory",
+        ),
+    ];
+    for (args, expected) in table {
+        let (code, stdout, stderr) = redress_in(here, args);
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected {expected:?} in {stderr}"
+        );
+        assert!(
+            !stderr.contains("os error 2): No such"),
+            "{args:?}: repeated: {stderr}"
+        );
+    }
+    assert!(
+        !here.join("dta").exists(),
+        "a reading command created the data directory"
+    );
+    assert_eq!(
+        std::fs::read_to_string(here.join("notes.txt")).unwrap(),
+        "not a directory"
+    );
+    // An expiry written as the README writes it.
+    let (code, stdout, stderr) = redress_in(
+        here,
+        &[
+            "key",
+            "create",
+            "--tenant",
+            "default",
+            "--role",
+            "handler",
+            "--name",
+            "w",
+            "--expires",
+            "2027-06-30",
+            "--data",
+            "d",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("rdk_"), "{stdout}");
+    let (_, listed, _) = redress_in(here, &["key", "list", "--data", "d"]);
+    assert!(
+        listed.contains("active until 2027-06-30T16:00:00Z"),
+        "{listed}"
+    );
+}
+
+/// Outside a checkout, the tools and the server use the rulesets and calendars compiled into
+/// the binary; `--config`'s `[server] rulesets` is honoured by every command that reads them.
+#[test]
+fn the_built_in_rulesets_serve_outside_a_checkout_and_config_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path();
+    let (code, stdout, stderr) = redress_in(
+        here,
+        &["deadline", "--from", "2026-02-13", "--working-days", "7"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Due: end of Mon 2026-03-02"), "{stdout}");
+    // A configuration naming a ruleset directory without calendars: every reader says so.
+    std::fs::create_dir_all(here.join("empty")).unwrap();
+    std::fs::write(
+        here.join("redress.toml"),
+        "[server]\nrulesets = \"empty\"\n",
+    )
+    .unwrap();
+    let scenario = repo_root().join("tests/scenarios/acceptance-breach.yaml");
+    let package = repo_root().join("rulesets/property");
+    for args in [
+        vec!["deadline", "--from", "2026-02-13", "--working-days", "7"],
+        vec!["simulate", scenario.to_str().unwrap()],
+        vec!["ruleset", "test", package.to_str().unwrap()],
+    ] {
+        let mut full = vec!["--config", "redress.toml"];
+        full.extend(args.iter().copied());
+        let (code, _, stderr) = redress_in(here, &full);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            stderr.contains("empty: not a ruleset directory"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// `redress ruleset test rulesets/*` (as a shell expands it) runs every package and skips the
+/// README and the calendars with a note.
+#[test]
+fn ruleset_test_takes_a_shell_glob_of_the_ruleset_folder() {
+    let root = repo_root().join("rulesets");
+    let mut args = vec!["ruleset".to_owned(), "test".to_owned()];
+    let mut entries: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    args.extend(entries.iter().map(|p| p.to_str().unwrap().to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = redress(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("README.md: skipped: not a ruleset package"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("market-supervision-order20"), "{stdout}");
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
 }

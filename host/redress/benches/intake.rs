@@ -17,9 +17,10 @@ use std::{
 
 use criterion::Criterion;
 use redress::{
+    app::{App, AppConfig},
     clock::SystemClock,
-    server::{self, HttpOptions},
-    service::{Calendars, Redress},
+    data_dir::DataDir,
+    server,
     store::{CaseStore, Created, NewCase, SledOptions, SledStore, load::LoadFigures},
 };
 use redress_domain::{Actor, CaseId, CaseIntake, TrackingCode};
@@ -220,28 +221,28 @@ fn main() {
         .build()
         .unwrap();
     let base = runtime.block_on(async {
-        let store = SledStore::open(http_dir.path(), &SledOptions::default()).unwrap();
-        let calendars = redress_calendar::CalendarSet::load_dir(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/calendars"),
-        )
-        .unwrap();
+        // The application as `redress serve` assembles it (open access, as `scripts/serve`):
+        // every create below is decided by the built-in market-supervision ruleset, route and
+        // acceptance clock in the same write as the registration.
         let rulesets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets");
-        let rules = redress::rules::Registry::new(redress::rules::rhai_engine::RhaiEngine::new(
-            Default::default(),
-        ));
+        let app = App::open(AppConfig {
+            open_access: true,
+            ..AppConfig::new(
+                Some(DataDir::create(http_dir.path()).unwrap()),
+                rulesets,
+                Arc::new(SystemClock),
+            )
+        })
+        .unwrap();
         assert!(
-            rules.install_dir(&rulesets, &calendars).is_empty(),
-            "a built-in ruleset fails its fixtures"
+            !app.service.rules().summaries(None).is_empty(),
+            "the built-in rulesets did not install"
         );
-        // Every create below is decided by the built-in market-supervision ruleset: route and
-        // acceptance clock, in the same write as the registration.
-        let app = Redress::new(
-            Arc::new(store),
-            Arc::new(SystemClock),
-            Calendars::new(calendars),
-            Arc::new(rules),
+        let router = app.router(
+            redress::server::extract::DEFAULT_BODY_LIMIT,
+            redress::server::connections::DEFAULT_READ_TIMEOUT,
+            None,
         );
-        let router = server::router(app, &HttpOptions::development().unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(server::serve(listener, router, std::future::pending()));

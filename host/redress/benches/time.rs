@@ -226,14 +226,7 @@ for = "春节"
 "#;
 
 fn bench_revision() {
-    use redress::{
-        clock::ManualClock,
-        rules::{
-            Registry,
-            rhai_engine::{Limits, RhaiEngine},
-        },
-        service::{Calendars, Redress},
-    };
+    use redress::clock::ManualClock;
     let clocks: u64 = std::env::var("REDRESS_BENCH_REVISION_CLOCKS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -253,19 +246,17 @@ fn bench_revision() {
     ] {
         std::fs::copy(source.join(name), calendar_dir.join(name)).unwrap();
     }
-    let store = SledStore::open(&dir.path().join("data"), &SledOptions::default()).unwrap();
     let now: Timestamp = "2026-12-24T02:00:00Z".parse().unwrap();
-    let calendars = Calendars::new(CalendarSet::load_dir(&calendar_dir).unwrap());
-    let app = Redress::new(
-        Arc::new(store),
+    // The application as the server assembles it, on a ruleset directory with calendars only.
+    let data = redress::data_dir::DataDir::create(dir.path().join("data")).unwrap();
+    let app = redress::app::App::open(redress::app::AppConfig::new(
+        Some(data),
+        dir.path().to_owned(),
         Arc::new(ManualClock::new(now)),
-        calendars.clone(),
-        Arc::new(Registry::new(RhaiEngine::new(Limits::default()))),
-    )
-    .with_calendar_record(
-        dir.path().join("calendar-versions.json"),
-        std::time::Duration::ZERO,
-    );
+    ))
+    .unwrap()
+    .service;
+    let calendars = app.calendars().clone();
     let spec: ClockSpec = serde_json::from_value(
         serde_json::json!({"name": "acceptance", "amount": 7, "unit": "working_days"}),
     )

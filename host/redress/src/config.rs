@@ -95,9 +95,10 @@ pub struct LogSection {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read the configuration file: {source}")]
+    #[error("{path}: cannot read the configuration file")]
     Read {
         path: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("{path}: {message}")]

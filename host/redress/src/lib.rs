@@ -1,10 +1,13 @@
 //! Redress: the server and command-line host. See ARCHITECTURE.md for the map.
 
 pub mod access;
+pub mod app;
 pub mod audit;
+pub mod builtin;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod deadlines;
 pub mod durable;
 pub mod revision;
@@ -19,6 +22,7 @@ pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod tracking;
+pub mod watch;
 pub mod yaml;
 
 /// How far ahead of the end of a calendar's published schedules the operator is warned (in

@@ -19,19 +19,18 @@
 //!     action: { type: accept }
 //! ```
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
-use redress_calendar::CalendarSet;
 use redress_domain::{
     Actor, CaseId, CaseIntake, EventKind, EventRecord, HandlerAction, clock::ClockAction,
 };
 use serde::Deserialize;
 
 use crate::{
-    clock::{Clock, ManualClock},
-    service::{Calendars, Redress, ServiceError},
-    store::{Created, MemoryStore},
+    clock::ManualClock,
+    service::{Redress, ServiceError},
+    store::Created,
 };
 
 #[derive(Debug, Deserialize)]
@@ -178,20 +177,15 @@ fn describe(event: &EventRecord) -> String {
     }
 }
 
-/// Runs the scenario and returns every event, in time order.
+/// Runs the scenario on `app` (assembled in memory by the composition root, `app.rs`) whose
+/// time is `clock`, and returns every event, in time order.
 pub async fn run(
     scenario: Scenario,
-    calendars: CalendarSet,
-    rules: Arc<crate::rules::Registry>,
+    app: &Redress,
+    clock: &ManualClock,
     file: &str,
 ) -> Result<Vec<Line>, SimulateError> {
-    let clock = Arc::new(ManualClock::new(scenario.start));
-    let app = Redress::new(
-        Arc::new(MemoryStore::new()),
-        Arc::clone(&clock) as Arc<dyn Clock>,
-        Calendars::new(calendars),
-        rules,
-    );
+    clock.set(scenario.start);
     let mut ids: BTreeMap<String, CaseId> = BTreeMap::new();
     let mut names: BTreeMap<CaseId, String> = BTreeMap::new();
     // Everything that happens at a given instant, in file order: registrations, then steps.

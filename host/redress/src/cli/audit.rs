@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use crate::audit::{self, Checkpoint};
+use crate::data_dir::DataDir;
 use crate::rules::signing::{TrustStore, VendorKey};
 use crate::store::{AuditReport, CaseStore, SledOptions, SledStore};
 
@@ -18,8 +19,8 @@ pub enum AuditCommand {
     /// checkpoint. Exit 0 when clean, 1 when anything is wrong. On a running server, use
     /// --server with an auditor's key.
     Verify {
-        #[arg(long, env = "REDRESS_DATA")]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        data: super::DataArg,
         /// A checkpoint an auditor kept (`redress audit checkpoint`, `GET /v1/audit/checkpoint`).
         #[arg(long, requires = "public_key")]
         checkpoint: Option<PathBuf>,
@@ -40,8 +41,8 @@ pub enum AuditCommand {
     /// Write a checkpoint of every case's version and chain head, signed with the audit key
     /// (kept outside the data directory). Give it to the auditor, who keeps it.
     Checkpoint {
-        #[arg(long, env = "REDRESS_DATA")]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        data: super::DataArg,
         /// The secret audit key (`redress audit keygen`).
         #[arg(long, env = "REDRESS_AUDIT_KEY")]
         key: PathBuf,
@@ -60,17 +61,9 @@ pub enum AuditCommand {
     },
 }
 
-fn open_store(data: &Path) -> anyhow::Result<SledStore> {
-    if !data.is_dir() {
-        anyhow::bail!("{}: no such data directory", data.display());
-    }
-    SledStore::open(data, &SledOptions::default()).with_context(|| {
-        format!(
-            "{}: cannot open the store; if a server is using it, ask the server instead: \
-             redress audit verify --server http://ADDRESS --api-key <an auditor's key>",
-            data.display()
-        )
-    })
+fn open_store(data: &DataDir) -> anyhow::Result<SledStore> {
+    SledStore::open(data.store(), &SledOptions::default())
+        .with_context(|| format!("{}: cannot open the store", data.root().display()))
 }
 
 fn print(report: &AuditReport, json: bool) -> anyhow::Result<ExitCode> {
@@ -106,8 +99,8 @@ fn read_checkpoint(path: &Path) -> anyhow::Result<Checkpoint> {
         .map_err(|e| anyhow::anyhow!("{}:{}: not a checkpoint: {e}", path.display(), e.line()))
 }
 
-/// Runs an `audit` subcommand; `default_data` is the data directory from the configuration.
-pub fn run(command: AuditCommand, default_data: &Path) -> anyhow::Result<ExitCode> {
+/// Runs an `audit` subcommand.
+pub fn run(command: AuditCommand, settings: &super::Settings) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Verify {
             data,
@@ -121,17 +114,16 @@ pub fn run(command: AuditCommand, default_data: &Path) -> anyhow::Result<ExitCod
                 let report = crate::cli::remote::verify(&server, api_key.as_deref())?;
                 return print(&report, json);
             }
-            let data = data.unwrap_or_else(|| default_data.to_owned());
+            let data = settings.data_to_read(&data)?;
             let store = open_store(&data)?;
             let mut report = store.verify()?;
             if let (Some(checkpoint), Some(public_key)) = (checkpoint, public_key) {
-                let trusted = TrustStore::load(&public_key).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let trusted = TrustStore::load(&public_key)?;
                 let kept = read_checkpoint(&checkpoint)?;
                 let origin = checkpoint.display().to_string();
-                report.problems.extend(
-                    audit::verify_against(&store, &kept, &trusted, &origin)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                );
+                report
+                    .problems
+                    .extend(audit::verify_against(&store, &kept, &trusted, &origin)?);
             }
             print(&report, json)
         }
@@ -141,16 +133,15 @@ pub fn run(command: AuditCommand, default_data: &Path) -> anyhow::Result<ExitCod
             tenant,
             out,
         } => {
-            let data = data.unwrap_or_else(|| default_data.to_owned());
-            let key = audit::load_key(&key, &data).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let data = settings.data_to_read(&data)?;
+            let key = audit::load_key(&key, data.root())?;
             let store = open_store(&data)?;
             let checkpoint = audit::checkpoint(
                 &store,
                 tenant.as_deref(),
                 crate::clock::Clock::now(&crate::clock::SystemClock),
                 &key,
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            )?;
             let text = serde_json::to_string_pretty(&checkpoint)?;
             match out {
                 Some(path) => {
@@ -168,7 +159,7 @@ pub fn run(command: AuditCommand, default_data: &Path) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Keygen { out } => {
-            let key = VendorKey::generate("redress-audit").map_err(|e| anyhow::anyhow!("{e}"))?;
+            let key = VendorKey::generate("redress-audit")?;
             let secret = PathBuf::from(format!("{}.secret.toml", out.display()));
             let public = PathBuf::from(format!("{}.public.toml", out.display()));
             for path in [&secret, &public] {

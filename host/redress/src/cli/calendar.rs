@@ -45,7 +45,7 @@ fn import_notice(
     write: bool,
     calendars_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let set = CalendarSet::load_dir(calendars_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let set = CalendarSet::load_dir(calendars_dir)?;
     let calendar = set.get(calendar_id).with_context(|| {
         format!(
             "no calendar {calendar_id} in {} (known: {})",

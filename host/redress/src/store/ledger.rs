@@ -50,9 +50,10 @@ pub struct LedgerRead {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("{path}: {source}")]
+    #[error("{path}: the acknowledgement ledger cannot be read or written")]
     Io {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     #[error("{0}: not an acknowledgement ledger (expected the header `redress-ledger/1`)")]

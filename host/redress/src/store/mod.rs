@@ -381,6 +381,11 @@ pub enum StoreError {
     },
     #[error("storage failed: {0}")]
     Backend(String),
+    /// Another process holds the store (sled locks its directory for one process).
+    #[error(
+        "it is in use by another process (is a server running on it?); stop that process, or ask the server instead (e.g. `redress audit verify --server http://ADDRESS --api-key KEY`)"
+    )]
+    Locked { path: String },
     /// The case changed between the read a write decided on and the write: decide again.
     /// Internal to a backend's retry loop; never returned to a caller.
     #[error("the case changed while the write was decided")]

@@ -120,13 +120,17 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// same process, `redress audit verify` right after a server stopped) could find it still held
 /// (the intermittent failure of `sled_store_matches_the_in_memory_model`). A second server on
 /// the same directory still fails, after `LOCK_WAIT`.
+/// sled reports another process's lock on the directory only in its message.
+fn is_lock_error(e: &std::io::Error) -> bool {
+    e.to_string().contains("could not acquire lock")
+}
+
 fn open_waiting_for_lock(config: &sled::Config) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         match config.open() {
             Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
+                if is_lock_error(&e) && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
@@ -521,8 +525,12 @@ impl SledStore {
             .path(path)
             .cache_capacity(options.cache_capacity)
             .mode(sled::Mode::HighThroughput);
-        let db = open_waiting_for_lock(&config)
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let db = open_waiting_for_lock(&config).map_err(|e| match e {
+            sled::Error::Io(e) if is_lock_error(&e) => StoreError::Locked {
+                path: path.display().to_string(),
+            },
+            e => StoreError::Backend(format!("cannot open {}: {e}", path.display())),
+        })?;
         match db.get(FORMAT_KEY).map_err(backend)? {
             Some(found) if found.as_ref() != FORMAT.as_bytes() => {
                 return Err(StoreError::UnsupportedFormat {

@@ -1,0 +1,177 @@
+//! `redress tenant` and `redress key`: the tenants and API keys of a data directory
+//! (`<data>/access.json`, re-read by a running server within two seconds).
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use jiff::Timestamp;
+
+use super::{DataArg, Settings};
+use crate::access::{AccessFile, Role};
+use crate::clock::{Clock, SystemClock};
+use crate::data_dir::DataDir;
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Add a tenant (`default`, the operator, always exists).
+    Create {
+        /// Lowercase letters, digits and `-`, e.g. `acme-bank`.
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    List {
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key and print it (once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Who holds it; recorded as the actor of everything the key does.
+        #[arg(long)]
+        name: String,
+        /// When it stops working: an instant (2027-06-30T18:00:00+08:00) or a date
+        /// (2027-06-30: the key works through that day, China Standard Time).
+        #[arg(long, value_parser = parse_expiry)]
+        expires: Option<Timestamp>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// The keys (ids, tenants, roles, holders, state; never the secrets).
+    List {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Revoke a key by id; the server refuses it from its next reload (within 2 s).
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+/// An instant, or a date meaning "through the end of that day" in China Standard Time.
+fn parse_expiry(text: &str) -> Result<Timestamp, String> {
+    if let Ok(instant) = text.parse::<Timestamp>() {
+        return Ok(instant);
+    }
+    let date: jiff::civil::Date = text.parse().map_err(|_| {
+        format!("`{text}` is neither a date (2027-06-30) nor an instant with offset (2027-06-30T18:00:00+08:00)")
+    })?;
+    let next_day = date.tomorrow().map_err(|e| format!("`{text}`: {e}"))?;
+    next_day
+        .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("`{text}`: {e}"))
+}
+
+fn open(data: &DataDir) -> anyhow::Result<AccessFile> {
+    Ok(AccessFile::load(&data.access_file())?)
+}
+
+pub fn tenant(command: TenantCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let now = SystemClock.now();
+    match command {
+        TenantCommand::Create { id, name, data } => {
+            let data = settings.data_to_write(&data)?;
+            let mut file = open(&data)?;
+            file.create_tenant(&id, name.as_deref().unwrap_or(&id), now)?;
+            file.save(&data.access_file())?;
+            println!("tenant {id} created ({})", data.access_file().display());
+        }
+        TenantCommand::List { data } => {
+            let file = open(&settings.data_to_read(&data)?)?;
+            println!("default\t(the operator)");
+            for tenant in &file.tenants {
+                println!("{}\t{}\t{}", tenant.id, tenant.name, tenant.created_at);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn key(command: KeyCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let now = SystemClock.now();
+    match command {
+        KeyCommand::Create {
+            tenant,
+            role,
+            name,
+            expires,
+            data,
+        } => {
+            let data = settings.data_to_write(&data)?;
+            let mut file = open(&data)?;
+            let (record, key) = file.create_key(&tenant, role, &name, expires, now)?;
+            file.save(&data.access_file())?;
+            eprintln!(
+                "key {} for tenant {} as {} ({}); shown once, keep it:",
+                record.id,
+                record.tenant,
+                record.role.as_str(),
+                record.name
+            );
+            println!("{key}");
+        }
+        KeyCommand::List { data } => {
+            let file = open(&settings.data_to_read(&data)?)?;
+            for key in &file.keys {
+                let state = match (key.revoked_at, key.expires_at) {
+                    (Some(at), _) => format!("revoked {at}"),
+                    (None, Some(at)) if at <= now => format!("expired {at}"),
+                    (None, Some(at)) => format!("active until {at}"),
+                    (None, None) => "active".into(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{state}",
+                    key.id,
+                    key.tenant,
+                    key.role.as_str(),
+                    key.name
+                );
+            }
+        }
+        KeyCommand::Revoke { id, data } => {
+            let data = settings.data_to_read(&data)?;
+            let mut file = open(&data)?;
+            let revoked = file.revoke_key(&id, now)?.clone();
+            file.save(&data.access_file())?;
+            println!(
+                "key {} ({}, {}) revoked; a running server refuses it within 2 s",
+                revoked.id, revoked.tenant, revoked.name
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_expiry_is_an_instant_or_the_end_of_a_day_in_china() {
+        assert_eq!(
+            parse_expiry("2027-06-30T00:00:00+08:00")
+                .unwrap()
+                .to_string(),
+            "2027-06-29T16:00:00Z"
+        );
+        assert_eq!(
+            parse_expiry("2027-06-30").unwrap().to_string(),
+            "2027-06-30T16:00:00Z"
+        );
+        let err = parse_expiry("next week").unwrap_err();
+        assert!(err.contains("neither a date"), "{err}");
+    }
+}
