@@ -29,7 +29,7 @@ pub enum RulesetCommand {
     /// Show the decision for one case and how it was reached.
     Explain {
         dir: PathBuf,
-        /// A fixture-format file (case, trigger, now); `expect` is optional.
+        /// A fixture-format file (description, now, case, trigger, expect).
         #[arg(long)]
         case: PathBuf,
         #[command(flatten)]
