@@ -404,3 +404,49 @@ async fn a_case_transferred_once_is_not_transferred_again() {
             .contains("received by transfer from 12345-hotline")
     );
 }
+
+/// A body of the wrong shape names every field at fault, in JSON's words (never Rust's type
+/// names), without echoing what was sent, and changes nothing.
+#[tokio::test]
+async fn a_wrongly_shaped_body_names_every_field_in_plain_words() {
+    let server = Server::start();
+    let mut body = complaint();
+    body["amount"] = json!(3999);
+    body["channel"] = json!("fax");
+    body["evidence"] = json!({"kind": "invoice"});
+    body["complainant"]["phone"] = json!(13800138000u64);
+    body["nickname"] = json!("x");
+    let (status, problem) = server.post("/v1/cases", &body).await;
+    assert_eq!(status, 422, "{problem}");
+    let faults: Vec<(String, String)> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["pointer"].as_str().unwrap().to_owned(),
+                e["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (pointer, expected) in [
+        ("/amount", "must be an object"),
+        ("/channel", "allowed values"),
+        ("/evidence", "must be an array"),
+        ("/complainant/phone", "a string"),
+        ("/nickname", "is not a field here"),
+    ] {
+        assert!(
+            faults
+                .iter()
+                .any(|(p, d)| p == pointer && d.contains(expected)),
+            "{pointer}: {expected:?} not in {faults:?}"
+        );
+    }
+    let text = problem.to_string();
+    for rust in ["struct", "u32", "sequence", "Amount", "13800138000"] {
+        assert!(!text.contains(rust), "{rust} in {text}");
+    }
+    let (_, list) = server.get("/v1/cases").await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+}

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     AppState,
-    problem::{ApiError, Location, ProblemKind, problem_response},
+    problem::{ApiError, InvalidField, Location, ProblemKind, problem_response},
 };
 use crate::access::{Principal, Role};
 
@@ -60,7 +60,7 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+impl<S: Send + Sync, T: DeserializeOwned + JsonSchema + 'static> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
@@ -136,32 +136,48 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 /// Parses in two steps so that "not JSON at all" (400) and "JSON of the wrong shape" (422,
-/// with the field's pointer) are told apart.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+/// naming every field at fault, `body_errors.rs`) are told apart.
+pub fn parse_json<T: DeserializeOwned + JsonSchema + 'static>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             ProblemKind::MalformedJson,
             format!("line {}, column {}: {e}", e.line(), e.column()),
         )
     })?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(&value).map_err(|e| {
         let mut pointer = json_pointer(e.path());
         let detail = e.inner().to_string();
         // serde reports a missing field at its parent object; point at the field itself.
-        if let Some(field) = detail
+        let detail = match detail
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())
         {
-            if !pointer.ends_with('/') {
-                pointer.push('/');
+            Some(field) => {
+                if !pointer.ends_with('/') {
+                    pointer.push('/');
+                }
+                pointer.push_str(field);
+                "is required".to_owned()
             }
-            pointer.push_str(field);
+            None => super::body_errors::plain_words(&detail),
+        };
+        // serde's fault first (its words are the more precise), then the schema's others.
+        let mut faults = vec![(pointer, detail)];
+        for (other, why) in super::body_errors::schema_faults::<T>(&value) {
+            if !faults.iter().any(|(p, _)| *p == other) {
+                faults.push((other, why));
+            }
         }
-        ApiError::field(
+        ApiError::fields(
             ProblemKind::ValidationFailed,
-            Location::Body,
-            pointer,
-            detail,
+            faults
+                .into_iter()
+                .map(|(pointer, detail)| InvalidField {
+                    location: Location::Body,
+                    pointer,
+                    detail,
+                })
+                .collect(),
         )
     })
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: axum routes under `/v1`, problem-details errors, and an OpenAPI 3.1 document
 //! generated from the same types the handlers use.
 
+pub mod body_errors;
 pub mod connections;
 pub mod extract;
 pub mod problem;

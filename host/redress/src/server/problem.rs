@@ -216,6 +216,16 @@ impl ApiError {
         }])
     }
 
+    /// Every field at fault, the detail listing them all.
+    pub fn fields(kind: ProblemKind, fields: Vec<InvalidField>) -> Self {
+        let detail = fields
+            .iter()
+            .map(|f| format!("{}: {}", f.pointer, f.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError::new(kind, detail).with_fields(fields)
+    }
+
     pub fn validation(errors: ValidationErrors) -> Self {
         let fields: Vec<InvalidField> = errors
             .0
