@@ -575,3 +575,27 @@ fn ruleset_test_takes_a_shell_glob_of_the_ruleset_folder() {
     assert!(stdout.contains("market-supervision-order20"), "{stdout}");
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
+
+/// `redress deadline | head`: a reader that goes away ends the tool quietly, with a closed
+/// pipe's status (141), never a panic message.
+#[test]
+fn a_closed_pipe_ends_the_tool_quietly() {
+    use std::io::Read;
+    let mut child = Command::new(BIN)
+        .args(["deadline", "--from", "2026-12-01", "--working-days", "3000"])
+        .current_dir(repo_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe's reading end is dropped here, as `head` exits.
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(141));
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
