@@ -1,0 +1,78 @@
+//! Each tenant's routing table on disk (`<data>/routing/<tenant>.toml`), replaced whole through
+//! the API and written durably before it takes effect.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{Arc, PoisonError, RwLock},
+};
+
+use super::{RoutingError, RoutingTable};
+
+/// Each tenant's routing table, kept as `<dir>/<tenant>.toml` and replaced through the API.
+#[derive(Debug, Default)]
+pub struct RoutingTables {
+    dir: Option<PathBuf>,
+    tables: RwLock<BTreeMap<String, (Arc<RoutingTable>, String)>>,
+}
+
+impl RoutingTables {
+    /// Loads every `<tenant>.toml` of `dir` (created if missing). A table that does not load is
+    /// an error: the server does not start routing with part of its tables.
+    pub fn load_dir(dir: &Path) -> Result<RoutingTables, RoutingError> {
+        let failed = |message: String| RoutingError {
+            origin: dir.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+        let mut tables = BTreeMap::new();
+        for (tenant, path) in
+            crate::durable::tenant_files(dir).map_err(|e| failed(e.to_string()))?
+        {
+            let text = std::fs::read_to_string(&path).map_err(|e| failed(e.to_string()))?;
+            let table = RoutingTable::parse(&text, &path.display().to_string())?;
+            tables.insert(tenant, (Arc::new(table), text));
+        }
+        Ok(RoutingTables {
+            dir: Some(dir.to_owned()),
+            tables: RwLock::new(tables),
+        })
+    }
+
+    pub fn get(&self, tenant: &str) -> Option<Arc<RoutingTable>> {
+        self.tables
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .map(|(table, _)| Arc::clone(table))
+    }
+
+    /// The table's text as deployed.
+    pub fn text(&self, tenant: &str) -> Option<String> {
+        self.tables
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tenant)
+            .map(|(_, text)| text.clone())
+    }
+
+    /// Checks `text`, stores it durably, then puts it in force for `tenant`. A table that does
+    /// not load changes nothing.
+    pub fn put(&self, tenant: &str, text: &str) -> Result<Arc<RoutingTable>, RoutingError> {
+        let table = Arc::new(RoutingTable::parse(text, "table")?);
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{tenant}.toml"));
+            crate::durable::write_file(&path, text.as_bytes(), false).map_err(|e| {
+                RoutingError {
+                    origin: path.display().to_string(),
+                    message: format!("the table could not be stored: {e}"),
+                }
+            })?;
+        }
+        self.tables
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant.to_owned(), (Arc::clone(&table), text.to_owned()));
+        Ok(table)
+    }
+}
