@@ -701,7 +701,10 @@ fn a_reopen_waits_for_the_lock_but_a_held_directory_is_refused() {
     let _held = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
     let err = SledStore::open(dir.path(), &SledOptions::default()).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
-    assert!(err.to_string().contains("in use by another process"), "{err}");
+    assert!(
+        err.to_string().contains("in use by another process"),
+        "{err}"
+    );
 }
 
 /// Not a test: `scripts/golden-store` runs it to write a data directory's stored bytes (every
