@@ -1,18 +1,23 @@
 //! Rulesets: versioned packages of rules that decide what happens to a case.
 //!
 //! A ruleset is a pure function `decide(trigger, case, context) -> decision` (see
-//! `redress_domain::contract`). This module loads packages (`manifest`), runs them in a
-//! sandboxed Rhai engine (`rhai_engine`), keeps the versions side by side and selects one per
-//! case (`registry`), turns a decision into events the lifecycle accepts (`apply`), and runs a
-//! package's own fixture cases before it may become active (`fixtures`).
+//! `redress_domain::contract`). This module reads packages (`package`, `manifest`), compiles
+//! them for a sandboxed Rhai engine (`rhai_engine`) or a WebAssembly host (`wasm`) into a
+//! loaded ruleset (`loaded`), keeps the versions side by side and selects one per case
+//! (`registry`), keeps the suspended versions across restarts (`suspensions`), turns a
+//! decision into events the lifecycle accepts (`apply`), and runs a package's own fixture
+//! cases before it may become active (`fixtures`).
 
 pub mod apply;
 pub mod artifact_cache;
 pub mod fixtures;
+pub mod loaded;
 pub mod manifest;
+pub mod package;
 pub mod registry;
 pub mod rhai_engine;
 pub mod signing;
+pub mod suspensions;
 pub mod view;
 pub mod wasm;
 
@@ -20,7 +25,8 @@ use jiff::Timestamp;
 use redress_calendar::CalendarSet;
 use redress_domain::contract::Decision;
 
-pub use registry::{LoadedRuleset, Registry, RulesetState};
+pub use loaded::{LoadedRuleset, RulesetState};
+pub use registry::Registry;
 
 /// What a ruleset may know besides the case: the time of the decision and its own settings.
 #[derive(Debug, Clone, Copy)]

@@ -588,7 +588,7 @@ mod tests {
             .unwrap();
         let package_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../rulesets/banking-insurance");
-        let package = super::super::registry::Package::read_dir(&package_dir).unwrap();
+        let package = super::super::package::Package::read_dir(&package_dir).unwrap();
         let (banking, _) =
             super::super::LoadedRuleset::compile(&RhaiEngine::new(Limits::default()), &package)
                 .unwrap();
