@@ -16,13 +16,15 @@ use serde::Serialize;
 use super::{
     RuleContext, RuleError,
     artifact_cache::ArtifactCache,
+    engine::{
+        rhai::RhaiEngine,
+        wasm::{Descriptor, PluginSettings, WasmEngine, WasmPlugin},
+    },
     fixtures::Fixture,
     manifest::{EngineKind, Manifest},
     package::{Package, PackageError, check_package_path, sector_name},
-    rhai_engine::RhaiEngine,
     signing::{Expected, Signer},
     suspensions::{Outcomes, Suspensions},
-    wasm::{Descriptor, PluginSettings, WasmEngine, WasmPlugin},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -297,8 +299,8 @@ impl LoadedRuleset {
     /// The engine and its version, recorded with every decision.
     pub fn engine_version(&self) -> &'static str {
         match &self.compiled {
-            Compiled::Rhai { .. } => super::rhai_engine::ENGINE_VERSION,
-            Compiled::Wasm { .. } => super::wasm::ENGINE_VERSION,
+            Compiled::Rhai { .. } => super::engine::rhai::ENGINE_VERSION,
+            Compiled::Wasm { .. } => super::engine::wasm::ENGINE_VERSION,
         }
     }
 }
@@ -357,7 +359,7 @@ mod tests {
     use redress_calendar::CalendarSet;
 
     use super::*;
-    use crate::rules::{Registry, rhai_engine::Limits, suspensions::QUARANTINE_AFTER_FAILURES};
+    use crate::rules::{Registry, engine::rhai::Limits, suspensions::QUARANTINE_AFTER_FAILURES};
 
     fn banking_case() -> (Case, jiff::Timestamp, CalendarSet) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -2,7 +2,7 @@
 //!
 //! A ruleset is a pure function `decide(trigger, case, context) -> decision` (see
 //! `redress_domain::contract`). This module reads packages (`package`, `manifest`), compiles
-//! them for a sandboxed Rhai engine (`rhai_engine`) or a WebAssembly host (`wasm`) into a
+//! them for a sandboxed Rhai engine (`engine::rhai`) or a WebAssembly host (`engine::wasm`) into a
 //! loaded ruleset (`loaded`), keeps the versions side by side and selects one per case
 //! (`registry`), keeps the suspended versions across restarts (`suspensions`), turns a
 //! decision into events the lifecycle accepts (`apply`), and runs a package's own fixture
@@ -10,16 +10,15 @@
 
 pub mod apply;
 pub mod artifact_cache;
+pub mod engine;
 pub mod fixtures;
 pub mod loaded;
 pub mod manifest;
 pub mod package;
 pub mod registry;
-pub mod rhai_engine;
 pub mod signing;
 pub mod suspensions;
 pub mod view;
-pub mod wasm;
 
 use jiff::Timestamp;
 use redress_calendar::CalendarSet;
@@ -27,6 +26,9 @@ use redress_domain::contract::Decision;
 
 pub use loaded::{LoadedRuleset, RulesetState};
 pub use registry::Registry;
+
+// The engines' paths before they moved under `engine/`, kept for callers.
+pub use engine::{rhai as rhai_engine, wasm};
 
 /// What a ruleset may know besides the case: the time of the decision and its own settings.
 #[derive(Debug, Clone, Copy)]

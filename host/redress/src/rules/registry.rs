@@ -22,11 +22,11 @@ use redress_domain::{case::Sector, contract::RulesetRef};
 // The types callers knew as `rules::registry::*` before the registry was split.
 use super::{
     artifact_cache::ArtifactCache,
+    engine::rhai::RhaiEngine,
     fixtures::FixtureReport,
     loaded::Compiled,
     manifest::{EngineKind, Manifest},
     package::sector_name,
-    rhai_engine::RhaiEngine,
     signing::{Expected, SignatureError, Signer, Statement, TrustStore},
     suspensions::Outcomes,
 };
