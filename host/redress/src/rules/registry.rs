@@ -5,7 +5,8 @@
 //! operator's built-in ones (no tenant) never share an identity, so two tenants may deploy the
 //! same id and version and neither blocks the operator's release. A deployment is compared
 //! only within its own namespace, and a version's content never changes once active (a
-//! different package with the same namespace, id and version is refused). A case is pinned to
+//! different package with the same namespace, id and version is refused); a version is active
+//! at most once, however many deployments of it run at once (`activate`). A case is pinned to
 //! namespace, id, version and content hash, and `find` never returns any other package for a
 //! pin.
 
@@ -44,6 +45,51 @@ pub enum Prepared {
     /// The same id, version and content is already active.
     AlreadyActive(Arc<LoadedRuleset>),
     Ready(Box<LoadedRuleset>),
+}
+
+/// The package of `loaded`'s namespace, id and version among `rulesets`, if there is one with
+/// the same content; an error if there is one with another content (a version's content never
+/// changes once active). Only the package's own namespace is looked at: another tenant's
+/// packages are never compared with it, so a deployment tells nothing about them.
+fn same_version(
+    rulesets: &[Arc<LoadedRuleset>],
+    loaded: &LoadedRuleset,
+) -> Result<Option<Arc<LoadedRuleset>>, PackageError> {
+    let Some(existing) = rulesets
+        .iter()
+        .find(|r| installed_as(r, &loaded.manifest.reference()))
+    else {
+        return Ok(None);
+    };
+    if existing.content_hash != loaded.content_hash {
+        return Err(PackageError::VersionExists {
+            id: loaded.manifest.id.clone(),
+            version: loaded.manifest.version.clone(),
+        });
+    }
+    Ok(Some(Arc::clone(existing)))
+}
+
+/// Whether `ruleset` is the package `reference` names: the same namespace, id and version,
+/// and, when the reference names one, the same content. Never another tenant's package.
+fn installed_as(ruleset: &LoadedRuleset, reference: &RulesetRef) -> bool {
+    ruleset.manifest.tenant == reference.tenant
+        && ruleset.manifest.id == reference.id
+        && ruleset.manifest.version == reference.version
+        && reference
+            .content_hash
+            .as_ref()
+            .is_none_or(|hash| *hash == ruleset.content_hash)
+}
+
+/// What `activate` did with a prepared package.
+#[derive(Debug)]
+pub enum Activated {
+    /// The package is active now.
+    New(Arc<LoadedRuleset>),
+    /// The same namespace, id, version and content became active after the package was
+    /// prepared (a concurrent deployment); that one stays, and this one was not activated.
+    AlreadyActive(Arc<LoadedRuleset>),
 }
 
 #[derive(Debug)]
@@ -206,15 +252,7 @@ impl Registry {
     /// The package a case is pinned to: the same namespace, id and version, and, when the pin
     /// names one, the same content. Never another tenant's package.
     pub fn find(&self, reference: &RulesetRef) -> Option<Arc<LoadedRuleset>> {
-        self.all().into_iter().find(|r| {
-            r.manifest.tenant == reference.tenant
-                && r.manifest.id == reference.id
-                && r.manifest.version == reference.version
-                && reference
-                    .content_hash
-                    .as_ref()
-                    .is_none_or(|hash| *hash == r.content_hash)
-        })
+        self.all().into_iter().find(|r| installed_as(r, reference))
     }
 
     /// Every package of that id and version, whatever its namespace (for the operator).
@@ -247,7 +285,9 @@ impl Registry {
     ) -> Result<Arc<LoadedRuleset>, PackageError> {
         match self.prepare(package, calendars)? {
             Prepared::AlreadyActive(existing) => Ok(existing),
-            Prepared::Ready(loaded) => Ok(self.activate(*loaded)),
+            Prepared::Ready(loaded) => match self.activate(*loaded)? {
+                Activated::New(active) | Activated::AlreadyActive(active) => Ok(active),
+            },
         }
     }
 
@@ -276,16 +316,12 @@ impl Registry {
                 })?;
             loaded.signed_by = Some(signer);
         }
-        // Only the package's own namespace is looked at: another tenant's packages are never
-        // compared with it, so a deployment tells nothing about them.
-        if let Some(existing) = self.find(&loaded.manifest.reference()) {
-            if existing.content_hash == loaded.content_hash {
-                return Ok(Prepared::AlreadyActive(existing));
-            }
-            return Err(PackageError::VersionExists {
-                id: loaded.manifest.id.clone(),
-                version: loaded.manifest.version.clone(),
-            });
+        // An early answer, before the fixtures run; `activate` asks again.
+        if let Some(existing) = same_version(
+            &self.rulesets.read().unwrap_or_else(PoisonError::into_inner),
+            &loaded,
+        )? {
+            return Ok(Prepared::AlreadyActive(existing));
         }
         let reports: Vec<FixtureReport> =
             fixtures.iter().map(|f| f.run(&loaded, calendars)).collect();
@@ -352,10 +388,32 @@ impl Registry {
         cache.evict_except(&used)
     }
 
-    pub fn activate(&self, mut loaded: LoadedRuleset) -> Arc<LoadedRuleset> {
+    /// Makes a prepared package active (and stores a plugin's compiled code). Whether a package
+    /// of the same namespace, id and version is active is asked again here, under the same
+    /// write lock as the activation: two deployments of one version can both pass `prepare`'s
+    /// check, and a version must never be active twice, nor in two contents. Of the two, the
+    /// first to get here is activated; the other gets `AlreadyActive` for the same content,
+    /// `VersionExists` for another.
+    pub fn activate(&self, mut loaded: LoadedRuleset) -> Result<Activated, PackageError> {
         if let Some(reason) = self.suspensions.reason(&loaded.reference()) {
             loaded.set_state(RulesetState::Suspended { reason });
         }
+        loaded.outcomes = Mutex::new(Outcomes::default());
+        loaded.suspensions = Some(Arc::clone(&self.suspensions));
+        let loaded = {
+            let mut rulesets = self
+                .rulesets
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(existing) = same_version(&rulesets, &loaded)? {
+                return Ok(Activated::AlreadyActive(existing));
+            }
+            let loaded = Arc::new(loaded);
+            rulesets.push(Arc::clone(&loaded));
+            loaded
+        };
+        // Once accepted, outside the lock (it writes a file): a refused package leaves
+        // nothing on disk.
         if let (
             Some(cache),
             Compiled::Wasm {
@@ -368,14 +426,7 @@ impl Registry {
         {
             engine.keep_artifact(plugin, wasm, cache);
         }
-        loaded.outcomes = Mutex::new(Outcomes::default());
-        loaded.suspensions = Some(Arc::clone(&self.suspensions));
-        let loaded = Arc::new(loaded);
-        self.rulesets
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Arc::clone(&loaded));
-        loaded
+        Ok(Activated::New(loaded))
     }
 
     /// Installs every package directory under `dir` (each with a `ruleset.toml`). Returns the
@@ -415,16 +466,153 @@ impl Registry {
             match prepared {
                 // Already active: a rescan after some other file changed; nothing to say.
                 Ok(Prepared::AlreadyActive(_)) => {}
-                Ok(Prepared::Ready(loaded)) => {
-                    let loaded = self.activate(*loaded);
-                    tracing::info!(
+                Ok(Prepared::Ready(loaded)) => match self.activate(*loaded) {
+                    Ok(Activated::New(loaded)) => tracing::info!(
                         id = %loaded.manifest.id, version = %loaded.manifest.version, fixtures = loaded.fixture_count,
                         "ruleset active"
-                    );
-                }
+                    ),
+                    Ok(Activated::AlreadyActive(_)) => {}
+                    Err(e) => refused.push((path, e)),
+                },
                 Err(e) => refused.push((path, e)),
             }
         }
         refused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Barrier;
+
+    use super::*;
+    use crate::rules::engine::rhai::Limits;
+
+    /// A Rhai package `race` 1.0.0, for `tenant` (`None`: a built-in one), whose rules differ
+    /// by `variant` (so does its content hash).
+    fn race_package(tenant: Option<&str>, variant: u8) -> Package {
+        let tenant = tenant.map_or_else(String::new, |t| format!("tenant = \"{t}\"\n"));
+        let files = BTreeMap::from([
+            (
+                "ruleset.toml".to_owned(),
+                format!(
+                    "id = \"race\"\nversion = \"1.0.0\"\nname = \"Race\"\nsector = \"banking\"\n\
+                     effective_from = 2020-01-01\nengine = \"rhai\"\nentry = \"rules.rhai\"\n{tenant}"
+                ),
+            ),
+            (
+                "rules.rhai".to_owned(),
+                format!("// variant {variant}\nfn decide(trigger, the_case, ctx) {{ [] }}\n"),
+            ),
+        ]);
+        Package {
+            origin: format!("race-{variant}"),
+            files,
+            binaries: BTreeMap::new(),
+        }
+    }
+
+    /// What one deployment came to.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Outcome {
+        Activated(String),
+        AlreadyActive(String),
+        VersionExists,
+    }
+
+    /// Issue 14: two deployments of one version could both pass `prepare` (which checks under
+    /// the registry's read lock) and both be activated (under its write lock), leaving two
+    /// packages of the same namespace, id and version, even of different content. Threads
+    /// deploy `race` 1.0.0 at once, in two contents and two namespaces; on every other round
+    /// they all finish `prepare` before any activates, which is the window itself.
+    #[test]
+    fn concurrent_deploys_of_one_version_activate_exactly_one() {
+        let calendars = CalendarSet::default();
+        let packages = [
+            (None, race_package(None, 1)),
+            (None, race_package(None, 1)),
+            (None, race_package(None, 2)),
+            (None, race_package(None, 1)),
+            (Some("acme"), race_package(Some("acme"), 1)),
+            (Some("acme"), race_package(Some("acme"), 3)),
+        ];
+        for round in 0..100 {
+            let registry = Registry::new(RhaiEngine::new(Limits::default()));
+            let start = Barrier::new(packages.len());
+            let prepared_all = Barrier::new(packages.len());
+            let outcomes: Vec<(Option<&str>, String, Outcome)> = std::thread::scope(|scope| {
+                let threads: Vec<_> = packages
+                    .iter()
+                    .map(|(tenant, package)| {
+                        let (registry, start, prepared_all) = (&registry, &start, &prepared_all);
+                        let calendars = &calendars;
+                        scope.spawn(move || {
+                            start.wait();
+                            let prepared = registry.prepare(package, calendars);
+                            if round % 2 == 0 {
+                                prepared_all.wait();
+                            }
+                            let outcome = match prepared {
+                                Ok(Prepared::Ready(loaded)) => {
+                                    registry.activate(*loaded).map(|activated| match activated {
+                                        Activated::New(r) => {
+                                            Outcome::Activated(r.content_hash.clone())
+                                        }
+                                        Activated::AlreadyActive(r) => {
+                                            Outcome::AlreadyActive(r.content_hash.clone())
+                                        }
+                                    })
+                                }
+                                Ok(Prepared::AlreadyActive(r)) => {
+                                    Ok(Outcome::AlreadyActive(r.content_hash.clone()))
+                                }
+                                Err(e) => Err(e),
+                            };
+                            let outcome = match outcome {
+                                Ok(outcome) => outcome,
+                                Err(PackageError::VersionExists { .. }) => Outcome::VersionExists,
+                                Err(e) => panic!("round {round}: unexpected refusal: {e}"),
+                            };
+                            (*tenant, package.content_hash(), outcome)
+                        })
+                    })
+                    .collect();
+                threads.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            for namespace in [None, Some("acme")] {
+                let installed: Vec<Arc<LoadedRuleset>> = registry
+                    .named_in_any_namespace("race", "1.0.0")
+                    .into_iter()
+                    .filter(|r| r.manifest.tenant.as_deref() == namespace)
+                    .collect();
+                assert_eq!(
+                    installed.len(),
+                    1,
+                    "round {round}, namespace {namespace:?}: {outcomes:?}"
+                );
+                let winner = &installed[0].content_hash;
+                let mine = outcomes.iter().filter(|(tenant, ..)| *tenant == namespace);
+                let activated = mine
+                    .clone()
+                    .filter(|(.., outcome)| matches!(outcome, Outcome::Activated(_)))
+                    .count();
+                assert_eq!(activated, 1, "round {round}: {outcomes:?}");
+                for (_, hash, outcome) in mine {
+                    let expected = if hash != winner {
+                        vec![Outcome::VersionExists]
+                    } else {
+                        vec![
+                            Outcome::Activated(hash.clone()),
+                            Outcome::AlreadyActive(hash.clone()),
+                        ]
+                    };
+                    assert!(
+                        expected.contains(outcome),
+                        "round {round}: {outcome:?} for {hash}, {winner} won: {outcomes:?}"
+                    );
+                }
+            }
+        }
     }
 }
