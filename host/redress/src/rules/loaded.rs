@@ -197,10 +197,10 @@ impl LoadedRuleset {
         case: &Case,
         ctx: &RuleContext<'_>,
     ) -> Result<Decision, RuleError> {
+        // Before the engine and before the outcome is counted: a suspended version decides
+        // nothing, and asking it is no failure of its rules.
         if let RulesetState::Suspended { reason } = self.state() {
-            return Err(RuleError::Script(format!(
-                "the ruleset is suspended: {reason}"
-            )));
+            return Err(RuleError::Suspended { reason });
         }
         let decided = match &self.compiled {
             Compiled::Rhai {
@@ -412,5 +412,56 @@ mod tests {
             reason,
             "quarantined after 5 failures in a row; the last: the rules failed (a script error)"
         );
+    }
+
+    /// Issue 14: a case decided by a suspended ruleset recorded "the rule failed: the ruleset
+    /// is suspended: …", as if its script had failed. It is its own failure now, not counted
+    /// towards quarantine, and the case's rule failure says the ruleset is suspended.
+    #[test]
+    fn a_suspended_ruleset_records_that_it_is_suspended_not_a_script_error() {
+        use redress_domain::EventKind;
+
+        let (case, now, calendars) = banking_case();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let package = Package::read_dir(&root.join("rulesets/banking-insurance")).unwrap();
+        let registry = Registry::new(RhaiEngine::new(Limits::default()));
+        let ruleset = registry.install(&package, &calendars).unwrap();
+        let ctx = RuleContext {
+            now,
+            calendars: &calendars,
+        };
+        registry
+            .set_state(&ruleset.reference(), Some("under review"))
+            .unwrap();
+        for _ in 0..=QUARANTINE_AFTER_FAILURES {
+            let error = ruleset
+                .decide(&Trigger::CaseReceived, &case, &ctx)
+                .unwrap_err();
+            assert_eq!(
+                error,
+                RuleError::Suspended {
+                    reason: "under review".into()
+                }
+            );
+        }
+        // Asked while suspended is no failure of its rules: not quarantined over the operator's
+        // reason.
+        assert_eq!(
+            ruleset.state(),
+            RulesetState::Suspended {
+                reason: "under review".into()
+            }
+        );
+        let events =
+            crate::rules::apply::decision_events(&ruleset, Trigger::CaseReceived, &case, &ctx);
+        let [EventKind::RuleFailure { reason, .. }] = events.as_slice() else {
+            panic!("not one rule failure: {events:?}");
+        };
+        assert_eq!(reason, "the ruleset is suspended: under review");
+
+        // Resumed, it decides again.
+        registry.set_state(&ruleset.reference(), None).unwrap();
+        ruleset.decide(&Trigger::CaseReceived, &case, &ctx).unwrap();
+        assert!(ruleset.is_active());
     }
 }

@@ -62,6 +62,12 @@ pub enum RuleError {
     /// the tenant's share of them); not the rules' fault.
     #[error("the host is at capacity: {0}")]
     Capacity(String),
+    /// The ruleset version is suspended (by an operator, or quarantined): it decides nothing
+    /// until it is resumed, and its cases go to manual handling. `reason` is the suspension's
+    /// own (an operator's words, or the quarantine's, which never quote a case). Not a failure
+    /// of the rules, so not counted towards quarantine.
+    #[error("the ruleset is suspended: {reason}")]
+    Suspended { reason: String },
 }
 
 impl RuleError {
@@ -79,6 +85,7 @@ impl RuleError {
             RuleError::Plugin(_) => "the plugin trapped or could not be run".into(),
             RuleError::Declined { why, .. } => format!("the plugin declined to decide ({why})"),
             RuleError::Capacity(_) => "the host was at capacity".into(),
+            RuleError::Suspended { .. } => "the ruleset is suspended".into(),
         }
     }
 }
