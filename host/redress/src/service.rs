@@ -22,7 +22,7 @@ use crate::{
     rules::{
         LoadedRuleset, Registry, RuleContext,
         apply::decision_events,
-        registry::{Package, PackageError, Prepared, RulesetSummary, StateChangeError},
+        registry::{Activated, Package, PackageError, Prepared, RulesetSummary, StateChangeError},
     },
     store::{
         Append, AuditReport, CaseStore, Created, DueClock, DueKind, ListQuery, NewCase, Page, Plan,
@@ -342,7 +342,10 @@ impl Redress {
                 )
                 .map_err(|e| DeployError::Storage(e.to_string()))?;
             }
-            let active = rules.activate(*loaded);
+            let active = match rules.activate(*loaded)? {
+                Activated::New(active) => active,
+                Activated::AlreadyActive(existing) => return Ok((existing.summary(), false)),
+            };
             tracing::info!(id = %active.manifest.id, version = %active.manifest.version, "ruleset deployed");
             Ok((active.summary(), true))
         })

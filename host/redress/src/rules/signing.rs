@@ -24,7 +24,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::registry::Package;
+use super::package::Package;
 
 /// The signature's file name inside a package. It is left out of the package's content hash.
 pub const SIGNATURE_FILE: &str = "signature.toml";

@@ -36,7 +36,7 @@ use rhai::{
     packages::{Package, StandardPackage},
 };
 
-use super::{RuleContext, RuleError, manifest::Manifest};
+use crate::rules::{RuleContext, RuleError, manifest::Manifest};
 
 /// The limits every rule runs under. Operations bound the time a decision can take in a way
 /// that does not depend on the machine's speed, so a decision is deterministic.
@@ -405,7 +405,7 @@ impl RhaiEngine {
     ) -> Result<Decision, RuleError> {
         let convert = |e: Box<EvalAltResult>| RuleError::InvalidOutput(e.to_string());
         let trigger_value = trigger_to_rhai(trigger).map_err(convert)?;
-        let case_value = super::view::to_rhai(case);
+        let case_value = crate::rules::view::to_rhai(case);
         let today = ctx.now.to_zoned(case.time_zone()).date().to_string();
         let ctx_value = Dynamic::from_map(obj([
             ("now", s(ctx.now.to_string())),
@@ -442,11 +442,11 @@ impl RhaiEngine {
         })?;
         // The decision's size is checked once for both engines (`rules::check_decision`); the
         // item count is checked here first only so that a huge answer is not converted.
-        if items.len() > super::MAX_DECISION_ITEMS {
+        if items.len() > crate::rules::MAX_DECISION_ITEMS {
             return Err(RuleError::InvalidOutput(format!(
                 "{} items; at most {} are accepted",
                 items.len(),
-                super::MAX_DECISION_ITEMS
+                crate::rules::MAX_DECISION_ITEMS
             )));
         }
         let mut decision = Decision::default();
@@ -588,9 +588,9 @@ mod tests {
             .unwrap();
         let package_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../rulesets/banking-insurance");
-        let package = super::super::registry::Package::read_dir(&package_dir).unwrap();
+        let package = crate::rules::package::Package::read_dir(&package_dir).unwrap();
         let (banking, _) =
-            super::super::LoadedRuleset::compile(&RhaiEngine::new(Limits::default()), &package)
+            crate::rules::LoadedRuleset::compile(&RhaiEngine::new(Limits::default()), &package)
                 .unwrap();
         let manifest = banking.manifest.clone();
         let fixture = std::fs::read_dir(package_dir.join("cases"))
@@ -598,7 +598,7 @@ mod tests {
             .map(|e| e.unwrap().path())
             .min()
             .unwrap();
-        let fixture = super::super::fixtures::Fixture::parse(
+        let fixture = crate::rules::fixtures::Fixture::parse(
             &std::fs::read_to_string(&fixture).unwrap(),
             "slow",
             "slow",

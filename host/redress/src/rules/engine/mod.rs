@@ -1,0 +1,5 @@
+//! The engines a ruleset runs on: Rhai scripts (`rhai`) and WebAssembly components of the
+//! `redress:ruleset` world (`wasm`). Both are reached only through `LoadedRuleset::decide`.
+
+pub mod rhai;
+pub mod wasm;
