@@ -175,6 +175,15 @@ impl Fixture {
                     .map_or_else(|| "open-ended".to_owned(), |d| d.to_string())
             ));
         }
+        // Intake refuses attributes the package does not declare; so does a fixture.
+        let faults = manifest.check_attributes(&case.intake.attributes);
+        if !faults.is_empty() {
+            let faults: Vec<String> = faults
+                .iter()
+                .map(|(name, why)| format!("attributes.{name} {why}"))
+                .collect();
+            return Err(format!("the intake is refused: {}", faults.join("; ")));
+        }
         let apply = |case: &mut Case, kind: EventKind, at: Timestamp| -> Result<(), String> {
             let record = case.seal(kind, Actor::api("fixture"), at);
             case.apply(&record).map_err(|e| e.to_string())
