@@ -5,6 +5,7 @@ pub mod connections;
 pub mod extract;
 pub mod problem;
 pub mod routes;
+pub mod wire;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
