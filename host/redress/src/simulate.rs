@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 use crate::{
     clock::{Clock, ManualClock},
-    service::{Calendars, Redress, ServiceError},
+    service::{Acting, Calendars, Redress, ServiceError},
     store::{Created, MemoryStore},
 };
 
@@ -249,8 +249,15 @@ pub async fn run(
                         let actor = Actor::api("simulation");
                         let result = match (&step.action, &step.clock) {
                             (Some(action), _) => {
-                                app.act("default".into(), id, action.clone(), actor, None)
-                                    .await
+                                app.act(
+                                    "default".into(),
+                                    id,
+                                    action.clone(),
+                                    actor,
+                                    Acting::AnyCase,
+                                    None,
+                                )
+                                .await
                             }
                             (_, Some(clock_action)) => {
                                 app.clock_action(
@@ -258,6 +265,7 @@ pub async fn run(
                                     id,
                                     clock_action.clone(),
                                     actor,
+                                    Acting::AnyCase,
                                     None,
                                 )
                                 .await

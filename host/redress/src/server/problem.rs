@@ -327,6 +327,7 @@ impl From<StoreError> for ApiError {
             StoreError::Refused(ApplyError::Deadline(reason)) => {
                 ApiError::new(ProblemKind::DeadlineNotComputable, reason)
             }
+            StoreError::Forbidden(reason) => ApiError::new(ProblemKind::Forbidden, reason),
             StoreError::BadCursor => ApiError::field(
                 ProblemKind::BadParameter,
                 Location::Query,

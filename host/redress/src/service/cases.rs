@@ -12,10 +12,49 @@ use redress_domain::{
 
 use super::{Redress, ServiceError, warn_manual_handling};
 use crate::{
+    access::{Principal, Role},
     deadlines,
     routing::check_jurisdiction,
-    store::{AuditReport, Created, ListQuery, NewCase, Page, Plan, StoreError},
+    store::{AuditReport, Created, ListQuery, NewCase, Page, Plan, Refusal, StoreError},
 };
+
+/// Which cases the one acting may work. Checked by the write's plan, on the case as it stands
+/// when it is written: a check on an earlier read would miss a reassignment that lands between
+/// that read and the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acting {
+    /// Any case of the tenant: a supervisor, an open-access development server, a simulation.
+    AnyCase,
+    /// Only the cases assigned to this handler (the name their key records).
+    Assignee(String),
+}
+
+impl Acting {
+    /// What `principal`'s role allows: a handler works only the cases assigned to them.
+    pub fn of(principal: &Principal) -> Self {
+        match principal.role {
+            Some(Role::Handler) => Acting::Assignee(principal.name.clone()),
+            _ => Acting::AnyCase,
+        }
+    }
+
+    /// Refuses unless the one acting may work `case` as it stands.
+    fn check(&self, case: &Case) -> Result<(), Refusal> {
+        let Acting::Assignee(name) = self else {
+            return Ok(());
+        };
+        match &case.assignment {
+            Some(assignment) if assignment.assignee == *name => Ok(()),
+            Some(assignment) => Err(Refusal::Forbidden(format!(
+                "the case is assigned to `{}`; a handler works only the cases assigned to them",
+                assignment.assignee
+            ))),
+            None => Err(Refusal::Forbidden(
+                "the case is not assigned; a supervisor assigns it first".into(),
+            )),
+        }
+    }
+}
 
 /// How often registration retries after drawing a tracking code that is taken. With 40 random
 /// bits a second collision in a row means something else is wrong.
@@ -73,20 +112,23 @@ impl Redress {
         )))
     }
 
-    /// Records a handler action. When it ends the case (closed, withdrawn), every clock still
-    /// counting is stopped in the same write: nothing is owed on a finished case.
+    /// Records a handler action, if `acting` may work the case. When it ends the case (closed,
+    /// withdrawn), every clock still counting is stopped in the same write: nothing is owed on
+    /// a finished case.
     pub async fn act(
         &self,
         tenant: String,
         id: CaseId,
         action: HandlerAction,
         actor: Actor,
+        acting: Acting,
         expected_version: Option<u64>,
     ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
         action.validate().map_err(ServiceError::Invalid)?;
         let trigger_action = action.clone();
         let routing = Arc::clone(&self.routing);
         let plan: Plan = Arc::new(move |case: &Case, _now| {
+            acting.check(case)?;
             let next = case.check_handler(&action)?;
             check_jurisdiction(routing.get(&case.tenant).as_deref(), case, &action)
                 .map_err(ApplyError::Jurisdiction)?;
@@ -129,19 +171,21 @@ impl Redress {
             .await
     }
 
-    /// Starts, pauses, resumes, extends, restarts or stops a clock. Due times are computed here,
-    /// with the calendars in force, and recorded in the event.
+    /// Starts, pauses, resumes, extends, restarts or stops a clock, if `acting` may work the
+    /// case. Due times are computed here, with the calendars in force, and recorded in the event.
     pub async fn clock_action(
         &self,
         tenant: String,
         id: CaseId,
         action: ClockAction,
         actor: Actor,
+        acting: Acting,
         expected_version: Option<u64>,
     ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
         action.validate().map_err(ServiceError::Invalid)?;
         let calendars = self.calendars.current();
         let plan: Plan = Arc::new(move |case: &Case, now| {
+            acting.check(case)?;
             let change = deadlines::change_for(&calendars, case, &action, now)?;
             Ok(vec![EventKind::Clock {
                 name: action.clock_name().to_owned(),

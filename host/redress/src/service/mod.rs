@@ -21,6 +21,7 @@ use crate::{
     store::{Append, CaseStore, Plan, StoreError},
 };
 
+pub use cases::Acting;
 pub use decide::decide;
 pub use deploy::DeployError;
 

@@ -15,7 +15,7 @@ use axum::{
 };
 use redress_domain::{Case, CaseIntake, HandlerAction};
 
-use super::{Reply, allowed, check_handler_may_work, etag, visible};
+use super::{Reply, allowed, etag, visible};
 use crate::{
     server::{
         AppState,
@@ -23,6 +23,7 @@ use crate::{
         problem::{ApiError, Location, ProblemKind},
         wire::{ActionResult, CaseList, ListParams, Timeline},
     },
+    service::Acting,
     store::{Created, ListQuery},
 };
 
@@ -148,11 +149,17 @@ async fn record_action(
         // supervisor's, whoever else may act.
         ctx.require(allowed::Supervise::ROLES)?;
     }
-    check_handler_may_work(&state, &ctx, id).await?;
     let viewer = ctx.clone();
     let (case, events) = state
         .app
-        .act(ctx.tenant, id, action, ctx.actor, expected)
+        .act(
+            ctx.tenant,
+            id,
+            action,
+            ctx.actor,
+            Acting::of(&ctx.principal),
+            expected,
+        )
         .await?;
     tracing::info!(case_id = %case.id, version = case.version, status = case.status.as_str(), "action recorded");
     let tag = etag(&case);

@@ -4,12 +4,15 @@ use aide::axum::{ApiRouter, routing::post_with};
 use axum::{extract::State, http::header};
 use redress_domain::clock::ClockAction;
 
-use super::{Reply, allowed, check_handler_may_work, etag, visible};
-use crate::server::{
-    AppState,
-    extract::{ApiJson, Authorized, CaseIdPath, IfMatch, RoleSet},
-    problem::ApiError,
-    wire::{ActionResult, ClockList, ClockView},
+use super::{Reply, allowed, etag, visible};
+use crate::{
+    server::{
+        AppState,
+        extract::{ApiJson, Authorized, CaseIdPath, IfMatch, RoleSet},
+        problem::ApiError,
+        wire::{ActionResult, ClockList, ClockView},
+    },
+    service::Acting,
 };
 
 async fn clock_action(
@@ -23,11 +26,17 @@ async fn clock_action(
         // An extension is a supervisor's approval.
         ctx.require(allowed::Supervise::ROLES)?;
     }
-    check_handler_may_work(&state, &ctx, id).await?;
     let viewer = ctx.clone();
     let (case, events) = state
         .app
-        .clock_action(ctx.tenant, id, action, ctx.actor, expected)
+        .clock_action(
+            ctx.tenant,
+            id,
+            action,
+            ctx.actor,
+            Acting::of(&ctx.principal),
+            expected,
+        )
         .await?;
     tracing::info!(case_id = %case.id, version = case.version, "clock changed");
     let tag = etag(&case);

@@ -12,6 +12,9 @@ mod routing;
 mod rulesets;
 mod tracking;
 
+#[cfg(test)]
+mod tests;
+
 use aide::{
     OperationOutput,
     axum::ApiRouter,
@@ -23,15 +26,11 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use redress_domain::{Case, CaseId};
+use redress_domain::Case;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{
-    AppState,
-    extract::RequestContext,
-    problem::{ApiError, ProblemKind},
-};
+use super::{AppState, extract::RequestContext};
 
 /// A response with a status, headers and a JSON body, documented with its status code.
 #[derive(Debug)]
@@ -131,36 +130,6 @@ fn visible(ctx: &RequestContext, mut case: Case) -> Case {
         case.intake.complainant.mask_identity();
     }
     case
-}
-
-/// A handler works only the cases assigned to them.
-async fn check_handler_may_work(
-    state: &AppState,
-    ctx: &RequestContext,
-    id: CaseId,
-) -> Result<(), ApiError> {
-    if ctx.principal.role != Some(crate::access::Role::Handler) {
-        return Ok(());
-    }
-    let case = state
-        .app
-        .get(ctx.tenant.clone(), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
-    match &case.assignment {
-        Some(assignment) if assignment.assignee == ctx.principal.name => Ok(()),
-        Some(assignment) => Err(ApiError::new(
-            ProblemKind::Forbidden,
-            format!(
-                "the case is assigned to `{}`; a handler works only the cases assigned to them",
-                assignment.assignee
-            ),
-        )),
-        None => Err(ApiError::new(
-            ProblemKind::Forbidden,
-            "the case is not assigned; a supervisor assigns it first",
-        )),
-    }
 }
 
 /// Every route, by resource.
