@@ -17,6 +17,24 @@ pub enum DeployError {
     NotFound(String),
     #[error("the package could not be stored: {0}")]
     Storage(String),
+    /// The blocking task doing the work failed (it panicked), so whether it took effect is not
+    /// known: unlike `Storage`, this does not promise that nothing changed.
+    #[error("{doing} failed inside the server: {reason}")]
+    TaskFailed {
+        /// What the task was doing, for the requester ("the deployment").
+        doing: &'static str,
+        reason: String,
+    },
+}
+
+impl DeployError {
+    /// For a blocking task's `JoinError`: the task failed doing `doing`.
+    fn task_failed(doing: &'static str) -> impl FnOnce(tokio::task::JoinError) -> DeployError {
+        move |e| DeployError::TaskFailed {
+            doing,
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// The folder of deployed packages that apply to every tenant (deployed with an operator key);
@@ -104,7 +122,7 @@ impl Redress {
             Ok(())
         })
         .await
-        .map_err(|e| DeployError::Storage(e.to_string()))?
+        .map_err(DeployError::task_failed("storing the plugin keys"))?
     }
 
     /// Keeps deployed packages under `dir` (normally `<data>/rulesets`).
@@ -168,7 +186,7 @@ impl Redress {
             Ok((active.summary(), true))
         })
         .await
-        .map_err(|e| DeployError::Storage(e.to_string()))?
+        .map_err(DeployError::task_failed("the deployment"))?
     }
 
     /// Suspends (`Some(reason)`) or resumes (`None`) a ruleset version. A tenant acts on its
@@ -227,7 +245,7 @@ impl Redress {
         let changed =
             tokio::task::spawn_blocking(move || rules.set_state(&reference, suspend.as_deref()))
                 .await
-                .map_err(|e| DeployError::Storage(e.to_string()))?
+                .map_err(DeployError::task_failed("changing the ruleset's state"))?
                 .map_err(|e| match e {
                     StateChangeError::NotFound { .. } => absent(),
                     StateChangeError::Storage(reason) => DeployError::Storage(reason),

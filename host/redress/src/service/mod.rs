@@ -25,12 +25,15 @@ pub use cases::Acting;
 pub use decide::decide;
 pub use deploy::DeployError;
 
+/// Why a request to the service failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("invalid request: {0}")]
     Invalid(ValidationErrors),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The blocking task running the store call failed (it panicked): whether a write took
+    /// effect is not known.
     #[error("internal task failed: {0}")]
     Task(String),
 }

@@ -33,7 +33,7 @@ async fn put_routing(
     let text = document.toml.clone();
     tokio::task::spawn_blocking(move || routing.put(&tenant, &text))
         .await
-        .map_err(|e| ApiError::new(ProblemKind::Internal, e.to_string()))?
+        .map_err(|e| ApiError::from(crate::service::ServiceError::Task(e.to_string())))?
         .map_err(|e| {
             ApiError::field(
                 ProblemKind::ValidationFailed,
