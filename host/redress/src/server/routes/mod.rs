@@ -1,6 +1,6 @@
 //! The `/v1` routes, one file per resource, each registering its routes with their OpenAPI
 //! docs; this module assembles them and holds what they share: [`Reply`], the role sets
-//! ([`allowed`]) and [`visible`]. Handlers only translate between HTTP and the service; the
+//! ([`allowed`]) and `visible`. Handlers only translate between HTTP and the service; the
 //! request and response shapes are in `server/wire.rs`.
 
 mod audit;

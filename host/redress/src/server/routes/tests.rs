@@ -12,7 +12,7 @@ use axum::{
 };
 use jiff::Timestamp;
 use redress_calendar::CalendarSet;
-use redress_domain::{Actor, Case, CaseId, EventKind, EventRecord, HandlerAction, Hash};
+use redress_domain::{Actor, Case, CaseId, EventRecord, HandlerAction, Hash};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -196,9 +196,7 @@ impl Fixture {
             .unwrap()
             .unwrap()
             .iter()
-            .any(|e| {
-                e.actor.id.starts_with("alice") && !matches!(e.event, EventKind::Received { .. })
-            })
+            .any(|e| e.actor.id.starts_with("alice"))
     }
 }
 
