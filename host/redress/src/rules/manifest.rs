@@ -242,17 +242,17 @@ impl Manifest {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !name_ok {
                 return Err(bad(format!(
-                    "attributes.{name}: an attribute name is 1 to 64 of a-z, 0-9, _"
+                    "attribute `{name}`: a name is 1 to 64 of a-z, 0-9, _"
                 )));
             }
             if declared.meaning.trim().is_empty() {
                 return Err(bad(format!(
-                    "attributes.{name}: say what it means (`meaning`)"
+                    "attribute `{name}`: say what it means (`meaning`)"
                 )));
             }
             if !declared.values.is_empty() && declared.kind != AttributeType::Text {
                 return Err(bad(format!(
-                    "attributes.{name}: `values` lists the values of a `text` attribute only"
+                    "attribute `{name}`: `values` lists the values of a `text` attribute only"
                 )));
             }
         }

@@ -164,7 +164,12 @@ pub fn parse_json<T: DeserializeOwned + JsonSchema + 'static>(body: &[u8]) -> Re
         // serde's fault first (its words are the more precise), then the schema's others.
         let mut faults = vec![(pointer, detail)];
         for (other, why) in super::body_errors::schema_faults::<T>(&value) {
-            if !faults.iter().any(|(p, _)| *p == other) {
+            // A fault already named, or one that only says a field inside it is wrong (a
+            // variant that did not match because of the field serde named).
+            let covered = faults.iter().any(|(p, _)| {
+                *p == other || p.starts_with(&format!("{}/", other.trim_end_matches('/')))
+            });
+            if !covered {
                 faults.push((other, why));
             }
         }

@@ -61,6 +61,34 @@ impl Acting {
 const TRACKING_CODE_ATTEMPTS: usize = 4;
 
 impl Redress {
+    /// Refuses an intake whose attributes the ruleset that will decide it does not declare
+    /// (or of another type): a typo would otherwise read as "not given" and decide the case
+    /// wrongly. With no ruleset for the case, nothing is checked (it goes to manual handling).
+    fn check_attributes(
+        &self,
+        tenant: &str,
+        intake: &CaseIntake,
+        now: jiff::Timestamp,
+    ) -> Result<(), ServiceError> {
+        let zone = jiff::tz::TimeZone::get(&intake.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let received = intake.received_at.unwrap_or(now).to_zoned(zone).date();
+        let Some(ruleset) = self.rules.select(tenant, intake.sector, received) else {
+            return Ok(());
+        };
+        let faults = ruleset.manifest.check_attributes(&intake.attributes);
+        if faults.is_empty() {
+            return Ok(());
+        }
+        let mut errors = redress_domain::ValidationErrors::default();
+        for (name, why) in faults {
+            errors.push(
+                format!("/attributes/{}", name.replace('~', "~0").replace('/', "~1")),
+                why,
+            );
+        }
+        Err(ServiceError::Invalid(errors))
+    }
+
     pub async fn create_case(
         &self,
         tenant: String,
@@ -70,6 +98,7 @@ impl Redress {
     ) -> Result<Created, ServiceError> {
         let now = self.clock.now();
         intake.validate(now).map_err(ServiceError::Invalid)?;
+        self.check_attributes(&tenant, &intake, now)?;
         let mut last_error = None;
         for _ in 0..TRACKING_CODE_ATTEMPTS {
             let (id, tracking_code) = {
