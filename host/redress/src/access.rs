@@ -27,7 +27,8 @@ use sha2::{Digest, Sha256};
 const FORMAT: &str = "redress-access/1";
 const KEY_PREFIX: &str = "rdk_";
 
-/// What a key may do. Every route names the roles it accepts (see `server/routes.rs`).
+/// What a key may do. Every route names the roles it accepts (see `allowed` in
+/// `server/routes/mod.rs`).
 #[derive(
     Debug,
     Clone,

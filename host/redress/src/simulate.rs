@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::{
     clock::ManualClock,
-    service::{Redress, ServiceError},
+    service::{Acting, Redress, ServiceError},
     store::Created,
 };
 
@@ -243,8 +243,15 @@ pub async fn run(
                         let actor = Actor::api("simulation");
                         let result = match (&step.action, &step.clock) {
                             (Some(action), _) => {
-                                app.act("default".into(), id, action.clone(), actor, None)
-                                    .await
+                                app.act(
+                                    "default".into(),
+                                    id,
+                                    action.clone(),
+                                    actor,
+                                    Acting::AnyCase,
+                                    None,
+                                )
+                                .await
                             }
                             (_, Some(clock_action)) => {
                                 app.clock_action(
@@ -252,6 +259,7 @@ pub async fn run(
                                     id,
                                     clock_action.clone(),
                                     actor,
+                                    Acting::AnyCase,
                                     None,
                                 )
                                 .await

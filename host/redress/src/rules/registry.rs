@@ -101,6 +101,42 @@ pub struct Registry {
     suspensions: Arc<Suspensions>,
     plugin_cache: Option<ArtifactCache>,
     rulesets: RwLock<Vec<Arc<LoadedRuleset>>>,
+    /// Held from the last duplicate check through the package's write to disk to its
+    /// activation (`begin_activation`), so that of two deployments of one version only the one
+    /// that is activated is ever written: without it the loser could overwrite the winner's
+    /// files after the winner was checked, and a restart would install content no case was
+    /// decided with. Decisions never take it.
+    activating: Mutex<()>,
+}
+
+/// One activation at a time (see `Registry::activating`): check, write, activate.
+#[derive(Debug)]
+pub struct Activation<'a> {
+    registry: &'a Registry,
+    _turn: std::sync::MutexGuard<'a, ()>,
+}
+
+impl Activation<'_> {
+    /// The active package with `loaded`'s namespace, id and version and the same content, if
+    /// any; `VersionExists` if one has another content. Nothing can be activated between this
+    /// check and `activate` on the same `Activation`.
+    pub fn existing(
+        &self,
+        loaded: &LoadedRuleset,
+    ) -> Result<Option<Arc<LoadedRuleset>>, PackageError> {
+        same_version(
+            &self
+                .registry
+                .rulesets
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+            loaded,
+        )
+    }
+
+    pub fn activate(self, loaded: LoadedRuleset) -> Result<Activated, PackageError> {
+        self.registry.activate_in_turn(loaded)
+    }
 }
 
 /// Why an operator's change of a ruleset's state was refused.
@@ -128,6 +164,19 @@ impl Registry {
             suspensions: Arc::new(Suspensions::default()),
             plugin_cache: None,
             rulesets: RwLock::new(Vec::new()),
+            activating: Mutex::new(()),
+        }
+    }
+
+    /// Waits for the activation turn: a caller that writes a package before activating it
+    /// holds it across both (`Activation`).
+    pub fn begin_activation(&self) -> Activation<'_> {
+        Activation {
+            registry: self,
+            _turn: self
+                .activating
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
         }
     }
 
@@ -394,7 +443,11 @@ impl Registry {
     /// check, and a version must never be active twice, nor in two contents. Of the two, the
     /// first to get here is activated; the other gets `AlreadyActive` for the same content,
     /// `VersionExists` for another.
-    pub fn activate(&self, mut loaded: LoadedRuleset) -> Result<Activated, PackageError> {
+    pub fn activate(&self, loaded: LoadedRuleset) -> Result<Activated, PackageError> {
+        self.begin_activation().activate(loaded)
+    }
+
+    fn activate_in_turn(&self, mut loaded: LoadedRuleset) -> Result<Activated, PackageError> {
         if let Some(reason) = self.suspensions.reason(&loaded.reference()) {
             loaded.set_state(RulesetState::Suspended { reason });
         }

@@ -68,7 +68,19 @@ pub enum Created {
 
 /// Decides, from the case as it stands inside the write transaction, which events to append.
 /// It may run more than once (a transaction retried after a conflict) and must be pure.
-pub type Plan = Arc<dyn Fn(&Case, Timestamp) -> Result<Vec<EventKind>, ApplyError> + Send + Sync>;
+pub type Plan = Arc<dyn Fn(&Case, Timestamp) -> Result<Vec<EventKind>, Refusal> + Send + Sync>;
+
+/// Why a plan refused to write, judged on the case as it stands when it is written.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The case does not allow it: its lifecycle, a clock's state, jurisdiction...
+    #[error(transparent)]
+    Case(#[from] ApplyError),
+    /// The one acting may not act on the case as it now stands (a handler on a case that is
+    /// not, or no longer, assigned to them). The reason is for the requester.
+    #[error("{0}")]
+    Forbidden(String),
+}
 
 /// Events to append to a case, decided by `plan` on the current snapshot.
 #[derive(Clone)]
@@ -124,7 +136,7 @@ pub(crate) fn run_plan(
     plan: &Plan,
     actor: &Actor,
     now: Timestamp,
-) -> Result<Vec<EventRecord>, ApplyError> {
+) -> Result<Vec<EventRecord>, Refusal> {
     let mut records = Vec::new();
     let mut current = actor.clone();
     for kind in plan(case, now)? {
@@ -364,6 +376,9 @@ pub enum StoreError {
     VersionConflict { expected: u64, actual: u64 },
     #[error(transparent)]
     Refused(#[from] ApplyError),
+    /// A plan refused the one acting ([`Refusal::Forbidden`]).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("tracking code {0} is already in use")]
     TrackingCodeTaken(TrackingCode),
     #[error("case id {0} is already in use")]
@@ -390,6 +405,15 @@ pub enum StoreError {
     /// Internal to a backend's retry loop; never returned to a caller.
     #[error("the case changed while the write was decided")]
     Stale,
+}
+
+impl From<Refusal> for StoreError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Case(e) => StoreError::Refused(e),
+            Refusal::Forbidden(reason) => StoreError::Forbidden(reason),
+        }
+    }
 }
 
 /// Case storage. Every method may block (disk I/O, waiting for durability): async callers run
