@@ -951,7 +951,20 @@ impl Case {
             | HandlerAction::RecordAgreement { .. }
             | HandlerAction::RecordNewFacts { .. }
             | HandlerAction::AcceptMediation { .. }
-            | HandlerAction::ClearManualHandling { .. } => {}
+            | HandlerAction::ClearManualHandling { .. }
+            // Facts for the rules (and the history): the state is the lifecycle's business,
+            // and `return_for_rework` keeps the stage, the outcome it reworks (until the next
+            // one) and the reopen count: the same round of handling goes on.
+            | HandlerAction::GiveNotice { .. }
+            | HandlerAction::CompetentOfficeReceived { .. }
+            | HandlerAction::RequestRecusal { .. }
+            | HandlerAction::DecideRecusal { .. }
+            | HandlerAction::RecordViolationClue { .. }
+            | HandlerAction::AgreeMediationExtension { .. }
+            | HandlerAction::RequestDocuments { .. }
+            | HandlerAction::RequestReview { .. }
+            | HandlerAction::RecordCallback { .. }
+            | HandlerAction::ReturnForRework { .. } => {}
         }
         self.status = next;
         self.updated_at = at;
@@ -963,8 +976,11 @@ impl Case {
     /// stopped as met. Recorded in the same write as the action and before the rules are asked,
     /// so the obligation is met even when the rules' decision on the action fails. A breached
     /// clock stays breached (answering late does not undo the breach) but owes nothing more.
+    ///
+    /// An entry names an action (`accept`), or a notice about one thing
+    /// (`give_notice:decision_notice`, met only by a `give_notice` with that `about`; a bare
+    /// `give_notice` is met by any notice). The reason recorded names the entry that matched.
     pub fn clocks_met_by(&self, action: &HandlerAction) -> Vec<EventKind> {
-        let name = action.name().as_str();
         self.clocks
             .iter()
             .filter(|(_, clock)| {
@@ -974,14 +990,20 @@ impl Case {
                         | crate::clock::ClockState::Paused
                         | crate::clock::ClockState::Breached
                 ) && clock.ended_at.is_none()
-                    && clock.spec.met_by.iter().any(|m| m == name)
             })
-            .map(|(clock_name, _)| EventKind::Clock {
-                name: clock_name.clone(),
-                change: ClockChange::Stopped {
-                    met: true,
-                    reason: Some(format!("met by `{name}`")),
-                },
+            .filter_map(|(clock_name, clock)| {
+                // Entries were checked when the clock started; one that does not read (which
+                // no check lets through) meets nothing.
+                let entry = clock.spec.met_by.iter().find(|entry| {
+                    crate::clock::MetBy::parse(entry).is_ok_and(|m| m.is_met_by(action))
+                })?;
+                Some(EventKind::Clock {
+                    name: clock_name.clone(),
+                    change: ClockChange::Stopped {
+                        met: true,
+                        reason: Some(format!("met by `{entry}`")),
+                    },
+                })
             })
             .collect()
     }
@@ -1113,6 +1135,174 @@ mod tests {
             crate::clock::ClockState::Met
         );
         assert!(case.clocks_met_by(&accept).is_empty(), "met once");
+    }
+
+    /// A clock met by a notice about one thing (`give_notice:decision_notice`) is not met by a
+    /// notice about something else; a bare `give_notice` entry is met by any notice; entries
+    /// naming an action still work beside them.
+    #[test]
+    fn a_notice_meets_the_clocks_that_name_what_it_is_about() {
+        let mut case = registered(sample_intake());
+        let start = |name: &str, met_by: serde_json::Value| {
+            let spec: crate::clock::ClockSpec = serde_json::from_value(serde_json::json!({
+                "name": name, "amount": 15, "unit": "calendar_days", "met_by": met_by
+            }))
+            .unwrap();
+            EventKind::Clock {
+                name: name.into(),
+                change: ClockChange::Started {
+                    spec,
+                    started_at: now(),
+                    schedule: crate::clock::Schedule {
+                        due_at: Some(now()),
+                        warning_at: None,
+                        provisional: false,
+                        provisional_years: Vec::new(),
+                        explanation: std::sync::Arc::new(serde_json::Value::Null),
+                    },
+                },
+            }
+        };
+        for (name, met_by) in [
+            (
+                "decision",
+                serde_json::json!(["give_notice:decision_notice"]),
+            ),
+            ("any_notice", serde_json::json!(["give_notice"])),
+            (
+                "acceptance",
+                serde_json::json!(["accept", "give_notice:rejection_notice"]),
+            ),
+        ] {
+            record(&mut case, start(name, met_by), Actor::system()).unwrap();
+        }
+        let notice = |about: &str| HandlerAction::GiveNotice {
+            recipient: crate::event::NoticeRecipient::Complainant,
+            means: crate::event::NoticeMeans::Sms,
+            about: about.into(),
+            note: None,
+        };
+        let met = |case: &Case, action: &HandlerAction| -> Vec<(String, Option<String>)> {
+            case.clocks_met_by(action)
+                .into_iter()
+                .map(|e| match e {
+                    EventKind::Clock {
+                        name,
+                        change: ClockChange::Stopped { reason, .. },
+                    } => (name, reason),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            met(&case, &notice("extension_notice")),
+            vec![("any_notice".into(), Some("met by `give_notice`".into()))]
+        );
+        assert_eq!(
+            met(&case, &HandlerAction::Accept { note: None }),
+            vec![("acceptance".into(), Some("met by `accept`".into()))]
+        );
+        let decision = notice("decision_notice");
+        let events = case.clocks_met_by(&decision);
+        assert_eq!(
+            met(&case, &decision),
+            vec![
+                ("any_notice".into(), Some("met by `give_notice`".into())),
+                (
+                    "decision".into(),
+                    Some("met by `give_notice:decision_notice`".into())
+                ),
+            ]
+        );
+        for event in events {
+            record(&mut case, event, Actor::api("handler")).unwrap();
+        }
+        assert_eq!(case.clocks["decision"].state, crate::clock::ClockState::Met);
+        assert!(met(&case, &decision).is_empty(), "met once");
+        assert_eq!(
+            met(&case, &notice("rejection_notice")),
+            vec![(
+                "acceptance".into(),
+                Some("met by `give_notice:rejection_notice`".into())
+            )]
+        );
+    }
+
+    /// `return_for_rework` takes a resolved case back to handling in the same round: the stage,
+    /// the outcome it reworks and the reopen count stay; replay rebuilds the same case.
+    #[test]
+    fn rework_continues_the_same_round_of_handling() {
+        let (mut case, first) = Case::register(
+            CaseId::from_parts(1, 9),
+            TrackingCode::from_random(9),
+            "default".into(),
+            sample_intake(),
+            Actor::api("intake"),
+            now(),
+        )
+        .unwrap();
+        let mut events = vec![first];
+        let mut act = |case: &mut Case, value: serde_json::Value| {
+            let action: HandlerAction = serde_json::from_value(value).unwrap();
+            action.validate().unwrap();
+            let record = case.next_event(action, Actor::api("h"), now())?;
+            case.apply(&record).unwrap();
+            events.push(record);
+            Ok::<_, ApplyError>(())
+        };
+        for value in crate::event::tests::issue_15_actions()
+            .into_iter()
+            .filter(|v| {
+                v["type"] == "competent_office_received" || v["type"] == "request_documents"
+            })
+        {
+            act(&mut case, value).unwrap();
+        }
+        use serde_json::json;
+        act(&mut case, json!({"type": "accept"})).unwrap();
+        act(&mut case, json!({"type": "start_investigation"})).unwrap();
+        act(&mut case, json!({"type": "resolve", "outcome": "已答复"})).unwrap();
+        act(
+            &mut case,
+            json!({"type": "record_callback", "satisfied": false}),
+        )
+        .unwrap();
+        act(
+            &mut case,
+            json!({"type": "return_for_rework", "reason": "回访不满意"}),
+        )
+        .unwrap();
+        assert_eq!(case.status, Status::InProgress);
+        assert_eq!(case.stage, Some(Stage::Investigation));
+        assert_eq!(case.reopen_count, 0);
+        assert_eq!(
+            case.outcome.as_ref().map(|o| o.kind),
+            Some(OutcomeKind::Resolved)
+        );
+        let err = act(
+            &mut case,
+            json!({"type": "return_for_rework", "reason": "again"}),
+        );
+        assert!(matches!(err, Err(ApplyError::Lifecycle(_))), "{err:?}");
+        act(&mut case, json!({"type": "resolve", "outcome": "已解决"})).unwrap();
+        act(
+            &mut case,
+            json!({"type": "record_callback", "satisfied": true}),
+        )
+        .unwrap();
+        act(&mut case, json!({"type": "close"})).unwrap();
+        let err = act(
+            &mut case,
+            json!({"type": "record_callback", "satisfied": true}),
+        );
+        assert!(matches!(err, Err(ApplyError::Lifecycle(_))), "{err:?}");
+        act(
+            &mut case,
+            json!({"type": "request_review", "requested_on": "2026-02-20", "reason": "不服"}),
+        )
+        .unwrap();
+        assert_eq!(case.status, Status::Closed);
+        assert_eq!(Case::replay(&events).unwrap(), case);
     }
 
     #[test]

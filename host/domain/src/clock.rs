@@ -73,10 +73,12 @@ pub struct ClockSpec {
     #[serde(default)]
     pub escalation: Vec<String>,
     /// The handler actions that meet this clock (e.g. `accept`, `reject` for the acceptance
-    /// decision). The host records the clock met when such an action is recorded, before and
-    /// independently of the rules' decision on it, so a failing decision cannot leave a met
-    /// obligation running into a false breach. Absent from records that declare none, so older
-    /// histories keep their hashes.
+    /// decision), each an action's name or, for a notice about one thing,
+    /// `give_notice:<about>` (met only by a `give_notice` with that `about`; a bare
+    /// `give_notice` is met by any notice): see [`MetBy`]. The host records the clock met when
+    /// such an action is recorded, before and independently of the rules' decision on it, so a
+    /// failing decision cannot leave a met obligation running into a false breach. Absent from
+    /// records that declare none, so older histories keep their hashes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub met_by: Vec<String>,
 }
@@ -106,23 +108,16 @@ impl ClockSpec {
         if self.calendar.is_empty() || self.calendar.len() > 64 {
             errors.push(format!("{pointer}/calendar"), "must name a calendar");
         }
-        for (i, action) in self.met_by.iter().enumerate() {
-            if crate::lifecycle::ActionName::parse(action).is_none() {
-                errors.push(
-                    format!("{pointer}/met_by/{i}"),
-                    format!(
-                        "`{action}` is not a handler action (one of: {})",
-                        crate::lifecycle::ActionName::ALL
-                            .iter()
-                            .map(|a| a.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                );
+        for (i, entry) in self.met_by.iter().enumerate() {
+            if let Err(e) = MetBy::parse(entry) {
+                errors.push(format!("{pointer}/met_by/{i}"), e);
             }
         }
-        if self.met_by.len() > 21 {
-            errors.push(format!("{pointer}/met_by"), "at most 21 actions");
+        if self.met_by.len() > MetBy::MAX_ENTRIES {
+            errors.push(
+                format!("{pointer}/met_by"),
+                format!("at most {} entries", MetBy::MAX_ENTRIES),
+            );
         }
         if self.escalation.len() > 10
             || self
@@ -523,6 +518,61 @@ fn set_schedule(c: &mut CaseClock, schedule: &Schedule) {
     c.explanation = Arc::clone(&schedule.explanation);
 }
 
+/// One entry of a clock's `met_by`: a handler action's name (`accept`: met by any `accept`),
+/// or `give_notice:<about>` (met only by a `give_notice` whose `about` is `<about>`, e.g.
+/// `give_notice:decision_notice`; a bare `give_notice` is met by any notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetBy<'a> {
+    pub action: crate::lifecycle::ActionName,
+    /// For `give_notice:<about>`: the notice's subject.
+    pub about: Option<&'a str>,
+}
+
+impl<'a> MetBy<'a> {
+    /// How many entries one clock may declare.
+    pub const MAX_ENTRIES: usize = 64;
+
+    /// Reads an entry; the error says what is wrong with it, in words for a ruleset author.
+    pub fn parse(entry: &'a str) -> Result<MetBy<'a>, String> {
+        use crate::lifecycle::ActionName;
+        let (name, about) = match entry.split_once(':') {
+            Some((name, about)) => (name, Some(about)),
+            None => (entry, None),
+        };
+        let Some(action) = ActionName::parse(name) else {
+            return Err(format!(
+                "`{name}` is not a handler action (one of: {})",
+                ActionName::ALL
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        if let Some(about) = about {
+            if action != ActionName::GiveNotice {
+                return Err(format!(
+                    "`{entry}`: only `give_notice` takes a qualifier (`give_notice:<about>`)"
+                ));
+            }
+            crate::event::check_notice_about(about).map_err(|e| format!("`{entry}`: {e}"))?;
+        }
+        Ok(MetBy { action, about })
+    }
+
+    /// Whether recording `action` meets this entry.
+    pub fn is_met_by(&self, action: &crate::HandlerAction) -> bool {
+        if action.name() != self.action {
+            return false;
+        }
+        match (self.about, action) {
+            (None, _) => true,
+            (Some(wanted), crate::HandlerAction::GiveNotice { about, .. }) => about == wanted,
+            (Some(_), _) => false,
+        }
+    }
+}
+
 /// What a handler (or, later, a ruleset) asks of a case's clocks. The server turns it into a
 /// [`ClockChange`] by computing the due time with the calendar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -771,6 +821,49 @@ mod tests {
     }
 
     #[test]
+    fn met_by_entries_name_an_action_or_a_notice_about_one_thing() {
+        use crate::lifecycle::ActionName;
+        assert_eq!(
+            MetBy::parse("accept"),
+            Ok(MetBy {
+                action: ActionName::Accept,
+                about: None
+            })
+        );
+        assert_eq!(
+            MetBy::parse("give_notice:decision_notice"),
+            Ok(MetBy {
+                action: ActionName::GiveNotice,
+                about: Some("decision_notice")
+            })
+        );
+        for (bad, says) in [
+            ("acept", "`acept` is not a handler action (one of: accept,"),
+            ("accept:x", "only `give_notice` takes a qualifier"),
+            ("give_notice:", "is not a snake_case name"),
+            ("give_notice:Decision", "is not a snake_case name"),
+            ("give_notice:a:b", "is not a snake_case name"),
+            (":decision_notice", "`` is not a handler action"),
+        ] {
+            let message = MetBy::parse(bad).unwrap_err();
+            assert!(message.contains(says), "{bad}: {message}");
+        }
+        let notice = |about: &str| crate::HandlerAction::GiveNotice {
+            recipient: crate::event::NoticeRecipient::Complainant,
+            means: crate::event::NoticeMeans::Letter,
+            about: about.into(),
+            note: None,
+        };
+        let decision = MetBy::parse("give_notice:decision_notice").unwrap();
+        assert!(decision.is_met_by(&notice("decision_notice")));
+        assert!(!decision.is_met_by(&notice("extension_notice")));
+        assert!(!decision.is_met_by(&crate::HandlerAction::Note { text: "x".into() }));
+        let any = MetBy::parse("give_notice").unwrap();
+        assert!(any.is_met_by(&notice("extension_notice")));
+        assert!(!any.is_met_by(&crate::HandlerAction::Accept { note: None }));
+    }
+
+    #[test]
     fn met_by_names_handler_actions() {
         let mut errors = crate::ValidationErrors::default();
         let spec: ClockSpec = serde_json::from_value(serde_json::json!({
@@ -781,6 +874,18 @@ mod tests {
         spec.validate("/clock", &mut errors);
         let text = format!("{:?}", errors.into_result());
         assert!(text.contains("/clock/met_by/1"), "{text}");
+        let mut errors = crate::ValidationErrors::default();
+        let spec: ClockSpec = serde_json::from_value(serde_json::json!({
+            "name": "decision", "amount": 15, "unit": "calendar_days",
+            "met_by": ["give_notice:decision_notice", "give_notice:Decision"]
+        }))
+        .unwrap();
+        spec.validate("/clock", &mut errors);
+        let text = format!("{:?}", errors.into_result());
+        assert!(
+            text.contains("/clock/met_by/1") && !text.contains("/clock/met_by/0"),
+            "{text}"
+        );
         // Declared nothing: the field is absent from the record, so older hashes hold.
         let plain: ClockSpec = serde_json::from_value(serde_json::json!({
             "name": "acceptance", "amount": 7, "unit": "working_days"

@@ -215,6 +215,139 @@ pub enum HandlerAction {
     ClearManualHandling {
         reason: String,
     },
+    /// A notice was given: to whom, by what means, and what it is about. Many duties are duties
+    /// to tell someone, and telling is what meets them: the acceptance or rejection notice
+    /// (Order 20 art. 14), the termination notice to both parties (Order 20 art. 21), the
+    /// decision to a real-name reporter (Order 20 art. 31), the decision notice (banking art.
+    /// 18–19; a notice counts as given when sent by the agreed means, art. 21), the notice of an
+    /// extension (banking art. 18, 信访工作条例 art. 34), a decline with a notice to the filer
+    /// (banking art. 18 ¶4), the written acceptance notice (信访工作条例 art. 22). A clock's
+    /// `met_by` entry `give_notice:<about>` is met only by a notice about that.
+    GiveNotice {
+        recipient: NoticeRecipient,
+        means: NoticeMeans,
+        /// What the notice is about, in snake_case: `acceptance_notice`, `rejection_notice`,
+        /// `decision_notice`, `extension_notice`, `transfer_notice`, `termination_notice`...
+        about: String,
+        note: Option<String>,
+    },
+    /// The competent office received the case after a return to intake, a referral, a takeover
+    /// or a transfer. Order 20 art. 14's 7 working days run from receipt *by the competent
+    /// office*, so the acceptance clock starts again from here (regulations §8).
+    CompetentOfficeReceived {
+        office: String,
+        note: Option<String>,
+    },
+    /// A party asked that a handler or mediator step aside. Order 20 art. 19: the request
+    /// suspends (中止) mediation until it is decided; banking art. 17: a handler with an
+    /// interest in the case steps aside.
+    RequestRecusal {
+        reason: String,
+    },
+    /// The recusal request was decided (granted: the person steps aside); mediation continues
+    /// (Order 20 art. 19).
+    DecideRecusal {
+        granted: bool,
+        note: Option<String>,
+    },
+    /// A clue to a suspected violation was found (Order 20 art. 23: checked within 15 working
+    /// days of its discovery, +15 in special cases, then the penalty procedure).
+    RecordViolationClue {
+        description: String,
+    },
+    /// The mediation period was extended by agreement (医疗纠纷预防和处理条例 art. 38: the
+    /// people's mediation committee and both parties "可以约定延长调解期限"): the deadline
+    /// moves; the mediation does not fail.
+    AgreeMediationExtension {
+        amount: u32,
+        unit: ExtensionUnit,
+        reason: String,
+        /// Who agreed (the committee and both parties).
+        agreed_by: String,
+    },
+    /// Documents were asked for: a request, not a rejection (banking art. 14: the original
+    /// power of attorney and the agent's ID, an heir's proof of succession; Order 20 art. 10).
+    /// Nothing the institution already holds may be asked for (banking art. 13).
+    RequestDocuments {
+        /// Each document asked for (no line breaks: plugins receive them one a line).
+        documents: Vec<String>,
+        reason: String,
+    },
+    /// The complainant asked for a review of the decision, on `requested_on`: banking art. 20
+    /// (核查, asked within 30 days of receiving the decision, decided by the upper-level
+    /// institution within 30 days), 信访工作条例 arts. 35–36 (复查 / 复核, 30 + 30 days each).
+    RequestReview {
+        requested_on: jiff::civil::Date,
+        reason: String,
+    },
+    /// The complainant was called back after handling and said whether they were satisfied
+    /// (12345 hotline ordinances: callback after handling; the satisfaction rate, §7).
+    RecordCallback {
+        satisfied: bool,
+        note: Option<String>,
+    },
+    /// A handled ticket goes back for rework (12345 hotline ordinances: an unsatisfied ticket
+    /// is returned to be handled again): from `resolved` back to `in_progress`, in the same
+    /// round of handling (unlike `reopen`, which is a review request).
+    ReturnForRework {
+        reason: String,
+    },
+}
+
+/// Who a notice was given to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeRecipient {
+    /// The complainant (投诉人) or petitioner.
+    Complainant,
+    /// The reporter of a suspected violation (举报人, Order 20 art. 31).
+    Reporter,
+    /// Whoever filed the complaint when it is not the complainant (banking art. 18 ¶4).
+    Filer,
+    /// The party complained about (Order 20 art. 21: termination is told to both parties).
+    Respondent,
+}
+
+/// How a notice was given (banking art. 21: by the agreed means).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeMeans {
+    Phone,
+    Sms,
+    Letter,
+    Email,
+    InPerson,
+    /// Through an online platform or the complainant's account.
+    Online,
+    Other,
+}
+
+/// The unit of an agreed extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtensionUnit {
+    /// Official working days (医疗纠纷预防和处理条例 art. 38 counts 30 working days).
+    WorkingDays,
+    CalendarDays,
+}
+
+/// Checks a notice's `about` (also the qualifier of a `give_notice:<about>` clock entry):
+/// snake_case, 1 to 64 of a-z, 0-9 and `_`, starting with a letter.
+pub fn check_notice_about(about: &str) -> Result<(), String> {
+    let bytes = about.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{about}` is not a snake_case name (1 to 64 of a-z, 0-9, _, starting with a letter), e.g. `decision_notice`"
+        ))
+    }
 }
 
 impl HandlerAction {
@@ -241,6 +374,16 @@ impl HandlerAction {
             HandlerAction::ReferUp { .. } => ActionName::ReferUp,
             HandlerAction::TakeOver { .. } => ActionName::TakeOver,
             HandlerAction::ClearManualHandling { .. } => ActionName::ClearManualHandling,
+            HandlerAction::GiveNotice { .. } => ActionName::GiveNotice,
+            HandlerAction::CompetentOfficeReceived { .. } => ActionName::CompetentOfficeReceived,
+            HandlerAction::RequestRecusal { .. } => ActionName::RequestRecusal,
+            HandlerAction::DecideRecusal { .. } => ActionName::DecideRecusal,
+            HandlerAction::RecordViolationClue { .. } => ActionName::RecordViolationClue,
+            HandlerAction::AgreeMediationExtension { .. } => ActionName::AgreeMediationExtension,
+            HandlerAction::RequestDocuments { .. } => ActionName::RequestDocuments,
+            HandlerAction::RequestReview { .. } => ActionName::RequestReview,
+            HandlerAction::RecordCallback { .. } => ActionName::RecordCallback,
+            HandlerAction::ReturnForRework { .. } => ActionName::ReturnForRework,
         }
     }
 
@@ -304,8 +447,60 @@ impl HandlerAction {
                 text(&mut errors, "/office", office, 200);
                 text(&mut errors, "/reason", reason, 2_000);
             }
-            HandlerAction::ClearManualHandling { reason } => {
+            HandlerAction::ClearManualHandling { reason }
+            | HandlerAction::RequestRecusal { reason }
+            | HandlerAction::ReturnForRework { reason } => {
                 text(&mut errors, "/reason", reason, 2_000)
+            }
+            HandlerAction::GiveNotice { about, note, .. } => {
+                if let Err(e) = check_notice_about(about) {
+                    errors.push("/about", e);
+                }
+                optional(&mut errors, "/note", note);
+            }
+            HandlerAction::CompetentOfficeReceived { office, note } => {
+                text(&mut errors, "/office", office, 200);
+                optional(&mut errors, "/note", note);
+            }
+            HandlerAction::DecideRecusal { note, .. }
+            | HandlerAction::RecordCallback { note, .. } => optional(&mut errors, "/note", note),
+            HandlerAction::RecordViolationClue { description } => {
+                text(&mut errors, "/description", description, 10_000)
+            }
+            HandlerAction::AgreeMediationExtension {
+                amount,
+                reason,
+                agreed_by,
+                ..
+            } => {
+                if *amount == 0 || *amount > 3_650 {
+                    errors.push("/amount", "must be between 1 and 3650");
+                }
+                text(&mut errors, "/reason", reason, 2_000);
+                text(&mut errors, "/agreed_by", agreed_by, 500);
+            }
+            HandlerAction::RequestDocuments { documents, reason } => {
+                if documents.is_empty() || documents.len() > 20 {
+                    errors.push("/documents", "must name 1 to 20 documents");
+                }
+                for (i, document) in documents.iter().enumerate().take(20) {
+                    let pointer = format!("/documents/{i}");
+                    if document.chars().any(char::is_control) {
+                        errors.push(pointer, "must be one line (no control characters)");
+                    } else {
+                        text(&mut errors, &pointer, document, 200);
+                    }
+                }
+                text(&mut errors, "/reason", reason, 2_000);
+            }
+            HandlerAction::RequestReview {
+                requested_on,
+                reason,
+            } => {
+                if *requested_on < jiff::civil::date(2000, 1, 1) {
+                    errors.push("/requested_on", "must not be before 2000-01-01");
+                }
+                text(&mut errors, "/reason", reason, 2_000);
             }
         }
         errors.into_result()
@@ -592,8 +787,172 @@ pub fn as_stored(events: &[EventRecord]) -> Result<Vec<StoredEvent>, ChainError>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// One valid example of each action of issue 15, as a client sends it.
+    pub(crate) fn issue_15_actions() -> Vec<serde_json::Value> {
+        use serde_json::json;
+        vec![
+            json!({"type": "give_notice", "recipient": "complainant", "means": "sms",
+                   "about": "decision_notice", "note": "短信告知处理结果"}),
+            json!({"type": "competent_office_received", "office": "330106-msa"}),
+            json!({"type": "request_recusal", "reason": "调解员与被投诉人有利害关系"}),
+            json!({"type": "decide_recusal", "granted": true}),
+            json!({"type": "record_violation_clue", "description": "涉嫌虚假宣传"}),
+            json!({"type": "agree_mediation_extension", "amount": 15, "unit": "working_days",
+                   "reason": "双方同意延长", "agreed_by": "医调委、患方、医方"}),
+            json!({"type": "request_documents", "documents": ["授权委托书原件", "代理人身份证件"],
+                   "reason": "代理投诉 (art. 14)"}),
+            json!({"type": "request_review", "requested_on": "2026-12-01", "reason": "对处理结果不服"}),
+            json!({"type": "record_callback", "satisfied": false, "note": "未解决"}),
+            json!({"type": "return_for_rework", "reason": "回访不满意"}),
+        ]
+    }
+
+    /// The stored form is the request's form: what a client sends is what the history keeps
+    /// (and hashes), field for field.
+    #[test]
+    fn the_new_actions_read_and_write_as_sent() {
+        let mut names = std::collections::BTreeSet::new();
+        for value in issue_15_actions() {
+            let action: HandlerAction = serde_json::from_value(value.clone()).unwrap();
+            action.validate().unwrap();
+            names.insert(action.name().as_str());
+            let mut written = serde_json::to_value(&action).unwrap();
+            // Absent optional fields are written as null, as for every older action.
+            if let Some(object) = written.as_object_mut() {
+                object.retain(|_, v| !v.is_null());
+            }
+            assert_eq!(written, value);
+        }
+        assert_eq!(names.len(), 10);
+    }
+
+    /// Each row breaks one field of a valid action and names the pointer that must be reported.
+    #[test]
+    fn validation_names_each_bad_field_of_the_new_actions() {
+        use serde_json::json;
+        let table = [
+            (
+                json!({"type": "give_notice", "recipient": "reporter", "means": "letter", "about": "Decision Notice"}),
+                "/about",
+            ),
+            (
+                json!({"type": "give_notice", "recipient": "reporter", "means": "letter", "about": ""}),
+                "/about",
+            ),
+            (
+                json!({"type": "give_notice", "recipient": "filer", "means": "phone", "about": "x:y"}),
+                "/about",
+            ),
+            (
+                json!({"type": "give_notice", "recipient": "respondent", "means": "online", "about": "a", "note": " "}),
+                "/note",
+            ),
+            (
+                json!({"type": "competent_office_received", "office": ""}),
+                "/office",
+            ),
+            (
+                json!({"type": "competent_office_received", "office": "x".repeat(201)}),
+                "/office",
+            ),
+            (
+                json!({"type": "request_recusal", "reason": "  "}),
+                "/reason",
+            ),
+            (
+                json!({"type": "decide_recusal", "granted": false, "note": ""}),
+                "/note",
+            ),
+            (
+                json!({"type": "record_violation_clue", "description": ""}),
+                "/description",
+            ),
+            (
+                json!({"type": "agree_mediation_extension", "amount": 0, "unit": "calendar_days", "reason": "r", "agreed_by": "a"}),
+                "/amount",
+            ),
+            (
+                json!({"type": "agree_mediation_extension", "amount": 3651, "unit": "calendar_days", "reason": "r", "agreed_by": "a"}),
+                "/amount",
+            ),
+            (
+                json!({"type": "agree_mediation_extension", "amount": 5, "unit": "working_days", "reason": "r", "agreed_by": ""}),
+                "/agreed_by",
+            ),
+            (
+                json!({"type": "request_documents", "documents": [], "reason": "r"}),
+                "/documents",
+            ),
+            (
+                json!({"type": "request_documents", "documents": vec!["d"; 21], "reason": "r"}),
+                "/documents",
+            ),
+            (
+                json!({"type": "request_documents", "documents": ["a", ""], "reason": "r"}),
+                "/documents/1",
+            ),
+            (
+                json!({"type": "request_documents", "documents": ["a\nb"], "reason": "r"}),
+                "/documents/0",
+            ),
+            (
+                json!({"type": "request_documents", "documents": ["a"], "reason": ""}),
+                "/reason",
+            ),
+            (
+                json!({"type": "request_review", "requested_on": "1999-12-31", "reason": "r"}),
+                "/requested_on",
+            ),
+            (
+                json!({"type": "request_review", "requested_on": "2026-12-01", "reason": ""}),
+                "/reason",
+            ),
+            (
+                json!({"type": "record_callback", "satisfied": true, "note": ""}),
+                "/note",
+            ),
+            (
+                json!({"type": "return_for_rework", "reason": ""}),
+                "/reason",
+            ),
+        ];
+        for (value, pointer) in table {
+            let action: HandlerAction = serde_json::from_value(value.clone()).unwrap();
+            let errors = action.validate().err().unwrap_or_default();
+            assert!(
+                errors.0.iter().any(|e| e.pointer == pointer),
+                "{value}: expected an error at {pointer}, got {errors}"
+            );
+        }
+    }
+
+    /// Shapes serde refuses before validation: unknown enum values, missing required fields,
+    /// unknown fields, a date that is not a date.
+    #[test]
+    fn the_new_actions_refuse_what_does_not_fit_their_shape() {
+        use serde_json::json;
+        for value in [
+            json!({"type": "give_notice", "recipient": "neighbour", "means": "sms", "about": "a"}),
+            json!({"type": "give_notice", "recipient": "complainant", "means": "pigeon", "about": "a"}),
+            json!({"type": "give_notice", "recipient": "complainant", "means": "sms"}),
+            json!({"type": "decide_recusal"}),
+            json!({"type": "record_callback", "satisfied": "yes"}),
+            json!({"type": "agree_mediation_extension", "amount": 5, "unit": "hours", "reason": "r", "agreed_by": "a"}),
+            json!({"type": "agree_mediation_extension", "amount": -1, "unit": "working_days", "reason": "r", "agreed_by": "a"}),
+            json!({"type": "request_review", "requested_on": "2026-02-30", "reason": "r"}),
+            json!({"type": "request_documents", "documents": "授权委托书", "reason": "r"}),
+            json!({"type": "return_for_rework", "reason": "r", "colour": "red"}),
+        ] {
+            assert!(
+                serde_json::from_value::<HandlerAction>(value.clone()).is_err(),
+                "{value}"
+            );
+        }
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {

@@ -6,8 +6,23 @@
 //!    │  └─transfer─▶ transferred ─accept/reject─▶ ...   terminate ▶ terminated ─close─┤
 //!    └─reject─▶ rejected ─close─▶ closed        withdraw (before an outcome) ▶ withdrawn
 //! resolved | terminated | rejected | closed ──reopen (review request)──▶ reopened ──start_*──▶ in_progress
+//! resolved ──record_callback──▶ resolved ──return_for_rework (12345: unsatisfied)──▶ in_progress
 //! ```
 //! `assign` is legal until the case is closed and `note` always: neither changes the state.
+//! Facts that keep the state (triggers for the rules, which count time from them):
+//! - any state but `closed`: `give_notice` (a notice follows the act it tells of: a rejection,
+//!   a withdrawal, an outcome; a closed case owes none);
+//! - any open state (received, accepted, transferred, in_progress, reopened):
+//!   `record_new_facts`, `competent_office_received` (Order 20 art. 14), `request_documents`
+//!   (banking art. 14), `record_violation_clue` (Order 20 art. 23);
+//! - accepted, in_progress, reopened (handling or mediating): `start_appraisal`,
+//!   `finish_appraisal`, `record_agreement`, `accept_mediation`, `request_recusal` and
+//!   `decide_recusal` (Order 20 art. 19), `agree_mediation_extension` (条例 art. 38);
+//! - after an outcome (resolved, terminated, rejected, closed): `request_review` (banking art.
+//!   20, 信访 复查 / 复核);
+//! - resolved, terminated: `record_callback` (12345). An unsatisfied ticket goes back with
+//!   `return_for_rework`, resolved → in_progress: the same round of handling continues (stage
+//!   and reopen count unchanged), unlike `reopen`, a review request that starts a new round.
 //! Between offices: `return_to_intake` (received / transferred → received, for an office
 //! without jurisdiction), `refer_up` (any open state → transferred, to the office above) and
 //! `take_over` (an office above takes the case; the state stays). Which office is above which
@@ -110,10 +125,20 @@ pub enum ActionName {
     ReferUp,
     TakeOver,
     ClearManualHandling,
+    GiveNotice,
+    CompetentOfficeReceived,
+    RequestRecusal,
+    DecideRecusal,
+    RecordViolationClue,
+    AgreeMediationExtension,
+    RequestDocuments,
+    RequestReview,
+    RecordCallback,
+    ReturnForRework,
 }
 
 impl ActionName {
-    pub const ALL: [ActionName; 21] = [
+    pub const ALL: [ActionName; 31] = [
         ActionName::Accept,
         ActionName::Reject,
         ActionName::Transfer,
@@ -135,6 +160,16 @@ impl ActionName {
         ActionName::ReferUp,
         ActionName::TakeOver,
         ActionName::ClearManualHandling,
+        ActionName::GiveNotice,
+        ActionName::CompetentOfficeReceived,
+        ActionName::RequestRecusal,
+        ActionName::DecideRecusal,
+        ActionName::RecordViolationClue,
+        ActionName::AgreeMediationExtension,
+        ActionName::RequestDocuments,
+        ActionName::RequestReview,
+        ActionName::RecordCallback,
+        ActionName::ReturnForRework,
     ];
 
     /// The action named `name` (its snake_case `type`), if there is one.
@@ -165,6 +200,16 @@ impl ActionName {
             ActionName::ReferUp => "refer_up",
             ActionName::TakeOver => "take_over",
             ActionName::ClearManualHandling => "clear_manual_handling",
+            ActionName::GiveNotice => "give_notice",
+            ActionName::CompetentOfficeReceived => "competent_office_received",
+            ActionName::RequestRecusal => "request_recusal",
+            ActionName::DecideRecusal => "decide_recusal",
+            ActionName::RecordViolationClue => "record_violation_clue",
+            ActionName::AgreeMediationExtension => "agree_mediation_extension",
+            ActionName::RequestDocuments => "request_documents",
+            ActionName::RequestReview => "request_review",
+            ActionName::RecordCallback => "record_callback",
+            ActionName::ReturnForRework => "return_for_rework",
         }
     }
 }
@@ -182,14 +227,44 @@ pub fn next_status(from: Status, action: ActionName) -> Option<Status> {
         // Facts about the handling that do not move the case: they are triggers for the rules
         // (an appraisal pauses statutory time, an agreement ends mediation, new facts restart
         // a bank's clock).
+        // Recusal (Order 20 art. 19, banking art. 17) and an agreed extension of mediation
+        // (条例 art. 38) concern someone handling or mediating an accepted case.
         (
             S::Accepted | S::InProgress | S::Reopened,
-            A::StartAppraisal | A::FinishAppraisal | A::RecordAgreement | A::AcceptMediation,
+            A::StartAppraisal
+            | A::FinishAppraisal
+            | A::RecordAgreement
+            | A::AcceptMediation
+            | A::RequestRecusal
+            | A::DecideRecusal
+            | A::AgreeMediationExtension,
         ) => Some(from),
+        // Facts of any open case, accepted or not: the competent office's receipt after a
+        // return, referral, takeover or transfer (Order 20 art. 14 counts from it; a takeover
+        // leaves the state as it was), a request for documents before or after acceptance
+        // (banking art. 14: a request, not a rejection), a violation clue (Order 20 art. 23).
         (
             S::Received | S::Accepted | S::Transferred | S::InProgress | S::Reopened,
-            A::RecordNewFacts,
+            A::RecordNewFacts
+            | A::CompetentOfficeReceived
+            | A::RequestDocuments
+            | A::RecordViolationClue,
         ) => Some(from),
+        // A notice can be owed in every state but `closed`: a rejection notice follows the
+        // rejection (Order 20 art. 14), the termination notice follows a withdrawal or
+        // termination (art. 21), the decision notice follows the outcome (banking art. 19). A
+        // case is closed once nothing more is owed; a fact about a closed case is a `note`.
+        (S::Closed, A::GiveNotice) => None,
+        (_, A::GiveNotice) => Some(from),
+        // A review request comes after an outcome, also once the case is closed (banking art.
+        // 20, 信访工作条例 arts. 35–36); it records the request and its date, and `reopen` (or
+        // a notice upholding the decision) follows.
+        (S::Resolved | S::Terminated | S::Rejected | S::Closed, A::RequestReview) => Some(from),
+        // 12345: the callback follows the handling, before the ticket is closed; an
+        // unsatisfied ticket goes back to handling in the same round (not a review request,
+        // so not `reopened`).
+        (S::Resolved | S::Terminated, A::RecordCallback) => Some(from),
+        (S::Resolved, A::ReturnForRework) => Some(S::InProgress),
         (S::Closed, A::Assign) => None,
         (_, A::Assign) => Some(from),
 
@@ -256,36 +331,53 @@ mod tests {
     fn allowed_actions_per_state() {
         let handling =
             "start_appraisal finish_appraisal record_agreement record_new_facts accept_mediation";
+        let open_facts = "give_notice competent_office_received";
+        let handling_facts = "request_recusal decide_recusal record_violation_clue agree_mediation_extension request_documents";
         let table: &[(Status, String)] = &[
             (
                 Status::Received,
-                "accept reject transfer assign withdraw note record_new_facts return_to_intake refer_up take_over clear_manual_handling".into(),
+                format!("accept reject transfer assign withdraw note record_new_facts return_to_intake refer_up take_over clear_manual_handling {open_facts} record_violation_clue request_documents"),
             ),
             (
                 Status::Accepted,
                 format!(
-                    "transfer assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over clear_manual_handling"
+                    "transfer assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over clear_manual_handling {open_facts} {handling_facts}"
                 ),
             ),
-            (Status::Rejected, "assign close reopen note clear_manual_handling".into()),
+            (
+                Status::Rejected,
+                "assign close reopen note clear_manual_handling give_notice request_review".into(),
+            ),
             (
                 Status::Transferred,
-                "accept reject assign withdraw note record_new_facts return_to_intake refer_up take_over clear_manual_handling".into(),
+                format!("accept reject assign withdraw note record_new_facts return_to_intake refer_up take_over clear_manual_handling {open_facts} record_violation_clue request_documents"),
             ),
             (
                 Status::InProgress,
                 format!(
-                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over clear_manual_handling"
+                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over clear_manual_handling {open_facts} {handling_facts}"
                 ),
             ),
-            (Status::Resolved, "assign close reopen note clear_manual_handling".into()),
-            (Status::Terminated, "assign close reopen note clear_manual_handling".into()),
-            (Status::Closed, "reopen note clear_manual_handling".into()),
-            (Status::Withdrawn, "assign close note clear_manual_handling".into()),
+            (
+                Status::Resolved,
+                "assign close reopen note clear_manual_handling give_notice request_review record_callback return_for_rework".into(),
+            ),
+            (
+                Status::Terminated,
+                "assign close reopen note clear_manual_handling give_notice request_review record_callback".into(),
+            ),
+            (
+                Status::Closed,
+                "reopen note clear_manual_handling request_review".into(),
+            ),
+            (
+                Status::Withdrawn,
+                "assign close note clear_manual_handling give_notice".into(),
+            ),
             (
                 Status::Reopened,
                 format!(
-                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over clear_manual_handling"
+                    "assign start_investigation start_mediation resolve terminate withdraw note {handling} refer_up take_over clear_manual_handling {open_facts} {handling_facts}"
                 ),
             ),
         ];
@@ -299,13 +391,76 @@ mod tests {
         }
     }
 
+    /// The actions of issue 15, each with the states where it is legal and the state it leads
+    /// to there; every other state refuses it.
+    #[test]
+    fn the_recorded_facts_of_issue_15_per_state() {
+        use ActionName as A;
+        use Status as S;
+        let open = [
+            S::Received,
+            S::Accepted,
+            S::Transferred,
+            S::InProgress,
+            S::Reopened,
+        ];
+        let handling = [S::Accepted, S::InProgress, S::Reopened];
+        let all_but_closed: Vec<Status> = S::ALL.into_iter().filter(|s| *s != S::Closed).collect();
+        let keep = |states: &[Status]| -> Vec<(Status, Status)> {
+            states.iter().map(|s| (*s, *s)).collect()
+        };
+        let table: Vec<(ActionName, Vec<(Status, Status)>)> = vec![
+            // A notice follows what it tells of; a closed case owes none.
+            (A::GiveNotice, keep(&all_but_closed)),
+            // Order 20 art. 14: after a return, referral, takeover or transfer.
+            (A::CompetentOfficeReceived, keep(&open)),
+            // Order 20 art. 19: during handling or mediation.
+            (A::RequestRecusal, keep(&handling)),
+            (A::DecideRecusal, keep(&handling)),
+            // Order 20 art. 23: found while the case is open.
+            (A::RecordViolationClue, keep(&open)),
+            // 条例 art. 38: an agreed extension of a mediation under way.
+            (A::AgreeMediationExtension, keep(&handling)),
+            // Banking art. 14: before or after acceptance; a request, not a rejection.
+            (A::RequestDocuments, keep(&open)),
+            // Banking art. 20, 信访 复查 / 复核: after an outcome, also once closed.
+            (
+                A::RequestReview,
+                keep(&[S::Resolved, S::Terminated, S::Rejected, S::Closed]),
+            ),
+            // 12345: callback after handling, before closing.
+            (A::RecordCallback, keep(&[S::Resolved, S::Terminated])),
+            // 12345: an unsatisfied ticket is handled again, in the same round.
+            (A::ReturnForRework, vec![(S::Resolved, S::InProgress)]),
+        ];
+        assert_eq!(table.len(), 10);
+        for (action, legal) in &table {
+            for from in S::ALL {
+                let expected = legal.iter().find(|(s, _)| *s == from).map(|(_, to)| *to);
+                assert_eq!(
+                    next_status(from, *action),
+                    expected,
+                    "`{}` in `{from}`",
+                    action.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_action_name_parses_back() {
+        for action in ActionName::ALL {
+            assert_eq!(ActionName::parse(action.as_str()), Some(action));
+        }
+    }
+
     #[test]
     fn illegal_transition_names_the_state_and_the_allowed_actions() {
         let err = transition(Status::Closed, &HandlerAction::Accept { note: None });
         let message = err.err().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(
             message,
-            "the case is `closed`, where `accept` is not allowed; allowed actions: reopen, note, clear_manual_handling"
+            "the case is `closed`, where `accept` is not allowed; allowed actions: reopen, note, clear_manual_handling, request_review"
         );
     }
 }
