@@ -19,7 +19,9 @@ fn events_of(timeline: &Value, kind: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_complaint_before_the_spring_festival_gets_its_acceptance_deadline_from_the_ruleset() {
-    let server = Server::start_with_rulesets();
+    // Simulated time just after the receipt: on the real clock the scheduler would fire the
+    // long-past warning and breach (and their decisions) while the test reads the timeline.
+    let server = Server::start_with_clock_and_rulesets("2026-02-13T10:05:00+08:00");
     let case = server.create(&complaint()).await;
     // Pinned to the built-in package (no tenant) and to its exact content.
     let pin = &case["ruleset"];
