@@ -18,10 +18,10 @@ use std::{
 use criterion::Criterion;
 use redress::{
     app::{App, AppConfig},
-    clock::SystemClock,
     data_dir::DataDir,
     server,
     store::{CaseStore, Created, NewCase, SledOptions, SledStore, load::LoadFigures},
+    time_source::SystemTimeSource,
 };
 use redress_domain::{Actor, CaseId, CaseIntake, TrackingCode};
 
@@ -230,7 +230,7 @@ fn main() {
             ..AppConfig::new(
                 Some(DataDir::create(http_dir.path()).unwrap()),
                 rulesets,
-                Arc::new(SystemClock),
+                Arc::new(SystemTimeSource),
             )
         })
         .unwrap();

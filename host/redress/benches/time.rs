@@ -226,7 +226,7 @@ for = "春节"
 "#;
 
 fn bench_revision() {
-    use redress::clock::ManualClock;
+    use redress::time_source::ManualTimeSource;
     let clocks: u64 = std::env::var("REDRESS_BENCH_REVISION_CLOCKS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -252,7 +252,7 @@ fn bench_revision() {
     let app = redress::app::App::open(redress::app::AppConfig::new(
         Some(data),
         dir.path().to_owned(),
-        Arc::new(ManualClock::new(now)),
+        Arc::new(ManualTimeSource::new(now)),
     ))
     .unwrap()
     .service;

@@ -28,9 +28,9 @@ use redress_domain::{
 use serde::Deserialize;
 
 use crate::{
-    clock::ManualClock,
     service::{Acting, Redress, ServiceError},
     store::Created,
+    time_source::ManualTimeSource,
 };
 
 #[derive(Debug, Deserialize)]
@@ -182,7 +182,7 @@ fn describe(event: &EventRecord) -> String {
 pub async fn run(
     scenario: Scenario,
     app: &Redress,
-    clock: &ManualClock,
+    clock: &ManualTimeSource,
     file: &str,
 ) -> Result<Vec<Line>, SimulateError> {
     clock.set(scenario.start);

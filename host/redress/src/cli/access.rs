@@ -8,8 +8,8 @@ use jiff::Timestamp;
 
 use super::{DataArg, Settings};
 use crate::access::{AccessFile, Role};
-use crate::clock::{Clock, SystemClock};
 use crate::data_dir::DataDir;
+use crate::time_source::{SystemTimeSource, TimeSource};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
@@ -79,7 +79,7 @@ fn open(data: &DataDir) -> anyhow::Result<AccessFile> {
 }
 
 pub fn tenant(command: TenantCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let now = SystemClock.now();
+    let now = SystemTimeSource.now();
     match command {
         TenantCommand::Create { id, name, data } => {
             let data = settings.data_to_write(&data)?;
@@ -100,7 +100,7 @@ pub fn tenant(command: TenantCommand, settings: &Settings) -> anyhow::Result<Exi
 }
 
 pub fn key(command: KeyCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let now = SystemClock.now();
+    let now = SystemTimeSource.now();
     match command {
         KeyCommand::Create {
             tenant,

@@ -139,7 +139,7 @@ pub fn run(command: AuditCommand, settings: &super::Settings) -> anyhow::Result<
             let checkpoint = audit::checkpoint(
                 &store,
                 tenant.as_deref(),
-                crate::clock::Clock::now(&crate::clock::SystemClock),
+                crate::time_source::TimeSource::now(&crate::time_source::SystemTimeSource),
                 &key,
             )?;
             let text = serde_json::to_string_pretty(&checkpoint)?;

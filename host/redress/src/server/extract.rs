@@ -516,7 +516,7 @@ impl FromRequestParts<AppState> for RequestContext {
                 authorization,
                 tenant_header.unwrap_or(DEFAULT_TENANT),
                 &actor,
-                state.app.clock().now(),
+                state.app.time().now(),
             )
             .map_err(|e| unauthorized(e.to_string()))?;
         // With a key, the key decides the tenant; a header naming another one is a client

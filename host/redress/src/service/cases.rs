@@ -96,7 +96,7 @@ impl Redress {
         actor: Actor,
         idempotency_key: Option<String>,
     ) -> Result<Created, ServiceError> {
-        let now = self.clock.now();
+        let now = self.time.now();
         intake.validate(now).map_err(ServiceError::Invalid)?;
         self.check_attributes(&tenant, &intake, now)?;
         let mut last_error = None;

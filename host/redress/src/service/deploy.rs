@@ -312,7 +312,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let app = Redress::new(
             Arc::new(MemoryStore::new()),
-            Arc::new(crate::clock::SystemClock),
+            Arc::new(crate::time_source::SystemTimeSource),
             Calendars::new(CalendarSet::default()),
             Arc::new(Registry::new(RhaiEngine::new(Limits::default()))),
         )

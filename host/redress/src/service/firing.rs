@@ -16,7 +16,7 @@ impl Redress {
     /// removal of its due-index entry are one write, and a firing that is no longer owed (the
     /// clock was paused, stopped or already fired) appends nothing. Returns the events written.
     pub async fn fire_due(&self) -> Result<Vec<EventRecord>, ServiceError> {
-        let now = self.clock.now();
+        let now = self.time.now();
         let due = self
             .blocking(move |store| store.due(now, SCHEDULER_BATCH))
             .await?;

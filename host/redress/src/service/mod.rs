@@ -15,10 +15,10 @@ use redress_domain::{
 };
 
 use crate::{
-    clock::Clock,
     routing::RoutingTables,
     rules::Registry,
     store::{Append, CaseStore, Plan, StoreError},
+    time_source::TimeSource,
 };
 
 pub use cases::Acting;
@@ -60,7 +60,7 @@ impl Calendars {
 #[derive(Debug, Clone)]
 pub struct Redress {
     store: Arc<dyn CaseStore>,
-    clock: Arc<dyn Clock>,
+    time: Arc<dyn TimeSource>,
     calendars: Calendars,
     rules: Arc<Registry>,
     /// Where deployed packages are kept, so that a restart reinstalls them.
@@ -75,13 +75,13 @@ pub struct Redress {
 impl Redress {
     pub fn new(
         store: Arc<dyn CaseStore>,
-        clock: Arc<dyn Clock>,
+        time: Arc<dyn TimeSource>,
         calendars: Calendars,
         rules: Arc<Registry>,
     ) -> Self {
         Redress {
             store,
-            clock,
+            time,
             calendars,
             rules,
             deployed_dir: None,
@@ -126,8 +126,8 @@ impl Redress {
         &self.rules
     }
 
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+    pub fn time(&self) -> &Arc<dyn TimeSource> {
+        &self.time
     }
 
     pub fn store(&self) -> &Arc<dyn CaseStore> {
@@ -171,7 +171,7 @@ impl Redress {
         actor: Actor,
         expected_version: Option<u64>,
     ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
-        let now = self.clock.now();
+        let now = self.time.now();
         let (case, events) = self
             .blocking(move |store| {
                 store.append(Append {

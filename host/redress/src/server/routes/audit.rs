@@ -69,7 +69,7 @@ async fn audit_checkpoint(
     })?;
     let store = Arc::clone(state.app.store());
     let tenant = (!ctx.principal.is_operator()).then(|| ctx.tenant.clone());
-    let now = state.app.clock().now();
+    let now = state.app.time().now();
     let checkpoint = tokio::task::spawn_blocking(move || {
         crate::audit::checkpoint(store.as_ref(), tenant.as_deref(), now, &key)
     })

@@ -54,7 +54,7 @@ async fn list_clocks(
         .get(ctx.tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
-    let now = state.app.clock().now();
+    let now = state.app.time().now();
     let calendars = state.app.calendars().current();
     let clocks = case
         .clocks

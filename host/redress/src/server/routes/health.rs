@@ -30,7 +30,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Reply<Health, 200>, Api
     })?;
     let today = state
         .app
-        .clock()
+        .time()
         .now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date();

@@ -18,7 +18,6 @@ use tower::ServiceExt;
 
 use crate::{
     access::{AccessControl, AccessFile, Role},
-    clock::ManualClock,
     rules::{
         Registry,
         rhai_engine::{Limits, RhaiEngine},
@@ -29,6 +28,7 @@ use crate::{
         Append, AuditProblem, AuditReport, CaseStore, Created, DueClock, HealthCounts, ListQuery,
         MemoryStore, NewCase, Page, StoreError,
     },
+    time_source::ManualTimeSource,
 };
 
 /// A store that, once armed, writes `before_next_append` just before the next append reaches
@@ -123,7 +123,7 @@ fn fixture() -> Fixture {
     let store = Arc::new(Interleaving::default());
     let app = Redress::new(
         Arc::clone(&store) as Arc<dyn CaseStore>,
-        Arc::new(ManualClock::new(now)),
+        Arc::new(ManualTimeSource::new(now)),
         Calendars::new(CalendarSet::default()),
         Arc::new(Registry::new(RhaiEngine::new(Limits::default()))),
     );

@@ -1,4 +1,4 @@
-//! Injected time: everything that needs "now" asks a `Clock`, so tests and simulations can
+//! Injected time: everything that needs "now" asks a `TimeSource`, so tests and simulations can
 //! drive time instead of waiting for it.
 
 use std::{
@@ -8,15 +8,15 @@ use std::{
 
 use jiff::{SignedDuration, Timestamp};
 
-pub trait Clock: Send + Sync + Debug {
+pub trait TimeSource: Send + Sync + Debug {
     fn now(&self) -> Timestamp;
 }
 
 /// The operating system's clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+pub struct SystemTimeSource;
 
-impl Clock for SystemClock {
+impl TimeSource for SystemTimeSource {
     fn now(&self) -> Timestamp {
         Timestamp::now()
     }
@@ -24,13 +24,13 @@ impl Clock for SystemClock {
 
 /// A clock that only moves when told to.
 #[derive(Debug)]
-pub struct ManualClock {
+pub struct ManualTimeSource {
     now: Mutex<Timestamp>,
 }
 
-impl ManualClock {
+impl ManualTimeSource {
     pub fn new(start: Timestamp) -> Self {
-        ManualClock {
+        ManualTimeSource {
             now: Mutex::new(start),
         }
     }
@@ -45,7 +45,7 @@ impl ManualClock {
     }
 }
 
-impl Clock for ManualClock {
+impl TimeSource for ManualTimeSource {
     fn now(&self) -> Timestamp {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -55,30 +55,30 @@ impl Clock for ManualClock {
 /// demonstrations of the scheduler (`redress serve --clock-file`). Whoever writes the file
 /// drives time; the file survives a restart, so simulated time does too. Never for production.
 #[derive(Debug)]
-pub struct FileClock {
+pub struct FileTimeSource {
     path: std::path::PathBuf,
     last: Mutex<Timestamp>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
-pub struct FileClockError {
+pub struct FileTimeSourceError {
     pub path: String,
     pub reason: String,
 }
 
-impl FileClock {
-    pub fn open(path: &std::path::Path) -> Result<Self, FileClockError> {
+impl FileTimeSource {
+    pub fn open(path: &std::path::Path) -> Result<Self, FileTimeSourceError> {
         let now = read_instant(path)?;
-        Ok(FileClock {
+        Ok(FileTimeSource {
             path: path.to_owned(),
             last: Mutex::new(now),
         })
     }
 }
 
-fn read_instant(path: &std::path::Path) -> Result<Timestamp, FileClockError> {
-    let error = |reason: String| FileClockError {
+fn read_instant(path: &std::path::Path) -> Result<Timestamp, FileTimeSourceError> {
+    let error = |reason: String| FileTimeSourceError {
         path: path.display().to_string(),
         reason,
     };
@@ -88,7 +88,7 @@ fn read_instant(path: &std::path::Path) -> Result<Timestamp, FileClockError> {
         .map_err(|e| error(format!("`{}` is not an RFC 3339 instant: {e}", text.trim())))
 }
 
-impl Clock for FileClock {
+impl TimeSource for FileTimeSource {
     fn now(&self) -> Timestamp {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         match read_instant(&self.path) {
