@@ -862,9 +862,9 @@ fn a_tenant_saturating_its_share_of_the_pool_does_not_starve_another() {
         )
         .unwrap();
     let mut greedy = case.clone();
-    greedy.tenant = "greedy".into();
+    greedy.tenant = redress_domain::TenantId::from_static("greedy");
     let mut other = case;
-    other.tenant = "other".into();
+    other.tenant = redress_domain::TenantId::from_static("other");
     let ctx = RuleContext {
         now,
         calendars: &calendars,

@@ -14,6 +14,7 @@
 //! create them. `cargo bench --bench time -- revision` runs only that part.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use redress_domain::TenantId;
 use std::{path::Path, sync::Arc, time::Instant};
 
 use criterion::{BenchmarkId, Criterion};
@@ -91,7 +92,7 @@ fn populate(dir: &Path, open: u64, base: Timestamp) -> (SledStore, std::time::Du
             .create(NewCase {
                 id,
                 tracking_code: TrackingCode::from_random(n),
-                tenant: "default".into(),
+                tenant: TenantId::default_tenant(),
                 intake: intake(n),
                 actor: Actor::system(),
                 now: base,
@@ -174,7 +175,7 @@ fn bench_scheduler(c: &mut Criterion) {
         });
         // The listings a supervisor's screen asks for, one page of 20 each.
         let query = |edit: &dyn Fn(&mut ListQuery)| {
-            let mut query = ListQuery::tenant("default");
+            let mut query = ListQuery::tenant(&TenantId::default_tenant());
             query.limit = 20;
             edit(&mut query);
             query
@@ -285,7 +286,7 @@ fn bench_revision() {
             let new = NewCase {
                 id,
                 tracking_code: TrackingCode::from_random(n),
-                tenant: "default".into(),
+                tenant: TenantId::default_tenant(),
                 intake: intake(n),
                 actor: Actor::system(),
                 now,

@@ -223,7 +223,12 @@ pub async fn run(
                         let mut intake = case.intake.clone();
                         intake.received_at.get_or_insert(at);
                         let created = app
-                            .create_case("default".into(), intake, Actor::api("simulation"), None)
+                            .create_case(
+                                redress_domain::TenantId::default_tenant(),
+                                intake,
+                                Actor::api("simulation"),
+                                None,
+                            )
                             .await
                             .map_err(|e| failed(&case.reference, e))?;
                         let (Created::New(c) | Created::Existing(c)) = created;
@@ -244,7 +249,7 @@ pub async fn run(
                         let result = match (&step.action, &step.clock) {
                             (Some(action), _) => {
                                 app.act(
-                                    "default".into(),
+                                    redress_domain::TenantId::default_tenant(),
                                     id,
                                     action.clone(),
                                     actor,
@@ -255,7 +260,7 @@ pub async fn run(
                             }
                             (_, Some(clock_action)) => {
                                 app.clock_action(
-                                    "default".into(),
+                                    redress_domain::TenantId::default_tenant(),
                                     id,
                                     clock_action.clone(),
                                     actor,
@@ -283,7 +288,7 @@ pub async fn run(
     let mut lines = Vec::new();
     for (reference, id) in &ids {
         let events = app
-            .events("default".into(), *id)
+            .events(redress_domain::TenantId::default_tenant(), *id)
             .await
             .ok()
             .flatten()

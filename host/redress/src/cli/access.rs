@@ -10,13 +10,14 @@ use super::{DataArg, Settings};
 use crate::access::{AccessFile, Role};
 use crate::data_dir::DataDir;
 use crate::time_source::{SystemTimeSource, TimeSource};
+use redress_domain::TenantId;
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Add a tenant (`default`, the operator, always exists).
     Create {
-        /// Lowercase letters, digits and `-`, e.g. `acme-bank`.
-        id: String,
+        /// Lowercase letters, digits, `-` and `_`, e.g. `acme-bank`.
+        id: TenantId,
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
@@ -33,7 +34,7 @@ pub enum KeyCommand {
     /// Create a key and print it (once).
     Create {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long, value_enum)]
         role: Role,
         /// Who holds it; recorded as the actor of everything the key does.

@@ -42,14 +42,14 @@ pub struct Fixture {
     pub description: String,
     pub now: Timestamp,
     #[serde(default = "default_tenant")]
-    pub tenant: String,
+    pub tenant: redress_domain::TenantId,
     pub case: FixtureCase,
     pub trigger: Trigger,
     pub expect: Expect,
 }
 
-fn default_tenant() -> String {
-    "default".into()
+fn default_tenant() -> redress_domain::TenantId {
+    redress_domain::TenantId::default_tenant()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -312,7 +312,7 @@ pub struct RulesetSummary {
     pub version: String,
     pub name: String,
     pub sector: Sector,
-    pub tenant: Option<String>,
+    pub tenant: Option<redress_domain::TenantId>,
     pub effective_from: Date,
     pub effective_until: Option<Date>,
     pub engine: super::manifest::EngineKind,

@@ -29,7 +29,7 @@ pub struct Manifest {
     #[serde(default = "default_jurisdiction")]
     pub jurisdiction: String,
     /// The tenant that deployed it; absent for the built-in rulesets every tenant gets.
-    pub tenant: Option<String>,
+    pub tenant: Option<redress_domain::TenantId>,
     /// First receipt date the rules apply to.
     #[serde(deserialize_with = "toml_date::required")]
     #[schemars(with = "String")]
@@ -222,9 +222,6 @@ impl Manifest {
                 manifest.effective_from
             )));
         }
-        if let Some(tenant) = &manifest.tenant {
-            redress_domain::case::check_tenant(tenant).map_err(bad)?;
-        }
         for (clock, declaration) in &manifest.clocks {
             for action in &declaration.met_by {
                 if redress_domain::lifecycle::ActionName::parse(action).is_none() {
@@ -330,7 +327,7 @@ impl Manifest {
     }
 
     pub fn reference(&self) -> redress_domain::contract::RulesetRef {
-        redress_domain::contract::RulesetRef::named(self.tenant.as_deref(), &self.id, &self.version)
+        redress_domain::contract::RulesetRef::named(self.tenant.as_ref(), &self.id, &self.version)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Registering cases, handler and clock actions, and reading cases.
 
+use redress_domain::TenantId;
 use std::sync::Arc;
 
 use rand::Rng;
@@ -66,7 +67,7 @@ impl Redress {
     /// wrongly. With no ruleset for the case, nothing is checked (it goes to manual handling).
     fn check_attributes(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         intake: &CaseIntake,
         now: jiff::Timestamp,
     ) -> Result<(), ServiceError> {
@@ -91,7 +92,7 @@ impl Redress {
 
     pub async fn create_case(
         &self,
-        tenant: String,
+        tenant: TenantId,
         intake: CaseIntake,
         actor: Actor,
         idempotency_key: Option<String>,
@@ -146,7 +147,7 @@ impl Redress {
     /// a finished case.
     pub async fn act(
         &self,
-        tenant: String,
+        tenant: TenantId,
         id: CaseId,
         action: HandlerAction,
         actor: Actor,
@@ -204,7 +205,7 @@ impl Redress {
     /// case. Due times are computed here, with the calendars in force, and recorded in the event.
     pub async fn clock_action(
         &self,
-        tenant: String,
+        tenant: TenantId,
         id: CaseId,
         action: ClockAction,
         actor: Actor,
@@ -232,13 +233,13 @@ impl Redress {
             .await
     }
 
-    pub async fn get(&self, tenant: String, id: CaseId) -> Result<Option<Case>, ServiceError> {
+    pub async fn get(&self, tenant: TenantId, id: CaseId) -> Result<Option<Case>, ServiceError> {
         self.blocking(move |store| store.get(&tenant, id)).await
     }
 
     pub async fn events(
         &self,
-        tenant: String,
+        tenant: TenantId,
         id: CaseId,
     ) -> Result<Option<Vec<EventRecord>>, ServiceError> {
         self.blocking(move |store| store.events(&tenant, id)).await

@@ -1,6 +1,7 @@
 //! Deploying ruleset packages, suspending and resuming ruleset versions, and the plugin-vendor
 //! keys each tenant trusts.
 
+use redress_domain::TenantId;
 use std::sync::Arc;
 
 use super::Redress;
@@ -96,14 +97,14 @@ impl Redress {
     }
 
     /// The vendor keys `tenant` trusts for its own plugins, as stored (`None`: none set).
-    pub fn plugin_keys(&self, tenant: &str) -> Option<String> {
+    pub fn plugin_keys(&self, tenant: &TenantId) -> Option<String> {
         let dir = self.plugin_keys_dir.as_ref()?;
         std::fs::read_to_string(dir.join(format!("{tenant}.toml"))).ok()
     }
 
     /// Replaces the vendor keys `tenant` trusts for its own plugins: checked, stored durably,
     /// then in force for the next deployment. Packages already active stay active.
-    pub async fn set_plugin_keys(&self, tenant: String, text: String) -> Result<(), DeployError> {
+    pub async fn set_plugin_keys(&self, tenant: TenantId, text: String) -> Result<(), DeployError> {
         let keys = crate::rules::signing::TrustStore::parse(&text, "toml")
             .map_err(|e| DeployError::Package(PackageError::Invalid(e.to_string())))?;
         let rules = Arc::clone(&self.rules);
@@ -142,7 +143,7 @@ impl Redress {
     /// `Principal::is_operator`), never merely by a key of the `default` tenant.
     pub async fn deploy(
         &self,
-        tenant: String,
+        tenant: TenantId,
         operator: bool,
         package: Package,
     ) -> Result<(RulesetSummary, bool), DeployError> {
@@ -206,7 +207,7 @@ impl Redress {
     /// absent.
     pub async fn set_ruleset_state(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         operator: bool,
         id: &str,
         version: &str,
@@ -322,7 +323,9 @@ mod tests {
             let deploys: Vec<_> = (0..6)
                 .map(|n| {
                     let (app, package) = (app.clone(), package(&id, n % 3));
-                    tokio::spawn(async move { app.deploy("default".into(), true, package).await })
+                    tokio::spawn(async move {
+                        app.deploy(TenantId::default_tenant(), true, package).await
+                    })
                 })
                 .collect();
             let mut activated = 0;

@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use redress_calendar::CalendarSet;
 use redress_domain::{
-    Actor, Case, CaseId, EventKind, EventRecord, ValidationErrors, case::ApplyError,
+    Actor, Case, CaseId, EventKind, EventRecord, TenantId, ValidationErrors, case::ApplyError,
 };
 
 use crate::{
@@ -165,7 +165,7 @@ impl Redress {
     /// recorded.
     async fn append(
         &self,
-        tenant: Option<String>,
+        tenant: Option<TenantId>,
         id: CaseId,
         plan: Plan,
         actor: Actor,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use redress_domain::{
-    Actor, Case, CaseId, CaseIntake, EventKind, EventRecord, HandlerAction, Hash, Status,
+    Actor, Case, CaseId, CaseIntake, EventKind, EventRecord, HandlerAction, Hash, Status, TenantId,
     TrackingCode,
     case::{ApplyError, Sector},
     clock::ClockState,
@@ -37,7 +37,7 @@ pub use sled_store::{SledOptions, SledStore};
 pub struct NewCase {
     pub id: CaseId,
     pub tracking_code: TrackingCode,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub intake: CaseIntake,
     pub actor: Actor,
     pub now: Timestamp,
@@ -86,7 +86,7 @@ pub enum Refusal {
 #[derive(Clone)]
 pub struct Append {
     /// The tenant the request acts for; `None` only for the server's own work (the scheduler).
-    pub tenant: Option<String>,
+    pub tenant: Option<TenantId>,
     pub id: CaseId,
     pub plan: Plan,
     pub actor: Actor,
@@ -107,14 +107,14 @@ impl std::fmt::Debug for Append {
 impl Append {
     /// A single handler action, checked against the lifecycle.
     pub fn action(
-        tenant: &str,
+        tenant: &TenantId,
         id: CaseId,
         action: HandlerAction,
         actor: Actor,
         now: Timestamp,
     ) -> Self {
         Append {
-            tenant: Some(tenant.to_owned()),
+            tenant: Some(tenant.clone()),
             id,
             plan: Arc::new(move |_, _| {
                 Ok(vec![EventKind::Handler {
@@ -201,7 +201,7 @@ pub fn due_clocks(case: &Case) -> Vec<DueClock> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub status: Option<Status>,
     pub sector: Option<Sector>,
     pub received_from: Option<Timestamp>,
@@ -235,9 +235,9 @@ pub enum ListOrder {
 }
 
 impl ListQuery {
-    pub fn tenant(tenant: &str) -> Self {
+    pub fn tenant(tenant: &TenantId) -> Self {
         ListQuery {
-            tenant: tenant.to_owned(),
+            tenant: tenant.clone(),
             status: None,
             sector: None,
             received_from: None,
@@ -426,10 +426,11 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     fn append(&self, append: Append) -> Result<(Case, Vec<EventRecord>), StoreError>;
     /// The firings owed at or before `until`, earliest first (at most `limit`).
     fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<DueClock>, StoreError>;
-    fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError>;
+    fn get(&self, tenant: &TenantId, id: CaseId) -> Result<Option<Case>, StoreError>;
     fn get_by_tracking_code(&self, code: &str) -> Result<Option<Case>, StoreError>;
     /// A case's whole history, oldest first; `None` if the case does not exist for this tenant.
-    fn events(&self, tenant: &str, id: CaseId) -> Result<Option<Vec<EventRecord>>, StoreError>;
+    fn events(&self, tenant: &TenantId, id: CaseId)
+    -> Result<Option<Vec<EventRecord>>, StoreError>;
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
     /// Re-checks every case: its chain links, every hash, and that its snapshot equals the
     /// replay of its events.
@@ -446,7 +447,7 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     }
     /// Every case's version and chain head (of `tenant`'s cases only, if given), by case id:
     /// what an audit checkpoint signs.
-    fn heads(&self, tenant: Option<&str>) -> Result<Vec<(CaseId, u64, Hash)>, StoreError>;
+    fn heads(&self, tenant: Option<&TenantId>) -> Result<Vec<(CaseId, u64, Hash)>, StoreError>;
     /// The hash of event `seq` of case `id` (of any tenant), if it is stored.
     fn event_hash(&self, id: CaseId, seq: u64) -> Result<Option<Hash>, StoreError>;
 }

@@ -71,7 +71,7 @@ async fn audit_checkpoint(
     let tenant = (!ctx.principal.is_operator()).then(|| ctx.tenant.clone());
     let now = state.app.time().now();
     let checkpoint = tokio::task::spawn_blocking(move || {
-        crate::audit::checkpoint(store.as_ref(), tenant.as_deref(), now, &key)
+        crate::audit::checkpoint(store.as_ref(), tenant.as_ref(), now, &key)
     })
     .await
     .map_err(|e| ApiError::from(crate::service::ServiceError::Task(e.to_string())))?

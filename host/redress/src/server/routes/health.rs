@@ -24,10 +24,14 @@ async fn healthz() -> Reply<Health, 200> {
 /// Ready when the store answers a read.
 async fn readyz(State(state): State<AppState>) -> Result<Reply<Health, 200>, ApiError> {
     let probe = CaseId::from_parts(0, 0);
-    state.app.get("default".into(), probe).await.map_err(|e| {
-        tracing::warn!(error = %e, "readiness probe failed");
-        ApiError::new(ProblemKind::StorageUnavailable, "the store does not answer")
-    })?;
+    state
+        .app
+        .get(redress_domain::TenantId::default_tenant(), probe)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "readiness probe failed");
+            ApiError::new(ProblemKind::StorageUnavailable, "the store does not answer")
+        })?;
     let today = state
         .app
         .time()

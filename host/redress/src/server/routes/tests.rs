@@ -3,6 +3,7 @@
 //! seen (issue #14 §3).
 #![allow(clippy::unwrap_used)]
 
+use redress_domain::TenantId;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::{
@@ -66,13 +67,17 @@ impl CaseStore for Interleaving {
     fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<DueClock>, StoreError> {
         self.inner.due(until, limit)
     }
-    fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError> {
+    fn get(&self, tenant: &TenantId, id: CaseId) -> Result<Option<Case>, StoreError> {
         self.inner.get(tenant, id)
     }
     fn get_by_tracking_code(&self, code: &str) -> Result<Option<Case>, StoreError> {
         self.inner.get_by_tracking_code(code)
     }
-    fn events(&self, tenant: &str, id: CaseId) -> Result<Option<Vec<EventRecord>>, StoreError> {
+    fn events(
+        &self,
+        tenant: &TenantId,
+        id: CaseId,
+    ) -> Result<Option<Vec<EventRecord>>, StoreError> {
         self.inner.events(tenant, id)
     }
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
@@ -90,7 +95,7 @@ impl CaseStore for Interleaving {
     fn acknowledged_losses(&self) -> Vec<AuditProblem> {
         self.inner.acknowledged_losses()
     }
-    fn heads(&self, tenant: Option<&str>) -> Result<Vec<(CaseId, u64, Hash)>, StoreError> {
+    fn heads(&self, tenant: Option<&TenantId>) -> Result<Vec<(CaseId, u64, Hash)>, StoreError> {
         self.inner.heads(tenant)
     }
     fn event_hash(&self, id: CaseId, seq: u64) -> Result<Option<Hash>, StoreError> {
@@ -113,10 +118,22 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let mut keys = AccessFile::default();
     let (_, supervisor) = keys
-        .create_key("default", Role::Supervisor, "sam", None, now)
+        .create_key(
+            &TenantId::from_static("default"),
+            Role::Supervisor,
+            "sam",
+            None,
+            now,
+        )
         .unwrap();
     let (_, handler) = keys
-        .create_key("default", Role::Handler, "alice", None, now)
+        .create_key(
+            &TenantId::from_static("default"),
+            Role::Handler,
+            "alice",
+            None,
+            now,
+        )
         .unwrap();
     let access_path = dir.path().join("access.json");
     keys.save(&access_path).unwrap();
@@ -178,7 +195,7 @@ impl Fixture {
     /// The supervisor's reassignment to `bob`, to land just before the next write.
     fn reassign_to_bob_before_the_next_write(&self, id: CaseId) {
         self.store.arm(Append::action(
-            "default",
+            &TenantId::from_static("default"),
             id,
             HandlerAction::Assign {
                 assignee: "bob".into(),
@@ -192,7 +209,7 @@ impl Fixture {
     /// Whether `alice` recorded anything on the case.
     fn alice_acted(&self, id: CaseId) -> bool {
         self.store
-            .events("default", id)
+            .events(&TenantId::from_static("default"), id)
             .unwrap()
             .unwrap()
             .iter()
@@ -241,7 +258,11 @@ async fn a_handler_action_racing_a_reassignment_is_refused() {
         .await;
     assert_reassigned_away(status, &problem);
     assert!(!server.alice_acted(id), "nothing of alice's was recorded");
-    let case = server.store.get("default", id).unwrap().unwrap();
+    let case = server
+        .store
+        .get(&TenantId::from_static("default"), id)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         case.assignment.map(|a| a.assignee).as_deref(),
         Some("bob"),
