@@ -862,7 +862,11 @@ impl DayCount {
 /// The `n`th working day after `start` (the start day is not counted, 民法典 art. 201): the
 /// due date of `n` working days started on `start`. `n = 0` is `start` itself if it is a
 /// working day, else the next working day. At most [`MAX_DAYS`].
-pub fn add_working_days(calendar: &Calendar, start: Date, n: u32) -> Result<DayCount, CalendarError> {
+pub fn add_working_days(
+    calendar: &Calendar,
+    start: Date,
+    n: u32,
+) -> Result<DayCount, CalendarError> {
     count_days(calendar, start, DayUnit::Working, n)
 }
 
@@ -879,7 +883,12 @@ pub fn add_calendar_days(
     count_days(calendar, start, DayUnit::Calendar { roll_forward }, n)
 }
 
-fn count_days(cal: &Calendar, start: Date, unit: DayUnit, n: u32) -> Result<DayCount, CalendarError> {
+fn count_days(
+    cal: &Calendar,
+    start: Date,
+    unit: DayUnit,
+    n: u32,
+) -> Result<DayCount, CalendarError> {
     let period = match unit {
         DayUnit::Working => Period::working_days(n),
         DayUnit::Calendar { roll_forward } => Period::CalendarDays {

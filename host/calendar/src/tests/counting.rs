@@ -6,8 +6,7 @@ use jiff::tz::TimeZone;
 
 use super::{cn, cn_refusing, date, fin};
 use crate::{
-    CalendarError, DeadlineOptions, MAX_DAYS, Period, add_calendar_days, add_working_days,
-    deadline,
+    CalendarError, DeadlineOptions, MAX_DAYS, Period, add_calendar_days, add_working_days, deadline,
 };
 
 #[test]
@@ -54,7 +53,11 @@ fn counts_equal_the_clocks_due_dates() {
     for cal in [cn(), fin()] {
         let mut start = date("2024-01-01");
         while start < date("2026-10-01") {
-            let at = start.at(15, 30, 0, 0).to_zoned(tz.clone()).unwrap().timestamp();
+            let at = start
+                .at(15, 30, 0, 0)
+                .to_zoned(tz.clone())
+                .unwrap()
+                .timestamp();
             for n in [0, 1, 3, 7, 15, 30, 60] {
                 for (period, counted) in [
                     (Period::working_days(n), add_working_days(cal, start, n)),
@@ -107,9 +110,15 @@ fn uncovered_years_are_marked_or_refused_never_guessed() {
 #[test]
 fn counts_are_bounded() {
     let error = add_working_days(cn(), date("2026-01-01"), MAX_DAYS + 1).unwrap_err();
-    assert!(matches!(error, CalendarError::PeriodTooLong { .. }), "{error}");
+    assert!(
+        matches!(error, CalendarError::PeriodTooLong { .. }),
+        "{error}"
+    );
     let error = add_calendar_days(cn(), date("2026-01-01"), MAX_DAYS + 1, false).unwrap_err();
-    assert!(matches!(error, CalendarError::PeriodTooLong { .. }), "{error}");
+    assert!(
+        matches!(error, CalendarError::PeriodTooLong { .. }),
+        "{error}"
+    );
     // The end of representable dates is an error, not a panic.
     let error = add_calendar_days(cn(), Date::MAX, 1, false).unwrap_err();
     assert!(matches!(error, CalendarError::OutOfRange(_)), "{error}");
