@@ -125,6 +125,29 @@ pub fn parse_date(text: &str) -> Result<Date, QuestionError> {
     text.parse().map_err(|_| bad())
 }
 
+/// What a count that failed is charged, in days classified: the host may have walked most of
+/// the way before a year it refuses stopped it, so `2n + 31` (more than a count of `n` days
+/// classifies with five working days a week and holiday blocks of at most nine days); one when
+/// `n` itself was refused, before any work.
+pub fn failed_work(n: i64) -> u32 {
+    amount(n).map_or(1, |n| n.saturating_mul(2).saturating_add(31))
+}
+
+/// An answer and the days classified to reach it (or, for a failure, [`failed_work`]).
+pub fn with_work<T>(
+    answer: Result<DayCount, QuestionError>,
+    n: i64,
+    then: impl FnOnce(DayCount) -> Result<T, QuestionError>,
+) -> (Result<T, QuestionError>, u32) {
+    match answer {
+        Ok(count) => {
+            let days = count.days_examined;
+            (then(count), days)
+        }
+        Err(error) => (Err(error), failed_work(n)),
+    }
+}
+
 fn amount(n: i64) -> Result<u32, QuestionError> {
     u32::try_from(n)
         .ok()
@@ -173,6 +196,20 @@ pub fn provisional_refusal(calendar: &str, years: &[i16], instead: &str) -> Stri
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A failed count is charged more than a count of `n` classifies; a refused `n` little.
+    #[test]
+    fn failed_counts_are_charged_their_work() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/calendars");
+        let calendars = CalendarSet::load_dir(dir).unwrap();
+        let questions = CalendarQuestions::new(&calendars, "cn-mainland");
+        for n in [0, 1, 7, 30, 365, 3660] {
+            let count = questions.add_working_days("", "2025-01-20", n).unwrap();
+            assert!(count.days_examined <= failed_work(n), "{n}: {count:?}");
+        }
+        assert_eq!(failed_work(-1), 1);
+        assert_eq!(failed_work(i64::MAX), 1);
+    }
 
     #[test]
     fn dates_are_exactly_yyyy_mm_dd() {

@@ -41,7 +41,9 @@ use rhai::{
     packages::{Package, StandardPackage},
 };
 
-use super::calendar::{CalendarQuestions, QuestionError, kind_name, provisional_refusal};
+use super::calendar::{
+    CalendarQuestions, QuestionError, kind_name, provisional_refusal, with_work,
+};
 use crate::rules::{RuleContext, RuleError, manifest::Manifest};
 
 /// The limits every rule runs under. Operations bound the time a decision can take in a way
@@ -355,12 +357,13 @@ struct DecisionCalendars {
     days_left: Arc<AtomicU64>,
 }
 
-/// Runs one calendar question for `function`: its errors become rule failures naming the
-/// function, and the days it classified are charged to the decision's calendar budget.
+/// Runs one calendar question for `function`: the days it classified (a failed one too) are
+/// charged to the decision's calendar budget, and its errors become rule failures naming the
+/// function.
 fn ask<T>(
     call: &NativeCallContext,
     function: &str,
-    question: impl FnOnce(&CalendarQuestions) -> Result<(T, u32), QuestionError>,
+    question: impl FnOnce(&CalendarQuestions) -> (Result<T, QuestionError>, u32),
 ) -> Result<T, Box<EvalAltResult>> {
     let fail = |message: String| {
         Box::new(EvalAltResult::ErrorRuntime(
@@ -372,7 +375,7 @@ fn ask<T>(
         .tag()
         .and_then(|tag| tag.read_lock::<DecisionCalendars>())
         .ok_or_else(|| fail("no calendar is available outside a decision".into()))?;
-    let (answer, days) = question(&calendars.questions).map_err(|e| fail(e.to_string()))?;
+    let (answer, days) = question(&calendars.questions);
     let days = u64::from(days);
     let left = calendars.days_left.load(Ordering::Relaxed);
     if days > left {
@@ -383,7 +386,7 @@ fn ask<T>(
         )));
     }
     calendars.days_left.store(left - days, Ordering::Relaxed);
-    Ok(answer)
+    answer.map_err(|e| fail(e.to_string()))
 }
 
 /// A count's answer for the plain functions: the date, or a refusal when it is provisional.
@@ -392,7 +395,7 @@ fn firm(
     calendar: &str,
     count: DayCount,
     instead: &str,
-) -> Result<(String, u32), QuestionError> {
+) -> Result<String, QuestionError> {
     if count.is_provisional() {
         let id = questions.calendar(calendar)?.id();
         return Err(QuestionError::NotCovered(provisional_refusal(
@@ -401,12 +404,12 @@ fn firm(
             instead,
         )));
     }
-    Ok((count.date.to_string(), count.days_examined))
+    Ok(count.date.to_string())
 }
 
 /// A count's answer for the `_or_provisional` functions:
 /// `#{date, provisional, provisional_years}`.
-fn marked(count: DayCount) -> (Map, u32) {
+fn marked(count: DayCount) -> Result<Map, QuestionError> {
     let years: Array = count
         .provisional_years
         .iter()
@@ -417,7 +420,7 @@ fn marked(count: DayCount) -> (Map, u32) {
         ("provisional", Dynamic::from(count.is_provisional())),
         ("provisional_years", Dynamic::from_array(years)),
     ]);
-    (map, count.days_examined)
+    Ok(map)
 }
 
 /// The calendar functions (rulesets/README.md, "Asking the calendar").
@@ -426,16 +429,18 @@ fn register_calendar(engine: &mut Engine) {
         "is_working_day",
         |call: NativeCallContext, calendar: &str, date: &str| {
             ask(&call, "is_working_day", |q| {
-                let day = q.day(calendar, date)?;
-                if day.provisional {
-                    let id = q.calendar(calendar)?.id();
-                    return Err(QuestionError::NotCovered(provisional_refusal(
-                        id,
-                        &[day.date.year()],
-                        "calendar_day",
-                    )));
-                }
-                Ok((day.is_working(), 1))
+                let answer = q.day(calendar, date).and_then(|day| {
+                    if day.provisional {
+                        let id = q.calendar(calendar)?.id();
+                        return Err(QuestionError::NotCovered(provisional_refusal(
+                            id,
+                            &[day.date.year()],
+                            "calendar_day",
+                        )));
+                    }
+                    Ok(day.is_working())
+                });
+                (answer, 1)
             })
         },
     );
@@ -443,15 +448,16 @@ fn register_calendar(engine: &mut Engine) {
         "calendar_day",
         |call: NativeCallContext, calendar: &str, date: &str| {
             ask(&call, "calendar_day", |q| {
-                let day = q.day(calendar, date)?;
-                let map = obj([
-                    ("date", s(day.date.to_string())),
-                    ("working", Dynamic::from(day.is_working())),
-                    ("kind", s(kind_name(&day.kind))),
-                    ("description", s(day.kind.describe())),
-                    ("provisional", Dynamic::from(day.provisional)),
-                ]);
-                Ok((map, 1))
+                let answer = q.day(calendar, date).map(|day| {
+                    obj([
+                        ("date", s(day.date.to_string())),
+                        ("working", Dynamic::from(day.is_working())),
+                        ("kind", s(kind_name(&day.kind))),
+                        ("description", s(day.kind.describe())),
+                        ("provisional", Dynamic::from(day.provisional)),
+                    ])
+                });
+                (answer, 1)
             })
         },
     );
@@ -459,8 +465,9 @@ fn register_calendar(engine: &mut Engine) {
         "next_working_day",
         |call: NativeCallContext, calendar: &str, date: &str| {
             ask(&call, "next_working_day", |q| {
-                let count = q.next_working_day(calendar, date)?;
-                firm(q, calendar, count, "next_working_day_or_provisional")
+                with_work(q.next_working_day(calendar, date), 1, |count| {
+                    firm(q, calendar, count, "next_working_day_or_provisional")
+                })
             })
         },
     );
@@ -468,7 +475,7 @@ fn register_calendar(engine: &mut Engine) {
         "next_working_day_or_provisional",
         |call: NativeCallContext, calendar: &str, date: &str| {
             ask(&call, "next_working_day_or_provisional", |q| {
-                Ok(marked(q.next_working_day(calendar, date)?))
+                with_work(q.next_working_day(calendar, date), 1, marked)
             })
         },
     );
@@ -476,8 +483,9 @@ fn register_calendar(engine: &mut Engine) {
         "add_working_days",
         |call: NativeCallContext, calendar: &str, date: &str, n: i64| {
             ask(&call, "add_working_days", |q| {
-                let count = q.add_working_days(calendar, date, n)?;
-                firm(q, calendar, count, "add_working_days_or_provisional")
+                with_work(q.add_working_days(calendar, date, n), n, |count| {
+                    firm(q, calendar, count, "add_working_days_or_provisional")
+                })
             })
         },
     );
@@ -485,7 +493,7 @@ fn register_calendar(engine: &mut Engine) {
         "add_working_days_or_provisional",
         |call: NativeCallContext, calendar: &str, date: &str, n: i64| {
             ask(&call, "add_working_days_or_provisional", |q| {
-                Ok(marked(q.add_working_days(calendar, date, n)?))
+                with_work(q.add_working_days(calendar, date, n), n, marked)
             })
         },
     );
@@ -493,8 +501,10 @@ fn register_calendar(engine: &mut Engine) {
         "add_calendar_days",
         |call: NativeCallContext, calendar: &str, date: &str, n: i64, roll_forward: bool| {
             ask(&call, "add_calendar_days", |q| {
-                let count = q.add_calendar_days(calendar, date, n, roll_forward)?;
-                firm(q, calendar, count, "add_calendar_days_or_provisional")
+                let count = q.add_calendar_days(calendar, date, n, roll_forward);
+                with_work(count, n, |count| {
+                    firm(q, calendar, count, "add_calendar_days_or_provisional")
+                })
             })
         },
     );
@@ -502,12 +512,8 @@ fn register_calendar(engine: &mut Engine) {
         "add_calendar_days_or_provisional",
         |call: NativeCallContext, calendar: &str, date: &str, n: i64, roll_forward: bool| {
             ask(&call, "add_calendar_days_or_provisional", |q| {
-                Ok(marked(q.add_calendar_days(
-                    calendar,
-                    date,
-                    n,
-                    roll_forward,
-                )?))
+                let count = q.add_calendar_days(calendar, date, n, roll_forward);
+                with_work(count, n, marked)
             })
         },
     );
@@ -998,6 +1004,13 @@ mod tests {
             "{error}"
         );
         assert!(started.elapsed() < Duration::from_secs(2));
+        // Failed questions are charged too, and catching their errors does not escape the cap.
+        let refused = r#"for i in 0..1000 { try { add_working_days("", "2026-12-28", 3000); } catch { } } [because("done")]"#;
+        let error = probe.run(&calendars, refused).unwrap_err();
+        assert!(
+            matches!(&error, RuleError::Limit(m) if m.contains("the days the calendar functions classified")),
+            "{error}"
+        );
         // A few such counts are fine.
         let few = r#"let d = ""; for i in 0..3 { d = add_working_days("", "2024-01-01", 400); } [because(d)]"#;
         assert_eq!(probe.run(&calendars, few).unwrap(), "2025-08-08");

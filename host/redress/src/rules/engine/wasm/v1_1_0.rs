@@ -29,7 +29,9 @@ use super::{
     },
     v1_0_0::{self, Input},
 };
-use crate::rules::engine::calendar::{MAX_ARGUMENT_CHARS, QuestionError, kind_name};
+use crate::rules::engine::calendar::{
+    CalendarQuestions, MAX_ARGUMENT_CHARS, QuestionError, kind_name, with_work,
+};
 
 wasmtime::component::bindgen!({
     world: "ruleset",
@@ -63,7 +65,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
         "day",
         |mut store: StoreContextMut<'_, PluginState>, (id, date): (WasmStr, WasmStr)| {
             let answer = ask(&mut store, &id, &date, |q, id, date| {
-                q.day(id, date).map(|day| (day_info(&day), 1))
+                (q.day(id, date).map(|day| day_info(&day)), 1)
             })?;
             Ok((answer,))
         },
@@ -72,7 +74,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
         "next-working-day",
         |mut store: StoreContextMut<'_, PluginState>, (id, date): (WasmStr, WasmStr)| {
             let answer = ask(&mut store, &id, &date, |q, id, date| {
-                q.next_working_day(id, date).map(counted)
+                with_work(q.next_working_day(id, date), 1, counted)
             })?;
             Ok((answer,))
         },
@@ -81,7 +83,8 @@ pub(super) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
         "add-working-days",
         |mut store: StoreContextMut<'_, PluginState>, (id, date, n): (WasmStr, WasmStr, u32)| {
             let answer = ask(&mut store, &id, &date, |q, id, date| {
-                q.add_working_days(id, date, i64::from(n)).map(counted)
+                let n = i64::from(n);
+                with_work(q.add_working_days(id, date, n), n, counted)
             })?;
             Ok((answer,))
         },
@@ -91,8 +94,8 @@ pub(super) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
         |mut store: StoreContextMut<'_, PluginState>,
          (id, date, n, roll_forward): (WasmStr, WasmStr, u32, bool)| {
             let answer = ask(&mut store, &id, &date, |q, id, date| {
-                q.add_calendar_days(id, date, i64::from(n), roll_forward)
-                    .map(counted)
+                let n = i64::from(n);
+                with_work(q.add_calendar_days(id, date, n, roll_forward), n, counted)
             })?;
             Ok((answer,))
         },
@@ -102,48 +105,39 @@ pub(super) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
 
 /// One calendar call: charges the call, reads the two strings in place (refusing, unread
 /// beyond validation, any longer than a calendar id or a date can be), asks, and charges the
-/// days the answer classified. A failure of the question is the plugin's to handle (an error
-/// value); running out of fuel traps.
+/// days the question classified (a failed count `calendar::failed_work`). A failure of the
+/// question is the plugin's to handle (an error value); running out of fuel traps.
 fn ask<T>(
     store: &mut StoreContextMut<'_, PluginState>,
     id: &WasmStr,
     date: &WasmStr,
-    question: impl FnOnce(
-        &crate::rules::engine::calendar::CalendarQuestions,
-        &str,
-        &str,
-    ) -> Result<(T, u32), QuestionError>,
+    question: impl FnOnce(&CalendarQuestions, &str, &str) -> (Result<T, QuestionError>, u32),
 ) -> wasmtime::Result<Result<T, cal::CalendarError>> {
     charge_fuel(store, CALENDAR_CALL_FUEL)?;
-    let outcome = {
+    let (outcome, days) = {
         let id = id.to_str(&*store)?;
         let date = date.to_str(&*store)?;
         if id.len() > MAX_ARGUMENT_CHARS {
-            Err(QuestionError::UnknownCalendar(format!(
+            let refused = QuestionError::UnknownCalendar(format!(
                 "unknown calendar (an id of {} bytes)",
                 id.len()
-            )))
+            ));
+            (Err(refused), 0)
         } else if date.len() > MAX_ARGUMENT_CHARS {
-            Err(QuestionError::BadDate(format!(
-                "not a date (YYYY-MM-DD): {} bytes",
-                date.len()
-            )))
+            let refused =
+                QuestionError::BadDate(format!("not a date (YYYY-MM-DD): {} bytes", date.len()));
+            (Err(refused), 0)
         } else {
             question(&store.data().calendars, &id, &date)
         }
     };
-    match outcome {
-        Ok((answer, days)) => {
-            charge_fuel(store, u64::from(days).saturating_mul(CALENDAR_DAY_FUEL))?;
-            Ok(Ok(answer))
-        }
-        Err(error) => Ok(Err(match error {
-            QuestionError::UnknownCalendar(m) => cal::CalendarError::UnknownCalendar(m),
-            QuestionError::NotCovered(m) => cal::CalendarError::NotCovered(m),
-            QuestionError::BadDate(m) => cal::CalendarError::BadDate(m),
-            QuestionError::OutOfRange(m) => cal::CalendarError::OutOfRange(m),
-        })),
-    }
+    charge_fuel(store, u64::from(days).saturating_mul(CALENDAR_DAY_FUEL))?;
+    Ok(outcome.map_err(|error| match error {
+        QuestionError::UnknownCalendar(m) => cal::CalendarError::UnknownCalendar(m),
+        QuestionError::NotCovered(m) => cal::CalendarError::NotCovered(m),
+        QuestionError::BadDate(m) => cal::CalendarError::BadDate(m),
+        QuestionError::OutOfRange(m) => cal::CalendarError::OutOfRange(m),
+    }))
 }
 
 fn day_info(day: &Day) -> cal::DayInfo {
@@ -156,16 +150,15 @@ fn day_info(day: &Day) -> cal::DayInfo {
     }
 }
 
-fn counted(count: DayCount) -> (cal::CountedDate, u32) {
-    let answer = cal::CountedDate {
+fn counted(count: DayCount) -> Result<cal::CountedDate, QuestionError> {
+    Ok(cal::CountedDate {
         date: count.date.to_string(),
         provisional_years: count
             .provisional_years
             .iter()
             .map(|y| i32::from(*y))
             .collect(),
-    };
-    (answer, count.days_examined)
+    })
 }
 
 /// The logging import, as in 1.0.0 (`v1_0_0::log_import`, which explains why it is defined
