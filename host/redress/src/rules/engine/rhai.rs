@@ -23,19 +23,27 @@
 
 use std::{
     cell::Cell,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
+use redress_calendar::DayCount;
 use redress_domain::{
     Case,
     contract::{Action, Decision, Trigger},
 };
 use rhai::{
-    AST, Array, CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Scope,
+    AST, Array, CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map,
+    NativeCallContext, Scope,
     packages::{Package, StandardPackage},
 };
 
+use super::calendar::{
+    CalendarQuestions, QuestionError, kind_name, provisional_refusal, with_work,
+};
 use crate::rules::{RuleContext, RuleError, manifest::Manifest};
 
 /// The limits every rule runs under. Operations bound the time a decision can take in a way
@@ -49,6 +57,9 @@ pub struct Limits {
     pub max_string_size: usize,
     pub max_array_size: usize,
     pub max_map_size: usize,
+    /// Days the calendar functions may classify in one decision, all calls together (each
+    /// call is also one operation, like any call). Deterministic, like the operation limit.
+    pub max_calendar_days: u64,
     /// Wall-clock bound on one decision.
     pub timeout: Duration,
 }
@@ -63,6 +74,7 @@ impl Default for Limits {
             max_string_size: 64 * 1024,
             max_array_size: 10_000,
             max_map_size: 10_000,
+            max_calendar_days: 100_000,
             timeout: Duration::from_secs(2),
         }
     }
@@ -336,6 +348,177 @@ fn register_vocabulary(engine: &mut Engine) {
     );
 }
 
+/// What the calendar functions of one decision ask: the calendar set in force for it (the
+/// clocks' own, from `RuleContext`) and the days they may still classify. Handed to the call as
+/// its Rhai *tag*, so it lives exactly as long as the decision; nothing is global.
+#[derive(Debug, Clone)]
+struct DecisionCalendars {
+    questions: CalendarQuestions,
+    days_left: Arc<AtomicU64>,
+}
+
+/// Runs one calendar question for `function`: the days it classified (a failed one too) are
+/// charged to the decision's calendar budget, and its errors become rule failures naming the
+/// function.
+fn ask<T>(
+    call: &NativeCallContext,
+    function: &str,
+    question: impl FnOnce(&CalendarQuestions) -> (Result<T, QuestionError>, u32),
+) -> Result<T, Box<EvalAltResult>> {
+    let fail = |message: String| {
+        Box::new(EvalAltResult::ErrorRuntime(
+            s(format!("{function}: {message}")),
+            call.call_position(),
+        ))
+    };
+    let calendars = call
+        .tag()
+        .and_then(|tag| tag.read_lock::<DecisionCalendars>())
+        .ok_or_else(|| fail("no calendar is available outside a decision".into()))?;
+    let (answer, days) = question(&calendars.questions);
+    let days = u64::from(days);
+    let left = calendars.days_left.load(Ordering::Relaxed);
+    if days > left {
+        calendars.days_left.store(0, Ordering::Relaxed);
+        return Err(Box::new(EvalAltResult::ErrorDataTooLarge(
+            "the days the calendar functions classified in this decision".into(),
+            call.call_position(),
+        )));
+    }
+    calendars.days_left.store(left - days, Ordering::Relaxed);
+    answer.map_err(|e| fail(e.to_string()))
+}
+
+/// A count's answer for the plain functions: the date, or a refusal when it is provisional.
+fn firm(
+    questions: &CalendarQuestions,
+    calendar: &str,
+    count: DayCount,
+    instead: &str,
+) -> Result<String, QuestionError> {
+    if count.is_provisional() {
+        let id = questions.calendar(calendar)?.id();
+        return Err(QuestionError::NotCovered(provisional_refusal(
+            id,
+            &count.provisional_years,
+            instead,
+        )));
+    }
+    Ok(count.date.to_string())
+}
+
+/// A count's answer for the `_or_provisional` functions:
+/// `#{date, provisional, provisional_years}`.
+fn marked(count: DayCount) -> Result<Map, QuestionError> {
+    let years: Array = count
+        .provisional_years
+        .iter()
+        .map(|y| Dynamic::from(i64::from(*y)))
+        .collect();
+    let map = obj([
+        ("date", s(count.date.to_string())),
+        ("provisional", Dynamic::from(count.is_provisional())),
+        ("provisional_years", Dynamic::from_array(years)),
+    ]);
+    Ok(map)
+}
+
+/// The calendar functions (rulesets/README.md, "Asking the calendar").
+fn register_calendar(engine: &mut Engine) {
+    engine.register_fn(
+        "is_working_day",
+        |call: NativeCallContext, calendar: &str, date: &str| {
+            ask(&call, "is_working_day", |q| {
+                let answer = q.day(calendar, date).and_then(|day| {
+                    if day.provisional {
+                        let id = q.calendar(calendar)?.id();
+                        return Err(QuestionError::NotCovered(provisional_refusal(
+                            id,
+                            &[day.date.year()],
+                            "calendar_day",
+                        )));
+                    }
+                    Ok(day.is_working())
+                });
+                (answer, 1)
+            })
+        },
+    );
+    engine.register_fn(
+        "calendar_day",
+        |call: NativeCallContext, calendar: &str, date: &str| {
+            ask(&call, "calendar_day", |q| {
+                let answer = q.day(calendar, date).map(|day| {
+                    obj([
+                        ("date", s(day.date.to_string())),
+                        ("working", Dynamic::from(day.is_working())),
+                        ("kind", s(kind_name(&day.kind))),
+                        ("description", s(day.kind.describe())),
+                        ("provisional", Dynamic::from(day.provisional)),
+                    ])
+                });
+                (answer, 1)
+            })
+        },
+    );
+    engine.register_fn(
+        "next_working_day",
+        |call: NativeCallContext, calendar: &str, date: &str| {
+            ask(&call, "next_working_day", |q| {
+                with_work(q.next_working_day(calendar, date), 1, |count| {
+                    firm(q, calendar, count, "next_working_day_or_provisional")
+                })
+            })
+        },
+    );
+    engine.register_fn(
+        "next_working_day_or_provisional",
+        |call: NativeCallContext, calendar: &str, date: &str| {
+            ask(&call, "next_working_day_or_provisional", |q| {
+                with_work(q.next_working_day(calendar, date), 1, marked)
+            })
+        },
+    );
+    engine.register_fn(
+        "add_working_days",
+        |call: NativeCallContext, calendar: &str, date: &str, n: i64| {
+            ask(&call, "add_working_days", |q| {
+                with_work(q.add_working_days(calendar, date, n), n, |count| {
+                    firm(q, calendar, count, "add_working_days_or_provisional")
+                })
+            })
+        },
+    );
+    engine.register_fn(
+        "add_working_days_or_provisional",
+        |call: NativeCallContext, calendar: &str, date: &str, n: i64| {
+            ask(&call, "add_working_days_or_provisional", |q| {
+                with_work(q.add_working_days(calendar, date, n), n, marked)
+            })
+        },
+    );
+    engine.register_fn(
+        "add_calendar_days",
+        |call: NativeCallContext, calendar: &str, date: &str, n: i64, roll_forward: bool| {
+            ask(&call, "add_calendar_days", |q| {
+                let count = q.add_calendar_days(calendar, date, n, roll_forward);
+                with_work(count, n, |count| {
+                    firm(q, calendar, count, "add_calendar_days_or_provisional")
+                })
+            })
+        },
+    );
+    engine.register_fn(
+        "add_calendar_days_or_provisional",
+        |call: NativeCallContext, calendar: &str, date: &str, n: i64, roll_forward: bool| {
+            ask(&call, "add_calendar_days_or_provisional", |q| {
+                let count = q.add_calendar_days(calendar, date, n, roll_forward);
+                with_work(count, n, marked)
+            })
+        },
+    );
+}
+
 impl RhaiEngine {
     pub fn new(limits: Limits) -> Self {
         let mut engine = Engine::new_raw();
@@ -359,6 +542,7 @@ impl RhaiEngine {
             tracing::debug!(target: "redress::rules", source = source.unwrap_or("-"), %position, "{text}")
         });
         register_vocabulary(&mut engine);
+        register_calendar(&mut engine);
         RhaiEngine {
             engine: Arc::new(engine),
             limits,
@@ -415,12 +599,18 @@ impl RhaiEngine {
                 "ruleset",
                 s(format!("{}@{}", manifest.id, manifest.version)),
             ),
+            ("calendar", s(manifest.calendar.as_str())),
         ]));
+        // The calendar functions answer from the calendars in force for this decision.
+        let calendars = DecisionCalendars {
+            questions: CalendarQuestions::new(ctx.calendars, &manifest.calendar),
+            days_left: Arc::new(AtomicU64::new(self.limits.max_calendar_days)),
+        };
         let _deadline = DeadlineGuard::set(Instant::now() + self.limits.timeout);
         let result: Dynamic = self
             .engine
             .call_fn_with_options(
-                CallFnOptions::new().eval_ast(false),
+                CallFnOptions::new().eval_ast(false).with_tag(calendars),
                 &mut Scope::new(),
                 ast,
                 "decide",
@@ -561,6 +751,269 @@ mod tests {
                 rhai::serde::from_dynamic(&rhai::serde::to_dynamic(&trigger).unwrap()).unwrap();
             assert_eq!(direct, via_serde, "{trigger:?}");
         }
+    }
+
+    /// The banking ruleset's manifest (calendar `cn-mainland`) and its first fixture's case as
+    /// it stands before the decision.
+    fn a_case() -> (Manifest, Case, jiff::Timestamp) {
+        let package_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../rulesets/banking-insurance");
+        let package = crate::rules::package::Package::read_dir(&package_dir).unwrap();
+        let (banking, fixtures) =
+            crate::rules::LoadedRuleset::compile(&RhaiEngine::new(Limits::default()), &package)
+                .unwrap();
+        let fixture = fixtures.iter().min_by_key(|f| f.name.clone()).unwrap();
+        let case = fixture.evaluate(&banking, &shipped()).unwrap().case_before;
+        (banking.manifest.clone(), case, fixture.now)
+    }
+
+    fn shipped() -> redress_calendar::CalendarSet {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/calendars");
+        redress_calendar::CalendarSet::load_dir(dir).unwrap()
+    }
+
+    /// The shipped `cn-mainland` renamed `cn-refusing`, without its statute: a calendar that
+    /// refuses the years it has no schedule for.
+    fn with_a_refusing_calendar() -> redress_calendar::CalendarSet {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rulesets/calendars");
+        let text = std::fs::read_to_string(dir.join("cn-mainland.toml")).unwrap();
+        let refusing: String = text
+            .lines()
+            .filter(|l| !l.starts_with("statute = "))
+            .map(|l| match l {
+                l if l.starts_with("uncovered = ") => "uncovered = \"refuse\"\n".to_owned(),
+                l if l.starts_with("id = ") => "id = \"cn-refusing\"\n".to_owned(),
+                l => format!("{l}\n"),
+            })
+            .collect();
+        let statute =
+            std::fs::read_to_string(dir.join("statutes/cn-national-holidays.toml")).unwrap();
+        redress_calendar::CalendarSet::from_sources_with_statutes(
+            [("cn-national-holidays.toml", statute)],
+            [
+                ("cn-mainland.toml", text),
+                ("cn-refusing.toml", refusing),
+                (
+                    "cn-financial.toml",
+                    std::fs::read_to_string(dir.join("cn-financial.toml")).unwrap(),
+                ),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// An engine and a case to run small rules on.
+    struct Probe {
+        engine: RhaiEngine,
+        manifest: Manifest,
+        case: Case,
+        now: jiff::Timestamp,
+    }
+
+    impl Probe {
+        fn new(limits: Limits) -> Probe {
+            let (manifest, case, now) = a_case();
+            Probe {
+                engine: RhaiEngine::new(limits),
+                manifest,
+                case,
+                now,
+            }
+        }
+
+        /// Runs `fn decide(trigger, the_case, ctx) { <body> }`; its explanation, joined.
+        fn run(
+            &self,
+            calendars: &redress_calendar::CalendarSet,
+            body: &str,
+        ) -> Result<String, RuleError> {
+            let source = format!("fn decide(trigger, the_case, ctx) {{ {body} }}");
+            let ast = self.engine.compile(&source, "calendar.rhai").unwrap();
+            let ctx = RuleContext {
+                now: self.now,
+                calendars,
+            };
+            let decision = self.engine.decide(
+                &ast,
+                &self.manifest,
+                &Dynamic::UNIT,
+                &Trigger::CaseReceived,
+                &self.case,
+                &ctx,
+            )?;
+            Ok(decision.explanation.join(" | "))
+        }
+
+        /// `expression`'s value, as text.
+        fn value_of(
+            &self,
+            calendars: &redress_calendar::CalendarSet,
+            expression: &str,
+        ) -> Result<String, RuleError> {
+            self.run(calendars, &format!("[because(`${{{expression}}}`)]"))
+        }
+    }
+
+    /// Every calendar function on real 2025 and 2026 holidays, the ruleset's calendar by an
+    /// empty id or `ctx.calendar`, the provisional forms, and every failure.
+    #[test]
+    fn the_calendar_functions_table() {
+        let calendars = with_a_refusing_calendar();
+        #[rustfmt::skip]
+        let table: &[(&str, Result<&str, &str>)] = &[
+            // is_working_day
+            (r#"is_working_day("cn-mainland", "2026-10-01")"#, Ok("false")),
+            (r#"is_working_day("cn-mainland", "2026-10-10")"#, Ok("true")),   // make-up Saturday
+            (r#"is_working_day("cn-mainland", "2025-09-28")"#, Ok("true")),   // make-up Sunday
+            (r#"is_working_day("cn-mainland", "2026-10-09")"#, Ok("true")),
+            (r#"is_working_day("cn-mainland", "2026-03-07")"#, Ok("false")),  // ordinary Saturday
+            (r#"is_working_day("", "2026-02-16")"#, Ok("false")),             // the ruleset's calendar
+            (r#"is_working_day(ctx.calendar, "2026-02-14")"#, Ok("true")),
+            (r#"ctx.calendar"#, Ok("cn-mainland")),
+            // next_working_day
+            (r#"next_working_day("cn-mainland", "2026-09-30")"#, Ok("2026-10-08")),
+            (r#"next_working_day("cn-mainland", "2025-09-30")"#, Ok("2025-10-09")),
+            (r#"next_working_day("cn-mainland", "2026-10-09")"#, Ok("2026-10-10")),
+            (r#"next_working_day("cn-mainland", "2026-02-13")"#, Ok("2026-02-14")),
+            // add_working_days: the start day is not counted
+            (r#"add_working_days("cn-mainland", "2026-02-13", 7)"#, Ok("2026-03-02")),
+            (r#"add_working_days("cn-mainland", "2026-09-30", 7)"#, Ok("2026-10-15")),
+            (r#"add_working_days("cn-mainland", "2026-10-03", 7)"#, Ok("2026-10-15")),
+            (r#"add_working_days("cn-mainland", "2025-01-27", 1)"#, Ok("2025-02-05")),
+            (r#"add_working_days("cn-mainland", "2026-10-01", 0)"#, Ok("2026-10-08")),
+            (r#"add_working_days("cn-mainland", "2026-02-13", 0)"#, Ok("2026-02-13")),
+            // add_calendar_days: 民法典 art. 203 ¶1, the last day rolled off a holiday
+            (r#"add_calendar_days("cn-mainland", "2026-09-01", 30, true)"#, Ok("2026-10-08")),
+            (r#"add_calendar_days("cn-mainland", "2026-09-01", 30, false)"#, Ok("2026-10-01")),
+            (r#"add_calendar_days("cn-mainland", "2025-09-01", 30, true)"#, Ok("2025-10-09")),
+            (r#"add_calendar_days("cn-mainland", "2025-01-01", 30, true)"#, Ok("2025-02-05")),
+            (r#"add_calendar_days("cn-mainland", "2026-04-01", 3, true)"#, Ok("2026-04-07")),
+            (r#"add_calendar_days("cn-mainland", "2023-05-01", 1096, true)"#, Ok("2026-05-06")),
+            (r#"add_calendar_days("cn-mainland", "2026-10-01", 0, true)"#, Ok("2026-10-08")),
+            // A count into 2027 that classifies no day of it is firm.
+            (r#"add_calendar_days("cn-mainland", "2026-12-29", 31, false)"#, Ok("2027-01-29")),
+            // The financial variant: make-up Saturdays are rest days.
+            (r#"is_working_day("cn-financial", "2026-10-10")"#, Ok("false")),
+            (r#"next_working_day("cn-financial", "2026-10-09")"#, Ok("2026-10-12")),
+            // calendar_day
+            (r#"calendar_day("cn-mainland", "2026-10-01").kind"#, Ok("holiday")),
+            (r#"calendar_day("cn-mainland", "2026-10-10").kind"#, Ok("make_up_workday")),
+            (r#"calendar_day("cn-mainland", "2026-10-01").provisional"#, Ok("false")),
+            (r#"calendar_day("cn-mainland", "2026-10-05").description"#, Ok("holiday: 国庆节")),
+            (r#"calendar_day("cn-mainland", "2027-10-01").kind"#, Ok("statutory_holiday")),
+            (r#"calendar_day("cn-mainland", "2027-10-01").provisional"#, Ok("true")),
+            (r#"calendar_day("cn-mainland", "2027-10-01").working"#, Ok("false")),
+            // The provisional forms say what a year without a published schedule decided.
+            (r#"add_working_days_or_provisional("cn-mainland", "2026-12-28", 5).date"#, Ok("2027-01-05")),
+            (r#"add_working_days_or_provisional("cn-mainland", "2026-12-28", 5).provisional"#, Ok("true")),
+            (r#"add_working_days_or_provisional("cn-mainland", "2026-12-28", 5).provisional_years"#, Ok("[2027]")),
+            (r#"add_working_days_or_provisional("cn-mainland", "2026-02-13", 7).provisional"#, Ok("false")),
+            (r#"add_working_days_or_provisional("cn-mainland", "2026-02-13", 7).provisional_years"#, Ok("[]")),
+            (r#"next_working_day_or_provisional("cn-mainland", "2026-12-31").date"#, Ok("2027-01-04")),
+            (r#"add_calendar_days_or_provisional("cn-mainland", "2026-12-02", 30, true).date"#, Ok("2027-01-04")),
+            (r#"add_calendar_days_or_provisional("cn-mainland", "2026-09-01", 30, true).date"#, Ok("2026-10-08")),
+            // The plain forms refuse an answer a missing schedule decided, naming the way out.
+            (r#"add_working_days("cn-mainland", "2026-12-28", 5)"#,
+             Err("add_working_days: the answer depends on 2027, for which calendar cn-mainland has no published schedule")),
+            (r#"add_working_days("", "2026-12-28", 5)"#, Err("`add_working_days_or_provisional` accepts a provisional answer")),
+            (r#"next_working_day("cn-mainland", "2026-12-31")"#, Err("`next_working_day_or_provisional` accepts")),
+            (r#"add_calendar_days("cn-mainland", "2026-12-02", 30, true)"#, Err("`add_calendar_days_or_provisional` accepts")),
+            (r#"is_working_day("cn-mainland", "2027-10-01")"#, Err("depends on 2027, for which calendar cn-mainland")),
+            (r#"is_working_day("cn-mainland", "2027-10-01")"#, Err("`calendar_day` accepts")),
+            // A calendar that refuses uncovered years refuses in every form.
+            (r#"add_working_days_or_provisional("cn-refusing", "2026-12-28", 5)"#,
+             Err("calendar cn-refusing has no official holiday schedule for 2027-01-01")),
+            (r#"calendar_day("cn-refusing", "2023-01-01")"#, Err("has no official holiday schedule for 2023-01-01")),
+            (r#"is_working_day("cn-refusing", "2026-10-01")"#, Ok("false")),
+            // Unknown calendars, bad dates, n out of range.
+            (r#"is_working_day("cn-mainlnd", "2026-10-01")"#,
+             Err("is_working_day: unknown calendar `cn-mainlnd` (in force: cn-financial, cn-mainland, cn-refusing)")),
+            (r#"calendar_day("x", "2026-10-01")"#, Err("calendar_day: unknown calendar `x`")),
+            (r#"add_working_days("cn-mainland", "2026-02-30", 1)"#, Err("add_working_days: `2026-02-30` is not a date (YYYY-MM-DD)")),
+            (r#"add_working_days("cn-mainland", the_case.received_at, 1)"#, Err("is not a date (YYYY-MM-DD)")),
+            (r#"next_working_day("cn-mainland", "30/09/2026")"#, Err("`30/09/2026` is not a date")),
+            (r#"add_calendar_days("cn-mainland", "", 1, true)"#, Err("`` is not a date")),
+            (r#"add_working_days("cn-mainland", "2026-02-13", -1)"#, Err("add_working_days: n = -1 is out of range (0 to 3660 days)")),
+            (r#"add_calendar_days("cn-mainland", "2026-02-13", 3661, false)"#, Err("n = 3661 is out of range")),
+            (r#"add_calendar_days("cn-mainland", "9999-12-30", 5, false)"#, Err("add_calendar_days: date or time out of range")),
+            // Wrong argument types are Rhai's own error, still a rule failure.
+            (r#"add_working_days("cn-mainland", "2026-02-13", "7")"#, Err("Function not found: add_working_days")),
+        ];
+        let probe = Probe::new(Limits::default());
+        for (expression, expected) in table {
+            let got = probe.value_of(&calendars, expression);
+            match (expected, got) {
+                (Ok(value), Ok(got)) => assert_eq!(&got, value, "{expression}"),
+                (Err(message), Err(error)) => {
+                    let error = error.to_string();
+                    assert!(error.contains(message), "{expression}: {error}");
+                    assert!(
+                        error.starts_with("the rule failed: "),
+                        "{expression}: {error}"
+                    );
+                }
+                (expected, got) => panic!("{expression}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
+
+    /// The functions answer from the calendar set of the decision they run in: the same
+    /// compiled rules on the same engine give another answer with another set.
+    #[test]
+    fn the_calendar_functions_use_the_decisions_calendar_set() {
+        let weekends_only = redress_calendar::CalendarSet::from_sources([(
+            "cn-mainland.toml",
+            "id = \"cn-mainland\"\nname = \"weekends only\"\ntime_zone = \"Asia/Shanghai\"\n\
+             working_weekdays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n\
+             [[years]]\nyear = 2026\nsource = \"test\"\n",
+        )])
+        .unwrap();
+        let probe = Probe::new(Limits::default());
+        let body = r#"[because(next_working_day(ctx.calendar, "2026-09-30"))]"#;
+        assert_eq!(probe.run(&shipped(), body).unwrap(), "2026-10-08");
+        assert_eq!(probe.run(&weekends_only, body).unwrap(), "2026-10-01");
+        assert_eq!(probe.run(&shipped(), body).unwrap(), "2026-10-08");
+    }
+
+    /// Each calendar call is an operation like any call, and the days the calls classify are
+    /// bounded per decision, deterministically.
+    #[test]
+    fn calendar_calls_count_as_operations_and_their_work_is_bounded() {
+        let calendars = shipped();
+        let limits = Limits {
+            max_operations: 2_000,
+            ..Limits::default()
+        };
+        let probe = Probe::new(limits);
+        // The same loop fits without the calls and not with them.
+        let bare = "let n = 0; for i in 0..300 { n += 1; } [because(`${n}`)]";
+        assert_eq!(probe.run(&calendars, bare).unwrap(), "300");
+        let calling = r#"let n = 0; for i in 0..300 { if is_working_day("", "2026-10-09") { n += 1; } } [because(`${n}`)]"#;
+        let error = probe.run(&calendars, calling).unwrap_err();
+        assert!(
+            matches!(&error, RuleError::Limit(m) if m.contains("too many operations")),
+            "{error}"
+        );
+        // Ten-year counts in a loop stop at the calendar budget, long before any time bound.
+        let probe = Probe::new(Limits::default());
+        let heavy = r#"let d = ""; for i in 0..1000 { d = add_working_days_or_provisional("", "2024-01-01", 2400).date; } [because(d)]"#;
+        let started = Instant::now();
+        let error = probe.run(&calendars, heavy).unwrap_err();
+        assert!(
+            matches!(&error, RuleError::Limit(m) if m.contains("the days the calendar functions classified in this decision")),
+            "{error}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Failed questions are charged too, and catching their errors does not escape the cap.
+        let refused = r#"for i in 0..1000 { try { add_working_days("", "2026-12-28", 3000); } catch { } } [because("done")]"#;
+        let error = probe.run(&calendars, refused).unwrap_err();
+        assert!(
+            matches!(&error, RuleError::Limit(m) if m.contains("the days the calendar functions classified")),
+            "{error}"
+        );
+        // A few such counts are fine.
+        let few = r#"let d = ""; for i in 0..3 { d = add_working_days("", "2024-01-01", 400); } [because(d)]"#;
+        assert_eq!(probe.run(&calendars, few).unwrap(), "2025-08-08");
     }
 
     /// Finding 2 of the sandbox review: the operation limit does not bound time, since one

@@ -80,6 +80,16 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// for a call, which would otherwise be free (a plugin calling `log` in a loop).
 pub(super) const LOG_CALL_FUEL: u64 = 10_000;
 
+/// Fuel a calendar call (interface 1.1.0) costs before it is answered: the host's work for
+/// a call, as for logging.
+pub(super) const CALENDAR_CALL_FUEL: u64 = 10_000;
+
+/// Fuel per day the host classified to answer a calendar call, priced above the host's work
+/// (a day is a lookup and a line of the count's explanation): a 7-working-day count classifies
+/// about 10 days (15,000 fuel with the call), a ten-year count about 5,000 (2.5 million, 5% of
+/// a decision's budget), so a loop of such counts runs out of fuel after about 20.
+pub(super) const CALENDAR_DAY_FUEL: u64 = 500;
+
 /// Characters of a log message that are kept (and read); the rest is dropped.
 pub(super) const LOG_MESSAGE_CHARS: usize = 1_000;
 

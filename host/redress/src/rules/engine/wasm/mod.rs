@@ -2,9 +2,10 @@
 //! world (`plugins/wit/<version>/`), run by wasmtime under the same decision contract as the
 //! Rhai rulesets.
 //!
-//! Sandbox: the only import a plugin gets is `redress:ruleset/host` (logging); a component
-//! that imports anything else (WASI files, sockets, clocks, randomness...) is refused at load
-//! time with the import named. Every decision runs in a fresh instance (no state carries over
+//! Sandbox: the only imports a plugin gets are `redress:ruleset/host` (logging) and, from
+//! interface 1.1.0, `redress:ruleset/calendar` (working-day questions answered from the
+//! calendars in force for the decision); a component that imports anything else (WASI files,
+//! sockets, clocks, randomness...) is refused at load time with the import named. Every decision runs in a fresh instance (no state carries over
 //! from one case to the next) drawn from a pooling allocator, under a fuel budget (a
 //! deterministic bound on instructions, like Rhai's operation limit), a memory cap enforced by
 //! a `ResourceLimiter`, table and instance caps and a stack limit, with size caps on what goes
@@ -13,13 +14,14 @@
 //! one background thread advances the engine's epoch every `EPOCH_TICK`, and a store whose
 //! deadline has passed traps at its next loop header or function entry. The logging import is
 //! charged fuel per call and per byte it reads, and reads at most `LOG_MESSAGE_CHARS` of a
-//! message. A trap, the fuel, the time or the memory running out, an error the plugin returns
+//! message; a calendar call is charged per call and per day it classifies. A trap, the fuel, the time or the memory running out, an error the plugin returns
 //! and an output that fails validation all become the same recorded rule failure as a failing
 //! Rhai rule. A tenant holds at most its share of the instance pool at once, so that one
 //! tenant's slow plugin cannot starve another's.
 //!
 //! Versioning: each released interface version has its own frozen WIT folder and its own
-//! bindings file beside this one (`v1_0_0.rs`: bindings, host glue and conversions); the
+//! bindings file beside this one (`v1_0_0.rs`: bindings, host glue and conversions;
+//! `v1_1_0.rs`: its bindings, the calendar import, 1.0.0's unchanged types and conversions); the
 //! limits and the instance pool are in `limits.rs`. The host reads the version a component
 //! exports (`redress:ruleset/decider@<version>`), refuses a version it has no bindings for,
 //! naming both, and otherwise keeps the matching bindings (`Bindings`) and dispatches every
@@ -43,13 +45,28 @@ pub use self::{
     limits::{EPOCH_TICK, WasmLimits},
     v1_0_0::{Input, PluginSettings},
 };
-use crate::rules::{RuleContext, RuleError, artifact_cache::ArtifactCache, manifest::Manifest};
+use crate::rules::{
+    RuleContext, RuleError, artifact_cache::ArtifactCache, engine::calendar::CalendarQuestions,
+    manifest::Manifest,
+};
 
 mod limits;
 mod v1_0_0;
+mod v1_1_0;
 
 /// The interface versions this host has bindings for.
-pub const SUPPORTED_INTERFACES: &[&str] = &[v1_0_0::VERSION];
+pub const SUPPORTED_INTERFACES: &[&str] = &[v1_0_0::VERSION, v1_1_0::VERSION];
+
+/// The interfaces a component built for `version` may import (its own version's only).
+fn provided_imports(version: &str) -> Vec<String> {
+    match version {
+        v1_1_0::VERSION => v1_1_0::IMPORTS.iter().map(|i| (*i).to_owned()).collect(),
+        _ => vec![
+            format!("redress:ruleset/host@{version}"),
+            format!("redress:ruleset/types@{version}"),
+        ],
+    }
+}
 
 /// The engine version recorded with every decision a plugin makes.
 pub const ENGINE_VERSION: &str = "wasmtime 48";
@@ -81,6 +98,8 @@ struct PluginState {
     log_lines: u32,
     max_log_lines: u32,
     plugin: String,
+    /// What the calendar import (1.1.0) answers from: the calendars in force for the decision.
+    calendars: CalendarQuestions,
 }
 
 /// A compiled plugin, ready to instantiate.
@@ -114,6 +133,7 @@ pub struct Descriptor {
 #[derive(Clone)]
 enum Bindings {
     V1_0_0(v1_0_0::RulesetPre<PluginState>),
+    V1_1_0(v1_1_0::RulesetPre<PluginState>),
 }
 
 impl Bindings {
@@ -125,6 +145,7 @@ impl Bindings {
     ) -> wasmtime::Result<Bindings> {
         match version {
             v1_0_0::VERSION => v1_0_0::link(linker, component).map(Bindings::V1_0_0),
+            v1_1_0::VERSION => v1_1_0::link(linker, component).map(Bindings::V1_1_0),
             other => Err(wasmtime::Error::msg(format!(
                 "this host has no bindings for interface version {other}"
             ))),
@@ -153,6 +174,7 @@ impl WasmEngine {
         let engine = Engine::new(&engine_config(&limits)).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
         v1_0_0::add_to_linker(&mut linker).map_err(engine_error)?;
+        v1_1_0::add_to_linker(&mut linker).map_err(engine_error)?;
         spawn_epoch_ticker(&engine)?;
         Ok(WasmEngine {
             engine,
@@ -225,12 +247,12 @@ impl WasmEngine {
                     .join(", ")
             )));
         }
+        let provided = provided_imports(&version);
         let refused: Vec<String> = ty
             .imports(&self.engine)
             .filter(|(name, item)| {
                 let provided = matches!(item.ty, ComponentItem::ComponentInstance(_))
-                    && (*name == format!("redress:ruleset/host@{version}")
-                        || *name == format!("redress:ruleset/types@{version}"));
+                    && provided.iter().any(|p| p == name);
                 !provided
             })
             .map(|(name, _)| format!("`{name}`"))
@@ -288,11 +310,13 @@ impl WasmEngine {
     }
 
     /// Runs `call` (which instantiates the plugin in the store it is given, and calls it) in a
-    /// fresh store under the limits, holding one of `tenant`'s pool slots.
+    /// fresh store under the limits, holding one of `tenant`'s pool slots; the calendar import
+    /// answers from `calendars`.
     fn run<T>(
         &self,
         name: &str,
         tenant: &str,
+        calendars: CalendarQuestions,
         call: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
     ) -> Result<T, RuleError> {
         let _slot = self.pool.take(tenant)?;
@@ -308,6 +332,7 @@ impl WasmEngine {
                 log_lines: 0,
                 max_log_lines: self.limits.max_log_lines,
                 plugin: name.to_owned(),
+                calendars,
             },
         );
         store.limiter(|state| &mut state.limits);
@@ -324,9 +349,12 @@ impl WasmEngine {
     }
 
     /// Instantiates a plugin and asks it to describe itself: the fixed cost of every call.
+    /// No calendar is in force while a plugin describes itself: every calendar id is unknown.
     pub fn describe(&self, plugin: &WasmPlugin, name: &str) -> Result<Descriptor, RuleError> {
-        self.run(name, LOADING, |store| match &plugin.bindings {
+        let calendars = CalendarQuestions::default();
+        self.run(name, LOADING, calendars, |store| match &plugin.bindings {
             Bindings::V1_0_0(pre) => v1_0_0::describe(pre, store),
+            Bindings::V1_1_0(pre) => v1_1_0::describe(pre, store),
         })
     }
 
@@ -340,17 +368,18 @@ impl WasmEngine {
         case: &Case,
         ctx: &RuleContext<'_>,
     ) -> Result<Decision, RuleError> {
-        match &plugin.bindings {
-            Bindings::V1_0_0(pre) => {
-                let input = v1_0_0::Input::new(trigger, case, ctx, manifest, settings)?;
-                self.check_input_size(input.text_bytes)?;
-                let reference = format!("{}@{}", manifest.id, manifest.version);
-                let answer = self.run(&reference, &case.tenant, |store| {
-                    v1_0_0::decide(pre, store, &input)
-                })?;
-                v1_0_0::to_decision(answer.map_err(v1_0_0::declined)?, manifest)
+        // 1.1.0's types are 1.0.0's (`v1_1_0`): one conversion in and out for both.
+        let input = v1_0_0::Input::new(trigger, case, ctx, manifest, settings)?;
+        self.check_input_size(input.text_bytes)?;
+        let reference = format!("{}@{}", manifest.id, manifest.version);
+        let calendars = CalendarQuestions::new(ctx.calendars, &manifest.calendar);
+        let answer = self.run(&reference, &case.tenant, calendars, |store| {
+            match &plugin.bindings {
+                Bindings::V1_0_0(pre) => v1_0_0::decide(pre, store, &input),
+                Bindings::V1_1_0(pre) => v1_1_0::decide(pre, store, &input),
             }
-        }
+        })?;
+        v1_0_0::to_decision(answer.map_err(v1_0_0::declined)?, manifest)
     }
 
     /// The cap on the text handed to a plugin.
