@@ -315,7 +315,10 @@ async fn a_history_rewritten_with_recomputed_hashes_is_caught_by_a_signed_checkp
     let victim: CaseId = ids[1].parse().unwrap();
     {
         let store = SledStore::open(&server.data, &SledOptions::default()).unwrap();
-        let events = store.events("default", victim).unwrap().unwrap();
+        let events = store
+            .events(&redress_domain::TenantId::default_tenant(), victim)
+            .unwrap()
+            .unwrap();
         let mut forged: Vec<EventRecord> = Vec::new();
         let mut prev = redress_domain::Hash::GENESIS;
         for record in &events {

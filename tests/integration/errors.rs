@@ -454,3 +454,40 @@ async fn a_wrongly_shaped_body_names_every_field_in_plain_words() {
     let (_, list) = server.get("/v1/cases").await;
     assert!(list["items"].as_array().unwrap().is_empty());
 }
+
+/// Issue 15: an intake attribute the deciding ruleset does not declare (a typo) used to read
+/// silently as "not given"; now it is refused, naming it and what the ruleset reads, and
+/// nothing is written. A declared attribute of the wrong type is refused too.
+#[tokio::test]
+async fn an_undeclared_or_mistyped_intake_attribute_is_refused() {
+    let server = Server::start_with_rulesets();
+    let mut typo = complaint();
+    typo["attributes"] = json!({"include_report": true});
+    let (status, problem) = server.post("/v1/cases", &typo).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["pointer"],
+        "/attributes/include_report"
+    );
+    let detail = problem["errors"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("is not an attribute the ruleset market-supervision-order"),
+        "{detail}"
+    );
+    assert!(detail.contains("includes_report"), "{detail}");
+    let mut mistyped = complaint();
+    mistyped["attributes"] = json!({"includes_report": "yes"});
+    let (status, problem) = server.post("/v1/cases", &mistyped).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["pointer"],
+        "/attributes/includes_report"
+    );
+    assert_eq!(problem["errors"][0]["detail"], "must be true or false");
+    let (_, list) = server.get("/v1/cases").await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let mut fine = complaint();
+    fine["attributes"] = json!({"includes_report": true});
+    let (status, case) = server.post("/v1/cases", &fine).await;
+    assert_eq!(status, 201, "{case}");
+}

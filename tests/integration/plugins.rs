@@ -133,6 +133,8 @@ fn hostile_plugins_are_contained_with_a_specific_reason() {
             "declined to decide (the rules do not cover this case): this plugin never decides",
         ),
         ("log-bomb", "ran out of fuel"),
+        // Interface 1.1.0: ten-year calendar counts in an endless loop.
+        ("endless-calendar", "ran out of fuel"),
         (
             "many-flags",
             "400000 flags, fields and other list entries; at most 1000",
@@ -652,6 +654,30 @@ fn fuel_bounds_the_host_work_of_a_plugin_logging_16_mib_messages() {
     assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
 }
 
+/// A calendar call (interface 1.1.0) costs fuel per call and per day the host classifies, so a
+/// plugin asking for ten-year counts in a loop runs out of fuel, well within the time bound.
+#[test]
+fn fuel_bounds_the_host_work_of_a_plugin_asking_the_calendar_in_a_loop() {
+    let calendars = calendars();
+    let (case, now) = a_bank_case(&calendars);
+    let engine = RhaiEngine::new(Limits::default());
+    let (plugin, _) =
+        LoadedRuleset::compile(&engine, &hostile_package("endless-calendar")).unwrap();
+    let ctx = RuleContext {
+        now,
+        calendars: &calendars,
+    };
+    let started = std::time::Instant::now();
+    let error = plugin
+        .decide(&Trigger::CaseReceived, &case, &ctx)
+        .unwrap_err()
+        .to_string();
+    let took = started.elapsed();
+    eprintln!("the endless calendar loop stopped after {took:?}: {error}");
+    assert!(error.contains("ran out of fuel"), "{error}");
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}
+
 /// Finding 1 of the sandbox review: fuel is no time bound; every plugin call (instantiation,
 /// `describe`, `decide`) also has a wall-clock one.
 #[test]
@@ -862,9 +888,9 @@ fn a_tenant_saturating_its_share_of_the_pool_does_not_starve_another() {
         )
         .unwrap();
     let mut greedy = case.clone();
-    greedy.tenant = "greedy".into();
+    greedy.tenant = redress_domain::TenantId::from_static("greedy");
     let mut other = case;
-    other.tenant = "other".into();
+    other.tenant = redress_domain::TenantId::from_static("other");
     let ctx = RuleContext {
         now,
         calendars: &calendars,
@@ -896,4 +922,112 @@ fn a_tenant_saturating_its_share_of_the_pool_does_not_starve_another() {
             assert!(error.contains("took longer than 1500 ms"), "{error}");
         }
     });
+}
+
+/// A package holding the calendar probe, a plugin of interface 1.1.0 (plugins/calendar-probe).
+fn calendar_probe_package() -> Package {
+    let mut package = Package {
+        origin: "calendar-probe".into(),
+        files: Default::default(),
+        binaries: Default::default(),
+    };
+    package.files.insert(
+        "ruleset.toml".into(),
+        "id = \"calendar-probe\"\nversion = \"0.1.0\"\nname = \"Calendar probe\"\n\
+         sector = \"banking\"\neffective_from = 2020-01-01\ncalendar = \"cn-mainland\"\n\
+         engine = \"wasm\"\nentry = \"plugin.wasm\"\n"
+            .into(),
+    );
+    package.binaries.insert(
+        "plugin.wasm".into(),
+        std::fs::read(built("calendar-probe.wasm")).unwrap(),
+    );
+    package
+}
+
+/// Interface 1.1.0 works beside 1.0.0: a 1.1.0 plugin asks the host's calendar (the set in
+/// force for the decision, with provisional years marked and every failure an error value it
+/// handles), and the 1.0.0 banking plugin, built with the same SDK, still loads as 1.0.0 and
+/// decides.
+#[test]
+fn a_1_1_0_plugin_asks_the_calendar_and_a_1_0_0_plugin_still_decides() {
+    use redress::rules::wasm::WasmEngine;
+    let calendars = calendars();
+    let (case, now) = a_bank_case(&calendars);
+    let engine = RhaiEngine::new(Limits::default());
+    let wasm = WasmEngine::shared().unwrap();
+
+    let probe_package = calendar_probe_package();
+    let probe = wasm
+        .load(&probe_package.binaries["plugin.wasm"], "calendar-probe")
+        .unwrap();
+    assert_eq!(probe.descriptor.interface_version, "1.1.0");
+    let banking_package = Package::read_dir(&built("banking-insurance-plugin")).unwrap();
+    let banking = wasm
+        .load(&banking_package.binaries["banking.wasm"], "banking")
+        .unwrap();
+    assert_eq!(banking.descriptor.interface_version, "1.0.0");
+
+    let (probe, _) = LoadedRuleset::compile(&engine, &probe_package).unwrap();
+    let ctx = RuleContext {
+        now,
+        calendars: &calendars,
+    };
+    let decision = probe.decide(&Trigger::CaseReceived, &case, &ctx).unwrap();
+    let received = case
+        .received_at
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
+        .date();
+    let cn = calendars.get("cn-mainland").unwrap();
+    let seven = redress_calendar::add_working_days(cn, received, 7).unwrap();
+    let seventh = format!("add_working_days({received}, 7) = {}", seven.date);
+    let expected = [
+        "day(2026-10-01) = holiday working=false provisional=false (holiday: 国庆节)",
+        "day(2026-10-10) = make_up_workday working=true provisional=false (make-up working day (调休上班) for 国庆节)",
+        "cn-financial day(2026-10-10) = override working=false provisional=false (rest day by override: exchanges closed on make-up weekend day (otherwise make-up working day (调休上班) for 国庆节))",
+        "day(2027-10-01) = statutory_holiday working=false provisional=true (statutory holiday: 国庆节 (全国年节及纪念日放假办法 art. 2 (国务院令第795号); provisional, no published schedule))",
+        "next_working_day(2026-09-30) = 2026-10-08",
+        &seventh,
+        "add_calendar_days(2026-09-01, 30, roll) = 2026-10-08",
+        "add_calendar_days(2026-09-01, 30, exact) = 2026-10-01",
+        "add_working_days(2026-12-28, 5) = 2027-01-05 provisional [2027]",
+        "firm add_working_days(2026-12-28, 5) = error not-covered: the answer depends on 2027, which has no published schedule (provisional)",
+        "unknown calendar = error unknown-calendar: unknown calendar `cn-atlantis` (in force: cn-financial, cn-mainland)",
+        "bad date = error bad-date: `2026-02-30` is not a date (YYYY-MM-DD)",
+        "too many days = error out-of-range: n = 4000 is out of range (0 to 3660 days)",
+    ];
+    assert_eq!(decision.explanation, expected);
+
+    // The answers come from the calendar set of the decision, not one fixed at load.
+    let weekends_only = CalendarSet::from_sources([(
+        "cn-mainland.toml",
+        "id = \"cn-mainland\"\nname = \"weekends only\"\ntime_zone = \"Asia/Shanghai\"\n\
+         working_weekdays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n\
+         [[years]]\nyear = 2026\nsource = \"test\"\n",
+    )])
+    .unwrap();
+    let other = RuleContext {
+        now,
+        calendars: &weekends_only,
+    };
+    let decision = probe.decide(&Trigger::CaseReceived, &case, &other).unwrap();
+    assert!(
+        decision
+            .explanation
+            .contains(&"next_working_day(2026-09-30) = 2026-10-01".to_owned()),
+        "{:#?}",
+        decision.explanation
+    );
+
+    // 1.0.0, unchanged: the banking plugin decides this case as the Rhai ruleset does.
+    let (banking, _) = LoadedRuleset::compile(&engine, &banking_package).unwrap();
+    let (rhai, _) = LoadedRuleset::compile(
+        &engine,
+        &Package::read_dir(&repo_root().join("rulesets/banking-insurance")).unwrap(),
+    )
+    .unwrap();
+    let by_plugin = banking.decide(&Trigger::CaseReceived, &case, &ctx).unwrap();
+    let by_rhai = rhai.decide(&Trigger::CaseReceived, &case, &ctx).unwrap();
+    assert!(!by_plugin.actions.is_empty());
+    assert_eq!(by_plugin, by_rhai);
 }

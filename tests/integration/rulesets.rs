@@ -19,7 +19,9 @@ fn events_of(timeline: &Value, kind: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_complaint_before_the_spring_festival_gets_its_acceptance_deadline_from_the_ruleset() {
-    let server = Server::start_with_rulesets();
+    // Simulated time just after the receipt: on the real clock the scheduler would fire the
+    // long-past warning and breach (and their decisions) while the test reads the timeline.
+    let server = Server::start_with_clock_and_rulesets("2026-02-13T10:05:00+08:00");
     let case = server.create(&complaint()).await;
     // Pinned to the built-in package (no tenant) and to its exact content.
     let pin = &case["ruleset"];
@@ -170,6 +172,26 @@ async fn deployment_refuses_a_broken_package_and_activates_a_good_one_without_re
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["type"], "urn:redress:problem:ruleset-fixtures-fail");
     assert_eq!(problem["fixtures"][0]["name"], "01-ordinary");
+    // A fixture received before the package is in force tests a decision the server never
+    // makes: refused, naming the dates.
+    let mut not_yet = package(
+        "1.1.0",
+        V1,
+        json!([{"type": "classify", "category": "street_lighting"}]),
+    );
+    not_yet["files"]["ruleset.toml"] = json!(
+        not_yet["files"]["ruleset.toml"]
+            .as_str()
+            .unwrap()
+            .replace("effective_from = 2020-01-01", "effective_from = 2027-01-01")
+    );
+    let (status, refused) = server.post("/v1/rulesets", &not_yet).await;
+    assert_eq!(status, 422, "{refused}");
+    let outside = refused["fixtures"][0]["differences"][0].as_str().unwrap();
+    assert!(
+        outside.contains("received on 2026-02-13, outside the package's effective dates (2027-01-01 to open-ended)"),
+        "{outside}"
+    );
     let difference = problem["fixtures"][0]["differences"][0].as_str().unwrap();
     assert!(
         difference.contains("+  severity: high"),

@@ -835,6 +835,77 @@ pub fn deadline(
     })
 }
 
+/// A date counted from another date on a calendar: what a rule asks the calendar
+/// (`add_working_days`, `add_calendar_days`), without instants, pauses, extensions or deemed
+/// receipt. The count is [`deadline`]'s own, so the date is the due date of the same period
+/// started on `start` (any time of that day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// The date reached.
+    pub date: Date,
+    /// The years of the days that decided the result and lie outside the calendar's covered
+    /// years (classified from the statute, policy `provisional`), ascending. Empty: the
+    /// result rests on published schedules only.
+    pub provisional_years: Vec<i16>,
+    /// Days classified on the way (the start day included), for a caller that charges for
+    /// the work.
+    pub days_examined: u32,
+}
+
+impl DayCount {
+    /// Whether any day that decided the result was classified provisionally.
+    pub fn is_provisional(&self) -> bool {
+        !self.provisional_years.is_empty()
+    }
+}
+
+/// The `n`th working day after `start` (the start day is not counted, 民法典 art. 201): the
+/// due date of `n` working days started on `start`. `n = 0` is `start` itself if it is a
+/// working day, else the next working day. At most [`MAX_DAYS`].
+pub fn add_working_days(
+    calendar: &Calendar,
+    start: Date,
+    n: u32,
+) -> Result<DayCount, CalendarError> {
+    count_days(calendar, start, DayUnit::Working, n)
+}
+
+/// `start` + `n` days; with `roll_forward`, a result that is a rest day moves to the next
+/// working day (民法典 art. 203 ¶1: a period whose last day is a holiday ends on the day after
+/// it). Only the days that decide the result are classified: none without roll-forward,
+/// the last day and those after it with it. At most [`MAX_DAYS`].
+pub fn add_calendar_days(
+    calendar: &Calendar,
+    start: Date,
+    n: u32,
+    roll_forward: bool,
+) -> Result<DayCount, CalendarError> {
+    count_days(calendar, start, DayUnit::Calendar { roll_forward }, n)
+}
+
+fn count_days(
+    cal: &Calendar,
+    start: Date,
+    unit: DayUnit,
+    n: u32,
+) -> Result<DayCount, CalendarError> {
+    let period = match unit {
+        DayUnit::Working => Period::working_days(n),
+        DayUnit::Calendar { roll_forward } => Period::CalendarDays {
+            amount: n,
+            roll_forward,
+        },
+    };
+    total_amount(&period, &[])?;
+    let w = walk(cal, start, unit, n, &[])?;
+    let years: BTreeSet<i16> = w.provisional.iter().map(|d| d.year()).collect();
+    Ok(DayCount {
+        date: w.due_date,
+        provisional_years: years.into_iter().collect(),
+        days_examined: u32::try_from(w.days.len()).unwrap_or(u32::MAX),
+    })
+}
+
 fn record(p: &Pause, effect: PauseEffect) -> PauseRecord {
     PauseRecord {
         from: p.from,

@@ -1043,10 +1043,12 @@ impl Calendar {
     }
 }
 
-/// A set of calendars by id, variants resolved.
+/// A set of calendars by id, variants resolved. Immutable once loaded, and cheap to clone
+/// (the calendars are shared): a decision's rules hold a clone of the set in force for as long
+/// as they run.
 #[derive(Debug, Clone, Default)]
 pub struct CalendarSet {
-    calendars: BTreeMap<String, Calendar>,
+    calendars: Arc<BTreeMap<String, Calendar>>,
 }
 
 impl CalendarSet {
@@ -1228,10 +1230,11 @@ impl CalendarSet {
             return Err(LoadError { errors });
         }
         Ok(CalendarSet {
-            calendars: done
-                .into_iter()
-                .filter_map(|(id, c)| c.map(|c| (id, c)))
-                .collect(),
+            calendars: Arc::new(
+                done.into_iter()
+                    .filter_map(|(id, c)| c.map(|c| (id, c)))
+                    .collect(),
+            ),
         })
     }
 

@@ -20,9 +20,10 @@ mod statute;
 
 pub use calendar::{Calendar, CalendarInfo, Day, DayKind, UncoveredPolicy, YearSource};
 pub use deadline::{
-    ClockState, DayStatus, Deadline, DeadlineOptions, DeemedReceipt, EndOfDay, EndOfDayApplied,
-    ExplainedDay, Explanation, Extension, Pause, PauseEffect, PauseRecord, Period, Remaining,
-    RollForward, Unit, WarningPoint, deadline, warning_at,
+    ClockState, DayCount, DayStatus, Deadline, DeadlineOptions, DeemedReceipt, EndOfDay,
+    EndOfDayApplied, ExplainedDay, Explanation, Extension, MAX_DAYS, Pause, PauseEffect,
+    PauseRecord, Period, Remaining, RollForward, Unit, WarningPoint, add_calendar_days,
+    add_working_days, deadline, warning_at,
 };
 pub use error::{CalendarError, FileError, FileProblem, LoadError};
 pub use file::CalendarSet;

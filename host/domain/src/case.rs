@@ -597,7 +597,7 @@ pub struct TransferRecord {
 pub struct Case {
     pub id: CaseId,
     pub tracking_code: TrackingCode,
-    pub tenant: String,
+    pub tenant: crate::TenantId,
     pub sector: Sector,
     pub status: Status,
     pub stage: Option<Stage>,
@@ -669,7 +669,7 @@ impl Case {
     pub fn register(
         id: CaseId,
         tracking_code: TrackingCode,
-        tenant: String,
+        tenant: crate::TenantId,
         intake: CaseIntake,
         actor: Actor,
         now: Timestamp,
@@ -1235,7 +1235,7 @@ mod tests {
         let (mut case, first) = Case::register(
             CaseId::from_parts(1, 9),
             TrackingCode::from_random(9),
-            "default".into(),
+            crate::TenantId::default_tenant(),
             sample_intake(),
             Actor::api("intake"),
             now(),
@@ -1374,7 +1374,7 @@ mod tests {
         let (mut case, first) = Case::register(
             id,
             TrackingCode::from_random(7),
-            "default".into(),
+            crate::TenantId::default_tenant(),
             sample_intake(),
             Actor::api("intake"),
             now(),
@@ -1430,7 +1430,7 @@ mod tests {
         let (case, _) = Case::register(
             CaseId::from_parts(1, 3),
             TrackingCode::from_random(1),
-            "default".into(),
+            crate::TenantId::default_tenant(),
             sample_intake(),
             Actor::api("intake"),
             now(),
@@ -1452,7 +1452,7 @@ mod tests {
         Case::register(
             CaseId::from_parts(1, 4),
             TrackingCode::from_random(1),
-            "default".into(),
+            crate::TenantId::default_tenant(),
             intake,
             Actor::api("intake"),
             now(),

@@ -258,7 +258,7 @@ pub struct RulesetRef {
     /// tenant's package never takes the place of a built-in one. Absent in references recorded
     /// before packages had namespaces (they name a built-in package).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<String>,
+    pub tenant: Option<crate::TenantId>,
     /// The content hash of the package that decided (`sha256:…`): a pinned case is decided only
     /// by that exact package. Absent in references recorded before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,11 +267,11 @@ pub struct RulesetRef {
 
 impl RulesetRef {
     /// A reference by namespace, id and version alone (any content).
-    pub fn named(tenant: Option<&str>, id: &str, version: &str) -> RulesetRef {
+    pub fn named(tenant: Option<&crate::TenantId>, id: &str, version: &str) -> RulesetRef {
         RulesetRef {
             id: id.to_owned(),
             version: version.to_owned(),
-            tenant: tenant.map(str::to_owned),
+            tenant: tenant.cloned(),
             content_hash: None,
         }
     }

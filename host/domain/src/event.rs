@@ -522,7 +522,7 @@ pub enum EventKind {
     Received {
         tracking_code: TrackingCode,
         /// The organisation that owns the case.
-        tenant: String,
+        tenant: crate::TenantId,
         // Boxed: the intake is far larger than any handler action.
         intake: Box<CaseIntake>,
     },

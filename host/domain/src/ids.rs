@@ -176,3 +176,145 @@ mod tests {
         assert!("not-an-id".parse::<CaseId>().is_err());
     }
 }
+
+/// A tenant (an organisation) id: lowercase letters, digits, `-` and `_`, 1 to 63 characters,
+/// starting with a letter or digit. Checked once, where it enters (a key, a header, a
+/// manifest, a command line); everything past that point holds a `TenantId` and never
+/// re-checks a string. On the wire and in stored events it is the plain string.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// The operator's own tenant, which always exists.
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn parse(text: &str) -> Result<TenantId, String> {
+        crate::case::check_tenant(text)?;
+        Ok(TenantId(text.to_owned()))
+    }
+
+    /// A tenant id written in the code (a constant, a test's literal): an invalid one is a
+    /// programmer's error, like `http::HeaderName::from_static`'s. Never for input.
+    #[track_caller]
+    pub fn from_static(text: &'static str) -> TenantId {
+        match TenantId::parse(text) {
+            Ok(tenant) => tenant,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The operator's tenant, `default`.
+    pub fn default_tenant() -> TenantId {
+        TenantId(Self::DEFAULT.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == Self::DEFAULT
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<TenantId, String> {
+        crate::case::check_tenant(&text)?;
+        Ok(TenantId(text))
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(tenant: TenantId) -> String {
+        tenant.0
+    }
+}
+
+impl FromStr for TenantId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<TenantId, String> {
+        TenantId::parse(text)
+    }
+}
+
+impl std::ops::Deref for TenantId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for TenantId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for TenantId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for TenantId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for TenantId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The plain string schema, as before the type existed: the OpenAPI document and the
+/// committed schemas do not change.
+impl JsonSchema for TenantId {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "String".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
+impl PartialEq<String> for TenantId {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<TenantId> for str {
+    fn eq(&self, other: &TenantId) -> bool {
+        self == other.0
+    }
+}
+
+impl PartialEq<TenantId> for &str {
+    fn eq(&self, other: &TenantId) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<TenantId> for String {
+    fn eq(&self, other: &TenantId) -> bool {
+        *self == other.0
+    }
+}

@@ -14,7 +14,7 @@ pub mod validate;
 
 pub use case::{Case, CaseIntake};
 pub use event::{Actor, EventKind, EventRecord, HandlerAction, Hash};
-pub use ids::{CaseId, TrackingCode};
+pub use ids::{CaseId, TenantId, TrackingCode};
 pub use lifecycle::{LifecycleError, Status};
 pub use sensitive::Sensitive;
 pub use validate::{FieldError, ValidationErrors};

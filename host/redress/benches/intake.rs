@@ -18,10 +18,10 @@ use std::{
 use criterion::Criterion;
 use redress::{
     app::{App, AppConfig},
-    clock::SystemClock,
     data_dir::DataDir,
     server,
     store::{CaseStore, Created, NewCase, SledOptions, SledStore, load::LoadFigures},
+    time_source::SystemTimeSource,
 };
 use redress_domain::{Actor, CaseId, CaseIntake, TrackingCode};
 
@@ -47,7 +47,7 @@ fn new_case(intake: &CaseIntake, n: u64) -> NewCase {
             u128::from(n) << 32 | u128::from(rand_u32()),
         ),
         tracking_code: TrackingCode::from_random(u64::from(rand_u32()) << 8 | (n & 0xff)),
-        tenant: "default".into(),
+        tenant: redress_domain::TenantId::default_tenant(),
         intake: intake.clone(),
         actor: Actor::api("bench"),
         now,
@@ -99,7 +99,7 @@ fn bench_store(c: &mut Criterion, store: &Arc<SledStore>, intake: &CaseIntake) {
 
 fn bench_get(c: &mut Criterion, store: &Arc<SledStore>, intake: &CaseIntake) {
     let mut foreign = new_case(intake, 1);
-    foreign.tenant = "acme-bank".into();
+    foreign.tenant = redress_domain::TenantId::from_static("acme-bank");
     let Created::New(foreign) = store.create(foreign).unwrap() else {
         panic!("not new")
     };
@@ -111,13 +111,43 @@ fn bench_get(c: &mut Criterion, store: &Arc<SledStore>, intake: &CaseIntake) {
     );
     let mut group = c.benchmark_group("store/get");
     group.bench_function("another tenant's case", |b| {
-        b.iter(|| assert!(store.get("default", foreign.id).unwrap().is_none()))
+        b.iter(|| {
+            assert!(
+                store
+                    .get(
+                        &redress_domain::TenantId::from_static("default"),
+                        foreign.id
+                    )
+                    .unwrap()
+                    .is_none()
+            )
+        })
     });
     group.bench_function("an id never issued", |b| {
-        b.iter(|| assert!(store.get("default", never_issued).unwrap().is_none()))
+        b.iter(|| {
+            assert!(
+                store
+                    .get(
+                        &redress_domain::TenantId::from_static("default"),
+                        never_issued
+                    )
+                    .unwrap()
+                    .is_none()
+            )
+        })
     });
     group.bench_function("own case", |b| {
-        b.iter(|| assert!(store.get("acme-bank", foreign.id).unwrap().is_some()))
+        b.iter(|| {
+            assert!(
+                store
+                    .get(
+                        &redress_domain::TenantId::from_static("acme-bank"),
+                        foreign.id
+                    )
+                    .unwrap()
+                    .is_some()
+            )
+        })
     });
     group.finish();
 }
@@ -230,7 +260,7 @@ fn main() {
             ..AppConfig::new(
                 Some(DataDir::create(http_dir.path()).unwrap()),
                 rulesets,
-                Arc::new(SystemClock),
+                Arc::new(SystemTimeSource),
             )
         })
         .unwrap();

@@ -23,7 +23,7 @@ fn case_of(fixture: &Fixture) -> Case {
     Case::register(
         CaseId::from_parts(1, 1),
         TrackingCode::from_random(1),
-        "default".into(),
+        redress_domain::TenantId::default_tenant(),
         intake,
         Actor::api("bench"),
         fixture.now,

@@ -14,6 +14,7 @@
 //! create them. `cargo bench --bench time -- revision` runs only that part.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use redress_domain::TenantId;
 use std::{path::Path, sync::Arc, time::Instant};
 
 use criterion::{BenchmarkId, Criterion};
@@ -91,7 +92,7 @@ fn populate(dir: &Path, open: u64, base: Timestamp) -> (SledStore, std::time::Du
             .create(NewCase {
                 id,
                 tracking_code: TrackingCode::from_random(n),
-                tenant: "default".into(),
+                tenant: TenantId::default_tenant(),
                 intake: intake(n),
                 actor: Actor::system(),
                 now: base,
@@ -174,7 +175,7 @@ fn bench_scheduler(c: &mut Criterion) {
         });
         // The listings a supervisor's screen asks for, one page of 20 each.
         let query = |edit: &dyn Fn(&mut ListQuery)| {
-            let mut query = ListQuery::tenant("default");
+            let mut query = ListQuery::tenant(&TenantId::default_tenant());
             query.limit = 20;
             edit(&mut query);
             query
@@ -226,7 +227,7 @@ for = "春节"
 "#;
 
 fn bench_revision() {
-    use redress::clock::ManualClock;
+    use redress::time_source::ManualTimeSource;
     let clocks: u64 = std::env::var("REDRESS_BENCH_REVISION_CLOCKS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -252,7 +253,7 @@ fn bench_revision() {
     let app = redress::app::App::open(redress::app::AppConfig::new(
         Some(data),
         dir.path().to_owned(),
-        Arc::new(ManualClock::new(now)),
+        Arc::new(ManualTimeSource::new(now)),
     ))
     .unwrap()
     .service;
@@ -285,7 +286,7 @@ fn bench_revision() {
             let new = NewCase {
                 id,
                 tracking_code: TrackingCode::from_random(n),
-                tenant: "default".into(),
+                tenant: TenantId::default_tenant(),
                 intake: intake(n),
                 actor: Actor::system(),
                 now,

@@ -13,6 +13,7 @@
 //! tenant in `X-Redress-Tenant` with every role; the server refuses to start without keys
 //! otherwise, so that no deployment is open by accident.
 
+use redress_domain::TenantId;
 use std::{
     path::{Path, PathBuf},
     sync::{PoisonError, RwLock},
@@ -27,7 +28,8 @@ use sha2::{Digest, Sha256};
 const FORMAT: &str = "redress-access/1";
 const KEY_PREFIX: &str = "rdk_";
 
-/// What a key may do. Every route names the roles it accepts (see `server/routes.rs`).
+/// What a key may do. Every route names the roles it accepts (see `allowed` in
+/// `server/routes/mod.rs`).
 #[derive(
     Debug,
     Clone,
@@ -91,7 +93,7 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantRecord {
-    pub id: String,
+    pub id: TenantId,
     pub name: String,
     pub created_at: Timestamp,
 }
@@ -100,7 +102,7 @@ pub struct TenantRecord {
 #[serde(deny_unknown_fields)]
 pub struct KeyRecord {
     pub id: String,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub role: Role,
     /// Who holds it (a person or a system); recorded as the actor of what the key does.
     pub name: String,
@@ -157,7 +159,7 @@ pub enum AuthError {
 /// Who a request acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub tenant: String,
+    pub tenant: TenantId,
     /// `None` on an open-access (development) server: every role.
     pub role: Option<Role>,
     /// The key's id; `None` on an open-access server.
@@ -239,17 +241,15 @@ impl AccessFile {
     }
 
     fn tenant_exists(&self, id: &str) -> bool {
-        id == DEFAULT_TENANT || self.tenants.iter().any(|t| t.id == id)
+        id == DEFAULT_TENANT || self.tenants.iter().any(|t| *t.id == *id)
     }
 
     pub fn create_tenant(
         &mut self,
-        id: &str,
+        id: &TenantId,
         name: &str,
         now: Timestamp,
     ) -> Result<(), AccessError> {
-        redress_domain::case::check_tenant(id)
-            .map_err(|e| AccessError::Invalid(format!("tenant id `{id}`: {e}")))?;
         if self.tenant_exists(id) {
             return Err(AccessError::Invalid(format!(
                 "tenant `{id}` already exists"
@@ -266,7 +266,7 @@ impl AccessFile {
     /// Creates a key; returns its record and the key itself, which is not stored.
     pub fn create_key(
         &mut self,
-        tenant: &str,
+        tenant: &TenantId,
         role: Role,
         name: &str,
         expires_at: Option<Timestamp>,
@@ -277,7 +277,7 @@ impl AccessFile {
                 "tenant `{tenant}` does not exist (create it with `redress tenant create {tenant}`)"
             )));
         }
-        if role == Role::Operator && tenant != DEFAULT_TENANT {
+        if role == Role::Operator && !tenant.is_default() {
             return Err(AccessError::Invalid(format!(
                 "the `operator` role acts across tenants and is given only to keys of the \
                  `{DEFAULT_TENANT}` tenant, not `{tenant}`"
@@ -296,7 +296,7 @@ impl AccessFile {
         let secret = random_hex(32)?;
         let record = KeyRecord {
             id: id.clone(),
-            tenant: tenant.to_owned(),
+            tenant: tenant.clone(),
             role,
             name: name.to_owned(),
             secret_sha256: secret_hash(&secret),
@@ -429,13 +429,13 @@ impl AccessControl {
     pub fn authenticate(
         &self,
         authorization: Option<&str>,
-        open_tenant: &str,
+        open_tenant: &TenantId,
         open_actor: &str,
         now: Timestamp,
     ) -> Result<Principal, AuthError> {
         if self.is_open() {
             return Ok(Principal {
-                tenant: open_tenant.to_owned(),
+                tenant: open_tenant.clone(),
                 role: None,
                 key_id: None,
                 name: open_actor.to_owned(),
@@ -470,10 +470,13 @@ mod tests {
     fn default_tenant_keys_are_not_operators_unless_given_the_operator_role() {
         let now = at("2026-12-01T00:00:00Z");
         let mut file = AccessFile::default();
-        file.create_tenant("acme", "Acme", now).unwrap();
+        file.create_tenant(&TenantId::from_static("acme"), "Acme", now)
+            .unwrap();
         let principal = |file: &AccessFile, key: &str| file.authenticate(key, now).unwrap();
         for role in Role::ALL {
-            let (_, key) = file.create_key("default", role, "x", None, now).unwrap();
+            let (_, key) = file
+                .create_key(&TenantId::from_static("default"), role, "x", None, now)
+                .unwrap();
             assert_eq!(
                 principal(&file, &key).is_operator(),
                 role == Role::Operator,
@@ -482,12 +485,18 @@ mod tests {
         }
         // A hand-edited file that gives another tenant's key the role gives it no power.
         let (_, key) = file
-            .create_key("acme", Role::ComplianceAdmin, "x", None, now)
+            .create_key(
+                &TenantId::from_static("acme"),
+                Role::ComplianceAdmin,
+                "x",
+                None,
+                now,
+            )
             .unwrap();
         file.keys.last_mut().unwrap().role = Role::Operator;
         assert!(!principal(&file, &key).is_operator());
-        let open = |tenant: &str| Principal {
-            tenant: tenant.into(),
+        let open = |tenant: &'static str| Principal {
+            tenant: TenantId::from_static(tenant),
             role: None,
             key_id: None,
             name: "dev".into(),
@@ -504,10 +513,11 @@ mod tests {
     fn a_key_authenticates_until_revoked_or_expired() {
         let now = at("2026-12-01T00:00:00Z");
         let mut file = AccessFile::default();
-        file.create_tenant("acme-bank", "Acme Bank", now).unwrap();
+        file.create_tenant(&TenantId::from_static("acme-bank"), "Acme Bank", now)
+            .unwrap();
         let (record, key) = file
             .create_key(
-                "acme-bank",
+                &TenantId::from_static("acme-bank"),
                 Role::Handler,
                 "li.si",
                 Some(at("2027-01-01T00:00:00Z")),
@@ -572,22 +582,38 @@ mod tests {
         ];
         for (tenant, name, expires, message) in cases {
             let error = file
-                .create_key(tenant, Role::Auditor, name, expires, now)
+                .create_key(
+                    &TenantId::from_static(tenant),
+                    Role::Auditor,
+                    name,
+                    expires,
+                    now,
+                )
                 .unwrap_err()
                 .to_string();
             assert!(error.contains(message), "{error}");
         }
-        file.create_tenant("acme", "Acme", now).unwrap();
-        assert!(file.create_tenant("acme", "Acme", now).is_err());
+        file.create_tenant(&TenantId::from_static("acme"), "Acme", now)
+            .unwrap();
+        assert!(
+            file.create_tenant(&TenantId::from_static("acme"), "Acme", now)
+                .is_err()
+        );
         let error = file
-            .create_key("acme", Role::Operator, "x", None, now)
+            .create_key(
+                &TenantId::from_static("acme"),
+                Role::Operator,
+                "x",
+                None,
+                now,
+            )
             .unwrap_err()
             .to_string();
         assert!(
             error.contains("only to keys of the `default` tenant"),
             "{error}"
         );
-        assert!(file.create_tenant("Not Valid!", "x", now).is_err());
+        assert!(TenantId::parse("Not Valid!").is_err());
     }
 
     #[test]
@@ -601,7 +627,13 @@ mod tests {
         );
         let mut file = AccessFile::default();
         let (_, key) = file
-            .create_key("default", Role::Auditor, "auditor", None, now)
+            .create_key(
+                &TenantId::from_static("default"),
+                Role::Auditor,
+                "auditor",
+                None,
+                now,
+            )
             .unwrap();
         file.save(&path).unwrap();
         let control = AccessControl::from_file(&path).unwrap();
@@ -613,13 +645,18 @@ mod tests {
         ];
         for (header, message) in cases {
             let error = control
-                .authenticate(header, "default", "x", now)
+                .authenticate(header, &TenantId::from_static("default"), "x", now)
                 .unwrap_err()
                 .to_string();
             assert!(error.contains(message), "{header:?}: {error}");
         }
         let principal = control
-            .authenticate(Some(&format!("bearer {key}")), "other", "x", now)
+            .authenticate(
+                Some(&format!("bearer {key}")),
+                &TenantId::from_static("other"),
+                "x",
+                now,
+            )
             .unwrap();
         assert_eq!(
             principal.tenant, "default",

@@ -17,7 +17,6 @@ use redress_calendar::CalendarSet;
 
 use crate::{
     access::{AccessControl, AccessError},
-    clock::Clock,
     data_dir::DataDir,
     routing::{RoutingError, RoutingTables},
     rules::{
@@ -32,6 +31,7 @@ use crate::{
     server::{self, HttpOptions},
     service::{Calendars, Redress},
     store::{AuditProblem, CaseStore, MemoryStore, SledOptions, SledStore, StoreError},
+    time_source::TimeSource,
     tracking::Tracking,
     watch,
 };
@@ -60,13 +60,13 @@ pub struct AppConfig {
     pub revision_pause: Duration,
     /// Development only: no API keys; the `X-Redress-Tenant` header picks the tenant.
     pub open_access: bool,
-    pub time: Arc<dyn Clock>,
+    pub time: Arc<dyn TimeSource>,
 }
 
 impl AppConfig {
     /// A configuration with the defaults of `redress serve` for everything but the two
     /// directories.
-    pub fn new(data: Option<DataDir>, rulesets: PathBuf, time: Arc<dyn Clock>) -> AppConfig {
+    pub fn new(data: Option<DataDir>, rulesets: PathBuf, time: Arc<dyn TimeSource>) -> AppConfig {
         AppConfig {
             data,
             rulesets,

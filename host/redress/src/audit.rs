@@ -119,7 +119,7 @@ pub fn load_key(path: &Path, data: &Path) -> Result<VendorKey, AuditError> {
 /// A checkpoint of `tenant`'s cases (every case with `None`) as they stand, signed by `key`.
 pub fn checkpoint(
     store: &dyn CaseStore,
-    tenant: Option<&str>,
+    tenant: Option<&redress_domain::TenantId>,
     at: Timestamp,
     key: &VendorKey,
 ) -> Result<Checkpoint, AuditError> {
@@ -136,7 +136,7 @@ pub fn checkpoint(
     let body = CheckpointBody {
         format: FORMAT.into(),
         at,
-        tenant: tenant.map(str::to_owned),
+        tenant: tenant.map(ToString::to_string),
         cases: heads.len() as u64,
         events: heads.iter().map(|h| h.version).sum(),
         root: root(&heads),

@@ -28,9 +28,9 @@ use redress_domain::{
 use serde::Deserialize;
 
 use crate::{
-    clock::ManualClock,
-    service::{Redress, ServiceError},
+    service::{Acting, Redress, ServiceError},
     store::Created,
+    time_source::ManualTimeSource,
 };
 
 #[derive(Debug, Deserialize)]
@@ -182,7 +182,7 @@ fn describe(event: &EventRecord) -> String {
 pub async fn run(
     scenario: Scenario,
     app: &Redress,
-    clock: &ManualClock,
+    clock: &ManualTimeSource,
     file: &str,
 ) -> Result<Vec<Line>, SimulateError> {
     clock.set(scenario.start);
@@ -223,7 +223,12 @@ pub async fn run(
                         let mut intake = case.intake.clone();
                         intake.received_at.get_or_insert(at);
                         let created = app
-                            .create_case("default".into(), intake, Actor::api("simulation"), None)
+                            .create_case(
+                                redress_domain::TenantId::default_tenant(),
+                                intake,
+                                Actor::api("simulation"),
+                                None,
+                            )
                             .await
                             .map_err(|e| failed(&case.reference, e))?;
                         let (Created::New(c) | Created::Existing(c)) = created;
@@ -243,15 +248,23 @@ pub async fn run(
                         let actor = Actor::api("simulation");
                         let result = match (&step.action, &step.clock) {
                             (Some(action), _) => {
-                                app.act("default".into(), id, action.clone(), actor, None)
-                                    .await
+                                app.act(
+                                    redress_domain::TenantId::default_tenant(),
+                                    id,
+                                    action.clone(),
+                                    actor,
+                                    Acting::AnyCase,
+                                    None,
+                                )
+                                .await
                             }
                             (_, Some(clock_action)) => {
                                 app.clock_action(
-                                    "default".into(),
+                                    redress_domain::TenantId::default_tenant(),
                                     id,
                                     clock_action.clone(),
                                     actor,
+                                    Acting::AnyCase,
                                     None,
                                 )
                                 .await
@@ -275,7 +288,7 @@ pub async fn run(
     let mut lines = Vec::new();
     for (reference, id) in &ids {
         let events = app
-            .events("default".into(), *id)
+            .events(redress_domain::TenantId::default_tenant(), *id)
             .await
             .ok()
             .flatten()

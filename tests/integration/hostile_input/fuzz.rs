@@ -413,7 +413,7 @@ fn check_intake(bytes: &[u8]) -> Result<(), String> {
     let (case, record) = Case::register(
         CaseId::from_parts(1, 1),
         TrackingCode::from_random(1),
-        "default".into(),
+        redress_domain::TenantId::default_tenant(),
         intake,
         Actor::system(),
         now(),
@@ -436,7 +436,7 @@ fn registered() -> Case {
     Case::register(
         CaseId::from_parts(1, 1),
         TrackingCode::from_random(1),
-        "default".into(),
+        redress_domain::TenantId::default_tenant(),
         intake,
         Actor::system(),
         now(),

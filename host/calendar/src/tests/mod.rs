@@ -2,6 +2,7 @@
 //! The oracle comparison lives in `tests/oracle.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod counting;
 mod examples;
 mod notice;
 mod props;

@@ -8,15 +8,16 @@ use jiff::Timestamp;
 
 use super::{DataArg, Settings};
 use crate::access::{AccessFile, Role};
-use crate::clock::{Clock, SystemClock};
 use crate::data_dir::DataDir;
+use crate::time_source::{SystemTimeSource, TimeSource};
+use redress_domain::TenantId;
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Add a tenant (`default`, the operator, always exists).
     Create {
-        /// Lowercase letters, digits and `-`, e.g. `acme-bank`.
-        id: String,
+        /// Lowercase letters, digits, `-` and `_`, e.g. `acme-bank`.
+        id: TenantId,
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
@@ -33,7 +34,7 @@ pub enum KeyCommand {
     /// Create a key and print it (once).
     Create {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long, value_enum)]
         role: Role,
         /// Who holds it; recorded as the actor of everything the key does.
@@ -79,7 +80,7 @@ fn open(data: &DataDir) -> anyhow::Result<AccessFile> {
 }
 
 pub fn tenant(command: TenantCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let now = SystemClock.now();
+    let now = SystemTimeSource.now();
     match command {
         TenantCommand::Create { id, name, data } => {
             let data = settings.data_to_write(&data)?;
@@ -100,7 +101,7 @@ pub fn tenant(command: TenantCommand, settings: &Settings) -> anyhow::Result<Exi
 }
 
 pub fn key(command: KeyCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let now = SystemClock.now();
+    let now = SystemTimeSource.now();
     match command {
         KeyCommand::Create {
             tenant,

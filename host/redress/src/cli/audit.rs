@@ -48,7 +48,7 @@ pub enum AuditCommand {
         key: PathBuf,
         /// Only this tenant's cases.
         #[arg(long)]
-        tenant: Option<String>,
+        tenant: Option<redress_domain::TenantId>,
         /// Where to write it (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -138,8 +138,8 @@ pub fn run(command: AuditCommand, settings: &super::Settings) -> anyhow::Result<
             let store = open_store(&data)?;
             let checkpoint = audit::checkpoint(
                 &store,
-                tenant.as_deref(),
-                crate::clock::Clock::now(&crate::clock::SystemClock),
+                tenant.as_ref(),
+                crate::time_source::TimeSource::now(&crate::time_source::SystemTimeSource),
                 &key,
             )?;
             let text = serde_json::to_string_pretty(&checkpoint)?;

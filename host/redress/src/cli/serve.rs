@@ -8,9 +8,9 @@ use clap::Args;
 use super::{DataArg, RulesetsArg, Settings};
 use crate::{
     app::{App, AppConfig},
-    clock::{Clock, FileClock, SystemClock},
     config::{ServeConfig, ServeOverrides},
     data_dir::DataDir,
+    time_source::{FileTimeSource, SystemTimeSource, TimeSource},
 };
 
 #[derive(Debug, Args)]
@@ -86,12 +86,12 @@ pub fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         &settings.file,
         &settings.origin,
     )?;
-    let time: Arc<dyn Clock> = match &args.clock_file {
+    let time: Arc<dyn TimeSource> = match &args.clock_file {
         Some(path) => {
             tracing::warn!(path = %path.display(), "simulated time: now is read from a file");
-            Arc::new(FileClock::open(path)?)
+            Arc::new(FileTimeSource::open(path)?)
         }
-        None => Arc::new(SystemClock),
+        None => Arc::new(SystemTimeSource),
     };
     let audit_key = args
         .audit_key

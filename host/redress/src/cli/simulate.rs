@@ -7,7 +7,7 @@ use clap::{Args, ValueHint};
 use super::{RulesetsArg, Settings};
 use crate::{
     app::{App, AppConfig},
-    clock::ManualClock,
+    time_source::ManualTimeSource,
 };
 
 #[derive(Debug, Args)]
@@ -24,7 +24,7 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> anyhow::Result<ExitCode> 
     let text = super::read_text(&args.scenario)?;
     let scenario = crate::simulate::Scenario::parse(&text, &name)?;
     // The application the server runs, in memory, on a clock the scenario drives.
-    let time = Arc::new(ManualClock::new(scenario.start));
+    let time = Arc::new(ManualTimeSource::new(scenario.start));
     let app = App::open(AppConfig::new(
         None,
         settings.rulesets(&args.rulesets)?,

@@ -54,7 +54,7 @@ pub fn run(args: StoreBenchArgs, settings: &Settings) -> anyhow::Result<ExitCode
     let (registered, _) = redress_domain::Case::register(
         redress_domain::CaseId::from_parts(0, 0),
         redress_domain::TrackingCode::from_random(0),
-        "default".into(),
+        redress_domain::TenantId::default_tenant(),
         intake.clone(),
         redress_domain::Actor::api("store-bench"),
         now,

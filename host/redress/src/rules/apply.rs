@@ -39,6 +39,7 @@ pub fn decision_events(
     };
     let decision = match ruleset.decide(&trigger, case, ctx) {
         Ok(decision) => decision,
+        // The reason is the `RuleError`'s text: what failed, or that the version is suspended.
         Err(e) => return failure(e.to_string()),
     };
     // Nothing to do and nothing to say about a case already pinned: no event. The first

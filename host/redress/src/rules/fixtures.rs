@@ -42,14 +42,14 @@ pub struct Fixture {
     pub description: String,
     pub now: Timestamp,
     #[serde(default = "default_tenant")]
-    pub tenant: String,
+    pub tenant: redress_domain::TenantId,
     pub case: FixtureCase,
     pub trigger: Trigger,
     pub expect: Expect,
 }
 
-fn default_tenant() -> String {
-    "default".into()
+fn default_tenant() -> redress_domain::TenantId {
+    redress_domain::TenantId::default_tenant()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +162,28 @@ impl Fixture {
             registered_at,
         )
         .map_err(|e| format!("the case cannot be registered: {e}"))?;
+        // The server selects a package only for cases received within its effective dates; a
+        // fixture outside them would test a decision that never happens.
+        let received = case.received_at.to_zoned(case.time_zone()).date();
+        let manifest = &ruleset.manifest;
+        if !manifest.applies_on(received) {
+            return Err(format!(
+                "the case is received on {received}, outside the package's effective dates ({} to {}): the server never decides such a case with this package",
+                manifest.effective_from,
+                manifest
+                    .effective_until
+                    .map_or_else(|| "open-ended".to_owned(), |d| d.to_string())
+            ));
+        }
+        // Intake refuses attributes the package does not declare; so does a fixture.
+        let faults = manifest.check_attributes(&case.intake.attributes);
+        if !faults.is_empty() {
+            let faults: Vec<String> = faults
+                .iter()
+                .map(|(name, why)| format!("attributes.{name} {why}"))
+                .collect();
+            return Err(format!("the intake is refused: {}", faults.join("; ")));
+        }
         let apply = |case: &mut Case, kind: EventKind, at: Timestamp| -> Result<(), String> {
             let record = case.seal(kind, Actor::api("fixture"), at);
             case.apply(&record).map_err(|e| e.to_string())

@@ -29,7 +29,7 @@ pub struct Manifest {
     #[serde(default = "default_jurisdiction")]
     pub jurisdiction: String,
     /// The tenant that deployed it; absent for the built-in rulesets every tenant gets.
-    pub tenant: Option<String>,
+    pub tenant: Option<redress_domain::TenantId>,
     /// First receipt date the rules apply to.
     #[serde(deserialize_with = "toml_date::required")]
     #[schemars(with = "String")]
@@ -57,6 +57,64 @@ pub struct Manifest {
     /// interface) get it alike.
     #[serde(default)]
     pub clocks: BTreeMap<String, ClockDeclaration>,
+    /// The intake attributes the rules read, by name (`[attributes.<name>]`). An intake with an
+    /// attribute not declared here, or of another type, is refused (422) before anything is
+    /// written: an attribute the rules do not read (a typo) would otherwise read as "not given".
+    #[serde(default)]
+    pub attributes: BTreeMap<String, AttributeDeclaration>,
+}
+
+/// An intake attribute's declaration (`[attributes.owners_committee]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeDeclaration {
+    #[serde(rename = "type")]
+    pub kind: AttributeType,
+    /// What it means, for the intake desk and the compliance officer.
+    pub meaning: String,
+    /// The values a `text` attribute may take (absent: any text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// The JSON type of an intake attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeType {
+    /// `true` or `false`.
+    Boolean,
+    /// A string.
+    Text,
+    /// A JSON number.
+    Number,
+    /// A date, `YYYY-MM-DD`.
+    Date,
+    /// A list of strings.
+    TextList,
+}
+
+impl AttributeType {
+    fn describe(self) -> &'static str {
+        match self {
+            AttributeType::Boolean => "true or false",
+            AttributeType::Text => "a string",
+            AttributeType::Number => "a number",
+            AttributeType::Date => "a date (YYYY-MM-DD)",
+            AttributeType::TextList => "a list of strings",
+        }
+    }
+
+    fn admits(self, value: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match (self, value) {
+            (AttributeType::Boolean, Value::Bool(_))
+            | (AttributeType::Text, Value::String(_))
+            | (AttributeType::Number, Value::Number(_)) => true,
+            (AttributeType::Date, Value::String(text)) => text.parse::<Date>().is_ok(),
+            (AttributeType::TextList, Value::Array(items)) => items.iter().all(Value::is_string),
+            _ => false,
+        }
+    }
 }
 
 /// A clock's declaration in `ruleset.toml` (`[clocks.acceptance]`).
@@ -164,13 +222,32 @@ impl Manifest {
                 manifest.effective_from
             )));
         }
-        if let Some(tenant) = &manifest.tenant {
-            redress_domain::case::check_tenant(tenant).map_err(bad)?;
-        }
         for (clock, declaration) in &manifest.clocks {
             for entry in &declaration.met_by {
                 redress_domain::clock::MetBy::parse(entry)
                     .map_err(|e| bad(format!("clocks.{clock}.met_by: {e}")))?;
+            }
+        }
+        for (name, declared) in &manifest.attributes {
+            let name_ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !name_ok {
+                return Err(bad(format!(
+                    "attribute `{name}`: a name is 1 to 64 of a-z, 0-9, _"
+                )));
+            }
+            if declared.meaning.trim().is_empty() {
+                return Err(bad(format!(
+                    "attribute `{name}`: say what it means (`meaning`)"
+                )));
+            }
+            if !declared.values.is_empty() && declared.kind != AttributeType::Text {
+                return Err(bad(format!(
+                    "attribute `{name}`: `values` lists the values of a `text` attribute only"
+                )));
             }
         }
         let extension = match manifest.engine {
@@ -203,8 +280,51 @@ impl Manifest {
         self.clocks.get(name).map_or(&[], |d| d.met_by.as_slice())
     }
 
+    /// What is wrong with an intake's attributes for this package: each undeclared attribute,
+    /// each of another type, each text outside its declared values, as (name, what is wrong).
+    pub fn check_attributes(
+        &self,
+        attributes: &BTreeMap<String, serde_json::Value>,
+    ) -> Vec<(String, String)> {
+        let mut faults = Vec::new();
+        for (name, value) in attributes {
+            let Some(declared) = self.attributes.get(name) else {
+                let known: Vec<&str> = self.attributes.keys().map(String::as_str).collect();
+                faults.push((
+                    name.clone(),
+                    format!(
+                        "is not an attribute the ruleset {} {} reads ({})",
+                        self.id,
+                        self.version,
+                        if known.is_empty() {
+                            "it reads none".to_owned()
+                        } else {
+                            format!("it reads: {}", known.join(", "))
+                        }
+                    ),
+                ));
+                continue;
+            };
+            if !declared.kind.admits(value) {
+                faults.push((
+                    name.clone(),
+                    format!("must be {}", declared.kind.describe()),
+                ));
+            } else if let (AttributeType::Text, Some(text)) = (declared.kind, value.as_str())
+                && !declared.values.is_empty()
+                && !declared.values.iter().any(|v| v == text)
+            {
+                faults.push((
+                    name.clone(),
+                    format!("must be one of: {}", declared.values.join(", ")),
+                ));
+            }
+        }
+        faults
+    }
+
     pub fn reference(&self) -> redress_domain::contract::RulesetRef {
-        redress_domain::contract::RulesetRef::named(self.tenant.as_deref(), &self.id, &self.version)
+        redress_domain::contract::RulesetRef::named(self.tenant.as_ref(), &self.id, &self.version)
     }
 }
 
@@ -267,6 +387,69 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(message.starts_with(expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn intake_attributes_are_checked_against_their_declarations() {
+        let manifest = Manifest::parse(
+            &format!(
+                "{GOOD}[attributes.owners_committee]\ntype = \"boolean\"\nmeaning = \"the committee complains\"\n\
+                 [attributes.handled_by]\ntype = \"text\"\nvalues = [\"company\", \"housing_department\"]\nmeaning = \"who handles it\"\n\
+                 [attributes.departments]\ntype = \"number\"\nmeaning = \"how many\"\n"
+            ),
+            "ruleset.toml",
+        )
+        .unwrap();
+        let attributes = |json: serde_json::Value| -> BTreeMap<String, serde_json::Value> {
+            serde_json::from_value(json).unwrap()
+        };
+        let table: Vec<(serde_json::Value, Vec<(&str, &str)>)> = vec![
+            (serde_json::json!({}), vec![]),
+            (
+                serde_json::json!({"owners_committee": true, "handled_by": "company", "departments": 2}),
+                vec![],
+            ),
+            (
+                serde_json::json!({"owner_committee": true}),
+                vec![(
+                    "owner_committee",
+                    "is not an attribute the ruleset x 1.0.0 reads (it reads: departments, handled_by, owners_committee)",
+                )],
+            ),
+            (
+                serde_json::json!({"owners_committee": "yes", "departments": "2", "handled_by": "tenant"}),
+                vec![
+                    ("departments", "must be a number"),
+                    ("handled_by", "must be one of: company, housing_department"),
+                    ("owners_committee", "must be true or false"),
+                ],
+            ),
+        ];
+        for (given, expected) in table {
+            let faults = manifest.check_attributes(&attributes(given.clone()));
+            let faults: Vec<(&str, &str)> = faults
+                .iter()
+                .map(|(n, w)| (n.as_str(), w.as_str()))
+                .collect();
+            assert_eq!(faults, expected, "{given}");
+        }
+        for (declaration, error) in [
+            (
+                "[attributes.x]\ntype = \"boolean\"\nmeaning = \" \"\n",
+                "say what it means",
+            ),
+            (
+                "[attributes.x]\ntype = \"boolean\"\nmeaning = \"m\"\nvalues = [\"a\"]\n",
+                "`values` lists the values of a `text` attribute only",
+            ),
+            (
+                "[attributes.X]\ntype = \"boolean\"\nmeaning = \"m\"\n",
+                "a-z, 0-9, _",
+            ),
+        ] {
+            let err = Manifest::parse(&format!("{GOOD}{declaration}"), "ruleset.toml").unwrap_err();
+            assert!(err.to_string().contains(error), "{err}");
         }
     }
 }

@@ -1,26 +1,34 @@
 //! Rulesets: versioned packages of rules that decide what happens to a case.
 //!
 //! A ruleset is a pure function `decide(trigger, case, context) -> decision` (see
-//! `redress_domain::contract`). This module loads packages (`manifest`), runs them in a
-//! sandboxed Rhai engine (`rhai_engine`), keeps the versions side by side and selects one per
-//! case (`registry`), turns a decision into events the lifecycle accepts (`apply`), and runs a
-//! package's own fixture cases before it may become active (`fixtures`).
+//! `redress_domain::contract`). This module reads packages (`package`, `manifest`), compiles
+//! them for a sandboxed Rhai engine (`engine::rhai`) or a WebAssembly host (`engine::wasm`) into a
+//! loaded ruleset (`loaded`), keeps the versions side by side and selects one per case
+//! (`registry`), keeps the suspended versions across restarts (`suspensions`), turns a
+//! decision into events the lifecycle accepts (`apply`), and runs a package's own fixture
+//! cases before it may become active (`fixtures`).
 
 pub mod apply;
 pub mod artifact_cache;
+pub mod engine;
 pub mod fixtures;
+pub mod loaded;
 pub mod manifest;
+pub mod package;
 pub mod registry;
-pub mod rhai_engine;
 pub mod signing;
+pub mod suspensions;
 pub mod view;
-pub mod wasm;
 
 use jiff::Timestamp;
 use redress_calendar::CalendarSet;
 use redress_domain::contract::Decision;
 
-pub use registry::{LoadedRuleset, Registry, RulesetState};
+pub use loaded::{LoadedRuleset, RulesetState};
+pub use registry::Registry;
+
+// The engines' paths before they moved under `engine/`, kept for callers.
+pub use engine::{rhai as rhai_engine, wasm};
 
 /// What a ruleset may know besides the case: the time of the decision and its own settings.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +62,12 @@ pub enum RuleError {
     /// the tenant's share of them); not the rules' fault.
     #[error("the host is at capacity: {0}")]
     Capacity(String),
+    /// The ruleset version is suspended (by an operator, or quarantined): it decides nothing
+    /// until it is resumed, and its cases go to manual handling. `reason` is the suspension's
+    /// own (an operator's words, or the quarantine's, which never quote a case). Not a failure
+    /// of the rules, so not counted towards quarantine.
+    #[error("the ruleset is suspended: {reason}")]
+    Suspended { reason: String },
 }
 
 impl RuleError {
@@ -71,6 +85,7 @@ impl RuleError {
             RuleError::Plugin(_) => "the plugin trapped or could not be run".into(),
             RuleError::Declined { why, .. } => format!("the plugin declined to decide ({why})"),
             RuleError::Capacity(_) => "the host was at capacity".into(),
+            RuleError::Suspended { .. } => "the ruleset is suspended".into(),
         }
     }
 }

@@ -325,7 +325,7 @@ mod tests {
         let (case, _) = redress_domain::Case::register(
             redress_domain::CaseId::from_parts(1, 1),
             redress_domain::TrackingCode::from_random(1),
-            "default".into(),
+            redress_domain::TenantId::default_tenant(),
             intake,
             redress_domain::Actor::api("t"),
             "2026-02-13T02:00:00Z".parse().unwrap(),

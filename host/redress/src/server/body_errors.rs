@@ -70,8 +70,14 @@ pub fn schema_faults<T: JsonSchema + 'static>(value: &serde_json::Value) -> Vec<
     };
     let mut faults: Vec<FieldFault> = Vec::new();
     for error in validator.iter_errors(value) {
-        let at = error.instance_path().to_string();
-        let join = |name: &str| format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
+        let at = match error.instance_path().to_string() {
+            root if root.is_empty() => "/".to_owned(),
+            at => at,
+        };
+        let join = |name: &str| {
+            let parent = at.trim_end_matches('/');
+            format!("{parent}/{}", name.replace('~', "~0").replace('/', "~1"))
+        };
         match error.kind() {
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();

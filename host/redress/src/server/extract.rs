@@ -13,7 +13,8 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request},
     http::{header, request::Parts},
 };
-use redress_domain::{Actor, CaseId, case::DEFAULT_TENANT};
+use redress_domain::TenantId;
+use redress_domain::{Actor, CaseId};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
@@ -164,7 +165,12 @@ pub fn parse_json<T: DeserializeOwned + JsonSchema + 'static>(body: &[u8]) -> Re
         // serde's fault first (its words are the more precise), then the schema's others.
         let mut faults = vec![(pointer, detail)];
         for (other, why) in super::body_errors::schema_faults::<T>(&value) {
-            if !faults.iter().any(|(p, _)| *p == other) {
+            // A fault already named, or one that only says a field inside it is wrong (a
+            // variant that did not match because of the field serde named).
+            let covered = faults.iter().any(|(p, _)| {
+                *p == other || p.starts_with(&format!("{}/", other.trim_end_matches('/')))
+            });
+            if !covered {
                 faults.push((other, why));
             }
         }
@@ -380,7 +386,7 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// `X-Redress-Tenant` and `X-Redress-Actor` headers.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub actor: Actor,
     pub principal: Principal,
 }
@@ -480,9 +486,10 @@ impl FromRequestParts<AppState> for RequestContext {
                 message,
             )
         };
-        let tenant_header = header_text(parts, TENANT_HEADER)?;
-        if let Some(tenant) = tenant_header {
-            redress_domain::case::check_tenant(tenant).map_err(|e| {
+        let tenant_header = header_text(parts, TENANT_HEADER)?
+            .map(TenantId::parse)
+            .transpose()
+            .map_err(|e| {
                 ApiError::field(
                     ProblemKind::BadParameter,
                     Location::Header,
@@ -490,7 +497,6 @@ impl FromRequestParts<AppState> for RequestContext {
                     e,
                 )
             })?;
-        }
         let actor = header_text(parts, ACTOR_HEADER)?
             .unwrap_or("anonymous")
             .trim()
@@ -509,15 +515,17 @@ impl FromRequestParts<AppState> for RequestContext {
             .access
             .authenticate(
                 authorization,
-                tenant_header.unwrap_or(DEFAULT_TENANT),
+                &tenant_header
+                    .clone()
+                    .unwrap_or_else(TenantId::default_tenant),
                 &actor,
-                state.app.clock().now(),
+                state.app.time().now(),
             )
             .map_err(|e| unauthorized(e.to_string()))?;
         // With a key, the key decides the tenant; a header naming another one is a client
         // that believes it acts for someone else.
-        if let Some(tenant) = tenant_header
-            && tenant != principal.tenant
+        if let Some(tenant) = &tenant_header
+            && *tenant != principal.tenant
         {
             return Err(ApiError::field(
                 ProblemKind::Forbidden,

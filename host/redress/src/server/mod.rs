@@ -6,6 +6,7 @@ pub mod connections;
 pub mod extract;
 pub mod problem;
 pub mod routes;
+pub mod wire;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

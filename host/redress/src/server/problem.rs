@@ -86,6 +86,10 @@ pub enum ProblemKind {
     TooManyRequests,
     Forbidden,
     StorageUnavailable,
+    /// A task doing the request's work failed (it panicked): whether the request took effect is
+    /// not known, so the client reads the state back before it retries. Unlike
+    /// `storage-unavailable`, it does not promise that nothing changed.
+    TaskFailed,
     Internal,
 }
 
@@ -111,7 +115,7 @@ impl ProblemKind {
             ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemKind::TaskFailed | ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -136,6 +140,7 @@ impl ProblemKind {
             ProblemKind::TooManyRequests => "too-many-requests",
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::StorageUnavailable => "storage-unavailable",
+            ProblemKind::TaskFailed => "task-failed",
             ProblemKind::Internal => "internal",
         }
     }
@@ -172,6 +177,9 @@ impl ProblemKind {
             ProblemKind::Forbidden => "Not allowed for this key's role or tenant",
             ProblemKind::StorageUnavailable => {
                 "Storage is unavailable; nothing was changed or acknowledged"
+            }
+            ProblemKind::TaskFailed => {
+                "An internal task failed; whether the request took effect is not known"
             }
             ProblemKind::Internal => "Internal error",
         }
@@ -293,6 +301,16 @@ impl From<crate::service::DeployError> for ApiError {
                     "the package could not be stored; nothing was activated",
                 )
             }
+            DeployError::TaskFailed { doing, reason } => {
+                tracing::error!(%reason, doing, "a ruleset task failed");
+                ApiError::new(
+                    ProblemKind::TaskFailed,
+                    format!(
+                        "{doing} failed inside the server and may or may not have taken effect; \
+                         read the state back before retrying (the server log has the cause)"
+                    ),
+                )
+            }
         }
     }
 }
@@ -304,7 +322,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Store(e) => e.into(),
             ServiceError::Task(reason) => {
                 tracing::error!(%reason, "a request task failed");
-                ApiError::new(ProblemKind::Internal, "the request could not be completed")
+                ApiError::new(
+                    ProblemKind::TaskFailed,
+                    "the request failed inside the server and may or may not have taken effect; \
+                     read the state back before retrying (the server log has the cause)",
+                )
             }
         }
     }
@@ -337,6 +359,7 @@ impl From<StoreError> for ApiError {
             StoreError::Refused(ApplyError::Deadline(reason)) => {
                 ApiError::new(ProblemKind::DeadlineNotComputable, reason)
             }
+            StoreError::Forbidden(reason) => ApiError::new(ProblemKind::Forbidden, reason),
             StoreError::BadCursor => ApiError::field(
                 ProblemKind::BadParameter,
                 Location::Query,
@@ -431,5 +454,36 @@ impl OperationOutput for ApiError {
         .into_iter()
         .map(|(code, text)| (Some(DocStatus::Code(code)), problem_response(ctx, text)))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::DeployError;
+
+    /// A panicked task says that its outcome is unknown (500 `task-failed`), never the 503
+    /// that promises nothing changed; its cause goes to the log, not to the client.
+    #[test]
+    fn a_failed_task_is_task_failed_not_storage_unavailable() {
+        let deploy = ApiError::from(DeployError::TaskFailed {
+            doing: "the deployment",
+            reason: "panicked at registry.rs:1".into(),
+        });
+        let service = ApiError::from(ServiceError::Task("panicked at store.rs:1".into()));
+        for problem in [&deploy.0, &service.0] {
+            assert_eq!(problem.status, 500);
+            assert_eq!(problem.kind, "urn:redress:problem:task-failed");
+            assert!(!problem.detail.contains("panicked"), "{}", problem.detail);
+            assert!(
+                problem.detail.contains("may or may not"),
+                "{}",
+                problem.detail
+            );
+        }
+        assert!(deploy.0.detail.starts_with("the deployment failed"));
+        let storage = ApiError::from(DeployError::Storage("disk full".into()));
+        assert_eq!(storage.0.status, 503);
+        assert_eq!(storage.0.kind, "urn:redress:problem:storage-unavailable");
     }
 }

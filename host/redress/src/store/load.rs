@@ -86,7 +86,7 @@ pub fn insert_for(
                             rng.random::<u128>(),
                         ),
                         tracking_code: TrackingCode::from_random(rng.random::<u64>()),
-                        tenant: "default".into(),
+                        tenant: redress_domain::TenantId::default_tenant(),
                         intake: intake.clone(),
                         actor: Actor::api("store-bench"),
                         now,

@@ -1,6 +1,7 @@
 //! An in-memory backend: the reference model the sled store is checked against in property
 //! tests, and a store for tests that need no disk. Nothing here is durable.
 
+use redress_domain::TenantId;
 use std::{
     collections::BTreeMap,
     sync::{Mutex, MutexGuard, PoisonError},
@@ -19,7 +20,7 @@ struct Inner {
     cases: BTreeMap<CaseId, Case>,
     events: BTreeMap<CaseId, Vec<EventRecord>>,
     tracking: BTreeMap<String, CaseId>,
-    idempotency: BTreeMap<(String, String), CaseId>,
+    idempotency: BTreeMap<(TenantId, String), CaseId>,
 }
 
 #[derive(Debug, Default)]
@@ -147,12 +148,12 @@ impl CaseStore for MemoryStore {
         Ok(due)
     }
 
-    fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError> {
+    fn get(&self, tenant: &TenantId, id: CaseId) -> Result<Option<Case>, StoreError> {
         Ok(self
             .lock()
             .cases
             .get(&id)
-            .filter(|c| c.tenant == tenant)
+            .filter(|c| c.tenant == *tenant)
             .cloned())
     }
 
@@ -165,9 +166,13 @@ impl CaseStore for MemoryStore {
             .cloned())
     }
 
-    fn events(&self, tenant: &str, id: CaseId) -> Result<Option<Vec<EventRecord>>, StoreError> {
+    fn events(
+        &self,
+        tenant: &TenantId,
+        id: CaseId,
+    ) -> Result<Option<Vec<EventRecord>>, StoreError> {
         let inner = self.lock();
-        if inner.cases.get(&id).is_none_or(|c| c.tenant != tenant) {
+        if inner.cases.get(&id).is_none_or(|c| c.tenant != *tenant) {
             return Ok(None);
         }
         Ok(inner.events.get(&id).cloned())
@@ -237,13 +242,13 @@ impl CaseStore for MemoryStore {
 
     fn heads(
         &self,
-        tenant: Option<&str>,
+        tenant: Option<&TenantId>,
     ) -> Result<Vec<(CaseId, u64, redress_domain::Hash)>, StoreError> {
         Ok(self
             .lock()
             .cases
             .values()
-            .filter(|c| tenant.is_none_or(|t| c.tenant == t))
+            .filter(|c| tenant.is_none_or(|t| c.tenant == *t))
             .map(|c| (c.id, c.version, c.head_hash))
             .collect())
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use redress_domain::{
-    Actor, Case, CaseId, CaseIntake, EventKind, EventRecord, HandlerAction, Hash, Status,
+    Actor, Case, CaseId, CaseIntake, EventKind, EventRecord, HandlerAction, Hash, Status, TenantId,
     TrackingCode,
     case::{ApplyError, Sector},
     clock::ClockState,
@@ -37,7 +37,7 @@ pub use sled_store::{SledOptions, SledStore};
 pub struct NewCase {
     pub id: CaseId,
     pub tracking_code: TrackingCode,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub intake: CaseIntake,
     pub actor: Actor,
     pub now: Timestamp,
@@ -68,13 +68,25 @@ pub enum Created {
 
 /// Decides, from the case as it stands inside the write transaction, which events to append.
 /// It may run more than once (a transaction retried after a conflict) and must be pure.
-pub type Plan = Arc<dyn Fn(&Case, Timestamp) -> Result<Vec<EventKind>, ApplyError> + Send + Sync>;
+pub type Plan = Arc<dyn Fn(&Case, Timestamp) -> Result<Vec<EventKind>, Refusal> + Send + Sync>;
+
+/// Why a plan refused to write, judged on the case as it stands when it is written.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The case does not allow it: its lifecycle, a clock's state, jurisdiction...
+    #[error(transparent)]
+    Case(#[from] ApplyError),
+    /// The one acting may not act on the case as it now stands (a handler on a case that is
+    /// not, or no longer, assigned to them). The reason is for the requester.
+    #[error("{0}")]
+    Forbidden(String),
+}
 
 /// Events to append to a case, decided by `plan` on the current snapshot.
 #[derive(Clone)]
 pub struct Append {
     /// The tenant the request acts for; `None` only for the server's own work (the scheduler).
-    pub tenant: Option<String>,
+    pub tenant: Option<TenantId>,
     pub id: CaseId,
     pub plan: Plan,
     pub actor: Actor,
@@ -95,14 +107,14 @@ impl std::fmt::Debug for Append {
 impl Append {
     /// A single handler action, checked against the lifecycle.
     pub fn action(
-        tenant: &str,
+        tenant: &TenantId,
         id: CaseId,
         action: HandlerAction,
         actor: Actor,
         now: Timestamp,
     ) -> Self {
         Append {
-            tenant: Some(tenant.to_owned()),
+            tenant: Some(tenant.clone()),
             id,
             plan: Arc::new(move |_, _| {
                 Ok(vec![EventKind::Handler {
@@ -124,7 +136,7 @@ pub(crate) fn run_plan(
     plan: &Plan,
     actor: &Actor,
     now: Timestamp,
-) -> Result<Vec<EventRecord>, ApplyError> {
+) -> Result<Vec<EventRecord>, Refusal> {
     let mut records = Vec::new();
     let mut current = actor.clone();
     for kind in plan(case, now)? {
@@ -189,7 +201,7 @@ pub fn due_clocks(case: &Case) -> Vec<DueClock> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub status: Option<Status>,
     pub sector: Option<Sector>,
     pub received_from: Option<Timestamp>,
@@ -223,9 +235,9 @@ pub enum ListOrder {
 }
 
 impl ListQuery {
-    pub fn tenant(tenant: &str) -> Self {
+    pub fn tenant(tenant: &TenantId) -> Self {
         ListQuery {
-            tenant: tenant.to_owned(),
+            tenant: tenant.clone(),
             status: None,
             sector: None,
             received_from: None,
@@ -364,6 +376,9 @@ pub enum StoreError {
     VersionConflict { expected: u64, actual: u64 },
     #[error(transparent)]
     Refused(#[from] ApplyError),
+    /// A plan refused the one acting ([`Refusal::Forbidden`]).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("tracking code {0} is already in use")]
     TrackingCodeTaken(TrackingCode),
     #[error("case id {0} is already in use")]
@@ -392,6 +407,15 @@ pub enum StoreError {
     Stale,
 }
 
+impl From<Refusal> for StoreError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Case(e) => StoreError::Refused(e),
+            Refusal::Forbidden(reason) => StoreError::Forbidden(reason),
+        }
+    }
+}
+
 /// Case storage. Every method may block (disk I/O, waiting for durability): async callers run
 /// it on a blocking thread.
 pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
@@ -402,10 +426,11 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     fn append(&self, append: Append) -> Result<(Case, Vec<EventRecord>), StoreError>;
     /// The firings owed at or before `until`, earliest first (at most `limit`).
     fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<DueClock>, StoreError>;
-    fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError>;
+    fn get(&self, tenant: &TenantId, id: CaseId) -> Result<Option<Case>, StoreError>;
     fn get_by_tracking_code(&self, code: &str) -> Result<Option<Case>, StoreError>;
     /// A case's whole history, oldest first; `None` if the case does not exist for this tenant.
-    fn events(&self, tenant: &str, id: CaseId) -> Result<Option<Vec<EventRecord>>, StoreError>;
+    fn events(&self, tenant: &TenantId, id: CaseId)
+    -> Result<Option<Vec<EventRecord>>, StoreError>;
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
     /// Re-checks every case: its chain links, every hash, and that its snapshot equals the
     /// replay of its events.
@@ -422,7 +447,7 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     }
     /// Every case's version and chain head (of `tenant`'s cases only, if given), by case id:
     /// what an audit checkpoint signs.
-    fn heads(&self, tenant: Option<&str>) -> Result<Vec<(CaseId, u64, Hash)>, StoreError>;
+    fn heads(&self, tenant: Option<&TenantId>) -> Result<Vec<(CaseId, u64, Hash)>, StoreError>;
     /// The hash of event `seq` of case `id` (of any tenant), if it is stored.
     fn event_hash(&self, id: CaseId, seq: u64) -> Result<Option<Hash>, StoreError>;
 }

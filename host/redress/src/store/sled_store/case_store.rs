@@ -1,6 +1,7 @@
 //! `CaseStore` over sled: the transactions of every read and write.
 
 use super::*;
+use redress_domain::TenantId;
 
 impl CaseStore for SledStore {
     fn create(&self, new: NewCase) -> Result<Created, StoreError> {
@@ -166,7 +167,7 @@ impl CaseStore for SledStore {
         Ok(due)
     }
 
-    fn get(&self, tenant: &str, id: CaseId) -> Result<Option<Case>, StoreError> {
+    fn get(&self, tenant: &TenantId, id: CaseId) -> Result<Option<Case>, StoreError> {
         // The tenant is checked first, on the listing key that exists exactly for each case of
         // the tenant: another tenant's case and an id never issued are then the same miss in
         // the same tree, and neither reads a snapshot. (Parsing the other tenant's snapshot
@@ -175,7 +176,7 @@ impl CaseStore for SledStore {
         if !self.belongs_to(tenant, id)? {
             return Ok(None);
         }
-        Ok(self.load(id)?.filter(|case| case.tenant == tenant))
+        Ok(self.load(id)?.filter(|case| case.tenant == *tenant))
     }
 
     fn get_by_tracking_code(&self, code: &str) -> Result<Option<Case>, StoreError> {
@@ -185,7 +186,11 @@ impl CaseStore for SledStore {
         }
     }
 
-    fn events(&self, tenant: &str, id: CaseId) -> Result<Option<Vec<EventRecord>>, StoreError> {
+    fn events(
+        &self,
+        tenant: &TenantId,
+        id: CaseId,
+    ) -> Result<Option<Vec<EventRecord>>, StoreError> {
         if self.get(tenant, id)?.is_none() {
             return Ok(None);
         }
@@ -380,7 +385,7 @@ impl CaseStore for SledStore {
 
     fn heads(
         &self,
-        tenant: Option<&str>,
+        tenant: Option<&TenantId>,
     ) -> Result<Vec<(CaseId, u64, redress_domain::Hash)>, StoreError> {
         let mut out = Vec::new();
         match tenant {

@@ -4,6 +4,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
+use redress_domain::TenantId;
 use redress_domain::{
     Actor, CaseId, CaseIntake, EventKind, HandlerAction, Status, TrackingCode,
     case::Sector,
@@ -164,8 +165,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn tenant(i: u8) -> String {
-    ["default", "acme-bank"][usize::from(i % 2)].to_owned()
+fn tenant(i: u8) -> TenantId {
+    TenantId::from_static(["default", "acme-bank"][usize::from(i % 2)])
 }
 
 /// Errors compared by kind: the two backends word some of them differently.

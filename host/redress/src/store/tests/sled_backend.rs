@@ -2,6 +2,7 @@
 //! loss detection, concurrency without deciding inside a transaction, the directory lock.
 
 use super::*;
+use redress_domain::TenantId;
 
 #[test]
 fn a_data_directory_of_another_format_is_refused() {
@@ -22,7 +23,7 @@ fn a_data_directory_of_another_format_is_refused() {
 fn a_cursor_from_another_query_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
-    let mut query = ListQuery::tenant("default");
+    let mut query = ListQuery::tenant(&TenantId::from_static("default"));
     query.cursor = Some("zz".into());
     assert!(matches!(store.list(&query), Err(StoreError::BadCursor)));
     query.cursor = Some(hex::encode(b"sdefault\0accepted\0"));
@@ -35,7 +36,7 @@ fn one_banking_case(store: &SledStore, now: Timestamp) -> redress_domain::Case {
         .create(NewCase {
             id: CaseId::from_parts(1, 1),
             tracking_code: TrackingCode::from_random(1),
-            tenant: "default".into(),
+            tenant: TenantId::default_tenant(),
             intake: intake(Sector::Banking, 0),
             actor: Actor::api("intake"),
             now,
@@ -60,9 +61,16 @@ fn another_tenants_case_reads_like_a_never_issued_id() {
     let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
     let case = one_banking_case(&store, Timestamp::from_second(1_770_000_000).unwrap());
     let never_issued = CaseId::from_parts(2, 2);
-    let (other, other_probes, other_reads) = during(|| store.get("acme-bank", case.id).unwrap());
-    let (missing, missing_probes, missing_reads) =
-        during(|| store.get("acme-bank", never_issued).unwrap());
+    let (other, other_probes, other_reads) = during(|| {
+        store
+            .get(&TenantId::from_static("acme-bank"), case.id)
+            .unwrap()
+    });
+    let (missing, missing_probes, missing_reads) = during(|| {
+        store
+            .get(&TenantId::from_static("acme-bank"), never_issued)
+            .unwrap()
+    });
     assert_eq!((other, missing), (None, None));
     assert_eq!((other_probes, other_reads), (1, 0), "another tenant's case");
     assert_eq!(
@@ -71,10 +79,18 @@ fn another_tenants_case_reads_like_a_never_issued_id() {
         "an id never issued"
     );
     // The events of another tenant's case are as absent, by the same path.
-    let (events, probes, reads) = during(|| store.events("acme-bank", case.id).unwrap());
+    let (events, probes, reads) = during(|| {
+        store
+            .events(&TenantId::from_static("acme-bank"), case.id)
+            .unwrap()
+    });
     assert_eq!((events.is_none(), probes, reads), (true, 1, 0));
     // Its own tenant reads it.
-    let (own, probes, reads) = during(|| store.get("default", case.id).unwrap());
+    let (own, probes, reads) = during(|| {
+        store
+            .get(&TenantId::from_static("default"), case.id)
+            .unwrap()
+    });
     assert_eq!((own.map(|c| c.id), probes, reads), (Some(case.id), 1, 1));
 }
 
@@ -86,7 +102,7 @@ fn editing_a_stored_event_is_detected() {
     let case = one_banking_case(&store, now);
     store
         .append(Append::action(
-            "default",
+            &TenantId::from_static("default"),
             case.id,
             action(0),
             Actor::api("h"),
@@ -128,7 +144,7 @@ fn concurrent_appends_to_one_case_are_all_kept_in_one_chain() {
                 for n in 0..notes {
                     store
                         .append(Append::action(
-                            "default",
+                            &TenantId::from_static("default"),
                             case.id,
                             HandlerAction::Note {
                                 text: format!("writer {writer}, note {n}"),
@@ -141,10 +157,17 @@ fn concurrent_appends_to_one_case_are_all_kept_in_one_chain() {
             });
         }
     });
-    let events = store.events("default", case.id).unwrap().unwrap();
+    let events = store
+        .events(&TenantId::from_static("default"), case.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(events.len(), 1 + writers * notes);
     assert_eq!(
-        store.get("default", case.id).unwrap().unwrap().version,
+        store
+            .get(&TenantId::from_static("default"), case.id)
+            .unwrap()
+            .unwrap()
+            .version,
         (1 + writers * notes) as u64
     );
     assert!(store.verify().unwrap().is_clean());
@@ -171,7 +194,7 @@ fn append_never_decides_inside_a_transaction() {
         .create(NewCase {
             id: CaseId::from_parts(2, 2),
             tracking_code: TrackingCode::from_random(2),
-            tenant: "another".into(),
+            tenant: TenantId::from_static("another"),
             intake: intake(Sector::Banking, 0),
             actor: Actor::api("intake"),
             now,
@@ -198,7 +221,7 @@ fn append_never_decides_inside_a_transaction() {
                 std::thread::spawn(move || {
                     store
                         .append(Append::action(
-                            "default",
+                            &TenantId::from_static("default"),
                             case.id,
                             HandlerAction::Note {
                                 text: "first".into(),
@@ -215,7 +238,7 @@ fn append_never_decides_inside_a_transaction() {
                 let (done, waited) = mpsc::channel();
                 let store = Arc::clone(&store);
                 std::thread::spawn(move || {
-                    let _ = store.get("another", other_id);
+                    let _ = store.get(&TenantId::from_static("another"), other_id);
                     let _ = done.send(());
                 });
                 if waited
@@ -234,7 +257,7 @@ fn append_never_decides_inside_a_transaction() {
     };
     store
         .append(Append {
-            tenant: Some("default".into()),
+            tenant: Some(TenantId::default_tenant()),
             id: case.id,
             plan,
             actor: Actor::api("h"),
@@ -252,7 +275,14 @@ fn append_never_decides_inside_a_transaction() {
         0,
         "another tenant's read waited for the rule: the plan ran inside the transaction"
     );
-    assert_eq!(store.get("default", case.id).unwrap().unwrap().version, 3);
+    assert_eq!(
+        store
+            .get(&TenantId::from_static("default"), case.id)
+            .unwrap()
+            .unwrap()
+            .version,
+        3
+    );
     assert!(store.verify().unwrap().is_clean());
 }
 
@@ -273,7 +303,7 @@ fn acknowledged_writes_lost_by_the_store_are_named() {
                 .create(NewCase {
                     id: CaseId::from_parts(10, u128::from(n)),
                     tracking_code: TrackingCode::from_random(u64::from(n) + 10),
-                    tenant: "default".into(),
+                    tenant: TenantId::default_tenant(),
                     intake: intake(Sector::Banking, 0),
                     actor: Actor::api("intake"),
                     now,
@@ -289,7 +319,7 @@ fn acknowledged_writes_lost_by_the_store_are_named() {
         let before = ids[1].clone();
         store
             .append(Append::action(
-                "default",
+                &TenantId::from_static("default"),
                 before.id,
                 action(11),
                 Actor::api("h"),

@@ -1,0 +1,255 @@
+//! Registering cases, handler and clock actions, and reading cases.
+
+use redress_domain::TenantId;
+use std::sync::Arc;
+
+use rand::Rng;
+use redress_domain::{
+    Actor, Case, CaseId, CaseIntake, EventKind, EventRecord, HandlerAction, Status, TrackingCode,
+    case::ApplyError,
+    clock::{ClockAction, ClockChange, ClockState},
+    contract::Trigger,
+};
+
+use super::{Redress, ServiceError, warn_manual_handling};
+use crate::{
+    access::{Principal, Role},
+    deadlines,
+    routing::check_jurisdiction,
+    store::{AuditReport, Created, ListQuery, NewCase, Page, Plan, Refusal, StoreError},
+};
+
+/// Which cases the one acting may work. Checked by the write's plan, on the case as it stands
+/// when it is written: a check on an earlier read would miss a reassignment that lands between
+/// that read and the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acting {
+    /// Any case of the tenant: a supervisor, an open-access development server, a simulation.
+    AnyCase,
+    /// Only the cases assigned to this handler (the name their key records).
+    Assignee(String),
+}
+
+impl Acting {
+    /// What `principal`'s role allows: a handler works only the cases assigned to them.
+    pub fn of(principal: &Principal) -> Self {
+        match principal.role {
+            Some(Role::Handler) => Acting::Assignee(principal.name.clone()),
+            _ => Acting::AnyCase,
+        }
+    }
+
+    /// Refuses unless the one acting may work `case` as it stands.
+    fn check(&self, case: &Case) -> Result<(), Refusal> {
+        let Acting::Assignee(name) = self else {
+            return Ok(());
+        };
+        match &case.assignment {
+            Some(assignment) if assignment.assignee == *name => Ok(()),
+            Some(assignment) => Err(Refusal::Forbidden(format!(
+                "the case is assigned to `{}`; a handler works only the cases assigned to them",
+                assignment.assignee
+            ))),
+            None => Err(Refusal::Forbidden(
+                "the case is not assigned; a supervisor assigns it first".into(),
+            )),
+        }
+    }
+}
+
+/// How often registration retries after drawing a tracking code that is taken. With 40 random
+/// bits a second collision in a row means something else is wrong.
+const TRACKING_CODE_ATTEMPTS: usize = 4;
+
+impl Redress {
+    /// Refuses an intake whose attributes the ruleset that will decide it does not declare
+    /// (or of another type): a typo would otherwise read as "not given" and decide the case
+    /// wrongly. With no ruleset for the case, nothing is checked (it goes to manual handling).
+    fn check_attributes(
+        &self,
+        tenant: &TenantId,
+        intake: &CaseIntake,
+        now: jiff::Timestamp,
+    ) -> Result<(), ServiceError> {
+        let zone = jiff::tz::TimeZone::get(&intake.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let received = intake.received_at.unwrap_or(now).to_zoned(zone).date();
+        let Some(ruleset) = self.rules.select(tenant, intake.sector, received) else {
+            return Ok(());
+        };
+        let faults = ruleset.manifest.check_attributes(&intake.attributes);
+        if faults.is_empty() {
+            return Ok(());
+        }
+        let mut errors = redress_domain::ValidationErrors::default();
+        for (name, why) in faults {
+            errors.push(
+                format!("/attributes/{}", name.replace('~', "~0").replace('/', "~1")),
+                why,
+            );
+        }
+        Err(ServiceError::Invalid(errors))
+    }
+
+    pub async fn create_case(
+        &self,
+        tenant: TenantId,
+        intake: CaseIntake,
+        actor: Actor,
+        idempotency_key: Option<String>,
+    ) -> Result<Created, ServiceError> {
+        let now = self.time.now();
+        intake.validate(now).map_err(ServiceError::Invalid)?;
+        self.check_attributes(&tenant, &intake, now)?;
+        let mut last_error = None;
+        for _ in 0..TRACKING_CODE_ATTEMPTS {
+            let (id, tracking_code) = {
+                let mut rng = rand::rng();
+                let ms = u64::try_from(now.as_millisecond()).unwrap_or(0);
+                (
+                    CaseId::from_parts(ms, rng.random::<u128>()),
+                    TrackingCode::from_random(rng.random::<u64>()),
+                )
+            };
+            let new = NewCase {
+                id,
+                tracking_code,
+                tenant: tenant.clone(),
+                intake: intake.clone(),
+                actor: actor.clone(),
+                now,
+                idempotency_key: idempotency_key.clone(),
+                then: Some(self.with_decision(Arc::new(|_, _| Ok(Vec::new())), |_| {
+                    Some(Trigger::CaseReceived)
+                })),
+            };
+            match self.blocking(move |store| store.create(new)).await {
+                Err(ServiceError::Store(
+                    e @ (StoreError::TrackingCodeTaken(_) | StoreError::IdTaken(_)),
+                )) => {
+                    last_error = Some(e);
+                }
+                Ok(Created::New(case)) => {
+                    if let Some(manual) = &case.manual_handling {
+                        warn_manual_handling(case.id, manual.ruleset.as_ref(), "case received");
+                    }
+                    return Ok(Created::New(case));
+                }
+                other => return other,
+            }
+        }
+        Err(ServiceError::Store(last_error.unwrap_or(
+            StoreError::Backend("no id could be drawn".into()),
+        )))
+    }
+
+    /// Records a handler action, if `acting` may work the case. When it ends the case (closed,
+    /// withdrawn), every clock still counting is stopped in the same write: nothing is owed on
+    /// a finished case.
+    pub async fn act(
+        &self,
+        tenant: TenantId,
+        id: CaseId,
+        action: HandlerAction,
+        actor: Actor,
+        acting: Acting,
+        expected_version: Option<u64>,
+    ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
+        action.validate().map_err(ServiceError::Invalid)?;
+        let trigger_action = action.clone();
+        let routing = Arc::clone(&self.routing);
+        let plan: Plan = Arc::new(move |case: &Case, _now| {
+            acting.check(case)?;
+            let next = case.check_handler(&action)?;
+            check_jurisdiction(routing.get(&case.tenant).as_deref(), case, &action)
+                .map_err(ApplyError::Jurisdiction)?;
+            let mut events = vec![EventKind::Handler {
+                action: action.clone(),
+            }];
+            let met = case.clocks_met_by(&action);
+            let is_met = |clock: &str| {
+                met.iter()
+                    .any(|e| matches!(e, EventKind::Clock { name, .. } if name == clock))
+            };
+            if matches!(next, Status::Closed | Status::Withdrawn) {
+                for (name, clock) in &case.clocks {
+                    if matches!(clock.state, ClockState::Running | ClockState::Paused)
+                        && !is_met(name)
+                    {
+                        events.push(EventKind::Clock {
+                            name: name.clone(),
+                            change: ClockChange::Stopped {
+                                met: false,
+                                reason: Some(format!("case {}", next)),
+                            },
+                        });
+                    }
+                }
+            }
+            events.extend(met);
+            Ok(events)
+        });
+        let plan = self.with_decision(plan, move |_| {
+            // Clearing manual handling is a person's word about the case, not a fact for the
+            // rules: asking them again could put it straight back.
+            (!matches!(trigger_action, HandlerAction::ClearManualHandling { .. })).then(|| {
+                Trigger::HandlerEvent {
+                    action: trigger_action.clone(),
+                }
+            })
+        });
+        self.append(Some(tenant), id, plan, actor, expected_version)
+            .await
+    }
+
+    /// Starts, pauses, resumes, extends, restarts or stops a clock, if `acting` may work the
+    /// case. Due times are computed here, with the calendars in force, and recorded in the event.
+    pub async fn clock_action(
+        &self,
+        tenant: TenantId,
+        id: CaseId,
+        action: ClockAction,
+        actor: Actor,
+        acting: Acting,
+        expected_version: Option<u64>,
+    ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
+        action.validate().map_err(ServiceError::Invalid)?;
+        let calendars = self.calendars.current();
+        let plan: Plan = Arc::new(move |case: &Case, now| {
+            acting.check(case)?;
+            let change = deadlines::change_for(&calendars, case, &action, now)?;
+            Ok(vec![EventKind::Clock {
+                name: action.clock_name().to_owned(),
+                change,
+            }])
+        });
+        self.append(Some(tenant), id, plan, actor, expected_version)
+            .await
+    }
+
+    /// The case with this tracking code, whatever its tenant (for complainants' self-service,
+    /// which checks the tracking secret first).
+    pub async fn get_by_tracking_code(&self, code: String) -> Result<Option<Case>, ServiceError> {
+        self.blocking(move |store| store.get_by_tracking_code(&code))
+            .await
+    }
+
+    pub async fn get(&self, tenant: TenantId, id: CaseId) -> Result<Option<Case>, ServiceError> {
+        self.blocking(move |store| store.get(&tenant, id)).await
+    }
+
+    pub async fn events(
+        &self,
+        tenant: TenantId,
+        id: CaseId,
+    ) -> Result<Option<Vec<EventRecord>>, ServiceError> {
+        self.blocking(move |store| store.events(&tenant, id)).await
+    }
+
+    pub async fn list(&self, query: ListQuery) -> Result<Page, ServiceError> {
+        self.blocking(move |store| store.list(&query)).await
+    }
+
+    pub async fn verify(&self) -> Result<AuditReport, ServiceError> {
+        self.blocking(|store| store.verify()).await
+    }
+}
