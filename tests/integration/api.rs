@@ -248,3 +248,154 @@ async fn getting_a_missing_routing_table_is_a_documented_404() {
     let documented = &openapi["paths"]["/v1/routing"]["get"]["responses"];
     assert!(documented.get("404").is_some(), "{documented}");
 }
+
+/// Issue 15: what the law counts from and what meets a duty is posted like any other action,
+/// checked by the lifecycle and kept in the timeline field for field; an action out of place is
+/// a 409 that changes nothing; a clock met by a notice about one thing
+/// (`give_notice:decision_notice`) is met by that notice and by no other.
+#[tokio::test]
+async fn the_facts_of_issue_15_are_recorded_checked_and_meet_their_clocks() {
+    let server = Server::start_with_clock("2026-02-13T03:00:00Z");
+    let id = server.create(&complaint()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, started) = server
+        .post(
+            &format!("/v1/cases/{id}/clocks"),
+            &json!({"type": "start", "clock": {
+                "name": "decision_notice", "amount": 15, "unit": "calendar_days",
+                "article": "银行业保险业消费投诉处理管理办法 art. 18",
+                "met_by": ["give_notice:decision_notice"]
+            }}),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+
+    let notice = |about: &str, means: &str| json!({"type": "give_notice", "recipient": "complainant", "means": means, "about": about});
+    let steps = [
+        (
+            json!({"type": "competent_office_received", "office": "330106-msa", "note": "上级交办"}),
+            "received",
+        ),
+        (
+            json!({"type": "request_documents", "documents": ["授权委托书原件", "代理人身份证件"], "reason": "代理投诉"}),
+            "received",
+        ),
+        (
+            json!({"type": "record_violation_clue", "description": "涉嫌虚假宣传"}),
+            "received",
+        ),
+        (json!({"type": "accept"}), "accepted"),
+        (notice("acceptance_notice", "letter"), "accepted"),
+        (json!({"type": "start_mediation"}), "in_progress"),
+        (
+            json!({"type": "request_recusal", "reason": "调解员与被投诉人有利害关系"}),
+            "in_progress",
+        ),
+        (
+            json!({"type": "decide_recusal", "granted": false, "note": "无利害关系"}),
+            "in_progress",
+        ),
+        (
+            json!({"type": "agree_mediation_extension", "amount": 10, "unit": "working_days", "reason": "双方同意", "agreed_by": "双方当事人"}),
+            "in_progress",
+        ),
+        (notice("extension_notice", "phone"), "in_progress"),
+        (
+            json!({"type": "resolve", "outcome": "商家同意退款"}),
+            "resolved",
+        ),
+        (
+            json!({"type": "record_callback", "satisfied": false, "note": "未收到退款"}),
+            "resolved",
+        ),
+        (
+            json!({"type": "return_for_rework", "reason": "回访不满意"}),
+            "in_progress",
+        ),
+        (json!({"type": "resolve", "outcome": "已退款"}), "resolved"),
+        (notice("decision_notice", "email"), "resolved"),
+        (
+            json!({"type": "record_callback", "satisfied": true}),
+            "resolved",
+        ),
+        (json!({"type": "close"}), "closed"),
+        (
+            json!({"type": "request_review", "requested_on": "2026-02-20", "reason": "对处理结果不服"}),
+            "closed",
+        ),
+    ];
+    let mut met = false;
+    for (action, expected) in &steps {
+        let (status, body) = server.act(&id, action.clone()).await;
+        assert_eq!(status, 201, "{action}: {body}");
+        assert_eq!(body["case"]["status"], *expected, "{action}");
+        let clock = &body["case"]["clocks"]["decision_notice"];
+        met |= action["about"] == "decision_notice";
+        assert_eq!(
+            clock["state"],
+            if met { "met" } else { "running" },
+            "after {action}: only the decision notice meets the clock: {clock}"
+        );
+    }
+
+    let (_, before) = server.get(&format!("/v1/cases/{id}")).await;
+    for illegal in [
+        notice("decision_notice", "sms"),
+        json!({"type": "return_for_rework", "reason": "x"}),
+        json!({"type": "record_callback", "satisfied": true}),
+        json!({"type": "request_recusal", "reason": "x"}),
+    ] {
+        let (status, problem) = server.act(&id, illegal.clone()).await;
+        assert_eq!(status, 409, "{illegal}: {problem}");
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("illegal-transition"),
+            "{problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("the case is `closed`"),
+            "{problem}"
+        );
+    }
+    let (_, after) = server.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(
+        after["version"], before["version"],
+        "a refusal changes nothing"
+    );
+
+    let (status, timeline) = server.get(&format!("/v1/cases/{id}/timeline")).await;
+    assert_eq!(status, 200);
+    let recorded: Vec<Value> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == "handler")
+        .map(|e| {
+            let mut action = e["event"]["action"].clone();
+            // Absent optional fields are recorded as null.
+            action.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+            action
+        })
+        .collect();
+    let posted: Vec<Value> = steps.iter().map(|(action, _)| action.clone()).collect();
+    assert_eq!(recorded, posted);
+    let met: Vec<&Value> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == "clock" && e["event"]["change"] == "stopped")
+        .collect();
+    assert_eq!(met.len(), 1, "{met:?}");
+    assert_eq!(met[0]["event"]["met"], true);
+    assert_eq!(
+        met[0]["event"]["reason"],
+        "met by `give_notice:decision_notice`"
+    );
+}

@@ -304,12 +304,16 @@ async fn a_lifecycle_conflict_names_the_state_and_the_allowed_actions() {
             "return_to_intake",
             "refer_up",
             "take_over",
-            "clear_manual_handling"
+            "clear_manual_handling",
+            "give_notice",
+            "competent_office_received",
+            "record_violation_clue",
+            "request_documents"
         ])
     );
     assert_eq!(
         problem["detail"],
-        "the case is `received`, where `close` is not allowed; allowed actions: accept, reject, transfer, assign, withdraw, note, record_new_facts, return_to_intake, refer_up, take_over, clear_manual_handling"
+        "the case is `received`, where `close` is not allowed; allowed actions: accept, reject, transfer, assign, withdraw, note, record_new_facts, return_to_intake, refer_up, take_over, clear_manual_handling, give_notice, competent_office_received, record_violation_clue, request_documents"
     );
 }
 

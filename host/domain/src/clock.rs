@@ -75,7 +75,7 @@ pub struct ClockSpec {
     /// The handler actions that meet this clock (e.g. `accept`, `reject` for the acceptance
     /// decision), each an action's name or, for a notice about one thing,
     /// `give_notice:<about>` (met only by a `give_notice` with that `about`; a bare
-    /// `give_notice` is met by any notice): see [`MetBy`]. The host records the clock met when
+    /// `give_notice` is met by any notice). The host records the clock met when
     /// such an action is recorded, before and independently of the rules' decision on it, so a
     /// failing decision cannot leave a met obligation running into a false breach. Absent from
     /// records that declare none, so older histories keep their hashes.

@@ -312,13 +312,19 @@ pub enum NoticeRecipient {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeMeans {
+    /// A telephone call.
     Phone,
+    /// A text message.
     Sms,
+    /// A letter (post or delivered in writing).
     Letter,
+    /// An e-mail.
     Email,
+    /// Face to face.
     InPerson,
     /// Through an online platform or the complainant's account.
     Online,
+    /// Another means agreed with the recipient (say which in `note`).
     Other,
 }
 
@@ -328,6 +334,7 @@ pub enum NoticeMeans {
 pub enum ExtensionUnit {
     /// Official working days (医疗纠纷预防和处理条例 art. 38 counts 30 working days).
     WorkingDays,
+    /// Calendar days.
     CalendarDays,
 }
 

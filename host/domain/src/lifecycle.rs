@@ -9,6 +9,11 @@
 //! resolved ──record_callback──▶ resolved ──return_for_rework (12345: unsatisfied)──▶ in_progress
 //! ```
 //! `assign` is legal until the case is closed and `note` always: neither changes the state.
+//! Between offices: `return_to_intake` (received / transferred → received, for an office
+//! without jurisdiction), `refer_up` (any open state → transferred, to the office above) and
+//! `take_over` (an office above takes the case; the state stays). Which office is above which
+//! is the tenant's routing table's business, checked by the service.
+//!
 //! Facts that keep the state (triggers for the rules, which count time from them):
 //! - any state but `closed`: `give_notice` (a notice follows the act it tells of: a rejection,
 //!   a withdrawal, an outcome; a closed case owes none);
@@ -23,10 +28,6 @@
 //! - resolved, terminated: `record_callback` (12345). An unsatisfied ticket goes back with
 //!   `return_for_rework`, resolved → in_progress: the same round of handling continues (stage
 //!   and reopen count unchanged), unlike `reopen`, a review request that starts a new round.
-//! Between offices: `return_to_intake` (received / transferred → received, for an office
-//! without jurisdiction), `refer_up` (any open state → transferred, to the office above) and
-//! `take_over` (an office above takes the case; the state stays). Which office is above which
-//! is the tenant's routing table's business, checked by the service.
 
 use std::fmt;
 

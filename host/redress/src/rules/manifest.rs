@@ -223,12 +223,9 @@ impl Manifest {
             )));
         }
         for (clock, declaration) in &manifest.clocks {
-            for action in &declaration.met_by {
-                if redress_domain::lifecycle::ActionName::parse(action).is_none() {
-                    return Err(bad(format!(
-                        "clocks.{clock}.met_by: `{action}` is not a handler action"
-                    )));
-                }
+            for entry in &declaration.met_by {
+                redress_domain::clock::MetBy::parse(entry)
+                    .map_err(|e| bad(format!("clocks.{clock}.met_by: {e}")))?;
             }
         }
         for (name, declared) in &manifest.attributes {
@@ -341,6 +338,14 @@ mod tests {
     #[test]
     fn a_manifest_parses_and_applies_by_date() {
         let m = Manifest::parse(GOOD, "ruleset.toml").unwrap();
+        let notice = format!(
+            "{GOOD}[clocks.decision]\nmet_by = [\"give_notice:decision_notice\", \"close\"]\n"
+        );
+        let with_notice = Manifest::parse(&notice, "ruleset.toml").unwrap();
+        assert_eq!(
+            with_notice.met_by("decision"),
+            ["give_notice:decision_notice", "close"]
+        );
         assert!(m.applies_on("2026-01-01".parse().unwrap()));
         assert!(!m.applies_on("2019-01-01".parse().unwrap()));
     }
@@ -367,6 +372,10 @@ mod tests {
             (
                 format!("{GOOD}[clocks.acceptance]\nmet_by = [\"acept\"]\n"),
                 "ruleset.toml: clocks.acceptance.met_by: `acept` is not a handler action",
+            ),
+            (
+                format!("{GOOD}[clocks.decision]\nmet_by = [\"give_notice:Decision\"]\n"),
+                "ruleset.toml: clocks.decision.met_by: `give_notice:Decision`: `Decision` is not a snake_case name",
             ),
             (
                 format!("{GOOD}entry = \"../../etc/passwd.rhai\"\n"),

@@ -352,6 +352,13 @@ impl Input {
                             ("type", serde_json::Value::String(s)) => kind = s,
                             (_, serde_json::Value::String(s)) => fields.push((key, text(&s))),
                             (_, serde_json::Value::Bool(b)) => fields.push((key, b.to_string())),
+                            (_, serde_json::Value::Number(n)) => fields.push((key, n.to_string())),
+                            // A list of texts (`documents`): one a line; each is one line.
+                            (_, serde_json::Value::Array(items)) => {
+                                let lines: Vec<&str> =
+                                    items.iter().filter_map(serde_json::Value::as_str).collect();
+                                fields.push((key, text(&lines.join("\n"))));
+                            }
                             _ => {}
                         }
                     }
@@ -454,5 +461,119 @@ impl Input {
             context,
             text_bytes: bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A handler action crosses the WIT as its `kind` and its fields as text: booleans,
+    /// numbers and dates as text, a list of texts one a line; absent optional fields are not
+    /// sent.
+    #[test]
+    fn a_handler_action_crosses_as_kind_and_text_fields() {
+        use redress_domain::{Actor, CaseId, TrackingCode};
+        let manifest = Manifest::parse(
+            "id = \"x\"\nversion = \"1.0.0\"\nname = \"X\"\nsector = \"banking\"\neffective_from = 2020-03-01\nengine = \"wasm\"\nentry = \"x.wasm\"\n",
+            "ruleset.toml",
+        )
+        .unwrap();
+        let intake = serde_json::from_value(serde_json::json!({
+            "sector": "banking", "channel": "hotline",
+            "respondent": {"name": "某银行"}, "claim": "退款"
+        }))
+        .unwrap();
+        let now: jiff::Timestamp = "2026-12-01T02:00:00Z".parse().unwrap();
+        let (case, _) = Case::register(
+            CaseId::from_parts(1, 1),
+            TrackingCode::from_random(1),
+            redress_domain::TenantId::parse("default").unwrap(),
+            intake,
+            Actor::api("intake"),
+            now,
+        )
+        .unwrap();
+        let calendars = redress_calendar::CalendarSet::default();
+        let ctx = RuleContext {
+            now,
+            calendars: &calendars,
+        };
+        let fields_of = |action: serde_json::Value| {
+            let trigger = Trigger::HandlerEvent {
+                action: serde_json::from_value(action).unwrap(),
+            };
+            let input = Input::new(
+                &trigger,
+                &case,
+                &ctx,
+                &manifest,
+                &PluginSettings::of(&manifest),
+            )
+            .unwrap();
+            let wit::Trigger::HandlerEvent(mut action) = input.trigger else {
+                panic!("not a handler event");
+            };
+            // In the order serde_json's map gives, which a dependency's features may change.
+            action.fields.sort();
+            (action.kind, action.fields)
+        };
+        let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+            items
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            fields_of(
+                serde_json::json!({"type": "agree_mediation_extension", "amount": 15,
+                "unit": "working_days", "reason": "约定延长", "agreed_by": "医调委与双方"})
+            ),
+            (
+                "agree_mediation_extension".into(),
+                pairs(&[
+                    ("agreed_by", "医调委与双方"),
+                    ("amount", "15"),
+                    ("reason", "约定延长"),
+                    ("unit", "working_days")
+                ])
+            )
+        );
+        assert_eq!(
+            fields_of(serde_json::json!({"type": "request_documents",
+                "documents": ["授权委托书原件", "代理人身份证件"], "reason": "art. 14"})),
+            (
+                "request_documents".into(),
+                pairs(&[
+                    ("documents", "授权委托书原件\n代理人身份证件"),
+                    ("reason", "art. 14")
+                ])
+            )
+        );
+        assert_eq!(
+            fields_of(
+                serde_json::json!({"type": "give_notice", "recipient": "reporter",
+                "means": "sms", "about": "decision_notice"})
+            ),
+            (
+                "give_notice".into(),
+                pairs(&[
+                    ("about", "decision_notice"),
+                    ("means", "sms"),
+                    ("recipient", "reporter")
+                ])
+            )
+        );
+        assert_eq!(
+            fields_of(serde_json::json!({"type": "record_callback", "satisfied": false})).1,
+            pairs(&[("satisfied", "false")])
+        );
+        assert_eq!(
+            fields_of(serde_json::json!({"type": "request_review",
+                "requested_on": "2026-12-01", "reason": "不服"}))
+            .1,
+            pairs(&[("reason", "不服"), ("requested_on", "2026-12-01")])
+        );
     }
 }
