@@ -49,6 +49,7 @@ fn new_case(intake: &CaseIntake, n: u64) -> NewCase {
         tracking_code: TrackingCode::from_random(u64::from(rand_u32()) << 8 | (n & 0xff)),
         tenant: "default".into(),
         intake: intake.clone(),
+        repeat: Default::default(),
         actor: Actor::api("bench"),
         now,
         idempotency_key: None,

@@ -9,9 +9,9 @@ use std::{
 use redress_domain::{Case, CaseId, EventRecord};
 
 use super::{
-    Append, AuditReport, CaseStore, Created, DueClock, HealthCounts, ListOrder, ListQuery, NewCase,
-    Page, StoreError, audit_case, due_clocks, earliest_due, open_clock_calendars,
-    provisional_clocks, run_plan,
+    Append, AuditReport, CaseStore, ComplainantQuery, Created, DueClock, HealthCounts, ListOrder,
+    ListQuery, NewCase, Page, StoreError, audit_case, due_clocks, earliest_due,
+    open_clock_calendars, provisional_clocks, run_plan,
 };
 
 #[derive(Debug, Default)]
@@ -81,11 +81,12 @@ impl CaseStore for MemoryStore {
         if inner.tracking.contains_key(new.tracking_code.as_str()) {
             return Err(StoreError::TrackingCodeTaken(new.tracking_code));
         }
-        let (mut case, record) = Case::register(
+        let (mut case, record) = Case::register_with(
             new.id,
             new.tracking_code.clone(),
             new.tenant,
             new.intake,
+            new.repeat,
             new.actor.clone(),
             new.now,
         )?;
@@ -207,6 +208,14 @@ impl CaseStore for MemoryStore {
             cases: matching.into_iter().cloned().collect(),
             next_cursor,
         })
+    }
+
+    fn same_complainant(&self, query: &ComplainantQuery) -> Result<Vec<Case>, StoreError> {
+        let inner = self.lock();
+        let mut found: Vec<&Case> = inner.cases.values().filter(|c| query.matches(c)).collect();
+        found.sort_by_key(|c| std::cmp::Reverse((c.received_at.as_millisecond(), c.id)));
+        found.truncate(query.limit);
+        Ok(found.into_iter().cloned().collect())
     }
 
     fn cases_with_open_clocks(&self, calendar: &str) -> Result<Vec<CaseId>, StoreError> {

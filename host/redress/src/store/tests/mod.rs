@@ -212,6 +212,7 @@ fn run(ops: Vec<Op>) {
                     tracking_code: TrackingCode::from_random(step as u64 * 7919),
                     tenant: tenant(t),
                     intake: intake(Sector::ALL[usize::from(sector)], offset_h),
+                    repeat: Default::default(),
                     actor: Actor::api("intake"),
                     now,
                     idempotency_key: idem.map(|k| format!("key-{k}")),
