@@ -9,8 +9,8 @@ use std::{
 use redress_domain::{Case, CaseId, EventRecord};
 
 use super::{
-    Append, AuditReport, CaseStore, ComplainantQuery, Created, DueClock, HealthCounts, ListOrder,
-    ListQuery, NewCase, Page, StoreError, audit_case, due_clocks, earliest_due,
+    Append, AuditReport, CaseStore, ComplainantQuery, Created, DueClock, DueKind, HealthCounts,
+    ListOrder, ListQuery, NewCase, Page, StoreError, audit_case, due_clocks, earliest_due,
     open_clock_calendars, provisional_clocks, run_plan,
 };
 
@@ -141,8 +141,14 @@ impl CaseStore for MemoryStore {
             .flat_map(due_clocks)
             .filter(|d| d.at <= until)
             .collect();
+        // The sled due-index's key order: time, case, then the kind's tag (`b`reach before
+        // `w`arning), then the clock's name.
+        let tag = |kind: DueKind| match kind {
+            DueKind::Breach => b'b',
+            DueKind::Warning => b'w',
+        };
         due.sort_by(|a, b| {
-            (a.at, a.case_id, a.kind, &a.clock).cmp(&(b.at, b.case_id, b.kind, &b.clock))
+            (a.at, a.case_id, tag(a.kind), &a.clock).cmp(&(b.at, b.case_id, tag(b.kind), &b.clock))
         });
         due.truncate(limit);
         Ok(due)
