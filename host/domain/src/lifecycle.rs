@@ -23,6 +23,7 @@
 //! - resolved, terminated: `record_callback` (12345). An unsatisfied ticket goes back with
 //!   `return_for_rework`, resolved → in_progress: the same round of handling continues (stage
 //!   and reopen count unchanged), unlike `reopen`, a review request that starts a new round.
+//!
 //! Between offices: `return_to_intake` (received / transferred → received, for an office
 //! without jurisdiction), `refer_up` (any open state → transferred, to the office above) and
 //! `take_over` (an office above takes the case; the state stays). Which office is above which
