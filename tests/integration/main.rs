@@ -13,5 +13,6 @@ mod errors;
 mod hostile_input;
 mod plugins;
 mod provisional;
+mod repeat;
 mod rulesets;
 mod support;

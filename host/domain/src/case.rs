@@ -627,6 +627,19 @@ pub struct Case {
     pub version: u64,
     /// The hash of the latest event: the head of the case's chain.
     pub head_hash: Hash,
+    /// The keyed hash of the complainant's phone or identity number, from the `received` event
+    /// (what the store's repeat index is keyed on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complainant_key: Option<crate::repeat::ComplainantKey>,
+    /// The earlier cases this one may repeat, as found at intake.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeat_of: Vec<crate::repeat::RepeatCandidate>,
+    /// The earlier case the rules merged this one into (`merge_into`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<crate::repeat::CaseLink>,
+    /// The later cases merged into this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<crate::repeat::CaseLink>,
 }
 
 /// Why an event cannot be applied to a case.
@@ -674,6 +687,28 @@ impl Case {
         actor: Actor,
         now: Timestamp,
     ) -> Result<(Case, EventRecord), ApplyError> {
+        Case::register_with(
+            id,
+            tracking_code,
+            tenant,
+            intake,
+            crate::repeat::RepeatFacts::default(),
+            actor,
+            now,
+        )
+    }
+
+    /// [`Case::register`] with what the host found about repeats (the complainant key and the
+    /// earlier cases), recorded on the `received` event.
+    pub fn register_with(
+        id: CaseId,
+        tracking_code: TrackingCode,
+        tenant: crate::TenantId,
+        intake: CaseIntake,
+        repeat: crate::repeat::RepeatFacts,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<(Case, EventRecord), ApplyError> {
         let record = EventRecord::seal(
             id,
             1,
@@ -683,6 +718,8 @@ impl Case {
                 tracking_code,
                 tenant,
                 intake: Box::new(intake),
+                complainant_key: repeat.complainant_key,
+                repeat_of: repeat.repeat_of,
             },
             Hash::GENESIS,
         );
@@ -695,6 +732,8 @@ impl Case {
             tracking_code,
             tenant,
             intake,
+            complainant_key,
+            repeat_of,
         } = &record.event
         else {
             return Err(ApplyError::NotReceivedFirst);
@@ -726,6 +765,10 @@ impl Case {
             updated_at: record.recorded_at,
             version: record.seq,
             head_hash: record.hash,
+            complainant_key: complainant_key.clone(),
+            repeat_of: repeat_of.clone(),
+            merged_into: None,
+            merged_from: Vec::new(),
         })
     }
 
@@ -837,6 +880,24 @@ impl Case {
                     self.ruleset = Some(ruleset.clone());
                 }
                 self.ruling.apply(actions, at);
+                for action in actions {
+                    if let crate::contract::Action::MergeInto { case_id, reason } = action {
+                        self.merged_into = Some(crate::repeat::CaseLink {
+                            case_id: *case_id,
+                            reason: reason.clone(),
+                            at,
+                        });
+                    }
+                }
+                self.updated_at = at;
+                return Ok(());
+            }
+            EventKind::MergedFrom { case_id, reason } => {
+                self.merged_from.push(crate::repeat::CaseLink {
+                    case_id: *case_id,
+                    reason: reason.clone(),
+                    at,
+                });
                 self.updated_at = at;
                 return Ok(());
             }

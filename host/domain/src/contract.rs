@@ -144,6 +144,14 @@ pub enum Action {
     Close {
         outcome: String,
     },
+    /// Handle this case together with an earlier one it repeats (e.g. 2020 No. 3 art. 18 ¶3
+    /// "可以合并处理"): `case_id` must be one of the case's `repeat_of` candidates. The case
+    /// keeps its status and is flagged `merged`; the host then records the link on the earlier
+    /// case. Not in the frozen plugin interface 1.0.0: only Rhai rules can return it.
+    MergeInto {
+        case_id: crate::CaseId,
+        reason: String,
+    },
 }
 
 fn yes() -> bool {
@@ -168,6 +176,7 @@ impl Action {
             Action::Classify { .. } => "classify",
             Action::Notify { .. } => "notify",
             Action::Close { .. } => "close",
+            Action::MergeInto { .. } => "merge_into",
         }
     }
 
@@ -378,11 +387,15 @@ impl RulingState {
                 Action::RequestInformation { fields, .. } => {
                     push_new(&mut self.information_requested, fields);
                 }
+                Action::MergeInto { .. } => push_new(&mut self.flags, &[MERGED_FLAG.to_owned()]),
                 _ => {}
             }
         }
     }
 }
+
+/// The flag a `merge_into` decision sets on the merged (later) case.
+pub const MERGED_FLAG: &str = "merged";
 
 /// Appends the items of `new` that `list` does not hold yet, in order, each once. A set of what
 /// is already there keeps this linear: a ruleset's output is untrusted, and checking each new

@@ -525,6 +525,14 @@ pub enum EventKind {
         tenant: crate::TenantId,
         // Boxed: the intake is far larger than any handler action.
         intake: Box<CaseIntake>,
+        /// The keyed hash of the complainant's phone or identity number (never the value);
+        /// absent when neither was given, and in events recorded before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        complainant_key: Option<crate::repeat::ComplainantKey>,
+        /// The tenant's earlier cases this one may repeat, with the match basis, as the host
+        /// found them at intake (for the rules; replay needs no store).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        repeat_of: Vec<crate::repeat::RepeatCandidate>,
     },
     /// A handler acted on the case.
     Handler { action: HandlerAction },
@@ -551,6 +559,9 @@ pub enum EventKind {
         trigger: crate::contract::Trigger,
         reason: String,
     },
+    /// A later case was merged into this one: its rules decided `merge_into` naming this case
+    /// (recorded by the host after the later case's own write).
+    MergedFrom { case_id: CaseId, reason: String },
 }
 
 /// One entry of a case's append-only history.

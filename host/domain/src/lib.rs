@@ -9,6 +9,7 @@ pub mod contract;
 pub mod event;
 pub mod ids;
 pub mod lifecycle;
+pub mod repeat;
 pub mod sensitive;
 pub mod validate;
 

@@ -8,6 +8,13 @@
 //!    second, p50 / p99 latency and the ratio HTTP / store.
 //!
 //! `REDRESS_BENCH_SECONDS` (default 3) and `REDRESS_BENCH_CONCURRENCY` (default 16) tune part 2.
+//!
+//! `cargo bench --bench intake -- repeat` runs only the repeat-detection part (issue 15): the
+//! lookup the service makes before registering a case (complainant key, the store's index range
+//! for that key within a year, the match basis of each case found) in a store of 1,000 and of
+//! 1,000,000 cases (`REDRESS_BENCH_REPEAT_CASES` overrides the large size), and the ratio. The
+//! stores are filled through `SledStore::create` with durable writes off (flushed once), each
+//! case a registration with its complainant key and nothing else: see `populate_repeat`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -49,6 +56,7 @@ fn new_case(intake: &CaseIntake, n: u64) -> NewCase {
         tracking_code: TrackingCode::from_random(u64::from(rand_u32()) << 8 | (n & 0xff)),
         tenant: redress_domain::TenantId::default_tenant(),
         intake: intake.clone(),
+        repeat: Default::default(),
         actor: Actor::api("bench"),
         now,
         idempotency_key: None,
@@ -239,7 +247,236 @@ fn load_http(
     })
 }
 
+/// The respondents of the benchmark's cases: a pool of a thousand.
+fn respondent(n: u64) -> String {
+    format!("某某{}银行股份有限公司", n % 1000)
+}
+
+/// Issues of the benchmark's cases, a few variants.
+const CLAIMS: [(&str, &str); 4] = [
+    ("撤销不当扣费", "信用卡年费未经同意扣收"),
+    ("退还保险费", "退保时被扣除高额手续费"),
+    ("更正征信记录", "未逾期却被报送逾期记录"),
+    ("赔偿理财损失", "销售时未揭示产品风险"),
+];
+
+fn repeat_intake(
+    phone: u64,
+    respondent: &str,
+    claim: usize,
+    received: jiff::Timestamp,
+) -> CaseIntake {
+    let (claim, facts) = CLAIMS[claim % CLAIMS.len()];
+    serde_json::from_value(serde_json::json!({
+        "sector": "banking",
+        "channel": "web",
+        "received_at": received.to_string(),
+        "complainant": {"name": "王五", "phone": format!("+86 {phone}")},
+        "respondent": {"name": respondent},
+        "claim": claim,
+        "facts": facts
+    }))
+    .unwrap()
+}
+
+/// The phone the lookups probe for, with `PROBE_CASES` earlier cases in every store.
+const PROBE_PHONE: u64 = 19_999_999_999;
+const PROBE_CASES: u64 = 5;
+
+/// Fills a store with `cases` banking cases received over the 300 days before `now`, through
+/// `SledStore::create` (durable writes off, one flush at the end): each is a registration
+/// (the `received` event and the snapshot, with every index, the complainant index included)
+/// with its complainant key and no decision. Complainant `n / 2` (two cases each, phones
+/// 13000000000 + n / 2) about respondent `n % 1000`; besides, `PROBE_CASES` cases of the probe
+/// phone about respondent 0, spread evenly through the population.
+fn populate_repeat(
+    dir: &std::path::Path,
+    cases: u64,
+    key: &redress::repeat::RepeatKey,
+    now: jiff::Timestamp,
+) -> (SledStore, Duration) {
+    let store = SledStore::open(
+        dir,
+        &SledOptions {
+            durable_writes: false,
+            ..SledOptions::default()
+        },
+    )
+    .unwrap();
+    let span = jiff::SignedDuration::from_hours(24 * 300);
+    let step = span / (cases as i32).max(1);
+    let started = Instant::now();
+    let probe_every = cases / PROBE_CASES;
+    for n in 0..cases {
+        let received = now - span + step * (n as i32);
+        let (phone, respondent_name) = if n % probe_every == probe_every / 2 {
+            (PROBE_PHONE, respondent(0))
+        } else {
+            (13_000_000_000 + n / 2, respondent(n))
+        };
+        let intake = repeat_intake(phone, &respondent_name, n as usize, received);
+        let complainant_key = key.complainant_key(&intake.complainant);
+        store
+            .create(NewCase {
+                id: CaseId::from_parts(received.as_millisecond() as u64, u128::from(n)),
+                tracking_code: TrackingCode::from_random(n),
+                tenant: redress_domain::TenantId::default_tenant(),
+                intake,
+                repeat: redress_domain::repeat::RepeatFacts {
+                    complainant_key,
+                    repeat_of: Vec::new(),
+                },
+                actor: Actor::system(),
+                now: received,
+                idempotency_key: None,
+                then: None,
+            })
+            .unwrap();
+    }
+    store.flush().unwrap();
+    (store, started.elapsed())
+}
+
+/// What the service does before it registers a case (`Redress::repeat_facts`): the key, the
+/// index range of a year, the basis of each case found.
+fn find_candidates(
+    store: &SledStore,
+    key: &redress::repeat::RepeatKey,
+    intake: &CaseIntake,
+    now: jiff::Timestamp,
+) -> usize {
+    let Some(complainant) = key.complainant_key(&intake.complainant) else {
+        return 0;
+    };
+    let query = redress::store::ComplainantQuery {
+        tenant: redress_domain::TenantId::default_tenant(),
+        digest: complainant.digest,
+        received_from: now
+            - jiff::SignedDuration::from_hours(24 * redress::repeat::DEFAULT_WINDOW_DAYS),
+        received_until: now,
+        limit: redress::repeat::MAX_CANDIDATES,
+    };
+    let earlier = store.same_complainant(&query).unwrap();
+    redress::repeat::candidates(intake, &complainant, &earlier).len()
+}
+
+/// Mean, p50 and p99 of `rounds` lookups made by `lookup(i)`, after as many to warm up
+/// (`lookup(rounds + i)`: where the lookups differ, the warm-up does not read the same pages).
+fn time_lookups(rounds: usize, mut lookup: impl FnMut(usize)) -> (Duration, Duration, Duration) {
+    for i in 0..rounds {
+        lookup(rounds + i);
+    }
+    let mut took: Vec<Duration> = (0..rounds)
+        .map(|i| {
+            let started = Instant::now();
+            lookup(i);
+            started.elapsed()
+        })
+        .collect();
+    took.sort();
+    let mean = took.iter().sum::<Duration>() / rounds as u32;
+    (mean, took[rounds / 2], took[rounds * 99 / 100])
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    if e.path().is_dir() {
+                        dir_size(&e.path())
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn bench_repeat() {
+    let large = env_number("REDRESS_BENCH_REPEAT_CASES", 1_000_000);
+    let rounds = env_number("REDRESS_BENCH_REPEAT_ROUNDS", 20_000) as usize;
+    let key = redress::repeat::RepeatKey::from_bytes([7; 32]);
+    let now: jiff::Timestamp = "2026-12-01T02:00:00Z".parse().unwrap();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let mut means = Vec::new();
+    println!(
+        "repeat detection: the lookup before a registration, {rounds} lookups each after as many to warm up"
+    );
+    for cases in [1_000, large] {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, took) = populate_repeat(dir.path(), cases, &key, now);
+        println!(
+            "  {cases} cases registered in {:.1} s ({:.0}/s); data directory {:.1} MiB",
+            took.as_secs_f64(),
+            cases as f64 / took.as_secs_f64(),
+            dir_size(dir.path()) as f64 / 1_048_576.0
+        );
+        // The probe: a repeat of the probe phone's complaints (5 earlier cases in the window).
+        let probe = repeat_intake(PROBE_PHONE, &respondent(0), 0, now);
+        assert_eq!(
+            find_candidates(&store, &key, &probe, now),
+            PROBE_CASES as usize
+        );
+        let (mean, p50, p99) = time_lookups(rounds, |_| {
+            find_candidates(&store, &key, &probe, now);
+        });
+        println!(
+            "  {cases:>9} cases, one complainant with {PROBE_CASES} earlier cases:   mean {:>6.1} µs   p50 {:>6.1} µs   p99 {:>6.1} µs",
+            us(mean),
+            us(p50),
+            us(p99)
+        );
+        let probe_mean = mean;
+        // Complainants spread over the whole store (two cases each; the one about the same
+        // respondent is a candidate), a different one every lookup.
+        let pairs = (cases / 2).max(1);
+        let intakes: Vec<CaseIntake> = (0..2 * rounds as u64)
+            .map(|i| {
+                let pair = (i * 7_919) % pairs;
+                repeat_intake(13_000_000_000 + pair, &respondent(pair * 2), 0, now)
+            })
+            .collect();
+        let (mean, p50, p99) = time_lookups(rounds, |i| {
+            find_candidates(&store, &key, &intakes[i], now);
+        });
+        let spread_mean = mean;
+        println!(
+            "  {cases:>9} cases, a different complainant every lookup:      mean {:>6.1} µs   p50 {:>6.1} µs   p99 {:>6.1} µs",
+            us(mean),
+            us(p50),
+            us(p99)
+        );
+        // Someone who never complained before: the index probe alone.
+        let newcomer = repeat_intake(18_888_888_888, &respondent(0), 0, now);
+        let (mean, p50, p99) = time_lookups(rounds, |_| {
+            find_candidates(&store, &key, &newcomer, now);
+        });
+        println!(
+            "  {cases:>9} cases, a first-time complainant:                  mean {:>6.1} µs   p50 {:>6.1} µs   p99 {:>6.1} µs",
+            us(mean),
+            us(p50),
+            us(p99)
+        );
+        means.push([probe_mean, spread_mean, mean]);
+    }
+    let ratio = |i: usize| means[1][i].as_secs_f64() / means[0][i].as_secs_f64();
+    println!(
+        "ratio {large} / 1000 cases (mean): {:.2}x with {PROBE_CASES} earlier cases, {:.2}x for a different complainant every lookup, {:.2}x for a first-time complainant",
+        ratio(0),
+        ratio(1),
+        ratio(2)
+    );
+}
+
 fn main() {
+    // `cargo bench --bench intake -- repeat`: the repeat-detection lookup alone.
+    if std::env::args().any(|a| a == "repeat") {
+        bench_repeat();
+        return;
+    }
     let body = intake_json();
     let intake: CaseIntake = serde_json::from_value(body.clone()).unwrap();
     let store_dir = tempfile::tempdir().unwrap();

@@ -18,6 +18,7 @@ use redress_calendar::CalendarSet;
 use crate::{
     access::{AccessControl, AccessError},
     data_dir::DataDir,
+    repeat::RepeatKey,
     routing::{RoutingError, RoutingTables},
     rules::{
         Registry,
@@ -121,6 +122,12 @@ pub enum AppError {
     Routing(#[source] RoutingError),
     #[error("{path}: the tracking key cannot be read or created")]
     TrackingKey {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: the repeat-detection key cannot be read or created")]
+    RepeatKey {
         path: String,
         #[source]
         source: std::io::Error,
@@ -276,16 +283,31 @@ impl App {
                     .with_routing(Arc::new(
                         RoutingTables::load_dir(&data.routing()).map_err(AppError::Routing)?,
                     ));
+                let path = data.repeat_key();
+                service = service.with_repeat_key(RepeatKey::open(&path).map_err(|source| {
+                    AppError::RepeatKey {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                })?);
                 let path = data.tracking_key();
                 Tracking::open(&path).map_err(|source| AppError::TrackingKey {
                     path: path.display().to_string(),
                     source,
                 })?
             }
-            None => Tracking::ephemeral().map_err(|source| AppError::TrackingKey {
-                path: "(in memory)".into(),
-                source,
-            })?,
+            None => {
+                service = service.with_repeat_key(RepeatKey::ephemeral().map_err(|source| {
+                    AppError::RepeatKey {
+                        path: "(in memory)".into(),
+                        source,
+                    }
+                })?);
+                Tracking::ephemeral().map_err(|source| AppError::TrackingKey {
+                    path: "(in memory)".into(),
+                    source,
+                })?
+            }
         };
         Ok(App {
             service,

@@ -77,6 +77,12 @@ impl DataDir {
         self.root.join("tracking.key")
     }
 
+    /// The key complainant keys (repeat detection) are computed with. Replacing it makes new
+    /// cases stop matching the cases keyed before.
+    pub fn repeat_key(&self) -> PathBuf {
+        self.root.join("repeat.key")
+    }
+
     /// The suspended and quarantined ruleset versions, so that a suspension outlasts a restart.
     pub fn suspended_rulesets(&self) -> PathBuf {
         self.root.join("suspended-rulesets.json")

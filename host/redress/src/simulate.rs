@@ -150,6 +150,7 @@ fn describe(event: &EventRecord) -> String {
                 .join(", ")
         ),
         EventKind::RuleFailure { reason, .. } => format!("rule failure: {reason}"),
+        EventKind::MergedFrom { case_id, .. } => format!("case {case_id} merged into this one"),
         EventKind::Clock { name, change } => {
             use redress_domain::clock::ClockChange;
             let mut text = format!("clock {name}: {}", change.name());

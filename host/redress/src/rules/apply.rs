@@ -7,7 +7,7 @@
 use redress_domain::{
     Actor, Case, EventKind,
     clock::ClockAction,
-    contract::{RulesetRef, Trigger},
+    contract::{Action, RulesetRef, Trigger},
     event::ActorKind,
 };
 
@@ -46,6 +46,9 @@ pub fn decision_events(
     // decision is always recorded, because it pins the ruleset version.
     if decision.actions.is_empty() && decision.explanation.is_empty() && case.ruleset.is_some() {
         return Vec::new();
+    }
+    if let Err(reason) = check_merges(&decision.actions, case) {
+        return failure(reason);
     }
     let mut scratch = case.clone();
     let mut events = Vec::with_capacity(decision.actions.len() + 1);
@@ -88,4 +91,35 @@ pub fn decision_events(
         }
     }
     events
+}
+
+/// A decision may merge the case (`merge_into`) only into one of the earlier cases the host
+/// found at intake (`repeat_of`: same tenant, same complainant and respondent), once in the
+/// case's life and once per decision. The host writes the link on the earlier case after the
+/// decision; a rule that could name any case id could link cases the host never matched.
+fn check_merges(actions: &[Action], case: &Case) -> Result<(), String> {
+    let mut merges = actions.iter().enumerate().filter_map(|(i, a)| match a {
+        Action::MergeInto { case_id, .. } => Some((i, *case_id)),
+        _ => None,
+    });
+    let Some((i, target)) = merges.next() else {
+        return Ok(());
+    };
+    if let Some((j, _)) = merges.next() {
+        return Err(format!(
+            "action {j} (`merge_into`): a decision merges the case into one case at most (action {i} already does)"
+        ));
+    }
+    if let Some(earlier) = &case.merged_into {
+        return Err(format!(
+            "action {i} (`merge_into`): the case is already merged into {}",
+            earlier.case_id
+        ));
+    }
+    if !case.repeat_of.iter().any(|c| c.case_id == target) {
+        return Err(format!(
+            "action {i} (`merge_into`): {target} is not one of the case's repeat candidates (`repeat_of`)"
+        ));
+    }
+    Ok(())
 }

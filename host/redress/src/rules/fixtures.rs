@@ -10,6 +10,9 @@
 //!   history:                                 # optional, applied before the trigger
 //!     - { at: 2026-02-14T09:00:00+08:00, action: { type: accept } }
 //!     - { at: 2026-02-20T09:00:00+08:00, clock: { type: pause, name: mediation, reason: 检测 } }
+//!   repeat_of:                               # optional: earlier cases the host found
+//!     - { case_id: 01KGEKE2R0000000000000000A, received_at: 2026-01-10T02:00:00Z, status: accepted,
+//!         basis: [ { kind: same_complainant, identifier: phone }, { kind: same_respondent } ] }
 //! trigger: { type: case_received }
 //! expect:
 //!   actions: [ { type: reject, ground: missing_materials, article: "...", reason: "..." } ]
@@ -58,6 +61,10 @@ pub struct FixtureCase {
     pub intake: CaseIntake,
     #[serde(default)]
     pub history: Vec<HistoryStep>,
+    /// The earlier cases the host would have found (`the_case.repeat_of`), as recorded on the
+    /// `received` event.
+    #[serde(default)]
+    pub repeat_of: Vec<redress_domain::repeat::RepeatCandidate>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,11 +160,15 @@ impl Fixture {
         let mut intake = self.intake_with_receipt();
         intake.received_at.get_or_insert(self.now);
         let registered_at = intake.received_at.unwrap_or(self.now);
-        let (mut case, _) = Case::register(
+        let (mut case, _) = Case::register_with(
             CaseId::from_parts(registered_at.as_millisecond().max(0) as u64, 0),
             TrackingCode::from_random(0),
             self.tenant.clone(),
             intake,
+            redress_domain::repeat::RepeatFacts {
+                complainant_key: None,
+                repeat_of: self.case.repeat_of.clone(),
+            },
             Actor::api("fixture"),
             registered_at,
         )

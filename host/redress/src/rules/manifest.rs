@@ -250,6 +250,17 @@ impl Manifest {
                 )));
             }
         }
+        if let Some(value) = manifest.settings.get(crate::repeat::WINDOW_SETTING)
+            && !value
+                .as_integer()
+                .is_some_and(|days| (1..=crate::repeat::MAX_WINDOW_DAYS).contains(&days))
+        {
+            return Err(bad(format!(
+                "settings.{}: the repeat-complaint window is a whole number of days from 1 to {}",
+                crate::repeat::WINDOW_SETTING,
+                crate::repeat::MAX_WINDOW_DAYS
+            )));
+        }
         let extension = match manifest.engine {
             EngineKind::Rhai => ".rhai",
             EngineKind::Wasm => ".wasm",
@@ -380,6 +391,14 @@ mod tests {
             (
                 format!("{GOOD}entry = \"../../etc/passwd.rhai\"\n"),
                 "ruleset.toml: entry `../../etc/passwd.rhai` must be",
+            ),
+            (
+                format!("{GOOD}[settings]\nrepeat_window_days = 0\n"),
+                "ruleset.toml: settings.repeat_window_days: the repeat-complaint window is a whole number of days from 1 to 3650",
+            ),
+            (
+                format!("{GOOD}[settings]\nrepeat_window_days = \"a year\"\n"),
+                "ruleset.toml: settings.repeat_window_days:",
             ),
         ];
         for (text, expected) in table {

@@ -36,6 +36,21 @@ pub struct CaseView<'a> {
     pub reopen_count: u32,
     pub flags: &'a [String],
     pub clocks: BTreeMap<&'a str, ClockView>,
+    /// The earlier cases the host found this one may repeat (same complainant key, same
+    /// respondent, within the window), newest first, each with its match basis. The key itself
+    /// is not shown. Not in the frozen plugin interface 1.0.0.
+    pub repeat_of: Vec<RepeatView<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RepeatView<'a> {
+    pub case_id: String,
+    pub received_at: String,
+    pub status: &'a str,
+    /// As recorded: `#{kind: "same_complainant", identifier: "phone" | "identity_number"}`,
+    /// `#{kind: "same_respondent"}`, `#{kind: "similar_issue", by: "category" | "text",
+    /// score_permille}` (by text only: the bigram Jaccard index in thousandths).
+    pub basis: &'a [redress_domain::repeat::MatchBasis],
 }
 
 #[derive(Debug, Serialize)]
@@ -154,6 +169,16 @@ impl<'a> CaseView<'a> {
                                 || clock.state == redress_domain::clock::ClockState::Breached,
                         },
                     )
+                })
+                .collect(),
+            repeat_of: case
+                .repeat_of
+                .iter()
+                .map(|c| RepeatView {
+                    case_id: c.case_id.to_string(),
+                    received_at: c.received_at.to_string(),
+                    status: c.status.as_str(),
+                    basis: &c.basis,
                 })
                 .collect(),
         }
@@ -301,6 +326,50 @@ pub fn to_rhai(case: &Case) -> rhai::Dynamic {
         Dynamic::from_array(view.flags.iter().map(|f| text(f)).collect()),
     );
     m.insert("clocks".into(), Dynamic::from_map(clocks));
+    let repeat_of: Array = view
+        .repeat_of
+        .iter()
+        .map(|c| {
+            let mut r = Map::new();
+            r.insert("case_id".into(), text(&c.case_id));
+            r.insert("received_at".into(), text(&c.received_at));
+            r.insert("status".into(), text(c.status));
+            r.insert(
+                "basis".into(),
+                Dynamic::from_array(c.basis.iter().map(basis).collect()),
+            );
+            Dynamic::from_map(r)
+        })
+        .collect();
+    m.insert("repeat_of".into(), Dynamic::from_array(repeat_of));
+    Dynamic::from_map(m)
+}
+
+/// One match basis as a map, as serde writes it.
+fn basis(basis: &redress_domain::repeat::MatchBasis) -> rhai::Dynamic {
+    use redress_domain::repeat::MatchBasis;
+    use rhai::{Dynamic, ImmutableString, Map};
+    let text = |value: &str| Dynamic::from(ImmutableString::from(value));
+    fn name<T: Serialize>(value: &T) -> Dynamic {
+        enum_name(value).map_or(Dynamic::UNIT, |s| Dynamic::from(ImmutableString::from(s)))
+    }
+    let mut m = Map::new();
+    match basis {
+        MatchBasis::SameComplainant { identifier } => {
+            m.insert("kind".into(), text("same_complainant"));
+            m.insert("identifier".into(), name(identifier));
+        }
+        MatchBasis::SameRespondent => {
+            m.insert("kind".into(), text("same_respondent"));
+        }
+        MatchBasis::SimilarIssue { by, score_permille } => {
+            m.insert("kind".into(), text("similar_issue"));
+            m.insert("by".into(), name(by));
+            if let Some(score) = score_permille {
+                m.insert("score_permille".into(), Dynamic::from(i64::from(*score)));
+            }
+        }
+    }
     Dynamic::from_map(m)
 }
 
@@ -322,11 +391,24 @@ mod tests {
             "evidence": [{"kind": "invoice"}], "harm_known_on": "2025-12-01"
         }))
         .unwrap();
-        let (case, _) = redress_domain::Case::register(
+        let repeat_of = serde_json::from_value(serde_json::json!([
+            {"case_id": "01KGEKE2R0000000000000000A", "received_at": "2026-01-10T02:00:00Z", "status": "accepted",
+             "basis": [{"kind": "same_complainant", "identifier": "phone"}, {"kind": "same_respondent"},
+                       {"kind": "similar_issue", "by": "text", "score_permille": 640}]},
+            {"case_id": "01KGEKE2R0000000000000000B", "received_at": "2025-12-01T02:00:00Z", "status": "closed",
+             "basis": [{"kind": "same_complainant", "identifier": "identity_number"}, {"kind": "same_respondent"},
+                       {"kind": "similar_issue", "by": "category"}]}
+        ]))
+        .unwrap();
+        let (case, _) = redress_domain::Case::register_with(
             redress_domain::CaseId::from_parts(1, 1),
             redress_domain::TrackingCode::from_random(1),
             redress_domain::TenantId::default_tenant(),
             intake,
+            redress_domain::repeat::RepeatFacts {
+                complainant_key: None,
+                repeat_of,
+            },
             redress_domain::Actor::api("t"),
             "2026-02-13T02:00:00Z".parse().unwrap(),
         )
@@ -336,6 +418,7 @@ mod tests {
             &rhai::serde::to_dynamic(super::CaseView::of(&case)).unwrap(),
         )
         .unwrap();
+        assert_eq!(direct["repeat_of"][1]["basis"][2]["by"], "category");
         assert_eq!(direct, via_serde);
     }
 }

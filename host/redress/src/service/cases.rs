@@ -100,6 +100,7 @@ impl Redress {
         let now = self.time.now();
         intake.validate(now).map_err(ServiceError::Invalid)?;
         self.check_attributes(&tenant, &intake, now)?;
+        let repeat = self.repeat_facts(&tenant, &intake, now).await?;
         let mut last_error = None;
         for _ in 0..TRACKING_CODE_ATTEMPTS {
             let (id, tracking_code) = {
@@ -115,6 +116,7 @@ impl Redress {
                 tracking_code,
                 tenant: tenant.clone(),
                 intake: intake.clone(),
+                repeat: repeat.clone(),
                 actor: actor.clone(),
                 now,
                 idempotency_key: idempotency_key.clone(),
@@ -132,6 +134,8 @@ impl Redress {
                     if let Some(manual) = &case.manual_handling {
                         warn_manual_handling(case.id, manual.ruleset.as_ref(), "case received");
                     }
+                    // Everything on a new case was decided in this write.
+                    self.link_merge(&case, true).await;
                     return Ok(Created::New(case));
                 }
                 other => return other,

@@ -6,6 +6,7 @@ mod cases;
 mod decide;
 mod deploy;
 mod firing;
+mod repeats;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -70,6 +71,8 @@ pub struct Redress {
     plugin_keys_dir: Option<std::path::PathBuf>,
     /// The calendar versions the open clocks were last reconciled with (`revision.rs`).
     calendar_record: Arc<crate::revision::CalendarRecord>,
+    /// The key complainant keys are computed with (`<data>/repeat.key` for a server).
+    repeat_key: crate::repeat::RepeatKey,
 }
 
 impl Redress {
@@ -88,7 +91,17 @@ impl Redress {
             routing: Arc::new(RoutingTables::default()),
             plugin_keys_dir: None,
             calendar_record: Arc::new(crate::revision::CalendarRecord::in_memory()),
+            // For this process only, until `with_repeat_key` gives the server's own: the
+            // thread RNG is a CSPRNG seeded from the operating system.
+            repeat_key: crate::repeat::RepeatKey::from_bytes(rand::random()),
         }
+    }
+
+    /// Computes complainant keys with `key` (the server's, kept in the data directory, so that
+    /// keys stay comparable across restarts).
+    pub fn with_repeat_key(mut self, key: crate::repeat::RepeatKey) -> Self {
+        self.repeat_key = key;
+        self
     }
 
     /// Keeps the calendar versions the open clocks were reconciled with in `path`, so that a
@@ -161,9 +174,25 @@ impl Redress {
     }
 
     /// Appends what `plan` decides about the case as it stands when it is written (the store
-    /// runs the plan again if the case changed meanwhile), and logs every rule failure it
-    /// recorded.
+    /// runs the plan again if the case changed meanwhile), logs every rule failure it
+    /// recorded, and links the earlier case of a merge the rules decided.
     async fn append(
+        &self,
+        tenant: Option<TenantId>,
+        id: CaseId,
+        plan: Plan,
+        actor: Actor,
+        expected_version: Option<u64>,
+    ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
+        let (case, events) = self
+            .append_once(tenant, id, plan, actor, expected_version)
+            .await?;
+        self.link_merge(&case, repeats::merges(&events)).await;
+        Ok((case, events))
+    }
+
+    /// [`Redress::append`] without the merge links (what the link itself is written with).
+    async fn append_once(
         &self,
         tenant: Option<TenantId>,
         id: CaseId,

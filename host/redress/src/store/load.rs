@@ -88,6 +88,7 @@ pub fn insert_for(
                         tracking_code: TrackingCode::from_random(rng.random::<u64>()),
                         tenant: redress_domain::TenantId::default_tenant(),
                         intake: intake.clone(),
+                        repeat: Default::default(),
                         actor: Actor::api("store-bench"),
                         now,
                         idempotency_key: None,

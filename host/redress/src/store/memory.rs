@@ -10,9 +10,9 @@ use std::{
 use redress_domain::{Case, CaseId, EventRecord};
 
 use super::{
-    Append, AuditReport, CaseStore, Created, DueClock, HealthCounts, ListOrder, ListQuery, NewCase,
-    Page, StoreError, audit_case, due_clocks, earliest_due, open_clock_calendars,
-    provisional_clocks, run_plan,
+    Append, AuditReport, CaseStore, ComplainantQuery, Created, DueClock, DueKind, HealthCounts,
+    ListOrder, ListQuery, NewCase, Page, StoreError, audit_case, due_clocks, earliest_due,
+    open_clock_calendars, provisional_clocks, run_plan,
 };
 
 #[derive(Debug, Default)]
@@ -82,11 +82,12 @@ impl CaseStore for MemoryStore {
         if inner.tracking.contains_key(new.tracking_code.as_str()) {
             return Err(StoreError::TrackingCodeTaken(new.tracking_code));
         }
-        let (mut case, record) = Case::register(
+        let (mut case, record) = Case::register_with(
             new.id,
             new.tracking_code.clone(),
             new.tenant,
             new.intake,
+            new.repeat,
             new.actor.clone(),
             new.now,
         )?;
@@ -141,8 +142,14 @@ impl CaseStore for MemoryStore {
             .flat_map(due_clocks)
             .filter(|d| d.at <= until)
             .collect();
+        // The sled due-index's key order: time, case, then the kind's tag (`b`reach before
+        // `w`arning), then the clock's name.
+        let tag = |kind: DueKind| match kind {
+            DueKind::Breach => b'b',
+            DueKind::Warning => b'w',
+        };
         due.sort_by(|a, b| {
-            (a.at, a.case_id, a.kind, &a.clock).cmp(&(b.at, b.case_id, b.kind, &b.clock))
+            (a.at, a.case_id, tag(a.kind), &a.clock).cmp(&(b.at, b.case_id, tag(b.kind), &b.clock))
         });
         due.truncate(limit);
         Ok(due)
@@ -212,6 +219,14 @@ impl CaseStore for MemoryStore {
             cases: matching.into_iter().cloned().collect(),
             next_cursor,
         })
+    }
+
+    fn same_complainant(&self, query: &ComplainantQuery) -> Result<Vec<Case>, StoreError> {
+        let inner = self.lock();
+        let mut found: Vec<&Case> = inner.cases.values().filter(|c| query.matches(c)).collect();
+        found.sort_by_key(|c| std::cmp::Reverse((c.received_at.as_millisecond(), c.id)));
+        found.truncate(query.limit);
+        Ok(found.into_iter().cloned().collect())
     }
 
     fn cases_with_open_clocks(&self, calendar: &str) -> Result<Vec<CaseId>, StoreError> {

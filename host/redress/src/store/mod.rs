@@ -25,6 +25,7 @@ use redress_domain::{
     case::{ApplyError, Sector},
     clock::ClockState,
     event::ChainError,
+    repeat::RepeatFacts,
 };
 use serde::Serialize;
 
@@ -39,6 +40,9 @@ pub struct NewCase {
     pub tracking_code: TrackingCode,
     pub tenant: TenantId,
     pub intake: CaseIntake,
+    /// The complainant key and the repeat candidates the service found, recorded on the
+    /// `received` event (empty: none).
+    pub repeat: RepeatFacts,
     pub actor: Actor,
     pub now: Timestamp,
     /// A client-chosen key: a retried create with the same key returns the first case instead of
@@ -339,6 +343,33 @@ pub fn is_overdue(case: &Case) -> bool {
         .any(|c| c.state == ClockState::Breached)
 }
 
+/// The tenant's cases with one complainant key received within a time range (both ends
+/// included, at millisecond precision): where repeat detection looks for earlier cases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplainantQuery {
+    pub tenant: TenantId,
+    /// The complainant key's digest (`Case::complainant_key`).
+    pub digest: Hash,
+    pub received_from: Timestamp,
+    pub received_until: Timestamp,
+    /// At most this many, newest received first.
+    pub limit: usize,
+}
+
+impl ComplainantQuery {
+    /// Whether `case` answers the query (the store narrows with its index first).
+    pub fn matches(&self, case: &Case) -> bool {
+        let ms = case.received_at.as_millisecond();
+        case.tenant == self.tenant
+            && case
+                .complainant_key
+                .as_ref()
+                .is_some_and(|k| k.digest == self.digest)
+            && self.received_from.as_millisecond() <= ms
+            && ms <= self.received_until.as_millisecond()
+    }
+}
+
 /// One page of a listing, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
@@ -432,6 +463,10 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     fn events(&self, tenant: &TenantId, id: CaseId)
     -> Result<Option<Vec<EventRecord>>, StoreError>;
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
+    /// The tenant's cases with the query's complainant key received in its range, newest
+    /// received first (then newest id), at most `limit`: a range of an index, never a scan of
+    /// the tenant's cases.
+    fn same_complainant(&self, query: &ComplainantQuery) -> Result<Vec<Case>, StoreError>;
     /// Re-checks every case: its chain links, every hash, and that its snapshot equals the
     /// replay of its events.
     fn verify(&self) -> Result<AuditReport, StoreError>;

@@ -208,6 +208,14 @@ fn register_vocabulary(engine: &mut Engine) {
     engine.register_fn("close", |outcome: &str| {
         obj([("type", s("close")), ("outcome", s(outcome))])
     });
+    // Repeat complaints: handle this case with an earlier one of `the_case.repeat_of`.
+    engine.register_fn("merge_into", |case_id: &str, reason: &str| {
+        obj([
+            ("type", s("merge_into")),
+            ("case_id", s(case_id)),
+            ("reason", s(reason)),
+        ])
+    });
 
     // Routing and escalation.
     engine.register_fn("route", |office: &str, reason: &str| {

@@ -83,6 +83,12 @@ impl CaseStore for Interleaving {
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         self.inner.list(query)
     }
+    fn same_complainant(
+        &self,
+        query: &crate::store::ComplainantQuery,
+    ) -> Result<Vec<Case>, StoreError> {
+        self.inner.same_complainant(query)
+    }
     fn verify(&self) -> Result<AuditReport, StoreError> {
         self.inner.verify()
     }

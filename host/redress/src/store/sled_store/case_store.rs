@@ -10,6 +10,7 @@ impl CaseStore for SledStore {
             tracking_code,
             tenant,
             intake,
+            repeat,
             actor,
             now,
             idempotency_key,
@@ -21,11 +22,12 @@ impl CaseStore for SledStore {
             key.extend_from_slice(k.as_bytes());
             key
         });
-        let (registered, record) = redress_domain::Case::register(
+        let (registered, record) = redress_domain::Case::register_with(
             id,
             tracking_code.clone(),
             tenant,
             intake,
+            repeat,
             actor.clone(),
             now,
         )?;
@@ -296,6 +298,38 @@ impl CaseStore for SledStore {
             None
         };
         Ok(Page { cases, next_cursor })
+    }
+
+    fn same_complainant(&self, query: &ComplainantQuery) -> Result<Vec<Case>, StoreError> {
+        let digest = query.digest.to_hex();
+        let prefix = IndexKey::Complainant {
+            tenant: &query.tenant,
+            digest: &digest,
+        }
+        .prefix();
+        let mut lower = prefix.clone();
+        lower.extend_from_slice(&time_bytes(query.received_from));
+        let mut upper = prefix;
+        upper.extend_from_slice(&time_bytes(query.received_until));
+        upper.extend_from_slice(&[0xff; 16]);
+        let mut found = Vec::new();
+        for item in self.index.range(lower..=upper).rev() {
+            if found.len() == query.limit {
+                break;
+            }
+            let (key, _) = item.map_err(backend)?;
+            let id = id_from_suffix(&key)?;
+            let Some(case) = self.load(id)? else {
+                return Err(StoreError::Corrupt(format!(
+                    "index entry names missing case {id}"
+                )));
+            };
+            // The key says so; the snapshot is the truth.
+            if query.matches(&case) {
+                found.push(case);
+            }
+        }
+        Ok(found)
     }
 
     fn cases_with_open_clocks(&self, calendar: &str) -> Result<Vec<CaseId>, StoreError> {

@@ -58,6 +58,12 @@ pub(super) enum IndexKey<'a> {
     OpenClocks {
         calendar: &'a str,
     },
+    /// By complainant key (its digest in hex), then received time: the earlier cases repeat
+    /// detection looks for. The key is a keyed hash, never the phone or number itself.
+    Complainant {
+        tenant: &'a str,
+        digest: &'a str,
+    },
 }
 
 impl IndexKey<'_> {
@@ -72,6 +78,7 @@ impl IndexKey<'_> {
             IndexKey::Manual { tenant } => (b'm', tenant, ""),
             IndexKey::Provisional { tenant, clock } => (b'p', tenant, clock),
             IndexKey::OpenClocks { calendar } => (b'k', calendar, ""),
+            IndexKey::Complainant { tenant, digest } => (b'i', tenant, digest),
         };
         let mut key = Vec::with_capacity(2 + tenant.len() + field.len() + 26);
         key.push(tag);
@@ -125,6 +132,16 @@ pub(super) fn index_keys(case: &Case) -> BTreeSet<Vec<u8>> {
     }
     for calendar in open_clock_calendars(case) {
         keys.push(IndexKey::OpenClocks { calendar }.prefix());
+    }
+    if let Some(complainant) = &case.complainant_key {
+        let digest = complainant.digest.to_hex();
+        let mut key = IndexKey::Complainant {
+            tenant,
+            digest: &digest,
+        }
+        .prefix();
+        key.extend_from_slice(&time_bytes(case.received_at));
+        keys.push(key);
     }
     keys.into_iter()
         .map(|mut key| {

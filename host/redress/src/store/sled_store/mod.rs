@@ -29,9 +29,10 @@ use sled::{
 use std::collections::BTreeSet;
 
 use super::{
-    Append, AuditProblem, AuditReport, CaseStore, Created, DueClock, DueKind, HealthCounts,
-    ListOrder, ListQuery, NewCase, Page, Plan, StoreError, audit_case, due_clocks, earliest_due,
-    group_commit::GroupCommit, is_overdue, open_clock_calendars, provisional_clocks, run_plan,
+    Append, AuditProblem, AuditReport, CaseStore, ComplainantQuery, Created, DueClock, DueKind,
+    HealthCounts, ListOrder, ListQuery, NewCase, Page, Plan, StoreError, audit_case, due_clocks,
+    earliest_due, group_commit::GroupCommit, is_overdue, open_clock_calendars, provisional_clocks,
+    run_plan,
 };
 
 mod case_store;
@@ -52,7 +53,8 @@ const FORMAT_KEY: &[u8] = b"format";
 /// The layout of the `index` tree. The index is derived data (a pure function of the
 /// snapshots), so a new layout is not a new format: opening a directory indexed under another
 /// layout rebuilds the tree from the snapshots.
-const INDEX_LAYOUT: &[u8] = b"3: manual, provisional, open clocks by calendar; heads";
+const INDEX_LAYOUT: &[u8] =
+    b"4: manual, provisional, open clocks by calendar; heads; complainant keys";
 const INDEX_LAYOUT_KEY: &[u8] = b"index-layout";
 /// Set once the store has an acknowledgement ledger.
 const LEDGER_KEY: &[u8] = b"ledger";

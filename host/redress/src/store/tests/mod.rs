@@ -104,6 +104,7 @@ enum Op {
         sector: u8,
         offset_h: i64,
         idem: Option<u8>,
+        complainant: Option<u8>,
     },
     Act {
         case: usize,
@@ -134,13 +135,25 @@ enum Op {
         clock: Option<u8>,
         limit: usize,
     },
+    /// Earlier cases by complainant key.
+    SameComplainant {
+        tenant: u8,
+        complainant: u8,
+        from_h: i64,
+        until_h: i64,
+        limit: usize,
+    },
     Restart,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0..2u8, 0..5u8, -48..48i64, proptest::option::weighted(0.3, 0..4u8))
-            .prop_map(|(tenant, sector, offset_h, idem)| Op::Create { tenant, sector, offset_h, idem }),
+        3 => (0..2u8, 0..5u8, -48..48i64, proptest::option::weighted(0.3, 0..4u8), proptest::option::weighted(0.7, 0..3u8))
+            .prop_map(|(tenant, sector, offset_h, idem, complainant)| Op::Create { tenant, sector, offset_h, idem, complainant }),
+        2 => (0..2u8, 0..3u8, -60..48i64, 0..60i64, 1..4usize)
+            .prop_map(|(tenant, complainant, from_h, span_h, limit)| Op::SameComplainant {
+                tenant, complainant, from_h, until_h: from_h + span_h, limit
+            }),
         6 => (0..16usize, 0..12u8, 0..5u8, proptest::bool::weighted(0.1))
             .prop_map(|(case, action, tenant, stale_version)| Op::Act { case, action, tenant: tenant.min(1), stale_version }),
         4 => (0..16usize, 0..2u8, 0..7u8, 1..400i64)
@@ -163,6 +176,14 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         1 => Just(Op::Restart),
     ]
+}
+
+/// One of three complainants' keys (a test digest; the store only compares them).
+fn complainant_key(i: u8) -> redress_domain::repeat::ComplainantKey {
+    redress_domain::repeat::ComplainantKey {
+        identifier: redress_domain::repeat::ComplainantIdentifier::Phone,
+        digest: redress_domain::Hash([i; 32]),
+    }
 }
 
 fn tenant(i: u8) -> TenantId {
@@ -207,12 +228,17 @@ fn run(ops: Vec<Op>) {
                 sector,
                 offset_h,
                 idem,
+                complainant,
             } => {
                 let new = NewCase {
                     id: CaseId::from_parts(now.as_millisecond() as u64, step as u128),
                     tracking_code: TrackingCode::from_random(step as u64 * 7919),
                     tenant: tenant(t),
                     intake: intake(Sector::ALL[usize::from(sector)], offset_h),
+                    repeat: redress_domain::repeat::RepeatFacts {
+                        complainant_key: complainant.map(complainant_key),
+                        repeat_of: Vec::new(),
+                    },
                     actor: Actor::api("intake"),
                     now,
                     idempotency_key: idem.map(|k| format!("key-{k}")),
@@ -319,6 +345,30 @@ fn run(ops: Vec<Op>) {
                     all_pages(store, query.clone()),
                     all_pages(&model, query),
                     "step {step}: list"
+                );
+            }
+            Op::SameComplainant {
+                tenant: t,
+                complainant,
+                from_h,
+                until_h,
+                limit,
+            } => {
+                // Cases are received around 2026-02-13T02:00Z (± 48 h).
+                let received: Timestamp = "2026-02-13T02:00:00Z".parse().unwrap();
+                let query = ComplainantQuery {
+                    tenant: tenant(t),
+                    digest: complainant_key(complainant).digest,
+                    received_from: received + SignedDuration::from_hours(from_h),
+                    received_until: received + SignedDuration::from_hours(until_h),
+                    limit,
+                };
+                let found = store.same_complainant(&query).unwrap();
+                assert!(found.iter().all(|c| query.matches(c)), "step {step}");
+                assert_eq!(
+                    found,
+                    model.same_complainant(&query).unwrap(),
+                    "step {step}: same complainant"
                 );
             }
             Op::Restart => {

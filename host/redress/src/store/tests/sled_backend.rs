@@ -38,6 +38,7 @@ fn one_banking_case(store: &SledStore, now: Timestamp) -> redress_domain::Case {
             tracking_code: TrackingCode::from_random(1),
             tenant: TenantId::default_tenant(),
             intake: intake(Sector::Banking, 0),
+            repeat: Default::default(),
             actor: Actor::api("intake"),
             now,
             idempotency_key: None,
@@ -196,6 +197,7 @@ fn append_never_decides_inside_a_transaction() {
             tracking_code: TrackingCode::from_random(2),
             tenant: TenantId::from_static("another"),
             intake: intake(Sector::Banking, 0),
+            repeat: Default::default(),
             actor: Actor::api("intake"),
             now,
             idempotency_key: None,
@@ -305,6 +307,7 @@ fn acknowledged_writes_lost_by_the_store_are_named() {
                     tracking_code: TrackingCode::from_random(u64::from(n) + 10),
                     tenant: TenantId::default_tenant(),
                     intake: intake(Sector::Banking, 0),
+                    repeat: Default::default(),
                     actor: Actor::api("intake"),
                     now,
                     idempotency_key: None,
@@ -423,4 +426,130 @@ fn dump_golden_store() {
         cases.write_all(&value).unwrap();
         cases.write_all(b"\n").unwrap();
     }
+}
+
+/// Repeat detection reads an index range: the snapshots it parses are the cases it returns (at
+/// most the limit), however many other cases the tenant has, and a directory indexed under the
+/// previous layout gets the complainant index when it is opened.
+#[test]
+fn earlier_cases_of_a_complainant_come_from_an_index_range() {
+    use super::sled_store::read_counts::during;
+    use redress_domain::repeat::{ComplainantIdentifier, ComplainantKey, RepeatFacts};
+    let key = |i: u8| ComplainantKey {
+        identifier: ComplainantIdentifier::Phone,
+        digest: redress_domain::Hash([i; 32]),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let now = Timestamp::from_second(1_770_000_000).unwrap();
+    let mut ids = Vec::new();
+    {
+        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        // 200 cases: every tenth of complainant 1, received an hour apart; the rest of others.
+        for n in 0..200u64 {
+            let complainant = if n % 10 == 0 { 1 } else { 2 + (n % 7) as u8 };
+            let mut intake = intake(Sector::Banking, 0);
+            intake.received_at = Some(now + SignedDuration::from_hours(n as i64));
+            let Created::New(case) = store
+                .create(NewCase {
+                    id: CaseId::from_parts(n + 1, u128::from(n)),
+                    tracking_code: TrackingCode::from_random(n * 7919 + 1),
+                    tenant: redress_domain::TenantId::default_tenant(),
+                    intake,
+                    repeat: RepeatFacts {
+                        complainant_key: Some(key(complainant)),
+                        repeat_of: Vec::new(),
+                    },
+                    actor: Actor::api("intake"),
+                    now,
+                    idempotency_key: None,
+                    then: None,
+                })
+                .unwrap()
+            else {
+                panic!("not new")
+            };
+            if complainant == 1 {
+                ids.push(case.id);
+            }
+        }
+    }
+    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let query = |from_h: i64, until_h: i64, limit: usize| ComplainantQuery {
+        tenant: redress_domain::TenantId::default_tenant(),
+        digest: key(1).digest,
+        received_from: now + SignedDuration::from_hours(from_h),
+        received_until: now + SignedDuration::from_hours(until_h),
+        limit,
+    };
+    let (found, _, reads) = during(|| store.same_complainant(&query(0, 1_000, 50)).unwrap());
+    let newest_first: Vec<CaseId> = ids.iter().rev().copied().collect();
+    assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), newest_first);
+    assert_eq!(reads, 20, "one snapshot per case returned");
+    // Both ends of the range are included; the limit keeps the newest.
+    let (found, _, reads) = during(|| store.same_complainant(&query(50, 150, 3)).unwrap());
+    assert_eq!(
+        found.iter().map(|c| c.id).collect::<Vec<_>>(),
+        newest_first[4..7]
+    );
+    assert_eq!(reads, 3);
+    // Another tenant sees none of them.
+    let mut other = query(0, 1_000, 50);
+    other.tenant = redress_domain::TenantId::from_static("acme-bank");
+    assert!(store.same_complainant(&other).unwrap().is_empty());
+}
+
+/// A store indexed under the previous layout (no complainant keys) is re-indexed when opened.
+#[test]
+fn an_index_of_the_previous_layout_is_rebuilt_with_complainant_keys() {
+    use redress_domain::repeat::{ComplainantIdentifier, ComplainantKey, RepeatFacts};
+    let dir = tempfile::tempdir().unwrap();
+    let now = Timestamp::from_second(1_770_000_000).unwrap();
+    let digest = redress_domain::Hash([9; 32]);
+    {
+        let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+        store
+            .create(NewCase {
+                id: CaseId::from_parts(1, 1),
+                tracking_code: TrackingCode::from_random(1),
+                tenant: redress_domain::TenantId::default_tenant(),
+                intake: intake(Sector::Banking, 0),
+                repeat: RepeatFacts {
+                    complainant_key: Some(ComplainantKey {
+                        identifier: ComplainantIdentifier::IdentityNumber,
+                        digest,
+                    }),
+                    repeat_of: Vec::new(),
+                },
+                actor: Actor::api("intake"),
+                now,
+                idempotency_key: None,
+                then: None,
+            })
+            .unwrap();
+    }
+    {
+        // What a build of layout 3 left: no complainant keys, its own layout mark.
+        let db = ::sled::open(dir.path()).unwrap();
+        let index = db.open_tree("index").unwrap();
+        for key in index.scan_prefix(b"i").keys() {
+            index.remove(key.unwrap()).unwrap();
+        }
+        db.insert(
+            b"index-layout",
+            b"3: manual, provisional, open clocks by calendar; heads".as_slice(),
+        )
+        .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let found = store
+        .same_complainant(&ComplainantQuery {
+            tenant: redress_domain::TenantId::default_tenant(),
+            digest,
+            received_from: Timestamp::MIN,
+            received_until: Timestamp::MAX,
+            limit: 50,
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1);
 }
