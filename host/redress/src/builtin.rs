@@ -34,11 +34,42 @@ pub fn content_hash() -> String {
     hex::encode(&hasher.finalize()[..8])
 }
 
-/// Writes the built-in rulesets under `parent/<hash>/` (once) and returns that directory.
+/// Whether `dir` holds exactly the embedded files, byte for byte, and nothing else: a folder
+/// under a shared temporary directory could have been planted or damaged by someone else, and
+/// every package in it would be installed.
+fn holds_exactly_the_embedded_files(dir: &Path) -> bool {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            return false;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => stack.push(path),
+                Ok(kind) if kind.is_file() => found.push(path),
+                // A symlink or anything else is not what was written.
+                _ => return false,
+            }
+        }
+    }
+    found.len() == files().len()
+        && files().iter().all(|(name, bytes)| {
+            std::fs::read(dir.join(name)).is_ok_and(|on_disk| on_disk == *bytes)
+        })
+}
+
+/// Writes the built-in rulesets under `parent/<hash>/` (once) and returns that directory. A
+/// folder already there is used only if it holds exactly the embedded files; otherwise it is
+/// written again.
 pub fn write_under(parent: &Path) -> std::io::Result<PathBuf> {
     let target = parent.join(content_hash());
-    if target.join("calendars").is_dir() {
+    if holds_exactly_the_embedded_files(&target) {
         return Ok(target);
+    }
+    if target.exists() {
+        std::fs::remove_dir_all(&target)?;
     }
     std::fs::create_dir_all(parent)?;
     let staging = parent.join(format!(
@@ -59,7 +90,7 @@ pub fn write_under(parent: &Path) -> std::io::Result<PathBuf> {
     match std::fs::rename(&staging, &target) {
         Ok(()) => Ok(target),
         // Another process published the same content first: theirs is as good as ours.
-        Err(_) if target.join("calendars").is_dir() => {
+        Err(_) if holds_exactly_the_embedded_files(&target) => {
             let _ = std::fs::remove_dir_all(&staging);
             Ok(target)
         }
@@ -109,6 +140,13 @@ mod tests {
         let first = write_under(dir.path()).unwrap();
         let again = write_under(dir.path()).unwrap();
         assert_eq!(first, again);
+        // A package planted beside them (or a changed file) is not trusted: written again.
+        std::fs::create_dir_all(first.join("planted")).unwrap();
+        std::fs::write(first.join("planted/ruleset.toml"), "x").unwrap();
+        std::fs::write(first.join("calendars/cn-mainland.toml"), "changed").unwrap();
+        let rewritten = write_under(dir.path()).unwrap();
+        assert!(!rewritten.join("planted").exists());
+        assert!(holds_exactly_the_embedded_files(&rewritten));
         redress_calendar::CalendarSet::load_dir(first.join("calendars")).unwrap();
         assert!(
             first
