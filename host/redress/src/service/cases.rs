@@ -62,18 +62,28 @@ impl Acting {
 const TRACKING_CODE_ATTEMPTS: usize = 4;
 
 impl Redress {
-    /// Refuses an intake whose attributes the ruleset that will decide it does not declare
-    /// (or of another type): a typo would otherwise read as "not given" and decide the case
-    /// wrongly. With no ruleset for the case, nothing is checked (it goes to manual handling).
-    fn check_attributes(
+    /// The ruleset that will decide a new case: selected by tenant, sector and receipt date
+    /// (in the case's time zone), as the decision will select it. Asked once per registration,
+    /// for the attribute check and the repeat window.
+    fn ruleset_at_receipt(
         &self,
         tenant: &TenantId,
         intake: &CaseIntake,
         now: jiff::Timestamp,
-    ) -> Result<(), ServiceError> {
+    ) -> Option<Arc<crate::rules::LoadedRuleset>> {
         let zone = jiff::tz::TimeZone::get(&intake.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
         let received = intake.received_at.unwrap_or(now).to_zoned(zone).date();
-        let Some(ruleset) = self.rules.select(tenant, intake.sector, received) else {
+        self.rules.select(tenant, intake.sector, received)
+    }
+
+    /// Refuses an intake whose attributes the ruleset that will decide it does not declare
+    /// (or of another type): a typo would otherwise read as "not given" and decide the case
+    /// wrongly. With no ruleset for the case, nothing is checked (it goes to manual handling).
+    fn check_attributes(
+        ruleset: Option<&crate::rules::LoadedRuleset>,
+        intake: &CaseIntake,
+    ) -> Result<(), ServiceError> {
+        let Some(ruleset) = ruleset else {
             return Ok(());
         };
         let faults = ruleset.manifest.check_attributes(&intake.attributes);
@@ -99,8 +109,11 @@ impl Redress {
     ) -> Result<Created, ServiceError> {
         let now = self.time.now();
         intake.validate(now).map_err(ServiceError::Invalid)?;
-        self.check_attributes(&tenant, &intake, now)?;
-        let repeat = self.repeat_facts(&tenant, &intake, now).await?;
+        let ruleset = self.ruleset_at_receipt(&tenant, &intake, now);
+        Self::check_attributes(ruleset.as_deref(), &intake)?;
+        let repeat = self
+            .repeat_facts(&tenant, ruleset.as_deref(), &intake, now)
+            .await?;
         let mut last_error = None;
         for _ in 0..TRACKING_CODE_ATTEMPTS {
             let (id, tracking_code) = {

@@ -24,6 +24,7 @@ impl Redress {
     pub(super) async fn repeat_facts(
         &self,
         tenant: &TenantId,
+        ruleset: Option<&crate::rules::LoadedRuleset>,
         intake: &CaseIntake,
         now: Timestamp,
     ) -> Result<RepeatFacts, ServiceError> {
@@ -31,10 +32,7 @@ impl Redress {
             return Ok(RepeatFacts::default());
         };
         let received_at = intake.received_at.unwrap_or(now);
-        let zone = jiff::tz::TimeZone::get(&intake.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-        let received_on = received_at.to_zoned(zone).date();
-        let ruleset = self.rules.select(tenant, intake.sector, received_on);
-        let days = repeat::window_days(ruleset.as_ref().map(|r| &r.manifest.settings));
+        let days = repeat::window_days(ruleset.map(|r| &r.manifest.settings));
         let received_from = received_at
             .checked_sub(SignedDuration::from_hours(24 * days))
             .unwrap_or(Timestamp::MIN);
