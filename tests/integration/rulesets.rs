@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, complaint, read, repo_root};
+use crate::support::{BIN, Server, complaint, read, repo_root};
 
 fn events_of(timeline: &Value, kind: &str) -> Vec<Value> {
     timeline["events"]
@@ -577,6 +577,134 @@ async fn cases_move_between_offices_only_as_the_hierarchy_allows() {
     assert_eq!(status, 409);
     assert!(
         refuses(&problem, "need the tenant's routing table"),
+        "{problem}"
+    );
+}
+
+/// Tailoring without forking (#15): a tenant's package that `extends` the built-in banking
+/// ruleset and overrides one setting. The base's fixtures run with the override and refuse it
+/// until `ruleset test --update` has written the decisions the override leads to; deployed,
+/// it decides the tenant's cases, and only theirs, with its setting.
+#[tokio::test]
+async fn a_tenant_extends_a_built_in_ruleset_overriding_a_setting() {
+    let server = Server::start_with_clock_and_rulesets("2026-03-02T02:00:00Z");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "id = \"acme-banking\"\nversion = \"1.0.0\"\nname = \"Acme Bank: decided within 10 days\"\n\
+                    tenant = \"acme-bank\"\nextends = \"banking-insurance@1.0.0\"\n[settings]\ndecision_days = 10\n";
+    std::fs::write(dir.path().join("ruleset.toml"), manifest).unwrap();
+    let files = |dir: &std::path::Path| {
+        let mut files = BTreeMap::new();
+        files.insert(
+            "ruleset.toml".to_owned(),
+            std::fs::read_to_string(dir.join("ruleset.toml")).unwrap(),
+        );
+        if let Ok(entries) = std::fs::read_dir(dir.join("cases")) {
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let name = format!("cases/{}", path.file_name().unwrap().to_string_lossy());
+                files.insert(name, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        json!({ "files": files })
+    };
+
+    // The base's fixtures expect 15 days: with 10 they fail, and the package is refused.
+    let (status, problem) = server
+        .post_as("acme-bank", "/v1/rulesets", &files(dir.path()))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["type"], "urn:redress:problem:ruleset-fixtures-fail");
+    let rulesets_dir = repo_root().join("rulesets");
+    let cli = |extra: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(["ruleset", "test"])
+            .arg(dir.path())
+            .arg("--rulesets")
+            .arg(&rulesets_dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = cli(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL  01-decision-clock-2026-03-17"), "{out}");
+    let (code, out) = cli(&["--update"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("UPDATED  01-decision-clock-2026-03-17"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-    due_date: \"2026-03-17\"\n")
+            || out.contains("-    due_date: \"2026-03-17\""),
+        "{out}"
+    );
+    assert!(out.contains("+    due_date: \"2026-03-12\""), "{out}");
+    let rewritten =
+        std::fs::read_to_string(dir.path().join("cases/01-decision-clock-2026-03-17.yaml"))
+            .unwrap();
+    assert!(
+        rewritten.starts_with("# Rewritten by `redress ruleset test --update`"),
+        "{rewritten}"
+    );
+    assert!(
+        !dir.path()
+            .join("cases/07-third-party-declined.yaml")
+            .exists(),
+        "a fixture the override does not change is not copied"
+    );
+    let (code, out) = cli(&[]);
+    assert_eq!(code, Some(0), "{out}");
+
+    // Deployed with its updated cases: active, naming its base.
+    let (status, deployed) = server
+        .post_as("acme-bank", "/v1/rulesets", &files(dir.path()))
+        .await;
+    assert_eq!(status, 201, "{deployed}");
+    assert_eq!(deployed["extends"], "banking-insurance@1.0.0");
+    assert_eq!(deployed["tenant"], "acme-bank");
+    let case = json!({"sector": "banking", "channel": "web", "received_at": "2026-03-02T10:00:00+08:00",
+        "complainant": {"name": "王五", "phone": "13900000000", "address": "北京市朝阳区"},
+        "respondent": {"name": "某银行股份有限公司", "division_code": "110105"},
+        "claim": "撤销不当收取的年费", "filed_by": "complainant"});
+    let mine = server.create_as("acme-bank", &case).await;
+    assert_eq!(mine["ruleset"]["id"], "acme-banking", "{mine}");
+    assert_eq!(
+        mine["clocks"]["decision"]["due_at"], "2026-03-12T16:00:00Z",
+        "{mine}"
+    );
+    let theirs = server.create_as("other-bank", &case).await;
+    assert_eq!(theirs["ruleset"]["id"], "banking-insurance", "{theirs}");
+    assert_eq!(
+        theirs["clocks"]["decision"]["due_at"], "2026-03-17T16:00:00Z",
+        "{theirs}"
+    );
+
+    // Anything but settings, or a setting the base does not have, is refused in words.
+    let mut typo = files(dir.path());
+    typo["files"]["ruleset.toml"] = json!(
+        manifest
+            .replace("decision_days", "decision_dayz")
+            .replace("1.0.0\"\nname", "1.0.1\"\nname")
+    );
+    let (status, problem) = server.post_as("acme-bank", "/v1/rulesets", &typo).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem
+            .to_string()
+            .contains("settings.decision_dayz: banking-insurance@1.0.0 has no such setting"),
+        "{problem}"
+    );
+    let mut rules = files(dir.path());
+    rules["files"]["rules.rhai"] = json!("fn decide(t, c, ctx) { [] }");
+    let (status, problem) = server.post_as("acme-bank", "/v1/rulesets", &rules).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem.to_string().contains("overrides settings only"),
         "{problem}"
     );
 }

@@ -260,7 +260,8 @@ impl App {
             Arc::clone(&config.time),
             calendars.clone(),
             Arc::clone(&rules),
-        );
+        )
+        .with_base_rulesets(config.rulesets.clone());
         let tracking = match &config.data {
             Some(data) => {
                 for (path, error) in

@@ -75,26 +75,73 @@ pub struct HistoryStep {
     pub clock: Option<ClockAction>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub actions: Option<Vec<Action>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub clocks: BTreeMap<String, ExpectClock>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub explanation: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectClock {
     /// The local date on which the clock is due (the last day of the period).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub due_date: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     /// The years without a published schedule that the due time relies on (`[]`: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provisional_years: Option<Vec<i16>>,
+}
+
+/// What a decision came to: its actions and reasoning, or the rule failure.
+struct Decided {
+    actions: Vec<Action>,
+    explanation: Vec<String>,
+    failure: Option<String>,
+}
+
+impl Decided {
+    fn of(evaluation: &Evaluation) -> Decided {
+        let mut decided = Decided {
+            actions: Vec::new(),
+            explanation: Vec::new(),
+            failure: None,
+        };
+        for event in &evaluation.events {
+            match event {
+                EventKind::Decision {
+                    actions,
+                    explanation,
+                    ..
+                } => {
+                    decided.actions = actions.clone();
+                    decided.explanation = explanation.clone();
+                }
+                EventKind::RuleFailure { reason, .. } => decided.failure = Some(reason.clone()),
+                _ => {}
+            }
+        }
+        decided
+    }
+}
+
+/// The local date a clock is due on (the last day of its period), if it has a due time.
+fn due_date(case: &Case, clock: &redress_domain::clock::CaseClock) -> Option<Date> {
+    clock.due_at.map(|due| {
+        (due - jiff::SignedDuration::from_nanos(1))
+            .to_zoned(case.time_zone())
+            .date()
+    })
 }
 
 /// What running one fixture found.
@@ -296,24 +343,73 @@ impl Fixture {
         }
     }
 
-    fn compare(&self, evaluation: &Evaluation, differences: &mut Vec<String>) {
-        let mut actions: Vec<Action> = Vec::new();
-        let mut explanation: Vec<String> = Vec::new();
-        let mut failure: Option<String> = None;
-        for event in &evaluation.events {
-            match event {
-                EventKind::Decision {
-                    actions: a,
-                    explanation: e,
-                    ..
-                } => {
-                    actions = a.clone();
-                    explanation = e.clone();
-                }
-                EventKind::RuleFailure { reason, .. } => failure = Some(reason.clone()),
-                _ => {}
-            }
+    /// What the decision came to, in the terms of this fixture's `expect`: the same keys, with
+    /// the values observed (an explanation needle kept only while the reasoning still has it).
+    /// What `redress ruleset test --update` writes for an extension whose settings change the
+    /// decision.
+    pub fn observed(&self, evaluation: &Evaluation) -> Expect {
+        let decided = Decided::of(evaluation);
+        let after = &evaluation.case_after;
+        if let Some(actual) = decided.failure {
+            let failure = match &self.expect.failure {
+                Some(expected) if actual.contains(expected.as_str()) => expected.clone(),
+                _ => actual,
+            };
+            return Expect {
+                failure: Some(failure),
+                ..Expect::default()
+            };
         }
+        let clocks = self
+            .expect
+            .clocks
+            .iter()
+            .filter_map(|(name, wanted)| {
+                let clock = after.clocks.get(name)?;
+                let observed = ExpectClock {
+                    due_date: wanted.due_date.and(due_date(after, clock)),
+                    state: wanted
+                        .state
+                        .as_ref()
+                        .map(|_| clock.state.as_str().to_owned()),
+                    provisional_years: wanted
+                        .provisional_years
+                        .as_ref()
+                        .map(|_| clock.provisional_years.clone()),
+                };
+                Some((name.clone(), observed))
+            })
+            .collect();
+        Expect {
+            actions: self
+                .expect
+                .actions
+                .as_ref()
+                .map(|_| decided.actions.clone()),
+            status: self.expect.status.map(|_| after.status),
+            clocks,
+            failure: None,
+            explanation: self
+                .expect
+                .explanation
+                .iter()
+                .filter(|needle| {
+                    decided
+                        .explanation
+                        .iter()
+                        .any(|line| line.contains(needle.as_str()))
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn compare(&self, evaluation: &Evaluation, differences: &mut Vec<String>) {
+        let Decided {
+            actions,
+            explanation,
+            failure,
+        } = Decided::of(evaluation);
         match (&self.expect.failure, &failure) {
             (Some(expected), Some(actual)) if !actual.contains(expected.as_str()) => differences
                 .push(format!(
@@ -367,12 +463,7 @@ impl Fixture {
                 ));
             }
             if let Some(due_date) = expected.due_date {
-                let tz = evaluation.case_after.time_zone();
-                let actual = clock.due_at.map(|due| {
-                    (due - jiff::SignedDuration::from_nanos(1))
-                        .to_zoned(tz)
-                        .date()
-                });
+                let actual = self::due_date(&evaluation.case_after, clock);
                 if actual != Some(due_date) {
                     let shown =
                         actual.map_or("none (paused or ended)".to_owned(), |d| d.to_string());
@@ -393,4 +484,22 @@ impl Fixture {
             }
         }
     }
+}
+
+/// A fixture file's text with its top-level `expect:` block replaced by `expect`; every other
+/// line (comments included) is kept. `None` when the text has no top-level `expect:`.
+pub fn with_expect(text: &str, expect: &Expect) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("expect:"))?;
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| {
+            !l.is_empty() && !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with('-')
+        })
+        .map_or(lines.len(), |i| start + 1 + i);
+    let block = crate::yaml::to_string(&serde_json::json!({ "expect": expect }));
+    let mut out: Vec<String> = lines[..start].iter().map(|l| (*l).to_owned()).collect();
+    out.extend(block.lines().map(str::to_owned));
+    out.extend(lines[end..].iter().map(|l| (*l).to_owned()));
+    Some(out.join("\n") + "\n")
 }

@@ -119,11 +119,7 @@ impl LoadedRuleset {
         for path in package.files.keys().chain(package.binaries.keys()) {
             check_package_path(path).map_err(PackageError::Invalid)?;
         }
-        let manifest_text = package
-            .files
-            .get("ruleset.toml")
-            .ok_or_else(|| PackageError::Invalid(format!("{}: no ruleset.toml", package.origin)))?;
-        let manifest = Manifest::parse(manifest_text, &format!("{}/ruleset.toml", package.origin))?;
+        let manifest = package.manifest()?;
         let missing_entry = || {
             PackageError::Invalid(format!(
                 "{}: the entry file `{}` is missing",
@@ -326,6 +322,9 @@ pub struct RulesetSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<Signer>,
     pub basis: Vec<String>,
+    /// `<id>@<version>` of the built-in ruleset it tailors, for a package that `extends` one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 impl LoadedRuleset {
@@ -347,6 +346,7 @@ impl LoadedRuleset {
             state: r.state(),
             signed_by: r.signed_by.clone(),
             basis: r.manifest.basis.clone(),
+            extends: r.manifest.extends.clone(),
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct Manifest {
     /// written: an attribute the rules do not read (a typo) would otherwise read as "not given".
     #[serde(default)]
     pub attributes: BTreeMap<String, AttributeDeclaration>,
+    /// `<id>@<version>` of the built-in ruleset this one tailors (`rules::extension`): set by
+    /// resolution, never read from a `ruleset.toml` of a complete package.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 /// An intake attribute's declaration (`[attributes.owners_committee]`).

@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod artifact_cache;
 pub mod engine;
+pub mod extension;
 pub mod fixtures;
 pub mod loaded;
 pub mod manifest;

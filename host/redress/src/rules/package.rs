@@ -154,10 +154,16 @@ impl Package {
             .files
             .get("ruleset.toml")
             .ok_or_else(|| PackageError::Invalid(format!("{}: no ruleset.toml", self.origin)))?;
-        Ok(Manifest::parse(
-            text,
-            &format!("{}/ruleset.toml", self.origin),
-        )?)
+        let origin = format!("{}/ruleset.toml", self.origin);
+        if let Some(extends) = super::extension::declares_extends(text) {
+            let Some(base) = self.files.get(super::extension::BASE_MANIFEST) else {
+                return Err(PackageError::Invalid(format!(
+                    "{origin}: extends `{extends}` but was not resolved against it (deploy it to a server, or test it with `redress ruleset test`, which resolve it)"
+                )));
+            };
+            return Ok(super::extension::merged_manifest(text, base, &origin)?);
+        }
+        Ok(Manifest::parse(text, &origin)?)
     }
 
     /// SHA-256 over every file but the signature (which signs this hash).

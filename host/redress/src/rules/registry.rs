@@ -26,7 +26,7 @@ use super::{
     engine::rhai::RhaiEngine,
     fixtures::FixtureReport,
     loaded::Compiled,
-    manifest::{EngineKind, Manifest},
+    manifest::EngineKind,
     package::sector_name,
     signing::{Expected, SignatureError, Signer, Statement, TrustStore},
     suspensions::Outcomes,
@@ -393,11 +393,7 @@ impl Registry {
         &self,
         package: &Package,
     ) -> Result<Option<(Signer, Statement)>, PackageError> {
-        let manifest_text = package
-            .files
-            .get("ruleset.toml")
-            .ok_or_else(|| PackageError::Invalid(format!("{}: no ruleset.toml", package.origin)))?;
-        let manifest = Manifest::parse(manifest_text, &format!("{}/ruleset.toml", package.origin))?;
+        let manifest = package.manifest()?;
         let trust = self.trust_for(manifest.tenant.as_deref());
         if manifest.engine != EngineKind::Wasm || !trust.is_enforced() {
             return Ok(None);

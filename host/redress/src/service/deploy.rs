@@ -128,6 +128,13 @@ impl Redress {
         .map_err(DeployError::task_failed("storing the plugin keys"))?
     }
 
+    /// Resolves packages that `extend` a built-in ruleset against the packages in `dir` (the
+    /// built-in rulesets' folder).
+    pub fn with_base_rulesets(mut self, dir: std::path::PathBuf) -> Self {
+        self.base_rulesets = Some(dir);
+        self
+    }
+
     /// Keeps deployed packages under `dir` (normally `<data>/rulesets`).
     pub fn with_deployed_dir(mut self, dir: std::path::PathBuf) -> Self {
         self.deployed_dir = Some(dir);
@@ -150,7 +157,15 @@ impl Redress {
         let rules = Arc::clone(&self.rules);
         let calendars = self.calendars.current();
         let deployed_dir = self.deployed_dir.clone();
+        let base_rulesets = self.base_rulesets.clone();
         tokio::task::spawn_blocking(move || {
+            // An extension becomes a complete package (the base's files and its settings)
+            // before anything looks at it: what is checked is what is stored and pinned.
+            let bases = base_rulesets
+                .as_deref()
+                .map(crate::rules::extension::bases_in)
+                .unwrap_or_default();
+            let package = crate::rules::extension::resolve(package, &bases)?;
             // Who may deploy it is decided from the manifest before anything is compiled or
             // compared: a package for another tenant is refused without looking at that
             // tenant's packages.

@@ -66,6 +66,8 @@ pub struct Redress {
     rules: Arc<Registry>,
     /// Where deployed packages are kept, so that a restart reinstalls them.
     deployed_dir: Option<std::path::PathBuf>,
+    /// The built-in rulesets' folder: the bases a deployed package may `extend`.
+    base_rulesets: Option<std::path::PathBuf>,
     routing: Arc<RoutingTables>,
     /// Where each tenant's trusted plugin-vendor keys are kept (`<tenant>.toml`).
     plugin_keys_dir: Option<std::path::PathBuf>,
@@ -88,6 +90,7 @@ impl Redress {
             calendars,
             rules,
             deployed_dir: None,
+            base_rulesets: None,
             routing: Arc::new(RoutingTables::default()),
             plugin_keys_dir: None,
             calendar_record: Arc::new(crate::revision::CalendarRecord::in_memory()),
