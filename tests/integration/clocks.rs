@@ -152,6 +152,72 @@ async fn a_clock_is_computed_explained_paused_and_resumed() {
 }
 
 #[tokio::test]
+async fn two_overlapping_pauses_stop_the_count_from_the_first_start_to_the_last_end() {
+    let server = Server::start_with_clock("2026-02-13T03:00:00Z");
+    let id = server.create(&complaint()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clocks = format!("/v1/cases/{id}/clocks");
+    let (status, _) = server.post(&clocks, &acceptance_clock()).await;
+    assert_eq!(status, 201);
+    // Appraisal from Tue 02-24, mediation from Wed 02-25 (banking arts. 18 and 23 both exclude
+    // their time): one interval of not counting.
+    server.set_time("2026-02-24T02:00:00Z");
+    let pause = |reason: &str| json!({"type": "pause", "name": "acceptance", "reason": reason});
+    let resume = |ground: Option<&str>| match ground {
+        Some(g) => json!({"type": "resume", "name": "acceptance", "pause": g}),
+        None => json!({"type": "resume", "name": "acceptance"}),
+    };
+    assert_eq!(server.post(&clocks, &pause("appraisal: 检测")).await.0, 201);
+    server.set_time("2026-02-25T02:00:00Z");
+    let (status, both) = server.post(&clocks, &pause("mediation")).await;
+    assert_eq!(status, 201, "{both}");
+    assert_eq!(
+        both["case"]["clocks"]["acceptance"]["open_pauses"],
+        json!(["appraisal: 检测", "mediation"])
+    );
+    // The same ground twice, or a resume that does not say which pause ended, is refused.
+    let (status, problem) = server.post(&clocks, &pause("mediation")).await;
+    assert_eq!(status, 409, "{problem}");
+    server.set_time("2026-02-26T02:00:00Z");
+    let (status, problem) = server.post(&clocks, &resume(None)).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .to_string()
+            .contains("name the one that ended"),
+        "{problem}"
+    );
+    let (status, problem) = server.post(&clocks, &resume(Some("inspection"))).await;
+    assert_eq!(status, 409, "{problem}");
+    // The appraisal ends on Thu 02-26: mediation still holds the clock.
+    let (status, one_left) = server.post(&clocks, &resume(Some("appraisal"))).await;
+    assert_eq!(status, 201, "{one_left}");
+    let clock = &one_left["case"]["clocks"]["acceptance"];
+    assert_eq!(clock["state"], "paused", "{clock}");
+    assert!(clock["due_at"].is_null());
+    assert_eq!(clock["open_pauses"], json!(["mediation"]));
+    // Mediation ends on Fri 02-27. Not counted: 02-25, 02-26, 02-27 (the day a pause starts
+    // counts, as in the test above), so the due date moves three working days past Mon 03-02,
+    // to Thu 03-05.
+    server.set_time("2026-02-27T02:00:00Z");
+    let (status, resumed) = server.post(&clocks, &resume(Some("mediation"))).await;
+    assert_eq!(status, 201, "{resumed}");
+    let clock = &resumed["case"]["clocks"]["acceptance"];
+    assert_eq!(clock["state"], "running");
+    assert_eq!(clock["due_at"], "2026-03-05T16:00:00Z", "{clock}");
+    assert_eq!(clock["pauses"].as_array().unwrap().len(), 1, "{clock}");
+    assert_eq!(clock["pauses"][0]["reason"], "appraisal: 检测; mediation");
+    assert!(clock.get("open_pauses").is_none(), "{clock}");
+    assert_eq!(
+        clock_events(&server, &id).await.len(),
+        5,
+        "start, pause, pause, end of one pause, resume; nothing for the refusals"
+    );
+}
+
+#[tokio::test]
 async fn the_scheduler_warns_then_breaches_exactly_once_across_a_kill_9() {
     let mut server = Server::start_with_clock("2026-02-13T03:00:00Z");
     let id = server.create(&complaint()).await["id"]

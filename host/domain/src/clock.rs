@@ -212,6 +212,12 @@ pub struct CaseClock {
     pub provisional_years: Vec<i16>,
     #[serde(default)]
     pub pauses: Vec<PauseRecord>,
+    /// While paused: every ground the clock is paused on (two pauses may overlap, e.g. an
+    /// appraisal and a mediation); it counts again only when the last of them ends. Empty in
+    /// records written before overlapping pauses existed: [`CaseClock::open_pauses`] then
+    /// reads the open pause's reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_pauses: Vec<String>,
     #[serde(default)]
     pub extensions: Vec<ExtensionRecord>,
     pub warned_at: Option<Timestamp>,
@@ -231,6 +237,31 @@ impl CaseClock {
             .saturating_add(self.extensions.iter().map(|e| e.amount).sum())
     }
 
+    /// The grounds the clock is paused on now, in the order they began; empty unless paused.
+    pub fn open_pauses(&self) -> Vec<&str> {
+        if self.state != ClockState::Paused {
+            return Vec::new();
+        }
+        if self.open_pauses.is_empty() {
+            return self
+                .pauses
+                .last()
+                .filter(|p| p.until.is_none())
+                .map(|p| vec![p.reason.as_str()])
+                .unwrap_or_default();
+        }
+        self.open_pauses.iter().map(String::as_str).collect()
+    }
+
+    /// The open pause ground a resume naming `asked` ends: the ground itself, or a ground
+    /// written `<asked>: <details>` (a rule pauses on `appraisal: 司法鉴定` and resumes
+    /// `appraisal`).
+    pub fn open_pause_named(&self, asked: &str) -> Option<&str> {
+        self.open_pauses()
+            .into_iter()
+            .find(|ground| pause_ground_matches(ground, asked))
+    }
+
     /// Whether the scheduler still owes this clock a warning.
     pub fn warning_pending(&self) -> Option<Timestamp> {
         match self.state {
@@ -248,6 +279,14 @@ impl CaseClock {
     }
 }
 
+/// Whether a pause ground answers to `asked` (see [`CaseClock::open_pause_named`]).
+pub fn pause_ground_matches(ground: &str, asked: &str) -> bool {
+    ground == asked
+        || ground
+            .strip_prefix(asked)
+            .is_some_and(|rest| rest.starts_with(':'))
+}
+
 /// What happened to a clock. Every computed value is recorded, so replay needs no calendar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "change", rename_all = "snake_case")]
@@ -257,32 +296,25 @@ pub enum ClockChange {
         started_at: Timestamp,
         schedule: Schedule,
     },
-    Paused {
-        reason: String,
-    },
-    Resumed {
-        schedule: Schedule,
-    },
+    /// The clock stops counting on this ground. On a clock already paused, the ground is
+    /// added: the pauses overlap, and the clock counts again only when every ground has ended.
+    Paused { reason: String },
+    /// One of several overlapping pause grounds ended; the clock stays paused on the others.
+    PauseEnded { ground: String },
+    /// The last pause ground ended: counting continues.
+    Resumed { schedule: Schedule },
     Extended {
         extension: ExtensionRecord,
         schedule: Schedule,
     },
     /// New facts: counting starts again from this event.
-    Restarted {
-        reason: String,
-        schedule: Schedule,
-    },
+    Restarted { reason: String, schedule: Schedule },
     /// The obligation was met (`met: true`) or the clock was stopped.
-    Stopped {
-        met: bool,
-        reason: Option<String>,
-    },
+    Stopped { met: bool, reason: Option<String> },
     /// Fired by the scheduler at `warning_at`.
     Warned,
     /// Fired by the scheduler at `due_at`; `escalated_to` is the next escalation tier, if any.
-    Breached {
-        escalated_to: Option<String>,
-    },
+    Breached { escalated_to: Option<String> },
     /// The calendar the clock counts in changed (a year's schedule was published or amended)
     /// and the due time was computed again from the clock's recorded start, pauses and
     /// extensions. A warning already fired is not fired again. A breach already fired stays in
@@ -317,6 +349,16 @@ pub enum ClockError {
         state: &'static str,
         change: &'static str,
     },
+    #[error("clock `{name}` is already paused on `{ground}`")]
+    AlreadyPausedOn { name: String, ground: String },
+    #[error("clock `{name}` has no open pause `{asked}` (paused on: {open})")]
+    NoSuchPause {
+        name: String,
+        asked: String,
+        open: String,
+    },
+    #[error("clock `{name}` is paused on several grounds ({open}): name the one that ended")]
+    WhichPause { name: String, open: String },
 }
 
 impl ClockChange {
@@ -324,6 +366,7 @@ impl ClockChange {
         match self {
             ClockChange::Started { .. } => "start",
             ClockChange::Paused { .. } => "pause",
+            ClockChange::PauseEnded { .. } => "end_pause",
             ClockChange::Resumed { .. } => "resume",
             ClockChange::Extended { .. } => "extend",
             ClockChange::Restarted { .. } => "restart",
@@ -373,6 +416,7 @@ pub fn apply_change(
                 provisional: schedule.provisional,
                 provisional_years: schedule.provisional_years.clone(),
                 pauses: Vec::new(),
+                open_pauses: Vec::new(),
                 extensions: Vec::new(),
                 warned_at: None,
                 breached_at: None,
@@ -382,18 +426,51 @@ pub fn apply_change(
             })
         }
         (None, _) => Err(ClockError::NoSuchClock(name.to_owned())),
-        (Some(mut c), ClockChange::Paused { reason }) => {
-            if c.state != ClockState::Running {
+        (Some(mut c), ClockChange::Paused { reason }) => match c.state {
+            ClockState::Running => {
+                c.state = ClockState::Paused;
+                c.pauses.push(PauseRecord {
+                    from: at,
+                    until: None,
+                    reason: reason.clone(),
+                });
+                c.open_pauses = vec![reason.clone()];
+                c.due_at = None;
+                c.warning_at = None;
+                Ok(c)
+            }
+            ClockState::Paused => {
+                if c.open_pauses().contains(&reason.as_str()) {
+                    return Err(ClockError::AlreadyPausedOn {
+                        name: name.to_owned(),
+                        ground: reason.clone(),
+                    });
+                }
+                // One interval of not counting, from the first ground's start to the last
+                // ground's end: the record names every ground it covers.
+                c.open_pauses = c.open_pauses().into_iter().map(str::to_owned).collect();
+                c.open_pauses.push(reason.clone());
+                if let Some(open) = c.pauses.last_mut().filter(|p| p.until.is_none()) {
+                    open.reason = format!("{}; {reason}", open.reason);
+                }
+                Ok(c)
+            }
+            _ => Err(wrong(&c)),
+        },
+        (Some(mut c), ClockChange::PauseEnded { ground }) => {
+            let open: Vec<String> = c.open_pauses().into_iter().map(str::to_owned).collect();
+            if c.state != ClockState::Paused || open.len() < 2 {
                 return Err(wrong(&c));
             }
-            c.state = ClockState::Paused;
-            c.pauses.push(PauseRecord {
-                from: at,
-                until: None,
-                reason: reason.clone(),
-            });
-            c.due_at = None;
-            c.warning_at = None;
+            let Some(index) = open.iter().position(|g| g == ground) else {
+                return Err(ClockError::NoSuchPause {
+                    name: name.to_owned(),
+                    asked: ground.clone(),
+                    open: open.join(", "),
+                });
+            };
+            c.open_pauses = open;
+            c.open_pauses.remove(index);
             Ok(c)
         }
         (Some(mut c), ClockChange::Resumed { schedule }) => {
@@ -404,6 +481,7 @@ pub fn apply_change(
                 open.until = Some(at);
             }
             c.state = ClockState::Running;
+            c.open_pauses.clear();
             set_schedule(&mut c, schedule);
             Ok(c)
         }
@@ -443,6 +521,7 @@ pub fn apply_change(
             c.state = ClockState::Running;
             c.started_at = at;
             c.pauses.clear();
+            c.open_pauses.clear();
             c.warned_at = None;
             c.breached_at = None;
             set_schedule(&mut c, schedule);
@@ -458,6 +537,7 @@ pub fn apply_change(
             if let Some(open) = c.pauses.last_mut().filter(|p| p.until.is_none()) {
                 open.until = Some(at);
             }
+            c.open_pauses.clear();
             // Answering after a breach does not undo the breach: the clock stays breached.
             c.state = match (c.state, met) {
                 (ClockState::Breached, _) => ClockState::Breached,
@@ -585,8 +665,14 @@ pub enum ClockAction {
     },
     /// Stop counting (testing, inspection, appraisal, mediation in banking).
     Pause { name: String, reason: String },
-    /// Continue counting the remaining time in the same unit.
-    Resume { name: String },
+    /// End a pause: `pause` names its ground (see [`CaseClock::open_pause_named`]); it may be
+    /// left out when the clock is paused on one ground only. The clock counts again, in the
+    /// same unit, once no ground is left.
+    Resume {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pause: Option<String>,
+    },
     /// Add to the clock's amount, counted from the same start.
     Extend {
         name: String,
@@ -612,7 +698,7 @@ impl ClockAction {
         match self {
             ClockAction::Start { clock, .. } => &clock.name,
             ClockAction::Pause { name, .. }
-            | ClockAction::Resume { name }
+            | ClockAction::Resume { name, .. }
             | ClockAction::Extend { name, .. }
             | ClockAction::Restart { name, .. }
             | ClockAction::Stop { name, .. } => name,
@@ -628,7 +714,12 @@ impl ClockAction {
                 text(&mut errors, "/name", name, 64);
                 text(&mut errors, "/reason", reason, 2_000);
             }
-            ClockAction::Resume { name } => text(&mut errors, "/name", name, 64),
+            ClockAction::Resume { name, pause } => {
+                text(&mut errors, "/name", name, 64);
+                if let Some(pause) = pause {
+                    text(&mut errors, "/pause", pause, 2_000);
+                }
+            }
             ClockAction::Extend {
                 name,
                 amount,

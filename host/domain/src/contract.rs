@@ -102,8 +102,11 @@ pub enum Action {
         name: String,
         reason: String,
     },
+    /// End a pause of the clock; `pause` names the ground when several overlap.
     ResumeClock {
         name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pause: Option<String>,
     },
     StopClock {
         name: String,
@@ -219,7 +222,10 @@ impl Action {
                 name: name.clone(),
                 reason: reason.clone(),
             },
-            Action::ResumeClock { name } => ClockAction::Resume { name: name.clone() },
+            Action::ResumeClock { name, pause } => ClockAction::Resume {
+                name: name.clone(),
+                pause: pause.clone(),
+            },
             Action::StopClock { name, met, reason } => ClockAction::Stop {
                 name: name.clone(),
                 met: *met,

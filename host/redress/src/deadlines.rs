@@ -147,22 +147,56 @@ pub fn change_for(
         }
         ClockAction::Pause { name, reason } => {
             let clock = existing(name)?;
-            if clock.state != ClockState::Running {
-                return Err(wrong(clock, name, "pause"));
-            }
-            if clock.due_at.is_some_and(|due| due <= now) {
-                return Err(ApplyError::Deadline(format!(
-                    "clock `{name}` is past its due time; a breached clock cannot be paused"
-                )));
+            match clock.state {
+                ClockState::Running => {
+                    if clock.due_at.is_some_and(|due| due <= now) {
+                        return Err(ApplyError::Deadline(format!(
+                            "clock `{name}` is past its due time; a breached clock cannot be paused"
+                        )));
+                    }
+                }
+                // A second ground while paused: the pauses overlap.
+                ClockState::Paused => {
+                    if clock.open_pauses().contains(&reason.as_str()) {
+                        return Err(ApplyError::Clock(ClockError::AlreadyPausedOn {
+                            name: name.clone(),
+                            ground: reason.clone(),
+                        }));
+                    }
+                }
+                _ => return Err(wrong(clock, name, "pause")),
             }
             ClockChange::Paused {
                 reason: reason.clone(),
             }
         }
-        ClockAction::Resume { name } => {
+        ClockAction::Resume { name, pause } => {
             let clock = existing(name)?;
             if clock.state != ClockState::Paused {
                 return Err(wrong(clock, name, "resume"));
+            }
+            let open = clock.open_pauses();
+            let listed = || open.join(", ");
+            let ending = match pause {
+                Some(asked) => clock.open_pause_named(asked).ok_or_else(|| {
+                    ApplyError::Clock(ClockError::NoSuchPause {
+                        name: name.clone(),
+                        asked: asked.clone(),
+                        open: listed(),
+                    })
+                })?,
+                None if open.len() > 1 => {
+                    return Err(ApplyError::Clock(ClockError::WhichPause {
+                        name: name.clone(),
+                        open: listed(),
+                    }));
+                }
+                None => open.first().copied().unwrap_or_default(),
+            };
+            if open.len() > 1 {
+                return Ok(ClockChange::PauseEnded {
+                    ground: ending.to_owned(),
+                });
             }
             let mut pauses = clock.pauses.clone();
             if let Some(open) = pauses.last_mut() {

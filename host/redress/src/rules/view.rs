@@ -82,6 +82,8 @@ pub struct ClockView {
     pub started_at: String,
     pub extended_by: u32,
     pub breached: bool,
+    /// The grounds it is paused on now (two may overlap), in the order they began.
+    pub open_pauses: Vec<String>,
 }
 
 fn present(value: &Option<redress_domain::Sensitive<String>>) -> bool {
@@ -167,6 +169,11 @@ impl<'a> CaseView<'a> {
                             extended_by: clock.extensions.iter().map(|e| e.amount).sum(),
                             breached: clock.breached_at.is_some()
                                 || clock.state == redress_domain::clock::ClockState::Breached,
+                            open_pauses: clock
+                                .open_pauses()
+                                .into_iter()
+                                .map(str::to_owned)
+                                .collect(),
                         },
                     )
                 })
@@ -259,6 +266,10 @@ pub fn to_rhai(case: &Case) -> rhai::Dynamic {
             Dynamic::from(i64::from(clock.extended_by)),
         );
         m.insert("breached".into(), Dynamic::from(clock.breached));
+        m.insert(
+            "open_pauses".into(),
+            Dynamic::from_array(clock.open_pauses.iter().map(|g| text(g)).collect()),
+        );
         clocks.insert((*clock_name).into(), Dynamic::from_map(m));
     }
     let handled: Array = view

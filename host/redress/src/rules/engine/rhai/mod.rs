@@ -296,6 +296,14 @@ fn register_vocabulary(engine: &mut Engine) {
     engine.register_fn("resume_clock", |name: &str| {
         obj([("type", s("resume_clock")), ("name", s(name))])
     });
+    // Overlapping pauses: name the ground that ended (`appraisal` ends `appraisal: 司法鉴定`).
+    engine.register_fn("resume_clock", |name: &str, pause: &str| {
+        obj([
+            ("type", s("resume_clock")),
+            ("name", s(name)),
+            ("pause", s(pause)),
+        ])
+    });
     engine.register_fn("stop_clock", |name: &str| {
         obj([("type", s("stop_clock")), ("name", s(name))])
     });

@@ -234,7 +234,7 @@ fn from_wit(action: wit::Action, manifest: &Manifest) -> Action {
             name: p.name,
             reason: p.reason,
         },
-        wit::Action::ResumeClock(name) => Action::ResumeClock { name },
+        wit::Action::ResumeClock(name) => Action::ResumeClock { name, pause: None },
         wit::Action::StopClock(s) => Action::StopClock {
             name: s.name,
             met: s.met,
