@@ -1,5 +1,7 @@
 //! The guest side of the Redress plugin interface: `redress:ruleset@1.0.0` at the crate root,
-//! `redress:ruleset@1.1.0` (1.0.0 plus the host's working-day calendar) in [`v1_1`].
+//! `redress:ruleset@1.1.0` (1.0.0 plus the host's working-day calendar) in [`v1_1`], and
+//! `redress:ruleset@1.2.0` (1.1.0 plus repeat candidates, open pauses, `merge-into` and
+//! `end-pause`) in [`v1_2`].
 //!
 //! A vendor writes one function over plain Rust types and exports it:
 //!
@@ -120,50 +122,11 @@ macro_rules! helpers {
 
 helpers!();
 
-/// The interface `redress:ruleset@1.1.0`: 1.0.0's types and decider, and the host's
-/// working-day calendar ([`v1_1::calendar`]). With the feature `v1_1` only (see Cargo.toml:
-/// a 1.0.0 plugin must not link these bindings).
-///
-/// ```ignore
-/// use redress_plugin_sdk::v1_1::{self as sdk, calendar, CaseView, Context, Decision, Ruleset, Trigger};
-///
-/// let last = calendar::add_calendar_days("", "2026-09-01", 30, true)?; // "" = the ruleset's calendar
-/// assert_eq!(last.date, "2026-10-08");   // 民法典 art. 203: rolled off National Day
-/// if last.is_provisional() { /* a year without a published schedule decided it */ }
-/// ```
-#[cfg(feature = "v1_1")]
-pub mod v1_1 {
-    // The world is 1.1.0's `ruleset`, included under another name: wit-bindgen names a macro it
-    // exports from the crate root after the world, which 1.0.0's bindings already use.
-    wit_bindgen::generate!({
-        inline: "package redress:sdk;\nworld ruleset-v1-1 { include redress:ruleset/ruleset@1.1.0; }",
-        path: "../wit/1.1.0",
-        world: "ruleset-v1-1",
-        generate_all,
-        pub_export_macro: true,
-        export_macro_name: "export_bindings_v1_1",
-        default_bindings_module: "redress_plugin_sdk::v1_1",
-        additional_derives: [serde::Serialize, serde::Deserialize],
-    });
-
-    pub use crate::export_ruleset_v1_1 as export_ruleset;
-    pub use exports::redress::ruleset::decider::Guest as Ruleset;
-    pub use redress::ruleset::types::*;
-
-    /// The interface version this module builds plugins for.
-    pub const INTERFACE_VERSION: &str = "1.1.0";
-
-    /// Logs through the host (its tracing, rate- and size-limited). On a native build, where
-    /// there is no host, it does nothing.
-    pub fn log(level: LogLevel, message: &str) {
-        #[cfg(target_arch = "wasm32")]
-        redress::ruleset::host::log(level, message);
-        #[cfg(not(target_arch = "wasm32"))]
-        let _ = (level, message);
-    }
-
-    helpers!();
-
+/// The calendar questions of interfaces 1.1.0 and 1.2.0 (the same `calendar` interface), over
+/// the bindings of the module it is invoked in.
+#[cfg(any(feature = "v1_1", feature = "v1_2"))]
+macro_rules! calendar_module {
+    () => {
     /// The host's working-day calendars: the ones its clocks use, in force for the decision,
     /// counted as the clocks count (the start day is never counted). `calendar` is a calendar
     /// id, `""` the ruleset's own; dates are `YYYY-MM-DD`. Each call costs fuel. On a native
@@ -269,6 +232,54 @@ pub mod v1_1 {
             }
         }
     }
+    };
+}
+
+/// The interface `redress:ruleset@1.1.0`: 1.0.0's types and decider, and the host's
+/// working-day calendar ([`v1_1::calendar`]). With the feature `v1_1` only (see Cargo.toml:
+/// a 1.0.0 plugin must not link these bindings).
+///
+/// ```ignore
+/// use redress_plugin_sdk::v1_1::{self as sdk, calendar, CaseView, Context, Decision, Ruleset, Trigger};
+///
+/// let last = calendar::add_calendar_days("", "2026-09-01", 30, true)?; // "" = the ruleset's calendar
+/// assert_eq!(last.date, "2026-10-08");   // 民法典 art. 203: rolled off National Day
+/// if last.is_provisional() { /* a year without a published schedule decided it */ }
+/// ```
+#[cfg(feature = "v1_1")]
+pub mod v1_1 {
+    // The world is 1.1.0's `ruleset`, included under another name: wit-bindgen names a macro it
+    // exports from the crate root after the world, which 1.0.0's bindings already use.
+    wit_bindgen::generate!({
+        inline: "package redress:sdk;\nworld ruleset-v1-1 { include redress:ruleset/ruleset@1.1.0; }",
+        path: "../wit/1.1.0",
+        world: "ruleset-v1-1",
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export_bindings_v1_1",
+        default_bindings_module: "redress_plugin_sdk::v1_1",
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+
+    pub use crate::export_ruleset_v1_1 as export_ruleset;
+    pub use exports::redress::ruleset::decider::Guest as Ruleset;
+    pub use redress::ruleset::types::*;
+
+    /// The interface version this module builds plugins for.
+    pub const INTERFACE_VERSION: &str = "1.1.0";
+
+    /// Logs through the host (its tracing, rate- and size-limited). On a native build, where
+    /// there is no host, it does nothing.
+    pub fn log(level: LogLevel, message: &str) {
+        #[cfg(target_arch = "wasm32")]
+        redress::ruleset::host::log(level, message);
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = (level, message);
+    }
+
+    helpers!();
+
+    calendar_module!();
 }
 
 /// Exports `$ty` (an implementation of [`v1_1::Ruleset`]) as the plugin's `decider@1.1.0`;
@@ -278,5 +289,85 @@ pub mod v1_1 {
 macro_rules! export_ruleset_v1_1 {
     ($ty:ident) => {
         $crate::v1_1::export_bindings_v1_1!($ty with_types_in $crate::v1_1);
+    };
+}
+
+/// The interface `redress:ruleset@1.2.0`: 1.1.0, and the `additions` interface: the earlier
+/// cases the host found that the complaint may repeat and the grounds each paused clock is
+/// paused on (`CaseAdditions`, a parameter of `decide` of its own), and two more answers,
+/// `Action12::MergeInto` and `Action12::EndPause`. Every 1.0.0 action is `Action12::Base`
+/// (`action.into()`). With the feature `v1_2` only (see Cargo.toml).
+///
+/// ```ignore
+/// use redress_plugin_sdk::v1_2::{Action, Action12, CaseAdditions, MergeIntoAction};
+///
+/// let earlier = additions.repeat_of.iter().find(|c| {
+///     c.basis.iter().any(|b| b.kind == "same_complainant") && c.status != "closed"
+/// });
+/// if let Some(c) = earlier {
+///     actions.push(Action12::MergeInto(MergeIntoAction { case_id: c.case_id.clone(), reason: "…".into() }));
+/// }
+/// actions.push(Action::Accept(None).into());
+/// ```
+#[cfg(feature = "v1_2")]
+pub mod v1_2 {
+    wit_bindgen::generate!({
+        inline: "package redress:sdk;\nworld ruleset-v1-2 { include redress:ruleset/ruleset@1.2.0; }",
+        path: "../wit/1.2.0",
+        world: "ruleset-v1-2",
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export_bindings_v1_2",
+        default_bindings_module: "redress_plugin_sdk::v1_2",
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+
+    pub use crate::export_ruleset_v1_2 as export_ruleset;
+    pub use exports::redress::ruleset::decider::Guest as Ruleset;
+    pub use redress::ruleset::additions::{
+        Action12, CaseAdditions, ClockPauses, Decision12, EndPauseAction, MatchBasis,
+        MergeIntoAction, RepeatCandidate,
+    };
+    pub use redress::ruleset::types::*;
+
+    /// The interface version this module builds plugins for.
+    pub const INTERFACE_VERSION: &str = "1.2.0";
+
+    /// Logs through the host (its tracing, rate- and size-limited). On a native build, where
+    /// there is no host, it does nothing.
+    pub fn log(level: LogLevel, message: &str) {
+        #[cfg(target_arch = "wasm32")]
+        redress::ruleset::host::log(level, message);
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = (level, message);
+    }
+
+    helpers!();
+    calendar_module!();
+
+    impl From<Action> for Action12 {
+        fn from(action: Action) -> Action12 {
+            Action12::Base(action)
+        }
+    }
+
+    impl CaseAdditions {
+        /// The grounds clock `clock` is paused on now (empty unless paused).
+        pub fn open_pauses(&self, clock: &str) -> &[String] {
+            self.pauses
+                .iter()
+                .find(|p| p.clock == clock)
+                .map_or(&[], |p| p.open_pauses.as_slice())
+        }
+    }
+}
+
+/// Exports `$ty` (an implementation of [`v1_2::Ruleset`]) as the plugin's `decider@1.2.0`;
+/// also reachable as `redress_plugin_sdk::v1_2::export_ruleset!`.
+#[cfg(feature = "v1_2")]
+#[macro_export]
+macro_rules! export_ruleset_v1_2 {
+    ($ty:ident) => {
+        $crate::v1_2::export_bindings_v1_2!($ty with_types_in $crate::v1_2);
     };
 }

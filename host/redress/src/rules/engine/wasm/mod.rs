@@ -21,7 +21,9 @@
 //!
 //! Versioning: each released interface version has its own frozen WIT folder and its own
 //! bindings file beside this one (`v1_0_0.rs`: bindings, host glue and conversions;
-//! `v1_1_0.rs`: its bindings, the calendar import, 1.0.0's unchanged types and conversions); the
+//! `v1_1_0.rs`: its bindings, the calendar import, 1.0.0's unchanged types and conversions;
+//! `v1_2_0.rs`: the `additions` interface (repeat candidates and open pauses in, `merge-into`
+//! and `end-pause` out) over 1.0.0's types and 1.1.0's imports); the
 //! limits and the instance pool are in `limits.rs`. The host reads the version a component
 //! exports (`redress:ruleset/decider@<version>`), refuses a version it has no bindings for,
 //! naming both, and otherwise keeps the matching bindings (`Bindings`) and dispatches every
@@ -53,14 +55,16 @@ use crate::rules::{
 mod limits;
 mod v1_0_0;
 mod v1_1_0;
+mod v1_2_0;
 
 /// The interface versions this host has bindings for.
-pub const SUPPORTED_INTERFACES: &[&str] = &[v1_0_0::VERSION, v1_1_0::VERSION];
+pub const SUPPORTED_INTERFACES: &[&str] = &[v1_0_0::VERSION, v1_1_0::VERSION, v1_2_0::VERSION];
 
 /// The interfaces a component built for `version` may import (its own version's only).
 fn provided_imports(version: &str) -> Vec<String> {
     match version {
         v1_1_0::VERSION => v1_1_0::IMPORTS.iter().map(|i| (*i).to_owned()).collect(),
+        v1_2_0::VERSION => v1_2_0::IMPORTS.iter().map(|i| (*i).to_owned()).collect(),
         _ => vec![
             format!("redress:ruleset/host@{version}"),
             format!("redress:ruleset/types@{version}"),
@@ -128,12 +132,30 @@ pub struct Descriptor {
     pub interface_version: String,
 }
 
+/// A plugin's answer, in the types of the interface it was built for.
+enum Answer {
+    /// 1.0.0 and 1.1.0 (the same `decision`).
+    V1_0(
+        Result<
+            v1_0_0::redress::ruleset::types::Decision,
+            v1_0_0::redress::ruleset::types::DecideError,
+        >,
+    ),
+    V1_2(
+        Result<
+            v1_2_0::redress::ruleset::additions::Decision12,
+            v1_0_0::redress::ruleset::types::DecideError,
+        >,
+    ),
+}
+
 /// A linked plugin, by the interface version it was built for: the one place a call picks the
 /// bindings of that version.
 #[derive(Clone)]
 enum Bindings {
     V1_0_0(v1_0_0::RulesetPre<PluginState>),
     V1_1_0(v1_1_0::RulesetPre<PluginState>),
+    V1_2_0(v1_2_0::RulesetPre<PluginState>),
 }
 
 impl Bindings {
@@ -146,6 +168,7 @@ impl Bindings {
         match version {
             v1_0_0::VERSION => v1_0_0::link(linker, component).map(Bindings::V1_0_0),
             v1_1_0::VERSION => v1_1_0::link(linker, component).map(Bindings::V1_1_0),
+            v1_2_0::VERSION => v1_2_0::link(linker, component).map(Bindings::V1_2_0),
             other => Err(wasmtime::Error::msg(format!(
                 "this host has no bindings for interface version {other}"
             ))),
@@ -175,6 +198,7 @@ impl WasmEngine {
         let mut linker = Linker::new(&engine);
         v1_0_0::add_to_linker(&mut linker).map_err(engine_error)?;
         v1_1_0::add_to_linker(&mut linker).map_err(engine_error)?;
+        v1_2_0::add_to_linker(&mut linker).map_err(engine_error)?;
         spawn_epoch_ticker(&engine)?;
         Ok(WasmEngine {
             engine,
@@ -355,6 +379,7 @@ impl WasmEngine {
         self.run(name, LOADING, calendars, |store| match &plugin.bindings {
             Bindings::V1_0_0(pre) => v1_0_0::describe(pre, store),
             Bindings::V1_1_0(pre) => v1_1_0::describe(pre, store),
+            Bindings::V1_2_0(pre) => v1_2_0::describe(pre, store),
         })
     }
 
@@ -368,18 +393,37 @@ impl WasmEngine {
         case: &Case,
         ctx: &RuleContext<'_>,
     ) -> Result<Decision, RuleError> {
-        // 1.1.0's types are 1.0.0's (`v1_1_0`): one conversion in and out for both.
+        // 1.1.0's and 1.2.0's types are 1.0.0's: one conversion of the case for all three;
+        // 1.2.0 adds what its `additions` interface carries.
         let input = v1_0_0::Input::new(trigger, case, ctx, manifest, settings)?;
-        self.check_input_size(input.text_bytes)?;
+        let additions = match &plugin.bindings {
+            Bindings::V1_2_0(_) => Some(v1_2_0::additions(case)),
+            _ => None,
+        };
+        let added_bytes = additions.as_ref().map_or(0, |(_, bytes)| *bytes);
+        self.check_input_size(input.text_bytes.saturating_add(added_bytes))?;
         let reference = format!("{}@{}", manifest.id, manifest.version);
         let calendars = CalendarQuestions::new(ctx.calendars, &manifest.calendar);
         let answer = self.run(&reference, &case.tenant, calendars, |store| {
-            match &plugin.bindings {
-                Bindings::V1_0_0(pre) => v1_0_0::decide(pre, store, &input),
-                Bindings::V1_1_0(pre) => v1_1_0::decide(pre, store, &input),
-            }
+            Ok(match (&plugin.bindings, &additions) {
+                (Bindings::V1_0_0(pre), _) => Answer::V1_0(v1_0_0::decide(pre, store, &input)?),
+                (Bindings::V1_1_0(pre), _) => Answer::V1_0(v1_1_0::decide(pre, store, &input)?),
+                (Bindings::V1_2_0(pre), Some((added, _))) => {
+                    Answer::V1_2(v1_2_0::decide(pre, store, &input, added)?)
+                }
+                (Bindings::V1_2_0(_), None) => {
+                    return Err(wasmtime::Error::msg("1.2.0 additions were not computed"));
+                }
+            })
         })?;
-        v1_0_0::to_decision(answer.map_err(v1_0_0::declined)?, manifest)
+        match answer {
+            Answer::V1_0(answer) => {
+                v1_0_0::to_decision(answer.map_err(v1_0_0::declined)?, manifest)
+            }
+            Answer::V1_2(answer) => {
+                v1_2_0::to_decision(answer.map_err(v1_0_0::declined)?, manifest)
+            }
+        }
     }
 
     /// The cap on the text handed to a plugin.

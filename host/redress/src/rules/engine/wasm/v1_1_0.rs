@@ -56,11 +56,17 @@ type LogLevel = v1_0_0::redress::ruleset::types::LogLevel;
 /// Defines the interface's imports in `linker`, by hand: the types (no functions), the
 /// logging import and the calendar import.
 pub(super) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    linker.instance(&format!("redress:ruleset/types@{VERSION}"))?;
+    add_imports(linker, VERSION)
+}
+
+/// The imports of `version`, 1.1.0 or a later version whose `host` and `calendar` interfaces
+/// are 1.1.0's (1.2.0's are: its bindings map them onto these).
+pub(super) fn add_imports(linker: &mut Linker<PluginState>, version: &str) -> wasmtime::Result<()> {
+    linker.instance(&format!("redress:ruleset/types@{version}"))?;
     linker
-        .instance(&format!("redress:ruleset/host@{VERSION}"))?
+        .instance(&format!("redress:ruleset/host@{version}"))?
         .func_wrap("log", log_import)?;
-    let mut calendar = linker.instance(&format!("redress:ruleset/calendar@{VERSION}"))?;
+    let mut calendar = linker.instance(&format!("redress:ruleset/calendar@{version}"))?;
     calendar.func_wrap(
         "day",
         |mut store: StoreContextMut<'_, PluginState>, (id, date): (WasmStr, WasmStr)| {
