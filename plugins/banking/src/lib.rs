@@ -6,19 +6,20 @@
 //! `conduct:<kind>:<evidence>`; the intake attributes declared in ruleset.toml) are documented
 //! in the Rhai file and in rulesets/banking-insurance/README.md.
 //!
-//! Interface 1.0.0 does not show the host's repeat candidates (`repeat_of`), a clock's open
-//! pauses, nor let a plugin merge a case or name the pause it ends. So this plugin cannot
-//! decide art. 18 ¶3 (merging a repeat), the flags that rest on the host's repeat candidates,
-//! or end one of two overlapping pauses: those fixtures are decided differently (see the
-//! README).
+//! Interface 1.2.0: it needs the host's repeat candidates and `merge-into` (art. 18 ¶3, the
+//! frequent-repeat flag), each paused clock's open grounds and `end-pause` (an appraisal during
+//! mediation, arts. 18 and 23), and the host's calendar (the earlier case's period).
 
-use redress_plugin_sdk::{
-    Action, AttributeValue, CaseView, ClassifyAction, ClockSpec, ClockStart, ClockUnit, Context,
-    DayEnd, DecideError, Decision, Descriptor, EscalateAction, ExtendClockAction, HandlerAction,
-    NotifyAction, PauseClockAction, RejectAction, RequestInformationAction, RestartClockAction,
-    RouteAction, Ruleset, Severity, StartClockAction, StopClockAction, Trigger, WarnBefore,
-    action_field, attribute, setting_bool, setting_int, setting_text,
+use redress_plugin_sdk::v1_2::{
+    Action, Action12, AttributeValue, CaseAdditions, CaseView, ClassifyAction, ClockSpec,
+    ClockStart, ClockUnit, Context, DayEnd, DecideError, Decision12, Descriptor, EndPauseAction,
+    EscalateAction, ExtendClockAction, HandlerAction, MergeIntoAction, NotifyAction,
+    PauseClockAction, RejectAction, RequestInformationAction, RestartClockAction, RouteAction,
+    Ruleset, Severity, StartClockAction, StopClockAction, Trigger, WarnBefore, action_field,
+    attribute, calendar, setting_bool, setting_int, setting_text,
 };
+
+mod native;
 
 #[derive(Debug)]
 pub struct Banking;
@@ -26,7 +27,7 @@ pub struct Banking;
 // Only in the plugin: natively, the component export names (`redress:ruleset/...`) are not
 // valid linker symbols, and the native build is for tests and benchmarks.
 #[cfg(target_arch = "wasm32")]
-redress_plugin_sdk::export_ruleset!(Banking);
+redress_plugin_sdk::v1_2::export_ruleset!(Banking);
 
 impl Ruleset for Banking {
     fn describe() -> Descriptor {
@@ -34,26 +35,40 @@ impl Ruleset for Banking {
             id: "banking-insurance-plugin".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             sector: "banking".into(),
-            interface_version: redress_plugin_sdk::INTERFACE_VERSION.into(),
+            interface_version: redress_plugin_sdk::v1_2::INTERFACE_VERSION.into(),
         }
     }
 
-    fn decide(trigger: Trigger, case: CaseView, ctx: Context) -> Result<Decision, DecideError> {
-        decide(&trigger, &case, &ctx)
+    fn decide(
+        trigger: Trigger,
+        case: CaseView,
+        additions: CaseAdditions,
+        ctx: Context,
+    ) -> Result<Decision12, DecideError> {
+        decide_with(&trigger, &case, &additions, &ctx)
     }
 }
 
-/// The decision, as a plain function (the native build calls it directly).
-pub fn decide(trigger: &Trigger, case: &CaseView, ctx: &Context) -> Result<Decision, DecideError> {
+pub use native::decide;
+
+/// The decision, as a plain function (the native build calls it directly; there the host's
+/// calendar answers with an error, so a repeat candidate fails the decision natively).
+pub fn decide_with(
+    trigger: &Trigger,
+    case: &CaseView,
+    add: &CaseAdditions,
+    ctx: &Context,
+) -> Result<Decision12, DecideError> {
     let settings = Settings::read(ctx)?;
     let mut out = Out::default();
     let rules = Rules {
         case,
+        add,
         ctx,
         s: &settings,
     };
     match trigger {
-        Trigger::CaseReceived => rules.on_received(&mut out),
+        Trigger::CaseReceived => rules.on_received(&mut out)?,
         Trigger::HandlerEvent(action) => rules.on_handler_event(action, &mut out),
         Trigger::ClockWarning(clock) => {
             out.because(format!(
@@ -111,14 +126,9 @@ struct Settings {
     decline_third_party_filings: bool,
     ask_agent_documents: bool,
     ask_heir_proof: bool,
-    /// Read (a missing setting fails as in the Rhai ruleset) but not used: interface 1.0.0
-    /// shows no repeat candidates.
-    #[allow(dead_code)]
     merge_repeat_complaints: bool,
-    #[allow(dead_code)]
     repeat_merge_period_days: i64,
     abuse_review_to: String,
-    #[allow(dead_code)]
     frequent_repeat_threshold: i64,
     recusal_decided_by: String,
     warning_days: i64,
@@ -167,13 +177,13 @@ impl Settings {
 }
 
 struct Out {
-    decision: Decision,
+    decision: Decision12,
 }
 
 impl Default for Out {
     fn default() -> Self {
         Out {
-            decision: Decision {
+            decision: Decision12 {
                 actions: Vec::new(),
                 explanation: Vec::new(),
             },
@@ -186,6 +196,9 @@ impl Out {
         self.decision.explanation.push(text);
     }
     fn push(&mut self, action: Action) {
+        self.decision.actions.push(Action12::Base(action));
+    }
+    fn push12(&mut self, action: Action12) {
         self.decision.actions.push(action);
     }
 }
@@ -284,6 +297,10 @@ fn day_number(date: &str) -> Option<i64> {
     Some(era * 146_097 + doe)
 }
 
+fn calendar_failure(e: calendar::CalendarError) -> DecideError {
+    DecideError::Unsupported(format!("the host calendar did not answer: {e:?}"))
+}
+
 const COUNTED: [&str; 3] = ["decision", "forwarded_handling", "review"];
 const CONDUCT: [&str; 3] = ["false_information", "for_profit", "abusive_conduct"];
 
@@ -308,6 +325,7 @@ fn conduct_out(evidence: &[String], flags: &[String], s: &Settings, out: &mut Ou
 
 struct Rules<'a> {
     case: &'a CaseView,
+    add: &'a CaseAdditions,
     ctx: &'a Context,
     s: &'a Settings,
 }
@@ -349,7 +367,7 @@ impl Rules<'_> {
         }
     }
 
-    fn clock_view(&self, name: &str) -> Option<&redress_plugin_sdk::ClockView> {
+    fn clock_view(&self, name: &str) -> Option<&redress_plugin_sdk::v1_2::ClockView> {
         self.case.clocks.iter().find(|c| c.name == name)
     }
 
@@ -362,7 +380,8 @@ impl Rules<'_> {
     }
 
     fn extended_by(&self, name: &str) -> i64 {
-        self.clock_view(name).map_or(0, |c| i64::from(c.extended_by))
+        self.clock_view(name)
+            .map_or(0, |c| i64::from(c.extended_by))
     }
 
     /// The last local day of a clock due at local midnight (+08:00): `…T16:00:00Z`.
@@ -371,7 +390,7 @@ impl Rules<'_> {
         (due.get(11..) == Some("16:00:00Z")).then(|| due[..10].to_owned())
     }
 
-    fn on_received(&self, out: &mut Out) {
+    fn on_received(&self, out: &mut Out) -> Result<(), DecideError> {
         let s = self.s;
         self.conduct_flags(out);
         let heir = self.attr_true("heir_of_consumer");
@@ -395,7 +414,7 @@ impl Rules<'_> {
                     art("18 ¶4")
                 ));
                 out.push(notify("filer", "not_handled_notice"));
-                return;
+                return Ok(());
             }
             out.because(format!(
                 "{who}: handled all the same (setting decline_third_party_filings = false)"
@@ -403,7 +422,11 @@ impl Rules<'_> {
             out.push(flag("filed_by_third_party"));
         }
         self.document_requests(out);
-        // Art. 18 ¶3 (merging a repeat) needs the host's repeat candidates: not in 1.0.0.
+        if let Some((case_id, reason)) = self.repeat_decision(out)? {
+            out.push(Action::Accept(None));
+            out.push12(Action12::MergeInto(MergeIntoAction { case_id, reason }));
+            return Ok(());
+        }
         let count = i64::from(self.case.complainant_count);
         let by_count = count >= s.major_complaint_threshold;
         let by_cause = self.attr_true("major_cause");
@@ -456,6 +479,7 @@ impl Rules<'_> {
             clock: spec,
             from: ClockStart::Received,
         }));
+        Ok(())
     }
 
     fn conduct_flags(&self, out: &mut Out) {
@@ -468,7 +492,21 @@ impl Rules<'_> {
                 flags.push(name.to_owned());
             }
         }
-        // The frequent-repeat flag rests on the host's repeat candidates: not in 1.0.0.
+        let n = self.add.repeat_of.len();
+        if i64::try_from(n).unwrap_or(i64::MAX) >= self.s.frequent_repeat_threshold {
+            let ids: Vec<&str> = self
+                .add
+                .repeat_of
+                .iter()
+                .map(|c| c.case_id.as_str())
+                .collect();
+            evidence.push(format!(
+                "frequent_repeat_complaints: {n} earlier complaints by the same complainant against the same respondent within the repeat window (host repeat_of: {}; threshold {}, an enterprise default)",
+                ids.join(", "),
+                self.s.frequent_repeat_threshold
+            ));
+            flags.push("frequent_repeat_complaints".to_owned());
+        }
         conduct_out(&evidence, &flags, self.s, out);
     }
 
@@ -521,6 +559,109 @@ impl Rules<'_> {
                 ));
             }
         }
+    }
+
+    /// The local (Asia/Shanghai, UTC+8, the calendar's time zone) date of a UTC instant: at or
+    /// after 16:00Z it is already the next day there.
+    fn local_date(instant: &str) -> Result<String, DecideError> {
+        let day = instant.get(0..10).unwrap_or(instant);
+        if instant.get(11..13).unwrap_or("") >= "16" {
+            return calendar::add_calendar_days("", day, 1, false)
+                .map_err(calendar_failure)?
+                .firm()
+                .map_err(calendar_failure);
+        }
+        Ok(day.to_owned())
+    }
+
+    /// Art. 18 ¶3 (secondary): the same complaint again within the handling period of an
+    /// earlier one is merged, unless it brings new facts or reasons (see rules.rhai).
+    fn repeat_decision(&self, out: &mut Out) -> Result<Option<(String, String)>, DecideError> {
+        let s = self.s;
+        const OPEN: [&str; 5] = [
+            "received",
+            "accepted",
+            "transferred",
+            "in_progress",
+            "reopened",
+        ];
+        for c in &self.add.repeat_of {
+            let has = |kind: &str| c.basis.iter().any(|b| b.kind == kind);
+            if !has("same_complainant") || !has("similar_issue") {
+                continue;
+            }
+            let received = Self::local_date(&c.received_at)?;
+            let days = u32::try_from(s.repeat_merge_period_days).unwrap_or(0);
+            let last = calendar::add_calendar_days("", &received, days, s.roll_forward)
+                .map_err(calendar_failure)?
+                .date;
+            let within = OPEN.contains(&c.status.as_str())
+                && self.case.received_date.as_str() <= last.as_str();
+            let what = format!("case {} (received {received}, {})", c.case_id, c.status);
+            if !within {
+                out.because(format!(
+                    "{}: repeats {what}, which is no longer in its handling period (open and to {last}): handled as a new complaint",
+                    art("18 ¶3")
+                ));
+                out.push(flag("repeat_complaint"));
+                return Ok(None);
+            }
+            if self.attr_true("new_facts_or_reasons") {
+                out.because(format!(
+                    "{}: repeats {what} within its handling period, but brings new facts or reasons: handled as a new complaint with its own period",
+                    art("18 ¶3")
+                ));
+                out.push(flag("repeat_complaint"));
+                return Ok(None);
+            }
+            if !s.merge_repeat_complaints {
+                out.because(format!(
+                    "{}: repeats {what} within its handling period; not merged (setting merge_repeat_complaints = false): handled as a new complaint",
+                    art("18 ¶3")
+                ));
+                out.push(flag("repeat_complaint"));
+                return Ok(None);
+            }
+            out.because(format!(
+                "{}: the same complaint again within the handling period of {what} (to {last}): handled together with it (可以合并处理); its period is not restarted (only new facts or reasons restart it)",
+                art("18 ¶3")
+            ));
+            return Ok(Some((
+                c.case_id.clone(),
+                format!(
+                    "{}: the same complaint within the handling period of {}",
+                    art("18 ¶3"),
+                    c.case_id
+                ),
+            )));
+        }
+        Ok(None)
+    }
+
+    /// The open ground of mediation (`mediation`) or, with `mediation` false, of an appraisal
+    /// (any other ground), while the clock is paused (arts. 18, 23: they may overlap).
+    fn open_ground(&self, name: &str, mediation: bool) -> Option<String> {
+        if self.state_of(name) != "paused" {
+            return None;
+        }
+        self.add
+            .open_pauses(name)
+            .iter()
+            .find(|g| (g.as_str() == "mediation" || g.starts_with("mediation:")) == mediation)
+            .cloned()
+    }
+
+    /// Ends one ground: the only one (the clock counts again), or one of two (it stays paused).
+    fn end_pause(&self, name: &str, ground: String, still: String, out: &mut Out) {
+        if self.add.open_pauses(name).len() <= 1 {
+            out.push(Action::ResumeClock(name.into()));
+            return;
+        }
+        out.because(still);
+        out.push12(Action12::EndPause(EndPauseAction {
+            clock: name.into(),
+            pause: ground,
+        }));
     }
 
     fn representatives(&self, out: &mut Out) {
@@ -633,21 +774,27 @@ impl Rules<'_> {
             return;
         }
         if text.starts_with("mediation:ended") {
-            // Interface 1.0.0 shows no open pauses: a paused clock is taken to be paused for
-            // the mediation alone.
-            if self.state_of("decision") != "paused" {
+            let Some(ground) = self.open_ground("decision", true) else {
                 out.because(format!(
                     "{}: the decision clock is not paused for mediation; nothing to resume",
                     art("23")
                 ));
                 return;
-            }
+            };
             out.because(format!(
                 "{}: mediation ended without agreement; the remaining {} time continues",
                 art("23"),
                 art("18")
             ));
-            out.push(Action::ResumeClock("decision".into()));
+            self.end_pause(
+                "decision",
+                ground,
+                format!(
+                    "{}: the clock stays paused for the appraisal until it ends too",
+                    art("18")
+                ),
+                out,
+            );
             return;
         }
         if text.starts_with("extend:complex") {
@@ -833,17 +980,28 @@ impl Rules<'_> {
                 }));
                 out.push(notify("complainant", "appraisal_notice"));
             }
-            // Interface 1.0.0 shows no open pauses: a paused clock is taken to be paused for the
-            // appraisal alone (with two pauses open the host refuses this unnamed resume).
-            "finish_appraisal" if state == "paused" => {
+            "finish_appraisal" => {
+                let Some(ground) = self.open_ground("decision", false) else {
+                    return;
+                };
                 out.because(format!(
                     "{}: the appraisal ended; the remaining time continues",
                     art("18")
                 ));
-                out.push(Action::ResumeClock("decision".into()));
+                self.end_pause(
+                    "decision",
+                    ground,
+                    format!(
+                        "{}: the clock stays paused for the mediation until it ends too",
+                        art("23")
+                    ),
+                    out,
+                );
             }
-            // Likewise: a paused clock is taken to be paused for an appraisal, not a mediation.
-            "start_mediation" if matches!(state, "running" | "paused") => {
+            "start_mediation"
+                if matches!(state, "running" | "paused")
+                    && self.open_ground("decision", true).is_none() =>
+            {
                 out.because(format!(
                     "{}: mediation time is not counted in the handling period{}",
                     art("23"),
@@ -879,7 +1037,9 @@ impl Rules<'_> {
                             art("15")
                         )
                     });
-                    out.decision.actions.extend(stops);
+                    out.decision
+                        .actions
+                        .extend(stops.into_iter().map(Action12::Base));
                 }
             }
             "record_new_facts" if self.counting("decision") => {
