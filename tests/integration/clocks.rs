@@ -453,3 +453,57 @@ async fn the_rulesets_escalation_on_breach_is_applied_once_across_a_kill_9() {
         .count();
     assert_eq!(breach_decisions, 1);
 }
+
+/// A window the law gives a party (banking art. 20: 30 days to ask for a review) is closed at
+/// its end, not breached: no escalation, and the rules are still asked (`clock_breach`).
+#[tokio::test]
+async fn a_window_closes_at_its_end_and_is_never_breached() {
+    let server = Server::start_with_clock_and_rulesets("2026-03-02T02:00:00Z");
+    let case = server
+        .create(&json!({"sector": "banking", "channel": "web", "received_at": "2026-03-02T10:00:00+08:00",
+            "complainant": {"name": "王五", "phone": "13900000000", "address": "北京市朝阳区"},
+            "respondent": {"name": "某银行股份有限公司", "division_code": "110105"},
+            "claim": "撤销不当收取的年费", "filed_by": "complainant"}))
+        .await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    server.set_time("2026-03-05T02:00:00Z");
+    let (status, resolved) = server
+        .act(&id, json!({"type": "resolve", "outcome": "退还年费"}))
+        .await;
+    assert_eq!(status, 201, "{resolved}");
+    let window = &resolved["case"]["clocks"]["review_request_window"];
+    assert_eq!(window["state"], "running", "{resolved}");
+    assert_eq!(window["spec"]["window"], true, "{window}");
+    server.set_time("2026-05-01T00:00:00Z");
+    wait_for(&server, &id, "the window to close", |events| {
+        events
+            .iter()
+            .any(|e| e["name"] == "review_request_window" && e["change"] == "stopped")
+    })
+    .await;
+    let (_, case) = server.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(
+        case["clocks"]["review_request_window"]["state"], "stopped",
+        "{case}"
+    );
+    assert!(case["clocks"]["review_request_window"]["breached_at"].is_null());
+    let events = clock_events(&server, &id).await;
+    assert_eq!(count(&events, "breached"), 0, "{events:?}");
+    let closed: Vec<_> = events
+        .iter()
+        .filter(|e| e["name"] == "review_request_window" && e["change"] == "stopped")
+        .collect();
+    assert_eq!(closed.len(), 1);
+    assert!(
+        closed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the window closed")
+    );
+    assert!(
+        case["ruling"]["escalations"]
+            .as_array()
+            .is_none_or(|e| e.is_empty()),
+        "{case}"
+    );
+}

@@ -81,6 +81,24 @@ pub struct ClockSpec {
     /// records that declare none, so older histories keep their hashes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub met_by: Vec<String>,
+    /// A window, not a duty: a period the law gives a party (the complainant's 30 days to ask
+    /// for a review, an office's 5 working days to object). Nobody breaches it: at its due
+    /// time the scheduler closes it (`Stopped`, not met, reason [`WINDOW_CLOSED`]), uses no
+    /// escalation tier and does not count it against anyone's timeliness; the rules are asked
+    /// with `clock_breach` as for any due clock. Declared in the package's manifest
+    /// (`[clocks.<name>] window = true`); absent from older records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub window: bool,
+}
+
+/// The reason recorded when a window's time is over (see [`ClockSpec::window`]).
+pub const WINDOW_CLOSED: &str = "the window closed: the period the law gives a party is over";
+
+impl ClockChange {
+    /// Whether this change closes a window at its due time.
+    pub fn closes_window(&self) -> bool {
+        matches!(self, ClockChange::Stopped { met: false, reason: Some(r) } if r == WINDOW_CLOSED)
+    }
 }
 
 impl ClockSpec {

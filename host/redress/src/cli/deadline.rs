@@ -75,6 +75,7 @@ pub fn run(args: DeadlineArgs, settings: &Settings) -> anyhow::Result<ExitCode> 
         article: None,
         escalation: Vec::new(),
         met_by: Vec::new(),
+        window: false,
     };
     let deadline =
         deadlines::compute(&calendars, &spec, start, &[], &[]).map_err(anyhow::Error::msg)?;

@@ -71,10 +71,11 @@ pub fn decision_events(
         let kind = if let Some(lifecycle) = action.lifecycle() {
             EventKind::Handler { action: lifecycle }
         } else if let Some(mut request) = action.clock(scratch.received_at) {
-            if let ClockAction::Start { clock, .. } = &mut request
-                && clock.met_by.is_empty()
-            {
-                clock.met_by = ruleset.manifest.met_by(&clock.name).to_vec();
+            if let ClockAction::Start { clock, .. } = &mut request {
+                if clock.met_by.is_empty() {
+                    clock.met_by = ruleset.manifest.met_by(&clock.name).to_vec();
+                }
+                clock.window |= ruleset.manifest.is_window(&clock.name);
             }
             match deadlines::change_for(ctx.calendars, &scratch, &request, ctx.now) {
                 Ok(change) => EventKind::Clock {

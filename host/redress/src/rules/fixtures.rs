@@ -265,10 +265,11 @@ impl Fixture {
                 (_, Some(request)) => {
                     // A clock the rules started carries its declaration from the manifest.
                     let mut request = request.clone();
-                    if let ClockAction::Start { clock, .. } = &mut request
-                        && clock.met_by.is_empty()
-                    {
-                        clock.met_by = ruleset.manifest.met_by(&clock.name).to_vec();
+                    if let ClockAction::Start { clock, .. } = &mut request {
+                        if clock.met_by.is_empty() {
+                            clock.met_by = ruleset.manifest.met_by(&clock.name).to_vec();
+                        }
+                        clock.window |= ruleset.manifest.is_window(&clock.name);
                     }
                     let change = deadlines::change_for(calendars, &case, &request, step.at)
                         .map_err(|e| format!("case.history[{i}]: {e}"))?;
@@ -299,14 +300,25 @@ impl Fixture {
                 self.now,
             )
             .map_err(|e| format!("trigger: {e}"))?,
-            Trigger::ClockBreach { clock } => apply(
-                &mut case,
-                EventKind::Clock {
-                    name: clock.clone(),
-                    change: ClockChange::Breached { escalated_to: None },
-                },
-                self.now,
-            )
+            Trigger::ClockBreach { clock } => {
+                let window = case.clocks.get(clock).is_some_and(|c| c.spec.window);
+                apply(
+                    &mut case,
+                    EventKind::Clock {
+                        name: clock.clone(),
+                        // As the scheduler records it: a window closes, a duty breaches.
+                        change: if window {
+                            ClockChange::Stopped {
+                                met: false,
+                                reason: Some(redress_domain::clock::WINDOW_CLOSED.to_owned()),
+                            }
+                        } else {
+                            ClockChange::Breached { escalated_to: None }
+                        },
+                    },
+                    self.now,
+                )
+            }
             .map_err(|e| format!("trigger: {e}"))?,
         }
         let ctx = RuleContext {

@@ -129,6 +129,10 @@ pub struct ClockDeclaration {
     /// met when one of them is recorded, even if the rules' decision on that action fails.
     #[serde(default)]
     pub met_by: Vec<String>,
+    /// A window a party is given, not a duty (`ClockSpec::window`): closed at its due time,
+    /// never breached, never escalated.
+    #[serde(default)]
+    pub window: bool,
 }
 
 /// Dates written as TOML dates (`2019-11-30`) or as strings.
@@ -288,6 +292,11 @@ impl Manifest {
 
     pub fn applies_on(&self, date: Date) -> bool {
         date >= self.effective_from && self.effective_until.is_none_or(|until| date <= until)
+    }
+
+    /// Whether clock `name` is declared a window.
+    pub fn is_window(&self, name: &str) -> bool {
+        self.clocks.get(name).is_some_and(|d| d.window)
     }
 
     /// The actions that meet clock `name`, as declared.

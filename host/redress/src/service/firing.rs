@@ -32,6 +32,11 @@ impl Redress {
                     } => Some(Trigger::ClockBreach {
                         clock: name.clone(),
                     }),
+                    EventKind::Clock { name, change } if change.closes_window() => {
+                        Some(Trigger::ClockBreach {
+                            clock: name.clone(),
+                        })
+                    }
                     EventKind::Clock {
                         name,
                         change: ClockChange::Warned,
@@ -64,6 +69,14 @@ fn firing(case: &Case, entry: &DueClock, now: Timestamp) -> Vec<EventKind> {
     let change = match entry.kind {
         DueKind::Warning if clock.warning_pending().is_some_and(|at| at <= now) => {
             ClockChange::Warned
+        }
+        DueKind::Breach
+            if clock.breach_pending().is_some_and(|at| at <= now) && clock.spec.window =>
+        {
+            ClockChange::Stopped {
+                met: false,
+                reason: Some(redress_domain::clock::WINDOW_CLOSED.to_owned()),
+            }
         }
         DueKind::Breach if clock.breach_pending().is_some_and(|at| at <= now) => {
             let tier = usize::try_from(clock.escalation_level).unwrap_or(usize::MAX);

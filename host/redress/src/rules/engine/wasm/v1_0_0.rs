@@ -224,6 +224,7 @@ fn from_wit(action: wit::Action, manifest: &Manifest) -> Action {
                 // Declared in the package's manifest (`[clocks.<name>] met_by`), filled in by
                 // `rules::apply` for both engines alike.
                 met_by: Vec::new(),
+                window: false,
             },
             from: match s.from {
                 wit::ClockStart::Received => ClockStart::Received,
