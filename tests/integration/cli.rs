@@ -175,7 +175,7 @@ fn routing_test_shows_the_office_the_rule_and_why() {
     assert!(out.starts_with("office 330108-ecommerce"), "{out}");
     assert!(out.contains("matched: rule #5"), "{out}");
     assert!(
-        out.contains("as the complainant chose (Order 20 art. 12)"),
+        out.contains("the complainant's choice (Order 20 arts. 12–13)"),
         "{out}"
     );
     assert!(out.contains("escalation: 3301-msa → 33-msa"), "{out}");

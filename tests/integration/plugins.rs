@@ -945,12 +945,13 @@ fn calendar_probe_package() -> Package {
     package
 }
 
-/// Interface 1.1.0 works beside 1.0.0: a 1.1.0 plugin asks the host's calendar (the set in
-/// force for the decision, with provisional years marked and every failure an error value it
-/// handles), and the 1.0.0 banking plugin, built with the same SDK, still loads as 1.0.0 and
-/// decides.
+/// The three interface versions side by side: a 1.1.0 plugin asks the host's calendar (the set
+/// in force for the decision, with provisional years marked and every failure an error value
+/// it handles); the banking plugin, built for 1.2.0 with the same SDK, decides like the Rhai
+/// ruleset; the hostile plugins, built for 1.0.0, still load as 1.0.0 (their decisions are
+/// tested above).
 #[test]
-fn a_1_1_0_plugin_asks_the_calendar_and_a_1_0_0_plugin_still_decides() {
+fn a_1_1_0_plugin_asks_the_calendar_beside_1_2_0_and_1_0_0_plugins() {
     use redress::rules::wasm::WasmEngine;
     let calendars = calendars();
     let (case, now) = a_bank_case(&calendars);
@@ -966,7 +967,14 @@ fn a_1_1_0_plugin_asks_the_calendar_and_a_1_0_0_plugin_still_decides() {
     let banking = wasm
         .load(&banking_package.binaries["banking.wasm"], "banking")
         .unwrap();
-    assert_eq!(banking.descriptor.interface_version, "1.0.0");
+    assert_eq!(banking.descriptor.interface_version, "1.2.0");
+    let hostile = wasm
+        .load(
+            &hostile_package("declines").binaries["plugin.wasm"],
+            "declines",
+        )
+        .unwrap();
+    assert_eq!(hostile.descriptor.interface_version, "1.0.0");
 
     let (probe, _) = LoadedRuleset::compile(&engine, &probe_package).unwrap();
     let ctx = RuleContext {
@@ -1019,7 +1027,7 @@ fn a_1_1_0_plugin_asks_the_calendar_and_a_1_0_0_plugin_still_decides() {
         decision.explanation
     );
 
-    // 1.0.0, unchanged: the banking plugin decides this case as the Rhai ruleset does.
+    // 1.2.0: the banking plugin decides this case as the Rhai ruleset does.
     let (banking, _) = LoadedRuleset::compile(&engine, &banking_package).unwrap();
     let (rhai, _) = LoadedRuleset::compile(
         &engine,

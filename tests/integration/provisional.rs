@@ -201,10 +201,13 @@ async fn a_published_schedule_revises_every_open_clock_exactly_once() {
     let mut server = Server::start_with_clock_and_ruleset_dir("2026-12-21T02:00:00Z", rulesets);
     // Three accepted complaints: their 45-working-day mediation runs into 2027.
     let mut ids = Vec::new();
-    for _ in 0..3 {
-        let case = server
-            .create(&complaint_received("2026-12-21T10:00:00+08:00"))
-            .await;
+    // Three complainants: one complainant's second complaint on the same matter, once the
+    // first is accepted, is not accepted again (Order 20 art. 15(2); the repeat is found by the
+    // host).
+    for n in 0..3 {
+        let mut body = complaint_received("2026-12-21T10:00:00+08:00");
+        body["complainant"]["phone"] = json!(format!("1380013800{n}"));
+        let case = server.create(&body).await;
         let id = case["id"].as_str().unwrap().to_owned();
         let (status, accepted) = server.act(&id, json!({"type": "accept"})).await;
         assert_eq!(status, 201, "{accepted}");

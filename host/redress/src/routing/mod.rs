@@ -10,8 +10,10 @@
 //! intake for a person to route).
 //!
 //! The place that has jurisdiction is where the respondent operates, except for a seller on an
-//! online platform (market supervision, Order 20 art. 12): the platform operator's domicile when
-//! the complainant chose it (intake attribute `complainant_chose_platform_domicile`) or when the
+//! online platform (market supervision, Order 20 arts. 12–13): the platform operator's domicile
+//! when the complaint was filed with an office there (intake attribute
+//! `receiving_office_division` covering the platform's domicile and not the seller's place:
+//! filing there *is* the complainant's choice, regulations §8, no flag of its own) or when the
 //! seller's place is unknown.
 
 use std::collections::BTreeMap;
@@ -117,17 +119,23 @@ impl RouteQuery {
     pub fn for_intake(intake: &CaseIntake) -> RouteQuery {
         let respondent = &intake.respondent;
         let online = respondent.online.as_ref();
-        let chose_platform = intake
-            .attributes
-            .get("complainant_chose_platform_domicile")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
         let platform_code = online.and_then(|o| o.platform_division_code.clone());
+        let receiving = intake
+            .attributes
+            .get("receiving_office_division")
+            .and_then(serde_json::Value::as_str)
+            .filter(|code| !code.is_empty());
+        let covers = |code: Option<&str>| {
+            receiving.is_some_and(|office| code.is_some_and(|c| c.starts_with(office)))
+        };
+        // Filed with an office of the platform's domicile that is not also the seller's.
+        let chose_platform =
+            covers(platform_code.as_deref()) && !covers(respondent.division_code.as_deref());
         let seller = online.is_some_and(|o| o.role == OnlineRole::PlatformSeller);
         let (division_code, place) = match (seller, chose_platform, &respondent.division_code) {
             (true, true, _) if platform_code.is_some() => (
                 platform_code,
-                "the platform operator's domicile, as the complainant chose (Order 20 art. 12)",
+                "the platform operator's domicile: the complaint was filed with an office there, the complainant's choice (Order 20 arts. 12–13)",
             ),
             (true, _, None) if platform_code.is_some() => (
                 platform_code,

@@ -53,11 +53,17 @@ fn the_most_specific_rule_wins() {
             "330106-msa",
             Matched::Rule(4),
         ),
-        // ... or the platform's domicile (Binjiang) when the complainant chose it.
+        // ... or the platform's domicile (Binjiang) when the complaint was filed there.
         (
-            "respondent: {name: 某店, division_code: '330106', online: {role: platform_seller, platform_name: 某平台, platform_division_code: '330108'}}\nattributes: {complainant_chose_platform_domicile: true}",
+            "respondent: {name: 某店, division_code: '330106', online: {role: platform_seller, platform_name: 某平台, platform_division_code: '330108'}}\nattributes: {receiving_office_division: '330108'}",
             "330108-ecommerce",
             Matched::Rule(5),
+        ),
+        // A city office covering both places received it: where the seller operates.
+        (
+            "respondent: {name: 某店, division_code: '330106', online: {role: platform_seller, platform_name: 某平台, platform_division_code: '330108'}}\nattributes: {receiving_office_division: '3301'}",
+            "330106-msa",
+            Matched::Rule(4),
         ),
         // ... or when the seller's place is unknown.
         (

@@ -27,6 +27,15 @@ use crate::access::{Principal, Role};
 /// The largest request body accepted, unless configured otherwise.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 
+/// The largest ruleset package accepted for deployment (its rules, fixture cases and a
+/// plugin's component), or the configured body limit if that is larger. A plugin with its
+/// fixtures is several hundred KiB, past what any other request needs.
+pub const PACKAGE_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Marks the routes whose bodies are ruleset packages (`PACKAGE_BODY_LIMIT`).
+#[derive(Debug, Clone, Copy)]
+pub struct PackageBody;
+
 /// Server-wide request settings the extractors read from the request extensions.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
@@ -83,10 +92,15 @@ impl<S: Send + Sync, T: DeserializeOwned + JsonSchema + 'static> FromRequest<S> 
                 "must be application/json",
             ));
         }
-        let limit = req
+        let configured = req
             .extensions()
             .get::<BodyLimit>()
             .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let limit = if req.extensions().get::<PackageBody>().is_some() {
+            configured.max(PACKAGE_BODY_LIMIT)
+        } else {
+            configured
+        };
         // A declared length over the limit is refused before any of the body is read, so that a
         // client waiting for `100 Continue` (or sending slowly) hears at once.
         let declared = req

@@ -137,7 +137,7 @@ pub(crate) fn routes() -> ApiRouter<AppState> {
     ApiRouter::new()
         .merge(cases::routes())
         .merge(clocks::routes())
-        .merge(rulesets::routes())
+        .merge(rulesets::routes().layer(axum::Extension(super::extract::PackageBody)))
         .merge(plugin_keys::routes())
         .merge(routing::routes())
         .merge(tracking::routes())
