@@ -770,7 +770,7 @@ async fn a_role_that_may_not_act_gets_403_before_its_body_is_validated() {
                 .map(|r| r.as_str().unwrap())
                 .collect();
             let concrete = path
-                .replace("{id}/{version}", "banking-insurance/1.0.0")
+                .replace("{id}/{version}", "banking-insurance/1.1.0")
                 .replace("{id}", never_issued);
             for role in ROLES.iter().filter(|r| !admitted.contains(*r)) {
                 for body in [
@@ -922,7 +922,8 @@ fn acme_package() -> Value {
             "id = \"property\"",
             "id = \"acme-property\"\ntenant = \"acme-bank\"",
             1,
-        );
+        )
+        .replacen("version = \"1.1.0\"", "version = \"1.0.0\"", 1);
     files.insert("ruleset.toml".into(), manifest.into());
     files.insert(
         "rules.rhai".into(),
@@ -1131,7 +1132,7 @@ fn property_package(tenant: Option<&str>, version: &str, mark: &str) -> Value {
     let mut manifest = std::fs::read_to_string(dir.join("ruleset.toml"))
         .unwrap()
         .replacen(
-            "version = \"1.0.0\"",
+            "version = \"1.1.0\"",
             &format!("version = \"{version}\""),
             1,
         );

@@ -26,7 +26,7 @@ async fn a_complaint_before_the_spring_festival_gets_its_acceptance_deadline_fro
     // Pinned to the built-in package (no tenant) and to its exact content.
     let pin = &case["ruleset"];
     assert_eq!(pin["id"], "market-supervision-order20", "{pin}");
-    assert_eq!(pin["version"], "1.0.0");
+    assert_eq!(pin["version"], "1.1.0");
     assert!(pin.get("tenant").is_none(), "{pin}");
     assert_eq!(pin["content_hash"].as_str().unwrap().len(), 64, "{pin}");
     let clock = &case["clocks"]["acceptance"];
@@ -55,7 +55,7 @@ async fn a_complaint_before_the_spring_festival_gets_its_acceptance_deadline_fro
         .unwrap();
     assert_eq!(
         clock_event["actor"],
-        json!({"kind": "ruleset", "id": "market-supervision-order20@1.0.0"})
+        json!({"kind": "ruleset", "id": "market-supervision-order20@1.1.0"})
     );
 }
 
@@ -590,7 +590,7 @@ async fn a_tenant_extends_a_built_in_ruleset_overriding_a_setting() {
     let server = Server::start_with_clock_and_rulesets("2026-03-02T02:00:00Z");
     let dir = tempfile::tempdir().unwrap();
     let manifest = "id = \"acme-banking\"\nversion = \"1.0.0\"\nname = \"Acme Bank: decided within 10 days\"\n\
-                    tenant = \"acme-bank\"\nextends = \"banking-insurance@1.0.0\"\n[settings]\ndecision_days = 10\n";
+                    tenant = \"acme-bank\"\nextends = \"banking-insurance@1.1.0\"\n[settings]\ndecision_days = 10\n";
     std::fs::write(dir.path().join("ruleset.toml"), manifest).unwrap();
     let files = |dir: &std::path::Path| {
         let mut files = BTreeMap::new();
@@ -665,7 +665,7 @@ async fn a_tenant_extends_a_built_in_ruleset_overriding_a_setting() {
         .post_as("acme-bank", "/v1/rulesets", &files(dir.path()))
         .await;
     assert_eq!(status, 201, "{deployed}");
-    assert_eq!(deployed["extends"], "banking-insurance@1.0.0");
+    assert_eq!(deployed["extends"], "banking-insurance@1.1.0");
     assert_eq!(deployed["tenant"], "acme-bank");
     let case = json!({"sector": "banking", "channel": "web", "received_at": "2026-03-02T10:00:00+08:00",
         "complainant": {"name": "王五", "phone": "13900000000", "address": "北京市朝阳区"},
@@ -696,7 +696,7 @@ async fn a_tenant_extends_a_built_in_ruleset_overriding_a_setting() {
     assert!(
         problem
             .to_string()
-            .contains("settings.decision_dayz: banking-insurance@1.0.0 has no such setting"),
+            .contains("settings.decision_dayz: banking-insurance@1.1.0 has no such setting"),
         "{problem}"
     );
     let mut rules = files(dir.path());

@@ -264,6 +264,18 @@ impl App {
         .with_base_rulesets(config.rulesets.clone());
         let tracking = match &config.data {
             Some(data) => {
+                let kept = crate::rules::kept::keep_and_restore(
+                    &rules,
+                    &config.rulesets,
+                    &data.kept_rulesets(),
+                    &calendars.current(),
+                );
+                for reference in &kept.restored {
+                    tracing::info!(ruleset = %reference, "an earlier built-in version, kept for the cases pinned to it (retired: never chosen for a new case)");
+                }
+                for (path, why) in &kept.refused {
+                    tracing::error!(package = %path.display(), error = %why, "a kept built-in version cannot be installed");
+                }
                 for (path, error) in
                     rules.install_dir(&data.deployed_rulesets(), &calendars.current())
                 {

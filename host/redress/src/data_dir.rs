@@ -104,6 +104,12 @@ impl DataDir {
         self.root.join("rulesets")
     }
 
+    /// A copy of every built-in ruleset version this server has run (`rules::kept`), so that an
+    /// upgrade that brings new versions leaves the cases pinned to the old ones decided by them.
+    pub fn kept_rulesets(&self) -> PathBuf {
+        self.root.join("kept-rulesets")
+    }
+
     /// Each tenant's jurisdiction routing table.
     pub fn routing(&self) -> PathBuf {
         self.root.join("routing")

@@ -51,6 +51,9 @@ pub struct LoadedRuleset {
     pub(super) suspensions: Option<Arc<Suspensions>>,
     /// The vendor whose signature was verified, for a plugin on a server that trusts keys.
     pub signed_by: Option<Signer>,
+    /// An earlier built-in version kept for the cases pinned to it (`rules::kept`): it goes on
+    /// deciding them, and is never chosen for a new case.
+    pub retired: bool,
     pub(super) compiled: Compiled,
 }
 
@@ -174,6 +177,7 @@ impl LoadedRuleset {
             outcomes: Mutex::new(Outcomes::default()),
             suspensions: None,
             signed_by: None,
+            retired: false,
             compiled,
         };
         Ok((loaded, fixtures))
@@ -325,6 +329,9 @@ pub struct RulesetSummary {
     /// `<id>@<version>` of the built-in ruleset it tailors, for a package that `extends` one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extends: Option<String>,
+    /// An earlier built-in version, kept only for the cases pinned to it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
 }
 
 impl LoadedRuleset {
@@ -347,6 +354,7 @@ impl LoadedRuleset {
             signed_by: r.signed_by.clone(),
             basis: r.manifest.basis.clone(),
             extends: r.manifest.extends.clone(),
+            retired: r.retired,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod artifact_cache;
 pub mod engine;
 pub mod extension;
 pub mod fixtures;
+pub mod kept;
 pub mod loaded;
 pub mod manifest;
 pub mod package;

@@ -284,7 +284,7 @@ impl Registry {
     ) -> Option<Arc<LoadedRuleset>> {
         self.all()
             .into_iter()
-            .filter(|r| r.is_active())
+            .filter(|r| r.is_active() && !r.retired)
             .filter(|r| r.manifest.sector == sector && r.manifest.applies_on(received))
             .filter(|r| r.manifest.tenant.as_deref().is_none_or(|t| t == tenant))
             // The id last, so that two packages alike in all else are chosen the same way every

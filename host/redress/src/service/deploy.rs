@@ -44,51 +44,6 @@ impl DeployError {
 /// a tenant's are under the tenant's id.
 const OPERATOR_NAMESPACE: &str = "_operator";
 
-/// Writes a package under `<dir>/<id>/<version>/`, durably: files are written to a temporary
-/// folder, synced, and renamed into place, so a crash leaves either the whole package or none.
-fn persist_package(
-    dir: &std::path::Path,
-    id: &str,
-    version: &str,
-    package: &Package,
-) -> std::io::Result<()> {
-    use std::io::Write;
-    let target = dir.join(id).join(version);
-    let staging = dir.join(format!(".staging-{id}-{version}"));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)?;
-    }
-    let contents = package
-        .files
-        .iter()
-        .map(|(path, text)| (path, text.as_bytes()))
-        .chain(
-            package
-                .binaries
-                .iter()
-                .map(|(path, bytes)| (path, bytes.as_slice())),
-        );
-    for (path, content) in contents {
-        // Paths were checked by `check_package_path`: relative, no `..`.
-        let file_path = staging.join(path);
-        if let Some(parent) = file_path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut file = std::fs::File::create(&file_path)?;
-        file.write_all(content)?;
-        file.sync_all()?;
-    }
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    if target.exists() {
-        std::fs::remove_dir_all(&target)?;
-    }
-    std::fs::rename(&staging, &target)?;
-    std::fs::File::open(target.parent().unwrap_or(dir))?.sync_all()?;
-    Ok(())
-}
-
 impl Redress {
     /// Keeps each tenant's trusted plugin-vendor keys under `dir`.
     pub fn with_plugin_keys_dir(mut self, dir: std::path::PathBuf) -> Self {
@@ -197,7 +152,7 @@ impl Redress {
             }
             if let Some(dir) = &deployed_dir {
                 let namespace = loaded.manifest.tenant.as_deref().unwrap_or(OPERATOR_NAMESPACE);
-                persist_package(
+                crate::rules::package::persist_package(
                     &dir.join(namespace),
                     &loaded.manifest.id,
                     &loaded.manifest.version,
