@@ -377,7 +377,13 @@ fn every_built_in_ruleset_passes_its_fixture_cases() {
 #[test]
 fn every_setting_variant_in_tests_extensions_passes_its_fixture_cases() {
     let output = std::process::Command::new(crate::support::BIN)
-        .args(["ruleset", "test", "tests/extensions", "--rulesets", "rulesets"])
+        .args([
+            "ruleset",
+            "test",
+            "tests/extensions",
+            "--rulesets",
+            "rulesets",
+        ])
         .current_dir(repo_root())
         .output()
         .unwrap();
@@ -387,7 +393,10 @@ fn every_setting_variant_in_tests_extensions_passes_its_fixture_cases() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("banking-third-party-handled 1.0.0"), "{stdout}");
+    assert!(
+        stdout.contains("banking-third-party-handled 1.0.0"),
+        "{stdout}"
+    );
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
 
