@@ -9,6 +9,7 @@ pub mod config;
 pub mod data_dir;
 pub mod deadlines;
 pub mod durable;
+pub mod forms;
 pub mod repeat;
 pub mod revision;
 pub mod routing;
