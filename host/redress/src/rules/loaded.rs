@@ -329,8 +329,9 @@ pub struct RulesetSummary {
     /// `<id>@<version>` of the built-in ruleset it tailors, for a package that `extends` one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extends: Option<String>,
-    /// An earlier built-in version, kept only for the cases pinned to it.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// An earlier built-in version, kept only for the cases pinned to it. Absent when false,
+    /// and so not required in the schema.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retired: bool,
 }
 
