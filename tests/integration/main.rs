@@ -7,6 +7,7 @@ mod access;
 mod api;
 mod cli;
 mod clocks;
+mod console;
 mod crash;
 mod durability;
 mod errors;

@@ -240,7 +240,7 @@ impl AccessFile {
         })
     }
 
-    fn tenant_exists(&self, id: &str) -> bool {
+    pub fn tenant_exists(&self, id: &str) -> bool {
         id == DEFAULT_TENANT || self.tenants.iter().any(|t| *t.id == *id)
     }
 
