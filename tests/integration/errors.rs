@@ -453,6 +453,29 @@ async fn a_wrongly_shaped_body_names_every_field_in_plain_words() {
     }
     let (_, list) = server.get("/v1/cases").await;
     assert!(list["items"].as_array().unwrap().is_empty());
+
+    // A handler action is a tagged union: the fields of the action named by `type` are
+    // checked, not "no variant fits" at the root.
+    let id = server.create(&complaint()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, problem) = server
+        .act(
+            &id,
+            json!({"type": "give_notice", "recipient": "complainant", "means": "carrier_pigeon"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let pointers: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert!(pointers.contains(&"/means"), "{problem}");
+    assert!(pointers.contains(&"/about"), "{problem}");
+    assert!(!pointers.contains(&"/"), "{problem}");
 }
 
 /// Issue 15: an intake attribute the deciding ruleset does not declare (a typo) used to read

@@ -372,6 +372,34 @@ fn every_built_in_ruleset_passes_its_fixture_cases() {
     );
 }
 
+/// The discretionary settings' other values (`tests/extensions/`: packages that extend a
+/// built-in ruleset), resolved against the built-in rulesets of the checkout.
+#[test]
+fn every_setting_variant_in_tests_extensions_passes_its_fixture_cases() {
+    let output = std::process::Command::new(crate::support::BIN)
+        .args([
+            "ruleset",
+            "test",
+            "tests/extensions",
+            "--rulesets",
+            "rulesets",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("banking-third-party-handled 1.0.0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}
+
 #[tokio::test]
 async fn a_package_dropped_into_the_ruleset_directory_becomes_active_without_restart() {
     let server = Server::start_with_own_calendars();

@@ -678,6 +678,39 @@ pub enum ApplyError {
 }
 
 impl Case {
+    /// Whether the case is still being worked: received, accepted, transferred, in progress or
+    /// reopened (not ended by an outcome, a rejection, a withdrawal or closing).
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.status,
+            Status::Received
+                | Status::Accepted
+                | Status::Transferred
+                | Status::InProgress
+                | Status::Reopened
+        )
+    }
+
+    /// The office that has the case now: the assigning office, else the office of the last
+    /// transfer, else the office the rules routed it to.
+    pub fn current_office(&self) -> Option<&str> {
+        self.assignment
+            .as_ref()
+            .and_then(|a| a.office.as_deref())
+            .or_else(|| self.transfers.last().map(|t| t.to_office.as_str()))
+            .or_else(|| {
+                self.ruling
+                    .routed_to
+                    .as_ref()
+                    .and_then(|r| r.office.as_deref())
+            })
+    }
+
+    /// The person the case is assigned to, if anyone.
+    pub fn assignee(&self) -> Option<&str> {
+        self.assignment.as_ref().map(|a| a.assignee.as_str())
+    }
+
     /// The event that registers a case, and the case it creates.
     pub fn register(
         id: CaseId,

@@ -10,6 +10,7 @@ pub mod console;
 pub mod data_dir;
 pub mod deadlines;
 pub mod durable;
+pub mod forms;
 pub mod repeat;
 pub mod revision;
 pub mod routing;

@@ -70,57 +70,76 @@ pub fn schema_faults<T: JsonSchema + 'static>(value: &serde_json::Value) -> Vec<
     };
     let mut faults: Vec<FieldFault> = Vec::new();
     for error in validator.iter_errors(value) {
-        let at = match error.instance_path().to_string() {
-            root if root.is_empty() => "/".to_owned(),
-            at => at,
-        };
-        let join = |name: &str| {
-            let parent = at.trim_end_matches('/');
-            format!("{parent}/{}", name.replace('~', "~0").replace('/', "~1"))
-        };
-        match error.kind() {
-            ValidationErrorKind::Required { property } => {
-                let name = property.as_str().unwrap_or_default();
-                faults.push((join(name), "is required".into()));
-            }
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
-                for name in unexpected {
-                    faults.push((join(name), "is not a field here".into()));
-                }
-            }
-            ValidationErrorKind::Type { kind } => {
-                faults.push((at, format!("must be {}", types_of(kind).join(" or "))));
-            }
-            ValidationErrorKind::OneOfNotValid { context }
-            | ValidationErrorKind::AnyOf { context } => {
-                // An optional field (`anyOf: [T, null]`) or a choice of types: when every
-                // alternative failed only on its type, say which types would do.
-                let types: Option<Vec<&str>> = context
-                    .iter()
-                    .map(|branch| match branch.as_slice() {
-                        [only] => match only.kind() {
-                            ValidationErrorKind::Type { kind } => Some(types_of(kind)),
-                            _ => None,
-                        },
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()
-                    .map(|all| all.concat());
-                let detail = match types {
-                    Some(types) if !types.is_empty() => format!("must be {}", types.join(" or ")),
-                    _ => "is not one of the allowed values".into(),
-                };
-                faults.push((at, detail));
-            }
-            ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. } => {
-                faults.push((at, "is not one of the allowed values".into()));
-            }
-            _ => faults.push((at, error.masked().to_string())),
-        }
+        describe(&error, &mut faults);
     }
     let mut seen = std::collections::HashSet::new();
     faults.retain(|(pointer, _)| seen.insert(pointer.clone()));
     faults
+}
+
+/// One validation error as field faults (a tagged union's matching branch, field by field).
+fn describe(error: &jsonschema::ValidationError<'_>, faults: &mut Vec<FieldFault>) {
+    let at = match error.instance_path().to_string() {
+        root if root.is_empty() => "/".to_owned(),
+        at => at,
+    };
+    let join = |name: &str| {
+        let parent = at.trim_end_matches('/');
+        format!("{parent}/{}", name.replace('~', "~0").replace('/', "~1"))
+    };
+    match error.kind() {
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            faults.push((join(name), "is required".into()));
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            for name in unexpected {
+                faults.push((join(name), "is not a field here".into()));
+            }
+        }
+        ValidationErrorKind::Type { kind } => {
+            faults.push((at, format!("must be {}", types_of(kind).join(" or "))));
+        }
+        ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => {
+            // A tagged union (`{"type": "give_notice", ...}`): the one branch whose tag
+            // matched says what is wrong, field by field, rather than "no branch fits".
+            let tag_fits = |branch: &&Vec<jsonschema::ValidationError<'_>>| {
+                !branch.iter().any(|e| {
+                    matches!(e.kind(), ValidationErrorKind::Constant { .. })
+                        && e.instance_path().to_string().ends_with("/type")
+                })
+            };
+            let matching: Vec<_> = context.iter().filter(tag_fits).collect();
+            if context.len() > 1 && matching.len() == 1 {
+                for e in matching[0] {
+                    describe(e, faults);
+                }
+                return;
+            }
+            // An optional field (`anyOf: [T, null]`) or a choice of types: when every
+            // alternative failed only on its type, say which types would do.
+            let types: Option<Vec<&str>> = context
+                .iter()
+                .map(|branch| match branch.as_slice() {
+                    [only] => match only.kind() {
+                        ValidationErrorKind::Type { kind } => Some(types_of(kind)),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|all| all.concat());
+            let detail = match types {
+                Some(types) if !types.is_empty() => format!("must be {}", types.join(" or ")),
+                _ => "is not one of the allowed values".into(),
+            };
+            faults.push((at, detail));
+        }
+        ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. } => {
+            faults.push((at, "is not one of the allowed values".into()));
+        }
+        _ => faults.push((at, error.masked().to_string())),
+    }
 }
 
 /// serde's message about one field, in JSON's words and without the value it found.

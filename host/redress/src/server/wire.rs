@@ -75,6 +75,11 @@ pub struct ListParams {
     pub clock: Option<String>,
     /// Only cases in manual handling (the rules could not decide), newest first.
     pub manual: Option<bool>,
+    /// A work queue: the open cases this office has now, overdue first, then soonest due,
+    /// then those without a running clock.
+    pub office: Option<String>,
+    /// A work queue: the open cases assigned to this person, in the same order.
+    pub assignee: Option<String>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).

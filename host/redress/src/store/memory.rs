@@ -44,6 +44,11 @@ fn sort_key(query: &ListQuery, case: &Case) -> (i64, CaseId) {
     let millis = match query.order() {
         ListOrder::DueSoonest => earliest_due(case).map_or(i64::MAX, |t| t.as_millisecond()),
         ListOrder::Received => case.received_at.as_millisecond(),
+        // The rank before the time, in one number (times stay below 10^15 ms, year 33658).
+        ListOrder::Queue => {
+            let (rank, at) = super::queue_position(case);
+            i64::from(rank) * 1_000_000_000_000_000 + at.as_millisecond()
+        }
         ListOrder::Overdue | ListOrder::Manual | ListOrder::Registered => 0,
     };
     (millis, case.id)
@@ -188,7 +193,7 @@ impl CaseStore for MemoryStore {
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let inner = self.lock();
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-        let ascending = query.order() == ListOrder::DueSoonest;
+        let ascending = matches!(query.order(), ListOrder::DueSoonest | ListOrder::Queue);
         let mut matching: Vec<&Case> = inner
             .cases
             .values()

@@ -218,6 +218,12 @@ pub struct ListQuery {
     pub clock: Option<String>,
     /// Only cases in manual handling (the rules could not decide), newest registered first.
     pub manual: bool,
+    /// A work queue: only open cases the office has now (`Case::current_office`), overdue
+    /// first, then soonest due, then those without a running clock (`ListOrder::Queue`).
+    pub office: Option<String>,
+    /// A work queue: only open cases assigned to this person, in the same order; with
+    /// `office`, both must hold.
+    pub assignee: Option<String>,
     /// An opaque cursor from a previous page.
     pub cursor: Option<String>,
     pub limit: usize,
@@ -236,6 +242,9 @@ pub enum ListOrder {
     Manual,
     /// Newest registered first.
     Registered,
+    /// A work queue (`office` or `assignee`): overdue first (earliest breach first), then
+    /// soonest due, then cases without a running clock (oldest received first).
+    Queue,
 }
 
 impl ListQuery {
@@ -250,13 +259,17 @@ impl ListQuery {
             overdue: false,
             clock: None,
             manual: false,
+            office: None,
+            assignee: None,
             cursor: None,
             limit: 50,
         }
     }
 
     pub fn order(&self) -> ListOrder {
-        if self.overdue {
+        if self.office.is_some() || self.assignee.is_some() {
+            ListOrder::Queue
+        } else if self.overdue {
             ListOrder::Overdue
         } else if self.manual {
             ListOrder::Manual
@@ -293,6 +306,32 @@ impl ListQuery {
             })
             && (!self.overdue || clocks().any(|(_, c)| c.state == ClockState::Breached))
             && (!self.manual || case.manual_handling.is_some())
+            && (self.office.is_none() && self.assignee.is_none() || case.is_open())
+            && self
+                .office
+                .as_deref()
+                .is_none_or(|o| case.current_office() == Some(o))
+            && self
+                .assignee
+                .as_deref()
+                .is_none_or(|a| case.assignee() == Some(a))
+    }
+}
+
+/// A case's place in a work queue: overdue first (by its earliest breach), then by its
+/// earliest due time, then the cases without a running clock by receipt. The rank byte comes
+/// first, so that byte order is queue order.
+pub fn queue_position(case: &Case) -> (u8, Timestamp) {
+    let breached = case
+        .clocks
+        .values()
+        .filter(|c| c.state == ClockState::Breached)
+        .filter_map(|c| c.breached_at.or(c.due_at))
+        .min();
+    match (breached, earliest_due(case)) {
+        (Some(at), _) => (0, at),
+        (None, Some(due)) => (1, due),
+        (None, None) => (2, case.received_at),
     }
 }
 

@@ -117,6 +117,8 @@ async fn list_cases(
         overdue: params.overdue.unwrap_or(false),
         clock: params.clock,
         manual: params.manual.unwrap_or(false),
+        office: params.office,
+        assignee: params.assignee,
         cursor: params.cursor,
         limit: limit as usize,
     };

@@ -215,6 +215,12 @@ impl CaseStore for SledStore {
         // on each snapshot.
         let whole = |p: Vec<u8>| (p.clone(), p.clone(), prefix_end(&p));
         let (prefix, mut lower, mut upper) = match query.order() {
+            // The person's queue when both are given: the narrower of the two.
+            ListOrder::Queue => match (&query.assignee, &query.office) {
+                (Some(assignee), _) => whole(IndexKey::AssigneeQueue { tenant, assignee }.prefix()),
+                (None, Some(office)) => whole(IndexKey::OfficeQueue { tenant, office }.prefix()),
+                (None, None) => whole(IndexKey::All { tenant }.prefix()),
+            },
             ListOrder::Overdue => whole(IndexKey::Overdue { tenant }.prefix()),
             ListOrder::Manual => whole(IndexKey::Manual { tenant }.prefix()),
             ListOrder::DueSoonest => {
@@ -244,7 +250,7 @@ impl CaseStore for SledStore {
                 (None, None) => whole(IndexKey::All { tenant }.prefix()),
             },
         };
-        let ascending = query.order() == ListOrder::DueSoonest;
+        let ascending = matches!(query.order(), ListOrder::DueSoonest | ListOrder::Queue);
         if let Some(cursor) = &query.cursor {
             let key = hex::decode(cursor).map_err(|_| StoreError::BadCursor)?;
             if !key.starts_with(&prefix) || key.len() < prefix.len() + 16 {

@@ -64,6 +64,16 @@ pub(super) enum IndexKey<'a> {
         tenant: &'a str,
         digest: &'a str,
     },
+    /// An office's work queue: its open cases, in queue order (`store::queue_position`).
+    OfficeQueue {
+        tenant: &'a str,
+        office: &'a str,
+    },
+    /// A person's work queue: the open cases assigned to them, in queue order.
+    AssigneeQueue {
+        tenant: &'a str,
+        assignee: &'a str,
+    },
 }
 
 impl IndexKey<'_> {
@@ -79,6 +89,8 @@ impl IndexKey<'_> {
             IndexKey::Provisional { tenant, clock } => (b'p', tenant, clock),
             IndexKey::OpenClocks { calendar } => (b'k', calendar, ""),
             IndexKey::Complainant { tenant, digest } => (b'i', tenant, digest),
+            IndexKey::OfficeQueue { tenant, office } => (b'f', tenant, office),
+            IndexKey::AssigneeQueue { tenant, assignee } => (b'h', tenant, assignee),
         };
         let mut key = Vec::with_capacity(2 + tenant.len() + field.len() + 26);
         key.push(tag);
@@ -142,6 +154,22 @@ pub(super) fn index_keys(case: &Case) -> BTreeSet<Vec<u8>> {
         .prefix();
         key.extend_from_slice(&time_bytes(case.received_at));
         keys.push(key);
+    }
+    if case.is_open() {
+        let (rank, at) = queue_position(case);
+        let position = |mut key: Vec<u8>| {
+            key.push(rank);
+            key.extend_from_slice(&time_bytes(at));
+            key
+        };
+        if let Some(office) = case.current_office() {
+            keys.push(position(IndexKey::OfficeQueue { tenant, office }.prefix()));
+        }
+        if let Some(assignee) = case.assignee() {
+            keys.push(position(
+                IndexKey::AssigneeQueue { tenant, assignee }.prefix(),
+            ));
+        }
     }
     keys.into_iter()
         .map(|mut key| {

@@ -32,7 +32,7 @@ use super::{
     Append, AuditProblem, AuditReport, CaseStore, ComplainantQuery, Created, DueClock, DueKind,
     HealthCounts, ListOrder, ListQuery, NewCase, Page, Plan, StoreError, audit_case, due_clocks,
     earliest_due, group_commit::GroupCommit, is_overdue, open_clock_calendars, provisional_clocks,
-    run_plan,
+    queue_position, run_plan,
 };
 
 mod case_store;
@@ -54,7 +54,7 @@ const FORMAT_KEY: &[u8] = b"format";
 /// snapshots), so a new layout is not a new format: opening a directory indexed under another
 /// layout rebuilds the tree from the snapshots.
 const INDEX_LAYOUT: &[u8] =
-    b"4: manual, provisional, open clocks by calendar; heads; complainant keys";
+    b"5: manual, provisional, open clocks by calendar; heads; complainant keys; office and assignee queues";
 const INDEX_LAYOUT_KEY: &[u8] = b"index-layout";
 /// Set once the store has an acknowledgement ledger.
 const LEDGER_KEY: &[u8] = b"ledger";

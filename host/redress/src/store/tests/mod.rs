@@ -43,7 +43,7 @@ fn action(index: u8) -> HandlerAction {
         },
         3 => HandlerAction::Assign {
             assignee: "li.si".into(),
-            office: None,
+            office: Some("330102-amr".into()),
         },
         4 => HandlerAction::StartInvestigation { note: None },
         5 => HandlerAction::StartMediation { note: None },
@@ -133,6 +133,8 @@ enum Op {
         due_before_h: Option<i64>,
         overdue: bool,
         clock: Option<u8>,
+        /// 0: none; 1, 2: an office's queue; 3: a person's queue.
+        queue: u8,
         limit: usize,
     },
     /// Earlier cases by complainant key.
@@ -162,9 +164,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..16usize, 0..2u8).prop_map(|(case, tenant)| Op::Get { case, tenant }),
         3 => (
             (0..2u8, proptest::option::of(0..10u8), proptest::option::of(0..5u8), any::<bool>()),
-            (proptest::option::weighted(0.3, 0..400i64), proptest::bool::weighted(0.2), proptest::option::weighted(0.2, 0..2u8), 1..5usize),
+            (proptest::option::weighted(0.3, 0..400i64), proptest::bool::weighted(0.2), proptest::option::weighted(0.2, 0..2u8), 1..5usize, 0..4u8),
         )
-            .prop_map(|((tenant, status, sector, received_window), (due_before_h, overdue, clock, limit))| Op::List {
+            .prop_map(|((tenant, status, sector, received_window), (due_before_h, overdue, clock, limit, queue))| Op::List {
                 tenant,
                 status,
                 sector,
@@ -172,6 +174,7 @@ fn op() -> impl Strategy<Value = Op> {
                 due_before_h,
                 overdue,
                 clock,
+                queue,
                 limit,
             }),
         1 => Just(Op::Restart),
@@ -328,9 +331,16 @@ fn run(ops: Vec<Op>) {
                 due_before_h,
                 overdue,
                 clock,
+                queue,
                 limit,
             } => {
                 let mut query = ListQuery::tenant(&tenant(t));
+                match queue {
+                    1 => query.office = Some("330106-amr".into()),
+                    2 => query.office = Some("330102-amr".into()),
+                    3 => query.assignee = Some("li.si".into()),
+                    _ => {}
+                }
                 query.status = status.map(|s| Status::ALL[usize::from(s)]);
                 query.sector = sector.map(|s| Sector::ALL[usize::from(s)]);
                 if received_window {

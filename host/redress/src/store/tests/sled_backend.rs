@@ -553,3 +553,116 @@ fn an_index_of_the_previous_layout_is_rebuilt_with_complainant_keys() {
         .unwrap();
     assert_eq!(found.len(), 1);
 }
+
+/// A work queue (`ListQuery::office` / `assignee`): the open cases the office has, overdue
+/// first, then soonest due, then without a running clock (oldest received first); a case that
+/// leaves the office or ends leaves the queue. Both stores agree.
+#[test]
+fn an_office_queue_lists_overdue_then_due_soonest_then_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = SledStore::open(dir.path(), &SledOptions::default()).unwrap();
+    let model = MemoryStore::new();
+    let tenant = TenantId::default_tenant();
+    let base: Timestamp = "2026-02-14T00:00:00Z".parse().unwrap();
+    let stores: [&dyn CaseStore; 2] = [&sled, &model];
+    let mut ids = Vec::new();
+    for n in 0..5u64 {
+        let new = NewCase {
+            id: CaseId::from_parts(n + 1, 1),
+            tracking_code: TrackingCode::from_random(n),
+            tenant: tenant.clone(),
+            intake: intake(Sector::Banking, n as i64),
+            repeat: Default::default(),
+            actor: Actor::api("intake"),
+            now: base,
+            idempotency_key: None,
+            then: None,
+        };
+        for store in stores {
+            store.create(new.clone()).unwrap();
+        }
+        ids.push(new.id);
+    }
+    let act = |id: CaseId, action: HandlerAction| {
+        for store in stores {
+            store
+                .append(Append::action(
+                    &tenant,
+                    id,
+                    action.clone(),
+                    Actor::api("s"),
+                    base,
+                ))
+                .unwrap();
+        }
+    };
+    let clock = |id: CaseId, change: ClockChange| {
+        for store in stores {
+            let change = change.clone();
+            let plan: Plan = std::sync::Arc::new(move |_, _| {
+                Ok(vec![EventKind::Clock {
+                    name: "x".into(),
+                    change: change.clone(),
+                }])
+            });
+            store
+                .append(Append {
+                    tenant: None,
+                    id,
+                    plan,
+                    actor: Actor::system(),
+                    now: base,
+                    expected_version: None,
+                })
+                .unwrap();
+        }
+    };
+    let assign = |office: &str| HandlerAction::Assign {
+        assignee: "li.si".into(),
+        office: Some(office.into()),
+    };
+    // 0: no clock; 1: due in 100 h; 2: due in 10 h; 3: breached; 4: another office.
+    for (i, office) in [(0, "A"), (1, "A"), (2, "A"), (3, "A"), (4, "B")] {
+        act(ids[i], HandlerAction::Accept { note: None });
+        act(ids[i], assign(office));
+    }
+    clock(
+        ids[1],
+        clock_change(0, base + SignedDuration::from_hours(100), base),
+    );
+    clock(
+        ids[2],
+        clock_change(0, base + SignedDuration::from_hours(10), base),
+    );
+    clock(
+        ids[3],
+        clock_change(0, base + SignedDuration::from_hours(5), base),
+    );
+    clock(ids[3], clock_change(5, base, base));
+    let queue = |office: &str| {
+        let mut query = ListQuery::tenant(&tenant);
+        query.office = Some(office.into());
+        query.limit = 2;
+        let pages: Vec<_> = stores
+            .iter()
+            .map(|s| all_pages(*s, query.clone()).unwrap().concat())
+            .collect();
+        assert_eq!(pages[0], pages[1], "sled and the model agree");
+        pages[0].clone()
+    };
+    assert_eq!(queue("A"), [ids[3], ids[2], ids[1], ids[0]]);
+    assert_eq!(queue("B"), [ids[4]]);
+    // Resolved, it leaves the queue; reassigned to B, it moves there.
+    act(
+        ids[2],
+        HandlerAction::Resolve {
+            outcome: "refund".into(),
+        },
+    );
+    act(ids[1], assign("B"));
+    assert_eq!(queue("A"), [ids[3], ids[0]]);
+    assert_eq!(queue("B"), [ids[1], ids[4]]);
+    let mut mine = ListQuery::tenant(&tenant);
+    mine.assignee = Some("li.si".into());
+    assert_eq!(all_pages(&sled, mine).unwrap().concat().len(), 4);
+}
