@@ -35,6 +35,8 @@ pub enum FieldKind {
     Choice(Vec<String>),
     /// Several lines of text, one item each.
     Lines,
+    /// Any number of these values (checkboxes, or a multiple select).
+    ChoiceList(Vec<String>),
     /// A nested object or anything the form cannot express: left to the API.
     Unsupported,
 }
@@ -136,14 +138,14 @@ fn field_kind(schema: &Value, root: &Value) -> FieldKind {
         (["string"], _) => FieldKind::Text,
         (["boolean"], _) => FieldKind::Bool,
         (["integer"], _) => FieldKind::Integer,
-        (["array"], _)
-            if schema
-                .get("items")
-                .map(|items| types(resolve(items, root)) == ["string"])
-                .unwrap_or(false) =>
-        {
-            FieldKind::Lines
-        }
+        (["array"], _) => match schema.get("items") {
+            Some(items) => match choices(items, root) {
+                Some(values) => FieldKind::ChoiceList(values),
+                None if types(resolve(items, root)) == ["string"] => FieldKind::Lines,
+                None => FieldKind::Unsupported,
+            },
+            None => FieldKind::Unsupported,
+        },
         _ => FieldKind::Unsupported,
     }
 }
@@ -263,11 +265,23 @@ fn to_json(fields: &[FormField], submitted: &[(String, String)]) -> (Value, Form
             insert(&mut object, &field.name, Value::Bool(checked));
         }
     }
+    for field in fields {
+        if let FieldKind::ChoiceList(_) = field.kind {
+            let picked: Vec<Value> = submitted
+                .iter()
+                .filter(|(name, value)| *name == field.name && !value.trim().is_empty())
+                .map(|(_, value)| Value::from(value.trim()))
+                .collect();
+            if !picked.is_empty() {
+                insert(&mut object, &field.name, Value::Array(picked));
+            }
+        }
+    }
     for (name, raw) in submitted {
         let value = raw.trim();
         let kind = kinds.get(name.as_str()).copied();
         let json = match kind {
-            Some(FieldKind::Bool) => continue,
+            Some(FieldKind::Bool | FieldKind::ChoiceList(_)) => continue,
             _ if value.is_empty() => continue,
             Some(FieldKind::Integer) => match value.parse::<i64>() {
                 Ok(n) => Value::from(n),

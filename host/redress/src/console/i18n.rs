@@ -133,6 +133,12 @@ impl Texts {
         self.lang.catalogue().0.get(key).map_or(key, String::as_str)
     }
 
+    /// The text of `key`, if the catalogue has it: for keys made from data (a status, an
+    /// action's name), where the page falls back to the data itself.
+    pub fn lookup(&self, key: &str) -> Option<&'static str> {
+        self.lang.catalogue().0.get(key).map(String::as_str)
+    }
+
     /// The text of `key` with each `{name}` replaced by its value.
     pub fn fill(&self, key: &str, args: &[(&str, &str)]) -> String {
         let mut text = self.t(key).to_owned();

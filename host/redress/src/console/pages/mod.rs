@@ -1,6 +1,9 @@
 //! The console's pages, one file per page group. Each file has a `routes()` merged here; the
 //! paths are written out in full (`/console/...`).
 
+mod cases;
+mod fields;
+mod intake;
 mod home;
 mod sign_in;
 
@@ -22,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/lang/{code}", get(switch_language))
         .merge(sign_in::routes())
         .merge(home::routes())
+        .merge(cases::routes())
+        .merge(intake::routes())
 }
 
 /// `/`: the console, or its sign-in page for someone not signed in.
