@@ -93,6 +93,13 @@ async fn viewports_are_the_sizes_asked_for_and_fields_are_found_by_label_or_name
             Viewport::Phone => assert_eq!(size, serde_json::json!([width, height])),
         }
 
+        assert_eq!(browser.viewport(), viewport);
+        assert_eq!(browser.title().await, "无障碍");
+        if viewport == Viewport::Desktop {
+            let window = browser.client().get_window_size().await.unwrap();
+            assert_eq!(window, (u64::from(width), u64::from(height)));
+        }
+
         browser.fill("姓名", "张三").await;
         browser.fill("phone", "13800138000").await;
         browser.fill("电话", "13900139000").await;
