@@ -178,17 +178,25 @@ async fn chinese_text_is_drawn_in_a_cjk_font_not_tofu() {
 //
 // Written against the sign-in page of CONSOLE.md: `/console/sign-in`, a form with `username`,
 // `password`, an optional `totp`, a hidden `csrf` and a submit button; once signed in,
-// `/console` shows the signed-in name. Ignored until that page is on main: remove the
+// `/console` shows the signed-in name (`redress user create --name`, else the username). Ignored until that page is on main: remove the
 // `#[ignore]`s after merging issue16-console.
 
 const USERNAME: &str = "zhang.wei";
+const NAME: &str = "张伟";
 const PASSWORD: &str = "correct horse battery staple 马";
 
-/// A handler account made with `redress user create`, the password on stdin.
-fn create_user(data: &Path, role: &str, username: &str, password: &str) {
+/// An account made with `redress user create`, the password on stdin.
+fn create_user(data: &Path, role: &str, username: &str, name: &str, password: &str) {
     let mut child = std::process::Command::new(BIN)
         .args(["user", "create", "--tenant", "default", "--role", role])
-        .args(["--username", username, "--password-stdin", "--data"])
+        .args([
+            "--username",
+            username,
+            "--name",
+            name,
+            "--password-stdin",
+            "--data",
+        ])
         .arg(data)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -208,7 +216,7 @@ fn create_user(data: &Path, role: &str, username: &str, password: &str) {
 }
 
 fn server_with_a_handler() -> Server {
-    Server::start_with_data(|data| create_user(data, "handler", USERNAME, PASSWORD)).0
+    Server::start_with_data(|data| create_user(data, "handler", USERNAME, NAME, PASSWORD)).0
 }
 
 #[tokio::test]
@@ -221,8 +229,9 @@ async fn sign_in_with_the_right_password_shows_the_signed_in_name() {
         browser.fill("username", USERNAME).await;
         browser.fill("password", PASSWORD).await;
         browser.submit_form_of("password").await;
-        browser.wait_for_text(USERNAME).await;
+        browser.wait_for_text(NAME).await;
         assert_eq!(browser.path().await, "/console", "{viewport:?}");
+        assert!(browser.text().await.contains(USERNAME));
         browser
             .screenshot(&format!("console.{}", viewport.name()))
             .await;
