@@ -215,8 +215,27 @@ fn create_user(data: &Path, role: &str, username: &str, name: &str, password: &s
     );
 }
 
+/// A server with real access control (an API key, as a server in use has, and no
+/// `--open-access`) and a handler's account.
 fn server_with_a_handler() -> Server {
-    Server::start_with_data(|data| create_user(data, "handler", USERNAME, NAME, PASSWORD)).0
+    Server::start_with_data(|data| {
+        let key = std::process::Command::new(BIN)
+            .args([
+                "key",
+                "create",
+                "--tenant",
+                "default",
+                "--role",
+                "compliance_admin",
+            ])
+            .args(["--name", "browser-tests", "--data"])
+            .arg(data)
+            .output()
+            .unwrap();
+        assert!(key.status.success(), "{key:?}");
+        create_user(data, "handler", USERNAME, NAME, PASSWORD);
+    })
+    .0
 }
 
 #[tokio::test]
