@@ -178,8 +178,7 @@ async fn chinese_text_is_drawn_in_a_cjk_font_not_tofu() {
 //
 // Written against the sign-in page of CONSOLE.md: `/console/sign-in`, a form with `username`,
 // `password`, an optional `totp`, a hidden `csrf` and a submit button; once signed in,
-// `/console` shows the signed-in name (`redress user create --name`, else the username). Ignored until that page is on main: remove the
-// `#[ignore]`s after merging issue16-console.
+// `/console` shows the signed-in name (`redress user create --name`, else the username).
 
 const USERNAME: &str = "zhang.wei";
 const NAME: &str = "张伟";
@@ -239,7 +238,6 @@ fn server_with_a_handler() -> Server {
 }
 
 #[tokio::test]
-#[ignore = "needs /console/sign-in (issue16-console)"]
 async fn sign_in_with_the_right_password_shows_the_signed_in_name() {
     let server = server_with_a_handler();
     for viewport in Viewport::ALL {
@@ -260,7 +258,6 @@ async fn sign_in_with_the_right_password_shows_the_signed_in_name() {
 }
 
 #[tokio::test]
-#[ignore = "needs /console/sign-in (issue16-console)"]
 async fn sign_in_with_a_wrong_password_is_refused_in_words() {
     let server = server_with_a_handler();
     for viewport in Viewport::ALL {
@@ -287,7 +284,6 @@ async fn sign_in_with_a_wrong_password_is_refused_in_words() {
 }
 
 #[tokio::test]
-#[ignore = "needs /console/sign-in (issue16-console)"]
 async fn the_sign_in_page_has_no_serious_accessibility_violations() {
     let server = server_with_a_handler();
     for viewport in Viewport::ALL {
@@ -303,4 +299,98 @@ async fn the_sign_in_page_has_no_serious_accessibility_violations() {
         browser.assert_accessible("the sign-in page").await;
         browser.close().await;
     }
+}
+
+// --- Working a case in the console, from intake to closing ---------------------------------
+
+async fn sign_in(browser: &harness::Browser, server: &Server, username: &str, name: &str) {
+    browser.goto(&server.url("/console/sign-in")).await;
+    browser.fill("username", username).await;
+    browser.fill("password", PASSWORD).await;
+    browser.submit_form_of("password").await;
+    browser.wait_for_text(name).await;
+}
+
+/// The newcomer's whole path (issue #16, "done when"): a supervisor registers a bank
+/// complaint at the intake desk and gets the decision, the tracking code and the secret; opens
+/// the case and assigns it to a handler; the handler finds it in the queue, resolves it and
+/// closes it. No curl: every step is a page and a form, each page checked with axe.
+#[tokio::test]
+async fn a_complaint_is_worked_from_intake_to_closing_in_the_console() {
+    let server = Server::start_with_data(|data| {
+        let key = std::process::Command::new(BIN)
+            .args(["key", "create", "--tenant", "default", "--role", "auditor"])
+            .args(["--name", "browser-tests", "--data"])
+            .arg(data)
+            .output()
+            .unwrap();
+        assert!(key.status.success(), "{key:?}");
+        create_user(data, "supervisor", "wang.wu", "王五", PASSWORD);
+        create_user(data, "handler", "li.si", "李四", PASSWORD);
+    })
+    .0;
+    let browser = browser_or_skip!(Viewport::Desktop);
+    sign_in(&browser, &server, "wang.wu", "王五").await;
+
+    // The intake desk: the sector first, then the form its ruleset needs.
+    browser.goto(&server.url("/console/intake")).await;
+    browser.click("银行保险").await;
+    browser.wait_for_text("投诉事项").await;
+    browser.assert_accessible("the intake form").await;
+    browser.fill("intake-channel", "web").await;
+    browser.fill("intake-complainant-name", "赵六").await;
+    browser
+        .fill("intake-complainant-phone", "13900000000")
+        .await;
+    browser
+        .fill("intake-complainant-address", "北京市朝阳区")
+        .await;
+    browser
+        .fill("intake-respondent-name", "某银行股份有限公司")
+        .await;
+    browser.fill("intake-claim", "撤销不当收取的年费").await;
+    browser.fill("intake-facts", "未经同意扣收信用卡年费").await;
+    browser.screenshot("intake.desktop").await;
+    browser.submit_form_of("intake-claim").await;
+    browser.wait_for_text("查询密码").await;
+    let code = browser.text_of("#tracking-code").await;
+    assert_eq!(browser.text_of("#decision-status").await, "已受理");
+    assert!(!browser.text_of("#tracking-secret").await.is_empty());
+    assert!(
+        browser.text().await.contains("art. 18"),
+        "the decision cites its article"
+    );
+    browser.screenshot("intake-done.desktop").await;
+    browser.assert_accessible("the intake result").await;
+
+    // The case page: its clock, and the supervisor assigns it.
+    browser.click("打开案件").await;
+    browser.wait_for_text("逐日计算说明").await;
+    browser.assert_accessible("the case page").await;
+    browser.click("分派").await;
+    browser.fill("assign-assignee", "li.si").await;
+    browser.submit_form_of("assign-assignee").await;
+    browser.wait_for_text("已记录：分派").await;
+    browser.click("退出登录").await;
+
+    // The handler's queue has it; the handler resolves it, then closes it.
+    sign_in(&browser, &server, "li.si", "李四").await;
+    browser.goto(&server.url("/console/queue")).await;
+    browser.wait_for_text(&code).await;
+    browser.screenshot("queue.desktop").await;
+    browser.assert_accessible("the queue").await;
+    browser.click(&code).await;
+    browser.wait_for_text("可执行的操作").await;
+    browser.screenshot("case.desktop").await;
+    browser.click("办结").await;
+    browser.fill("resolve-outcome", "已退还年费").await;
+    browser.submit_form_of("resolve-outcome").await;
+    browser.wait_for_text("已记录：办结").await;
+    assert!(browser.text().await.contains("已办结"));
+    browser.click("归档").await;
+    browser.submit_form_of("close-note").await;
+    browser.wait_for_text("已记录：归档").await;
+    assert!(browser.text().await.contains("已归档"));
+    browser.assert_accessible("the closed case").await;
+    browser.close().await;
 }

@@ -31,12 +31,7 @@ use crate::{
     access::Role,
     console::{Layout, PageError, PageForm, Texts, Viewer, render, see_other},
     forms::{self, FormFaults},
-    server::{
-        AppState,
-        extract::RoleSet,
-        problem::ApiError,
-        routes::allowed,
-    },
+    server::{AppState, extract::RoleSet, problem::ApiError, routes::allowed},
     service::Acting,
     store::ListQuery,
 };
@@ -137,8 +132,7 @@ fn next_clock(t: Texts, state: &AppState, case: &Case, now: Timestamp) -> Option
         label: clock_label(t, name),
         due: due_date(clock).unwrap_or_default(),
         remaining: remaining_text(t, state, clock, now),
-        overdue: clock.state == ClockState::Breached
-            || clock.due_at.is_some_and(|due| due <= now),
+        overdue: clock.state == ClockState::Breached || clock.due_at.is_some_and(|due| due <= now),
     })
 }
 
@@ -310,9 +304,9 @@ async fn queue(
         .find(|tab| tab.current)
         .map(|tab| tab.label.clone())
         .unwrap_or_default();
-    let next_href = page.next_cursor.map(|cursor| {
-        format!("/console/queue?view={view}{office_param}&cursor={cursor}")
-    });
+    let next_href = page
+        .next_cursor
+        .map(|cursor| format!("/console/queue?view={view}{office_param}&cursor={cursor}"));
     let page = QueuePage {
         layout: viewer.layout("queue.title"),
         tabs,
@@ -428,9 +422,10 @@ fn sensitive(value: &Option<redress_domain::Sensitive<String>>) -> String {
 fn describe_event(t: Texts, event: &EventKind) -> String {
     match event {
         EventKind::Received { .. } => t.t("event.received").to_owned(),
-        EventKind::Handler { action } => {
-            t.fill("event.handler", &[("action", &action_label(t, action.name().as_str()))])
-        }
+        EventKind::Handler { action } => t.fill(
+            "event.handler",
+            &[("action", &action_label(t, action.name().as_str()))],
+        ),
         EventKind::Clock { name, change } => {
             let change_label = t
                 .lookup(&format!("clock.change.{}", change.name()))
@@ -481,10 +476,9 @@ fn action_summary(t: Texts, action: &redress_domain::contract::Action) -> String
             ground, article, ..
         } => format!("{ground} · {article}"),
         Action::StartClock { clock, .. } => format!("{} · {}", clock.name, clock.amount),
-        Action::Route { office, tier, .. } => office
-            .clone()
-            .or_else(|| tier.clone())
-            .unwrap_or_default(),
+        Action::Route { office, tier, .. } => {
+            office.clone().or_else(|| tier.clone()).unwrap_or_default()
+        }
         Action::Transfer { to_office, .. } => to_office.clone(),
         Action::Escalate { to, .. } => to.clone(),
         Action::Notify {
@@ -496,7 +490,9 @@ fn action_summary(t: Texts, action: &redress_domain::contract::Action) -> String
         | Action::StopClock { name, .. }
         | Action::ExtendClock { name, .. }
         | Action::RestartClock { name, .. } => name.clone(),
-        Action::Classify { category, flags, .. } => category
+        Action::Classify {
+            category, flags, ..
+        } => category
             .iter()
             .chain(flags.iter())
             .cloned()
@@ -545,8 +541,7 @@ fn action_views(
         .filter_map(|name| forms.get(*name))
         .map(|form| {
             let this_refused = refused.filter(|(action, _, _)| *action == form.action);
-            let submitted: &[(String, String)] =
-                this_refused.map_or(&[], |(_, values, _)| values);
+            let submitted: &[(String, String)] = this_refused.map_or(&[], |(_, values, _)| values);
             let fields = form
                 .fields
                 .iter()
@@ -737,9 +732,7 @@ async fn build_case_page(
     let actions = action_views(
         t,
         &names,
-        refused
-            .as_ref()
-            .map(|r| (r.action, r.values, &r.faults)),
+        refused.as_ref().map(|r| (r.action, r.values, &r.faults)),
     );
     Ok(CasePage {
         layout: viewer.layout("case.title"),
@@ -772,9 +765,10 @@ async fn case_page(
     let id = parse_id(&viewer, &id)?;
     let case = load(&state, &viewer, id).await?;
     let notice = query_value(raw.as_deref(), "done").map(|action| {
-        viewer
-            .texts
-            .fill("case.done", &[("action", &action_label(viewer.texts, &action))])
+        viewer.texts.fill(
+            "case.done",
+            &[("action", &action_label(viewer.texts, &action))],
+        )
     });
     let page = build_case_page(&state, &viewer, case, notice, None).await?;
     Ok(render(StatusCode::OK, &page))
@@ -818,7 +812,14 @@ async fn act(
             "case.not_allowed",
             &[("action", &action_label(viewer.texts, &action_name))],
         );
-        let page = build_case_page(&state, &viewer, case, None, Some(refuse(vec![(String::new(), why)]))).await?;
+        let page = build_case_page(
+            &state,
+            &viewer,
+            case,
+            None,
+            Some(refuse(vec![(String::new(), why)])),
+        )
+        .await?;
         return Ok(render(StatusCode::CONFLICT, &page));
     }
     let action: HandlerAction = match forms::read_action(&action_name, &values) {
@@ -854,7 +855,12 @@ async fn act(
                 .0
                 .errors
                 .iter()
-                .map(|e| (e.pointer.trim_start_matches('/').replace('/', "."), e.detail.clone()))
+                .map(|e| {
+                    (
+                        e.pointer.trim_start_matches('/').replace('/', "."),
+                        e.detail.clone(),
+                    )
+                })
                 .collect();
             if faults.is_empty() {
                 faults.push((String::new(), problem.0.detail.clone()));

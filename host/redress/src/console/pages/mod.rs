@@ -3,8 +3,8 @@
 
 mod cases;
 mod fields;
-mod intake;
 mod home;
+mod intake;
 mod sign_in;
 
 use axum::{
