@@ -312,6 +312,15 @@ async fn a_person_signs_in_sees_who_they_are_and_signs_out() {
     assert_eq!(missing.status, 404);
     missing.assert_secured();
     assert!(missing.body.contains("/console/no-such-page"));
+    let wrong_method = browser.get("/console/sign-out").await;
+    assert_eq!(wrong_method.status, 405);
+    wrong_method.assert_secured();
+    assert!(
+        wrong_method.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
 
     // Sign-out without the CSRF token, or with a wrong one: 403 in words, still signed in.
     let csrf = home.field("csrf");

@@ -52,7 +52,13 @@ pub struct Console {
     /// `serve --secure-cookies`: mark every cookie Secure (the server is reached over HTTPS
     /// through a proxy that does not say so).
     pub secure_cookies: bool,
+    /// Password checks running at once: each takes 19 MiB and tens of milliseconds by design,
+    /// so a flood of sign-ins waits here instead of filling memory with blocking threads.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many password checks run at once.
+pub const CONCURRENT_PASSWORD_CHECKS: usize = 4;
 
 impl Console {
     pub fn new(accounts: Arc<dyn AccountStore>, secure_cookies: bool) -> Console {
@@ -60,6 +66,7 @@ impl Console {
             accounts,
             sessions: Arc::new(MemorySessions::new()),
             secure_cookies,
+            password_checks: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS)),
         }
     }
 
@@ -332,6 +339,22 @@ impl IntoResponse for PageError {
 pub fn not_found(headers: &HeaderMap, path: &str) -> Response {
     let mut response =
         PageError::not_found(Texts::new(Lang::from_headers(headers)), path).into_response();
+    security::apply(response.headers_mut());
+    response
+}
+
+/// The console's 405 page (the server's method fallback calls it for console paths), with the
+/// security headers.
+pub fn method_not_allowed(headers: &HeaderMap, path: &str) -> Response {
+    let texts = Texts::new(Lang::from_headers(headers));
+    let mut response = PageError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        texts,
+        heading_key: "error.method_title",
+        message: texts.t("error.method").to_owned(),
+        path: path.to_owned(),
+    }
+    .into_response();
     security::apply(response.headers_mut());
     response
 }

@@ -164,6 +164,9 @@ async fn submit(
     let username = form.username.trim().to_owned();
     let code = form.code.filter(|code| !code.trim().is_empty());
     let accounts = Arc::clone(&state.console.accounts);
+    let Ok(_permit) = state.console.password_checks.acquire().await else {
+        return PageError::server(texts, path).into_response();
+    };
     let now = Timestamp::now();
     let outcome = {
         let username = username.clone();
