@@ -459,7 +459,10 @@ async fn a_sign_in_without_its_form_token_is_refused_and_english_is_a_link_away(
 
 #[tokio::test]
 async fn two_step_verification_asks_for_the_code() {
-    let server = server();
+    // No API key, only a console account: the server starts, and its API is closed (401).
+    let (server, ()) = Server::start_with_data(|data| create_user(data, "li.si", "handler", None));
+    let api = reqwest::get(server.url("/v1/cases")).await.unwrap();
+    assert_eq!(api.status(), 401);
     let output = ok(&redress(
         &server.data,
         &["user", "totp", "enable", "li.si"],
