@@ -393,6 +393,16 @@ async fn wrong_credentials_are_refused_in_words_and_five_lock_the_account() {
     let disabled = browser.sign_in("li.si", PASSWORD, None).await;
     assert_eq!(disabled.status, 403);
     assert!(disabled.body.contains("已停用"), "{}", disabled.body);
+
+    // Seven failures so far from this client; at twenty it is refused whatever it sends.
+    for n in 0..13 {
+        let refused = browser.sign_in(&format!("guess{n}"), PASSWORD, None).await;
+        assert_eq!(refused.status, 401, "{n}");
+    }
+    ok(&redress(&server.data, &["user", "enable", "li.si"], ""));
+    let throttled = browser.sign_in("li.si", PASSWORD, None).await;
+    assert_eq!(throttled.status, 429, "{}", throttled.body);
+    assert!(throttled.body.contains("登录失败次数过多"), "{}", throttled.body);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! - `accounts.rs`: people's accounts (`<data>/accounts.json`), argon2id, lock-out, TOTP.
 //! - `sessions.rs`: server-side sessions, their cookie, CSRF tokens.
 //! - `viewer.rs`: the signed-in person of a request ([`Viewer`]).
+//! - `throttle.rs`: failed sign-ins counted per client (20 in 10 minutes block it).
 //! - `security.rs`: the headers on every console response (strict CSP).
 //! - `i18n.rs`: the message catalogues (zh-CN first, English beside).
 //! - `pages/`: one file per page group.
@@ -21,6 +22,7 @@ pub mod i18n;
 pub mod pages;
 pub mod security;
 pub mod sessions;
+pub mod throttle;
 pub mod viewer;
 
 use std::sync::{Arc, LazyLock};
@@ -55,6 +57,8 @@ pub struct Console {
     /// Password checks running at once: each takes 19 MiB and tens of milliseconds by design,
     /// so a flood of sign-ins waits here instead of filling memory with blocking threads.
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// Failed sign-ins per client (`throttle.rs`).
+    pub throttle: Arc<throttle::SignInThrottle>,
 }
 
 /// How many password checks run at once.
@@ -67,6 +71,7 @@ impl Console {
             sessions: Arc::new(MemorySessions::new()),
             secure_cookies,
             password_checks: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS)),
+            throttle: Arc::new(throttle::SignInThrottle::new()),
         }
     }
 
