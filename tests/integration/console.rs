@@ -402,7 +402,11 @@ async fn wrong_credentials_are_refused_in_words_and_five_lock_the_account() {
     ok(&redress(&server.data, &["user", "enable", "li.si"], ""));
     let throttled = browser.sign_in("li.si", PASSWORD, None).await;
     assert_eq!(throttled.status, 429, "{}", throttled.body);
-    assert!(throttled.body.contains("登录失败次数过多"), "{}", throttled.body);
+    assert!(
+        throttled.body.contains("登录失败次数过多"),
+        "{}",
+        throttled.body
+    );
 }
 
 #[tokio::test]
