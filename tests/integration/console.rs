@@ -491,6 +491,17 @@ async fn two_step_verification_asks_for_the_code() {
     let code = redress::console::accounts::totp_code(&secret, now).unwrap();
     let with = browser.sign_in("li.si", PASSWORD, Some(&code)).await;
     assert_eq!(with.status, 303, "{}", with.body);
+    assert_eq!(browser.get("/console").await.status, 200);
+
+    // A new password ends the sessions begun before it.
+    ok(&redress(
+        &server.data,
+        &["user", "passwd", "li.si", "--password-stdin"],
+        "another long password\n",
+    ));
+    let ended = browser.get("/console").await;
+    assert_eq!(ended.status, 303);
+    assert_eq!(ended.location(), "/console/sign-in?next=%2Fconsole&ended=1");
 }
 
 #[test]
