@@ -430,14 +430,12 @@ const ASSETS: [Asset; 2] = [
 
 /// Each asset's URL, with the first 16 hex digits of its SHA-256: a changed file has a new URL,
 /// so it can be cached for a year.
-static ASSET_URLS: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
+static ASSET_URLS: LazyLock<Vec<(&'static str, String)>> = LazyLock::new(|| {
     ASSETS
         .iter()
         .map(|asset| {
             let hash = hex::encode(Sha256::digest(asset.bytes));
-            let url: &'static str = Box::leak(
-                format!("/console/assets/{}/{}", &hash[..16], asset.name).into_boxed_str(),
-            );
+            let url = format!("/console/assets/{}/{}", &hash[..16], asset.name);
             (asset.name, url)
         })
         .collect()
@@ -448,7 +446,7 @@ pub fn asset_url(name: &str) -> &'static str {
     ASSET_URLS
         .iter()
         .find(|(n, _)| *n == name)
-        .map_or("/console/assets/missing", |(_, url)| url)
+        .map_or("/console/assets/missing", |(_, url)| url.as_str())
 }
 
 async fn serve_asset(Path((hash, name)): Path<(String, String)>, headers: HeaderMap) -> Response {
