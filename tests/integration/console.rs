@@ -312,6 +312,15 @@ async fn a_person_signs_in_sees_who_they_are_and_signs_out() {
     assert_eq!(missing.status, 404);
     missing.assert_secured();
     assert!(missing.body.contains("/console/no-such-page"));
+    let wrong_method = browser.get("/console/sign-out").await;
+    assert_eq!(wrong_method.status, 405);
+    wrong_method.assert_secured();
+    assert!(
+        wrong_method.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
 
     // Sign-out without the CSRF token, or with a wrong one: 403 in words, still signed in.
     let csrf = home.field("csrf");
@@ -384,6 +393,20 @@ async fn wrong_credentials_are_refused_in_words_and_five_lock_the_account() {
     let disabled = browser.sign_in("li.si", PASSWORD, None).await;
     assert_eq!(disabled.status, 403);
     assert!(disabled.body.contains("已停用"), "{}", disabled.body);
+
+    // Seven failures so far from this client; at twenty it is refused whatever it sends.
+    for n in 0..13 {
+        let refused = browser.sign_in(&format!("guess{n}"), PASSWORD, None).await;
+        assert_eq!(refused.status, 401, "{n}");
+    }
+    ok(&redress(&server.data, &["user", "enable", "li.si"], ""));
+    let throttled = browser.sign_in("li.si", PASSWORD, None).await;
+    assert_eq!(throttled.status, 429, "{}", throttled.body);
+    assert!(
+        throttled.body.contains("登录失败次数过多"),
+        "{}",
+        throttled.body
+    );
 }
 
 #[tokio::test]
@@ -450,7 +473,10 @@ async fn a_sign_in_without_its_form_token_is_refused_and_english_is_a_link_away(
 
 #[tokio::test]
 async fn two_step_verification_asks_for_the_code() {
-    let server = server();
+    // No API key, only a console account: the server starts, and its API is closed (401).
+    let (server, ()) = Server::start_with_data(|data| create_user(data, "li.si", "handler", None));
+    let api = reqwest::get(server.url("/v1/cases")).await.unwrap();
+    assert_eq!(api.status(), 401);
     let output = ok(&redress(
         &server.data,
         &["user", "totp", "enable", "li.si"],
@@ -465,6 +491,17 @@ async fn two_step_verification_asks_for_the_code() {
     let code = redress::console::accounts::totp_code(&secret, now).unwrap();
     let with = browser.sign_in("li.si", PASSWORD, Some(&code)).await;
     assert_eq!(with.status, 303, "{}", with.body);
+    assert_eq!(browser.get("/console").await.status, 200);
+
+    // A new password ends the sessions begun before it.
+    ok(&redress(
+        &server.data,
+        &["user", "passwd", "li.si", "--password-stdin"],
+        "another long password\n",
+    ));
+    let ended = browser.get("/console").await;
+    assert_eq!(ended.status, 303);
+    assert_eq!(ended.location(), "/console/sign-in?next=%2Fconsole&ended=1");
 }
 
 #[test]

@@ -191,6 +191,20 @@ impl App {
             Some(data) => Arc::new(open_store(data, &config)?),
             None => Arc::new(MemoryStore::new()),
         };
+        let accounts = match &config.data {
+            Some(data) => Some(Arc::new(
+                FileAccounts::open(&data.accounts_file()).map_err(AppError::Accounts)?,
+            )),
+            None => None,
+        };
+        let has_accounts = accounts.as_ref().is_some_and(|a| !a.is_empty());
+        let console = match accounts {
+            Some(accounts) => Console::new(accounts, config.secure_cookies),
+            None => Console {
+                secure_cookies: config.secure_cookies,
+                ..Console::in_memory()
+            },
+        };
         let access = if config.open_access {
             tracing::warn!(
                 "open access: no API keys are checked; requests act for the tenant in X-Redress-Tenant with every role (development only)"
@@ -198,21 +212,17 @@ impl App {
             Arc::new(AccessControl::open_access())
         } else {
             match &config.data {
+                // A server without API keys starts when people have console accounts: the API
+                // then answers 401 to everyone until a key is made, so nothing is open.
+                Some(data) if has_accounts => Arc::new(
+                    AccessControl::from_file_allowing_none(&data.access_file())
+                        .map_err(AppError::Access)?,
+                ),
                 Some(data) => Arc::new(
                     AccessControl::from_file(&data.access_file()).map_err(AppError::Access)?,
                 ),
                 None => Arc::new(AccessControl::open_access()),
             }
-        };
-        let console = match &config.data {
-            Some(data) => Console::new(
-                Arc::new(FileAccounts::open(&data.accounts_file()).map_err(AppError::Accounts)?),
-                config.secure_cookies,
-            ),
-            None => Console {
-                secure_cookies: config.secure_cookies,
-                ..Console::in_memory()
-            },
         };
         let trust = match &config.trusted_keys {
             Some(path) => TrustStore::load(path).map_err(AppError::TrustedKeys)?,

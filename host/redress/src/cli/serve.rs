@@ -134,7 +134,12 @@ pub fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         tracing::info!(%address, data = %data.root().display(), "redress listening");
         // Scripts and tests read this line to learn the port when `--listen` ends in `:0`.
         println!("redress listening on http://{address}");
-        println!("console: http://{address}/console");
+        // For people; a harness that read only the line above may have closed the pipe, so
+        // a failed write is ignored here (println! would end the server).
+        {
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "console: http://{address}/console");
+        }
         crate::server::connections::serve(listener, router, config.connections, shutdown_signal())
             .await
             .context("serving")?;

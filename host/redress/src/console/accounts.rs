@@ -6,7 +6,9 @@
 //! (`durable::write_file`, mode 0600) by `redress user` and by the server (failed attempts,
 //! lock-out, the last TOTP step used), and re-read by the server whenever the file changed, so
 //! the command line can edit it while the server runs. [`AccountStore`] is what the console
-//! uses, so that a shared database can replace the file later.
+//! uses, so that a shared database can replace the file later. The server and `redress user`
+//! both read, change and replace the whole file; the server reads it again just before each
+//! of its writes, so an edit can be lost only to a write made in the same instant.
 //!
 //! Invariants:
 //! - only the argon2id hash of a password is stored, never the password;

@@ -5,6 +5,7 @@
 //! - `accounts.rs`: people's accounts (`<data>/accounts.json`), argon2id, lock-out, TOTP.
 //! - `sessions.rs`: server-side sessions, their cookie, CSRF tokens.
 //! - `viewer.rs`: the signed-in person of a request ([`Viewer`]).
+//! - `throttle.rs`: failed sign-ins counted per client (20 in 10 minutes block it).
 //! - `security.rs`: the headers on every console response (strict CSP).
 //! - `i18n.rs`: the message catalogues (zh-CN first, English beside).
 //! - `pages/`: one file per page group.
@@ -21,6 +22,7 @@ pub mod i18n;
 pub mod pages;
 pub mod security;
 pub mod sessions;
+pub mod throttle;
 pub mod viewer;
 
 use std::sync::{Arc, LazyLock};
@@ -52,7 +54,15 @@ pub struct Console {
     /// `serve --secure-cookies`: mark every cookie Secure (the server is reached over HTTPS
     /// through a proxy that does not say so).
     pub secure_cookies: bool,
+    /// Password checks running at once: each takes 19 MiB and tens of milliseconds by design,
+    /// so a flood of sign-ins waits here instead of filling memory with blocking threads.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
+    /// Failed sign-ins per client (`throttle.rs`).
+    pub throttle: Arc<throttle::SignInThrottle>,
 }
+
+/// How many password checks run at once.
+pub const CONCURRENT_PASSWORD_CHECKS: usize = 4;
 
 impl Console {
     pub fn new(accounts: Arc<dyn AccountStore>, secure_cookies: bool) -> Console {
@@ -60,6 +70,8 @@ impl Console {
             accounts,
             sessions: Arc::new(MemorySessions::new()),
             secure_cookies,
+            password_checks: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS)),
+            throttle: Arc::new(throttle::SignInThrottle::new()),
         }
     }
 
@@ -336,6 +348,22 @@ pub fn not_found(headers: &HeaderMap, path: &str) -> Response {
     response
 }
 
+/// The console's 405 page (the server's method fallback calls it for console paths), with the
+/// security headers.
+pub fn method_not_allowed(headers: &HeaderMap, path: &str) -> Response {
+    let texts = Texts::new(Lang::from_headers(headers));
+    let mut response = PageError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        texts,
+        heading_key: "error.method_title",
+        message: texts.t("error.method").to_owned(),
+        path: path.to_owned(),
+    }
+    .into_response();
+    security::apply(response.headers_mut());
+    response
+}
+
 /// The largest form the console reads.
 pub const FORM_LIMIT: usize = 64 * 1024;
 
@@ -402,14 +430,12 @@ const ASSETS: [Asset; 2] = [
 
 /// Each asset's URL, with the first 16 hex digits of its SHA-256: a changed file has a new URL,
 /// so it can be cached for a year.
-static ASSET_URLS: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
+static ASSET_URLS: LazyLock<Vec<(&'static str, String)>> = LazyLock::new(|| {
     ASSETS
         .iter()
         .map(|asset| {
             let hash = hex::encode(Sha256::digest(asset.bytes));
-            let url: &'static str = Box::leak(
-                format!("/console/assets/{}/{}", &hash[..16], asset.name).into_boxed_str(),
-            );
+            let url = format!("/console/assets/{}/{}", &hash[..16], asset.name);
             (asset.name, url)
         })
         .collect()
@@ -420,7 +446,7 @@ pub fn asset_url(name: &str) -> &'static str {
     ASSET_URLS
         .iter()
         .find(|(n, _)| *n == name)
-        .map_or("/console/assets/missing", |(_, url)| url)
+        .map_or("/console/assets/missing", |(_, url)| url.as_str())
 }
 
 async fn serve_asset(Path((hash, name)): Path<(String, String)>, headers: HeaderMap) -> Response {

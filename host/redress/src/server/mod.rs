@@ -184,15 +184,16 @@ async fn unknown_route(request: Request<Body>) -> Response {
     ApiError::not_found(format!("no route for {path}")).into_response()
 }
 
-async fn method_not_allowed(request: Request<Body>) -> ApiError {
+async fn method_not_allowed(request: Request<Body>) -> Response {
+    let path = request.uri().path();
+    if path == "/" || path == "/console" || path.starts_with("/console/") {
+        return crate::console::method_not_allowed(request.headers(), path);
+    }
     ApiError::new(
         ProblemKind::MethodNotAllowed,
-        format!(
-            "{} is not allowed on {}",
-            request.method(),
-            request.uri().path()
-        ),
+        format!("{} is not allowed on {path}", request.method()),
     )
+    .into_response()
 }
 
 /// The whole HTTP application.

@@ -6,7 +6,8 @@
 //! - `POST /console/sign-in`: checks that token, then the account (`accounts::sign_in`, on a
 //!   blocking thread: argon2 takes tens of milliseconds); a success begins a new session (a
 //!   session cookie sent before is ended, never reused) and goes to `next`. A failure says so
-//!   in words without telling which part was wrong; a locked account says until when.
+//!   in words without telling which part was wrong; a locked account says until when. A client
+//!   with too many failures is refused before any password is checked (`throttle.rs`).
 //! - `POST /console/sign-out`: with the session's CSRF token; ends the session.
 
 use std::sync::Arc;
@@ -163,8 +164,25 @@ async fn submit(
     let next = safe_next(form.next.as_deref()).to_owned();
     let username = form.username.trim().to_owned();
     let code = form.code.filter(|code| !code.trim().is_empty());
-    let accounts = Arc::clone(&state.console.accounts);
     let now = Timestamp::now();
+    if let Some(until) = state.console.throttle.blocked_until(peer, now) {
+        tracing::warn!(client = ?peer, "console sign-in refused: too many failures from this client");
+        return render(
+            StatusCode::TOO_MANY_REQUESTS,
+            &page(
+                texts,
+                expected.to_owned(),
+                &next,
+                username,
+                None,
+                Some(texts.fill("sign_in.throttled", &[("until", &in_china(until))])),
+            ),
+        );
+    }
+    let accounts = Arc::clone(&state.console.accounts);
+    let Ok(_permit) = state.console.password_checks.acquire().await else {
+        return PageError::server(texts, path).into_response();
+    };
     let outcome = {
         let username = username.clone();
         tokio::task::spawn_blocking(move || {
@@ -195,6 +213,7 @@ async fn submit(
     let account = match outcome {
         Ok(Ok(account)) => account,
         Ok(Err(SignInError::WrongCredentials)) => {
+            state.console.throttle.failed(peer, now);
             tracing::info!(username = %username, "console sign-in refused");
             return refused(
                 StatusCode::UNAUTHORIZED,
@@ -202,6 +221,7 @@ async fn submit(
             );
         }
         Ok(Err(SignInError::Locked { until })) => {
+            state.console.throttle.failed(peer, now);
             tracing::info!(username = %username, %until, "console sign-in refused: account locked");
             return refused(
                 StatusCode::TOO_MANY_REQUESTS,
