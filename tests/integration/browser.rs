@@ -317,7 +317,7 @@ async fn sign_in(browser: &harness::Browser, server: &Server, username: &str, na
 /// closes it. No curl: every step is a page and a form, each page checked with axe.
 #[tokio::test]
 async fn a_complaint_is_worked_from_intake_to_closing_in_the_console() {
-    let server = Server::start_with_data(|data| {
+    let server = Server::start_with_rulesets_and_data(|data| {
         let key = std::process::Command::new(BIN)
             .args(["key", "create", "--tenant", "default", "--role", "auditor"])
             .args(["--name", "browser-tests", "--data"])

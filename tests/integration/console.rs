@@ -586,3 +586,259 @@ fn user_commands_name_what_is_wrong() {
     let text = std::fs::read_to_string(data.join("accounts.json")).unwrap();
     assert!(text.contains("$argon2id$") && !text.contains(PASSWORD));
 }
+
+// --- The work pages: intake, queue, case page, actions ---------------------------------------
+
+/// The hidden `field` of the first form on the page that posts to `action`.
+fn form_field(page: &Page, action_marker: &str, field: &str) -> String {
+    let start = page
+        .body
+        .find(action_marker)
+        .unwrap_or_else(|| panic!("no {action_marker} in {}", page.body));
+    let rest = &page.body[start..];
+    let marker = format!("name=\"{field}\" value=\"");
+    let at = rest.find(&marker).unwrap() + marker.len();
+    rest[at..].split('"').next().unwrap().to_owned()
+}
+
+/// A server with a supervisor `wang.wu`, a handler `li.si` of office `xihu` and a handler
+/// `zhao.qi` of office `binjiang`, and an auditor's API key to look through the API.
+fn work_server() -> (Server, String) {
+    let (server, key) = Server::start_with_rulesets_and_data(|data| {
+        let out = ok(&redress(
+            data,
+            &[
+                "key", "create", "--tenant", "default", "--role", "auditor", "--name", "ops",
+            ],
+            "",
+        ));
+        create_user(data, "wang.wu", "supervisor", None);
+        create_user(data, "li.si", "handler", Some("xihu"));
+        create_user(data, "zhao.qi", "handler", Some("binjiang"));
+        out.split_whitespace()
+            .find(|word| word.starts_with("rdk_"))
+            .unwrap()
+            .to_owned()
+    });
+    (server, key)
+}
+
+/// `GET path` of the API with the auditor's key.
+async fn api(server: &Server, key: &str, path: &str) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .get(server.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn register_bank_case(browser: &mut Browser) -> (String, Page) {
+    let form = browser.get("/console/intake?sector=banking").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = form.field("csrf");
+    let once = form.field("once");
+    post_bank_intake(browser, &csrf, &once).await
+}
+
+async fn post_bank_intake(browser: &mut Browser, csrf: &str, once: &str) -> (String, Page) {
+    let done = browser
+        .post(
+            "/console/intake",
+            &[
+                ("csrf", csrf),
+                ("once", once),
+                ("sector", "banking"),
+                ("channel", "web"),
+                ("complainant.name", "赵六"),
+                ("complainant.phone", "13900000000"),
+                ("complainant.address", "北京市朝阳区"),
+                ("respondent.name", "某银行股份有限公司"),
+                ("claim", "撤销不当收取的年费"),
+                ("facts", "未经同意扣收信用卡年费"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 201, "{}", done.body);
+    let href = done.body.split("href=\"/console/cases/").nth(1).unwrap();
+    let id = href.split('"').next().unwrap().to_owned();
+    (id, done)
+}
+
+#[tokio::test]
+async fn intake_registers_a_case_once_and_names_each_field_at_fault() {
+    let (server, key) = work_server();
+    let mut browser = Browser::new(&server);
+    assert_eq!(browser.sign_in("wang.wu", PASSWORD, None).await.status, 303);
+    let form = browser.get("/console/intake?sector=banking").await;
+    let (csrf, once) = (form.field("csrf"), form.field("once"));
+    let (id, done) = post_bank_intake(&mut browser, &csrf, &once).await;
+    done.assert_secured();
+    assert!(done.body.contains("已受理"), "{}", done.body);
+    assert!(
+        done.body.contains("id=\"tracking-secret\""),
+        "{}",
+        done.body
+    );
+    // The same form posted twice (its one-time key) registers one case.
+    let (again, _) = post_bank_intake(&mut browser, &csrf, &once).await;
+    assert_eq!(again, id);
+    let list = api(&server, &key, "/v1/cases").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+
+    // A form without the respondent: refused, the field named, nothing registered.
+    let form = browser.get("/console/intake?sector=banking").await;
+    let csrf = form.field("csrf");
+    let refused = browser
+        .post(
+            "/console/intake",
+            &[
+                ("csrf", &csrf),
+                ("sector", "banking"),
+                ("channel", "web"),
+                ("claim", "退款"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("class=\"error-summary\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("退款"),
+        "what was typed is kept: {}",
+        refused.body
+    );
+    // No CSRF token: 403, nothing registered.
+    let forged = browser
+        .post("/console/intake", &[("sector", "banking"), ("claim", "x")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let list = api(&server, &key, "/v1/cases").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let case = browser.get(&format!("/console/cases/{id}")).await;
+    assert_eq!(case.status, 200, "{}", case.body);
+    assert!(
+        case.body.contains("逐日计算说明"),
+        "the clock's explanation: {}",
+        case.body
+    );
+}
+
+#[tokio::test]
+async fn actions_on_the_case_page_go_through_the_lifecycle_and_the_assignment() {
+    let (server, key) = work_server();
+    let mut supervisor = Browser::new(&server);
+    assert_eq!(
+        supervisor.sign_in("wang.wu", PASSWORD, None).await.status,
+        303
+    );
+    let (id, _) = register_bank_case(&mut supervisor).await;
+    let case_path = format!("/console/cases/{id}");
+    let act_path = format!("/console/cases/{id}/act");
+    let page = supervisor.get(&case_path).await;
+    let csrf = page.field("csrf");
+    let version = form_field(&page, "action=\"/console/cases/", "version");
+
+    // A handler not assigned cannot act; an office-scoped handler of another office does not
+    // even see the case.
+    let mut other = Browser::new(&server);
+    assert_eq!(other.sign_in("zhao.qi", PASSWORD, None).await.status, 303);
+    assert_eq!(other.get(&case_path).await.status, 404);
+
+    // Assign to li.si of xihu; a field at fault is named first.
+    let refused = supervisor
+        .post(
+            &act_path,
+            &[("csrf", &csrf), ("type", "assign"), ("version", &version)],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("承办人用户名"), "{}", refused.body);
+    let assigned = supervisor
+        .post(
+            &act_path,
+            &[
+                ("csrf", &csrf),
+                ("type", "assign"),
+                ("version", &version),
+                ("assignee", "li.si"),
+                ("office", "xihu"),
+            ],
+        )
+        .await;
+    assert_eq!(assigned.status, 303, "{}", assigned.body);
+    assert_eq!(assigned.location(), format!("{case_path}?done=assign"));
+    // The version the page showed is now stale: a second post of that page is refused.
+    let stale = supervisor
+        .post(
+            &act_path,
+            &[
+                ("csrf", &csrf),
+                ("type", "note"),
+                ("version", &version),
+                ("text", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, 412, "{}", stale.body);
+
+    // li.si's queue has it; li.si resolves it; an action the status does not allow is refused.
+    let mut handler = Browser::new(&server);
+    assert_eq!(handler.sign_in("li.si", PASSWORD, None).await.status, 303);
+    let queue = handler.get("/console/queue").await;
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    assert!(queue.body.contains(&case_path), "{}", queue.body);
+    let office_queue = handler.get("/console/queue?view=office").await;
+    assert!(
+        office_queue.body.contains(&case_path),
+        "{}",
+        office_queue.body
+    );
+    let page = handler.get(&case_path).await;
+    let csrf = page.field("csrf");
+    let version = form_field(&page, "action=\"/console/cases/", "version");
+    assert!(
+        !page.body.contains("value=\"assign\""),
+        "only a supervisor assigns"
+    );
+    let resolved = handler
+        .post(
+            &act_path,
+            &[
+                ("csrf", &csrf),
+                ("type", "resolve"),
+                ("version", &version),
+                ("outcome", "已退还年费"),
+            ],
+        )
+        .await;
+    assert_eq!(resolved.status, 303, "{}", resolved.body);
+    let page = handler.get(&format!("{case_path}?done=resolve")).await;
+    assert!(page.body.contains("已办结"), "{}", page.body);
+    let version = form_field(&page, "action=\"/console/cases/", "version");
+    let wrong = handler
+        .post(
+            &act_path,
+            &[("csrf", &csrf), ("type", "accept"), ("version", &version)],
+        )
+        .await;
+    assert_eq!(wrong.status, 409, "{}", wrong.body);
+    let events = api(&server, &key, &format!("/v1/cases/{id}/timeline")).await;
+    let actions: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["type"] == "handler")
+        .map(|e| e["event"]["action"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["assign", "resolve"],
+        "the refused ones recorded nothing"
+    );
+}
