@@ -204,6 +204,7 @@ pub fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(path)
             if (path == "/console"
+                || path == "/track"
                 || path.starts_with("/console/")
                 || path.starts_with("/console?"))
                 && !path.contains("//")
@@ -469,12 +470,14 @@ mod tests {
             "/console/queue?page=2"
         );
         assert_eq!(safe_next(Some("/console")), "/console");
+        assert_eq!(safe_next(Some("/track")), "/track");
         for bad in [
             "//evil.example/console",
             "/console//evil",
             "/\\evil",
             "https://evil.example/console",
             "/consoleevil",
+            "/trackevil",
             "/v1/cases",
             "/console/\nx",
         ] {

@@ -31,12 +31,7 @@ use crate::{
     access::Role,
     console::{Layout, PageError, PageForm, Texts, Viewer, render, see_other},
     forms::{self, FormFaults},
-    server::{
-        AppState,
-        extract::RoleSet,
-        problem::ApiError,
-        routes::allowed,
-    },
+    server::{AppState, extract::RoleSet, problem::ApiError, routes::allowed},
     service::Acting,
     store::ListQuery,
 };
@@ -51,11 +46,11 @@ pub(super) fn routes() -> Router<AppState> {
 /// How many cases one queue page shows.
 const QUEUE_PAGE: usize = 50;
 
-fn may(viewer: &Viewer, roles: &[Role]) -> bool {
+pub(super) fn may(viewer: &Viewer, roles: &[Role]) -> bool {
     viewer.principal.has_any(roles)
 }
 
-fn forbidden(viewer: &Viewer) -> PageError {
+pub(super) fn forbidden(viewer: &Viewer) -> PageError {
     PageError {
         status: StatusCode::FORBIDDEN,
         texts: viewer.texts,
@@ -65,27 +60,27 @@ fn forbidden(viewer: &Viewer) -> PageError {
     }
 }
 
-fn server_error(viewer: &Viewer, error: impl std::fmt::Display) -> PageError {
+pub(super) fn server_error(viewer: &Viewer, error: impl std::fmt::Display) -> PageError {
     tracing::error!(error = %error, path = %viewer.path, "a console page failed");
     PageError::server(viewer.texts, &viewer.path)
 }
 
 /// The next thing a case owes: its overdue clock, else its soonest running one.
 #[derive(Debug, Clone)]
-struct NextClock {
-    label: String,
-    due: String,
-    remaining: String,
-    overdue: bool,
+pub(super) struct NextClock {
+    pub(super) label: String,
+    pub(super) due: String,
+    pub(super) remaining: String,
+    pub(super) overdue: bool,
 }
 
-fn local_date(t: Timestamp) -> String {
+pub(super) fn local_date(t: Timestamp) -> String {
     t.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
         .strftime("%Y-%m-%d")
         .to_string()
 }
 
-fn local_time(t: Timestamp) -> String {
+pub(super) fn local_time(t: Timestamp) -> String {
     t.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
         .strftime("%Y-%m-%d %H:%M")
         .to_string()
@@ -122,7 +117,12 @@ fn remaining_text(t: Texts, state: &AppState, clock: &CaseClock, now: Timestamp)
     t.fill(key, &[("amount", &amount), ("unit", unit)])
 }
 
-fn next_clock(t: Texts, state: &AppState, case: &Case, now: Timestamp) -> Option<NextClock> {
+pub(super) fn next_clock(
+    t: Texts,
+    state: &AppState,
+    case: &Case,
+    now: Timestamp,
+) -> Option<NextClock> {
     let owing = case
         .clocks
         .iter()
@@ -137,8 +137,7 @@ fn next_clock(t: Texts, state: &AppState, case: &Case, now: Timestamp) -> Option
         label: clock_label(t, name),
         due: due_date(clock).unwrap_or_default(),
         remaining: remaining_text(t, state, clock, now),
-        overdue: clock.state == ClockState::Breached
-            || clock.due_at.is_some_and(|due| due <= now),
+        overdue: clock.state == ClockState::Breached || clock.due_at.is_some_and(|due| due <= now),
     })
 }
 
@@ -151,13 +150,13 @@ fn clock_label(t: Texts, name: &str) -> String {
     }
 }
 
-fn status_label(t: Texts, status: Status) -> String {
+pub(super) fn status_label(t: Texts, status: Status) -> String {
     t.lookup(&format!("status.{}", status.as_str()))
         .unwrap_or(status.as_str())
         .to_owned()
 }
 
-fn sector_label(t: Texts, sector: redress_domain::case::Sector) -> String {
+pub(super) fn sector_label(t: Texts, sector: redress_domain::case::Sector) -> String {
     t.lookup(&format!("sector.{}", sector.as_str()))
         .unwrap_or(sector.as_str())
         .to_owned()
@@ -169,7 +168,7 @@ fn action_label(t: Texts, action: &str) -> String {
         .to_owned()
 }
 
-fn short(text: &str, chars: usize) -> String {
+pub(super) fn short(text: &str, chars: usize) -> String {
     let mut out: String = text.chars().take(chars).collect();
     if text.chars().count() > chars {
         out.push('…');
@@ -310,9 +309,9 @@ async fn queue(
         .find(|tab| tab.current)
         .map(|tab| tab.label.clone())
         .unwrap_or_default();
-    let next_href = page.next_cursor.map(|cursor| {
-        format!("/console/queue?view={view}{office_param}&cursor={cursor}")
-    });
+    let next_href = page
+        .next_cursor
+        .map(|cursor| format!("/console/queue?view={view}{office_param}&cursor={cursor}"));
     let page = QueuePage {
         layout: viewer.layout("queue.title"),
         tabs,
@@ -389,14 +388,14 @@ struct CasePage {
     read_only: bool,
 }
 
-fn parse_id(viewer: &Viewer, id: &str) -> Result<CaseId, PageError> {
+pub(super) fn parse_id(viewer: &Viewer, id: &str) -> Result<CaseId, PageError> {
     id.parse()
         .map_err(|_| PageError::not_found(viewer.texts, &viewer.path))
 }
 
 /// The case as this viewer may see it: the tenant's (another tenant's reads as absent), in
 /// the viewer's office scope, identity masked for roles that do not need it.
-async fn load(state: &AppState, viewer: &Viewer, id: CaseId) -> Result<Case, PageError> {
+pub(super) async fn load(state: &AppState, viewer: &Viewer, id: CaseId) -> Result<Case, PageError> {
     if !may(viewer, allowed::ReadCases::ROLES) {
         return Err(forbidden(viewer));
     }
@@ -428,9 +427,10 @@ fn sensitive(value: &Option<redress_domain::Sensitive<String>>) -> String {
 fn describe_event(t: Texts, event: &EventKind) -> String {
     match event {
         EventKind::Received { .. } => t.t("event.received").to_owned(),
-        EventKind::Handler { action } => {
-            t.fill("event.handler", &[("action", &action_label(t, action.name().as_str()))])
-        }
+        EventKind::Handler { action } => t.fill(
+            "event.handler",
+            &[("action", &action_label(t, action.name().as_str()))],
+        ),
         EventKind::Clock { name, change } => {
             let change_label = t
                 .lookup(&format!("clock.change.{}", change.name()))
@@ -481,10 +481,9 @@ fn action_summary(t: Texts, action: &redress_domain::contract::Action) -> String
             ground, article, ..
         } => format!("{ground} · {article}"),
         Action::StartClock { clock, .. } => format!("{} · {}", clock.name, clock.amount),
-        Action::Route { office, tier, .. } => office
-            .clone()
-            .or_else(|| tier.clone())
-            .unwrap_or_default(),
+        Action::Route { office, tier, .. } => {
+            office.clone().or_else(|| tier.clone()).unwrap_or_default()
+        }
         Action::Transfer { to_office, .. } => to_office.clone(),
         Action::Escalate { to, .. } => to.clone(),
         Action::Notify {
@@ -496,7 +495,9 @@ fn action_summary(t: Texts, action: &redress_domain::contract::Action) -> String
         | Action::StopClock { name, .. }
         | Action::ExtendClock { name, .. }
         | Action::RestartClock { name, .. } => name.clone(),
-        Action::Classify { category, flags, .. } => category
+        Action::Classify {
+            category, flags, ..
+        } => category
             .iter()
             .chain(flags.iter())
             .cloned()
@@ -515,7 +516,7 @@ fn action_summary(t: Texts, action: &redress_domain::contract::Action) -> String
 
 /// The actions `viewer` may record on `case` now: those the lifecycle allows in its status,
 /// less the supervisor's own for anyone else; none for roles that do not work cases.
-fn allowed_actions(viewer: &Viewer, case: &Case) -> Vec<&'static str> {
+pub(super) fn allowed_actions(viewer: &Viewer, case: &Case) -> Vec<&'static str> {
     if !may(viewer, allowed::WorkCases::ROLES) {
         return Vec::new();
     }
@@ -527,7 +528,7 @@ fn allowed_actions(viewer: &Viewer, case: &Case) -> Vec<&'static str> {
         .collect()
 }
 
-fn field_label(t: Texts, action: &str, name: &str) -> String {
+pub(super) fn field_label(t: Texts, action: &str, name: &str) -> String {
     t.lookup(&format!("field.{action}.{name}"))
         .or_else(|| t.lookup(&format!("field.{name}")))
         .unwrap_or(name)
@@ -545,8 +546,7 @@ fn action_views(
         .filter_map(|name| forms.get(*name))
         .map(|form| {
             let this_refused = refused.filter(|(action, _, _)| *action == form.action);
-            let submitted: &[(String, String)] =
-                this_refused.map_or(&[], |(_, values, _)| values);
+            let submitted: &[(String, String)] = this_refused.map_or(&[], |(_, values, _)| values);
             let fields = form
                 .fields
                 .iter()
@@ -737,9 +737,7 @@ async fn build_case_page(
     let actions = action_views(
         t,
         &names,
-        refused
-            .as_ref()
-            .map(|r| (r.action, r.values, &r.faults)),
+        refused.as_ref().map(|r| (r.action, r.values, &r.faults)),
     );
     Ok(CasePage {
         layout: viewer.layout("case.title"),
@@ -772,9 +770,10 @@ async fn case_page(
     let id = parse_id(&viewer, &id)?;
     let case = load(&state, &viewer, id).await?;
     let notice = query_value(raw.as_deref(), "done").map(|action| {
-        viewer
-            .texts
-            .fill("case.done", &[("action", &action_label(viewer.texts, &action))])
+        viewer.texts.fill(
+            "case.done",
+            &[("action", &action_label(viewer.texts, &action))],
+        )
     });
     let page = build_case_page(&state, &viewer, case, notice, None).await?;
     Ok(render(StatusCode::OK, &page))
@@ -818,7 +817,14 @@ async fn act(
             "case.not_allowed",
             &[("action", &action_label(viewer.texts, &action_name))],
         );
-        let page = build_case_page(&state, &viewer, case, None, Some(refuse(vec![(String::new(), why)]))).await?;
+        let page = build_case_page(
+            &state,
+            &viewer,
+            case,
+            None,
+            Some(refuse(vec![(String::new(), why)])),
+        )
+        .await?;
         return Ok(render(StatusCode::CONFLICT, &page));
     }
     let action: HandlerAction = match forms::read_action(&action_name, &values) {
@@ -854,7 +860,12 @@ async fn act(
                 .0
                 .errors
                 .iter()
-                .map(|e| (e.pointer.trim_start_matches('/').replace('/', "."), e.detail.clone()))
+                .map(|e| {
+                    (
+                        e.pointer.trim_start_matches('/').replace('/', "."),
+                        e.detail.clone(),
+                    )
+                })
                 .collect();
             if faults.is_empty() {
                 faults.push((String::new(), problem.0.detail.clone()));

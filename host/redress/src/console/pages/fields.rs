@@ -75,7 +75,8 @@ pub(super) fn view(
         name: field.name.clone(),
         label,
         input,
-        required: field.required && !matches!(field.kind, FieldKind::Bool | FieldKind::ChoiceList(_)),
+        required: field.required
+            && !matches!(field.kind, FieldKind::Bool | FieldKind::ChoiceList(_)),
         checked: value.is_some() && field.kind == FieldKind::Bool,
         value: value.unwrap_or_default(),
         choices,

@@ -355,7 +355,16 @@ async fn register(
     let Some(sector) = sector else {
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &page(&state, &viewer, None, &submitted, &vec![(String::new(), viewer.texts.t("intake.choose_sector").to_owned())]),
+            &page(
+                &state,
+                &viewer,
+                None,
+                &submitted,
+                &vec![(
+                    String::new(),
+                    viewer.texts.t("intake.choose_sector").to_owned(),
+                )],
+            ),
         ));
     };
     let manifest = deciding(&state, &viewer, sector);
@@ -402,7 +411,12 @@ async fn register(
                 .0
                 .errors
                 .iter()
-                .map(|e| (e.pointer.trim_start_matches('/').replace('/', "."), e.detail.clone()))
+                .map(|e| {
+                    (
+                        e.pointer.trim_start_matches('/').replace('/', "."),
+                        e.detail.clone(),
+                    )
+                })
                 .collect();
             if faults.is_empty() {
                 faults.push((String::new(), problem.0.detail.clone()));
@@ -413,7 +427,10 @@ async fn register(
             ));
         }
     };
-    Ok(render(StatusCode::CREATED, &done(&state, &viewer, &case).await))
+    Ok(render(
+        StatusCode::CREATED,
+        &done(&state, &viewer, &case).await,
+    ))
 }
 
 async fn done(state: &AppState, viewer: &Viewer, case: &Case) -> IntakeDone {
