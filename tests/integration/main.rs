@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod clocks;
 mod console;
+mod console_pages;
 mod crash;
 mod durability;
 mod errors;

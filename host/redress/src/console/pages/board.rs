@@ -480,7 +480,9 @@ async fn assign(
                     )
                 })
                 .collect();
-            if faults.is_empty() {
+            if status == StatusCode::PRECONDITION_FAILED {
+                faults = vec![(String::new(), t.t("board.changed").to_owned())];
+            } else if faults.is_empty() {
                 faults.push((String::new(), problem.0.detail.clone()));
             }
             let page = build(&state, &viewer, board_office, None, Some(refuse(faults))).await?;
