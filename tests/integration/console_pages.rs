@@ -67,9 +67,6 @@ fn create_user(data: &Path, username: &str, role: &str, office: Option<&str>) {
     ok(&redress(data, &args, &format!("{PASSWORD}\n")));
 }
 
-/// A server with an API key (so it starts without --open-access) and a handler account
-/// `li.si` of office `xihu`.
-
 /// A client that keeps cookies like a browser and shows each redirect.
 struct Browser {
     client: reqwest::Client,

@@ -535,11 +535,10 @@ pub(super) fn field_label(t: Texts, action: &str, name: &str) -> String {
         .to_owned()
 }
 
-fn action_views(
-    t: Texts,
-    names: &[&str],
-    refused: Option<(&str, &[(String, String)], &FormFaults)>,
-) -> Vec<ActionView> {
+/// The refused form: its action, the values submitted, the faults.
+type RefusedForm<'a> = (&'a str, &'a [(String, String)], &'a FormFaults);
+
+fn action_views(t: Texts, names: &[&str], refused: Option<RefusedForm<'_>>) -> Vec<ActionView> {
     let forms = forms::action_forms();
     names
         .iter()
