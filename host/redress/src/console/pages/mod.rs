@@ -2,6 +2,7 @@
 //! paths are written out in full (`/console/...`).
 
 mod audit;
+mod backlog;
 mod board;
 mod cases;
 mod fields;
