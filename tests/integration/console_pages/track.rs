@@ -115,6 +115,33 @@ async fn a_complainant_tracks_the_case_in_words_with_code_and_secret() {
     assert!(english.body.contains("<html lang=\"en\">"));
     phone.get("/console/lang/zh-CN?next=%2Ftrack").await;
 
+    // The outcome, in words, once there is one.
+    let id = case["id"].as_str().unwrap();
+    let (status, _) = server
+        .act(
+            id,
+            serde_json::json!({"type": "withdraw", "reason": "已与商家和解"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let ended = phone
+        .post(
+            "/track",
+            &[
+                ("csrf", csrf.as_str()),
+                ("code", code.as_str()),
+                ("secret", secret.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(ended.status, 200, "{}", ended.body);
+    assert!(ended.body.contains("您已撤回投诉"), "{}", ended.body);
+    assert!(
+        ended.body.contains("办理结果") && ended.body.contains("撤回。"),
+        "{}",
+        ended.body
+    );
+
     // A wrong secret and an unknown code read the same.
     let wrong = phone
         .post(

@@ -183,7 +183,10 @@ fn tell(t: Texts, view: &TrackingView) -> Told {
             let due = local_date(deadline.due_at - jiff::SignedDuration::from_nanos(1));
             (
                 t.fill("track.next", &[("what", what), ("due", &due)]),
-                deadline.article.clone(),
+                deadline
+                    .article
+                    .as_deref()
+                    .map(|article| t.fill("track.under", &[("article", article)])),
                 deadline
                     .provisional
                     .then(|| t.t("track.provisional").to_owned()),
@@ -216,7 +219,11 @@ fn tell(t: Texts, view: &TrackingView) -> Told {
         next,
         next_article,
         provisional,
-        outcome_article: view.outcome.as_ref().and_then(|o| o.article.clone()),
+        outcome_article: view
+            .outcome
+            .as_ref()
+            .and_then(|o| o.article.as_deref())
+            .map(|article| t.fill("track.under", &[("article", article)])),
         outcome,
         updated: local_time(view.updated_at),
     }
