@@ -33,6 +33,10 @@ async fn a_complainant_tracks_the_case_in_words_with_code_and_secret() {
         form.body.contains("width=device-width"),
         "a phone's viewport"
     );
+    assert!(
+        form.body.contains("<a class=\"brand\" href=\"/track\">"),
+        "no way into the staff console from the complainant's page"
+    );
     assert!(form.body.contains("查询码") && form.body.contains("查询密码"));
     assert!(
         form.body.contains("<label for=\"code\">") && form.body.contains("<label for=\"secret\">")

@@ -175,6 +175,9 @@ pub struct Layout {
     pub user: Option<LayoutUser>,
     /// The home link is the current page.
     pub home_current: bool,
+    /// Where the brand in the header leads: the console, or for a complainant's page that
+    /// page itself (a complainant has no console to go to).
+    pub brand_href: &'static str,
 }
 
 impl Layout {
@@ -188,6 +191,7 @@ impl Layout {
             htmx: asset_url("htmx.min.js"),
             user: None,
             home_current: false,
+            brand_href: "/console",
         }
     }
 }

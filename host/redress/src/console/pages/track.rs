@@ -57,6 +57,12 @@ struct TrackPage {
     told: Option<Told>,
 }
 
+fn page_layout(texts: Texts) -> Layout {
+    let mut layout = Layout::anonymous(texts, "track.title", PATH);
+    layout.brand_href = PATH;
+    layout
+}
+
 fn page(
     texts: Texts,
     csrf: String,
@@ -65,7 +71,7 @@ fn page(
     told: Option<Told>,
 ) -> TrackPage {
     TrackPage {
-        layout: Layout::anonymous(texts, "track.title", PATH),
+        layout: page_layout(texts),
         csrf,
         code,
         error,
