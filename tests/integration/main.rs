@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod clocks;
 mod console;
+mod console_pages;
 mod crash;
 mod durability;
 mod errors;

@@ -133,12 +133,19 @@ pub fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         let address = listener.local_addr()?;
         tracing::info!(%address, data = %data.root().display(), "redress listening");
         // Scripts and tests read this line to learn the port when `--listen` ends in `:0`.
-        println!("redress listening on http://{address}");
-        // For people; a harness that read only the line above may have closed the pipe, so
-        // a failed write is ignored here (println! would end the server).
+        // Both lines in one write, and a closed stdout (a reader that took the first line and
+        // went away) is no reason to stop serving: `println!` would panic on it.
         {
-            use std::io::Write;
-            let _ = writeln!(std::io::stdout(), "console: http://{address}/console");
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = out
+                .write_all(
+                    format!(
+                        "redress listening on http://{address}\nconsole: http://{address}/console\n"
+                    )
+                    .as_bytes(),
+                )
+                .and_then(|()| out.flush());
         }
         crate::server::connections::serve(listener, router, config.connections, shutdown_signal())
             .await

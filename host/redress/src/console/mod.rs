@@ -187,6 +187,9 @@ pub struct Layout {
     pub user: Option<LayoutUser>,
     /// The home link is the current page.
     pub home_current: bool,
+    /// Where the brand in the header leads: the console, or for a complainant's page that
+    /// page itself (a complainant has no console to go to).
+    pub brand_href: &'static str,
 }
 
 impl Layout {
@@ -200,6 +203,7 @@ impl Layout {
             htmx: asset_url("htmx.min.js"),
             user: None,
             home_current: false,
+            brand_href: "/console",
         }
     }
 }
@@ -216,6 +220,7 @@ pub fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(path)
             if (path == "/console"
+                || path == "/track"
                 || path.starts_with("/console/")
                 || path.starts_with("/console?"))
                 && !path.contains("//")
@@ -495,12 +500,14 @@ mod tests {
             "/console/queue?page=2"
         );
         assert_eq!(safe_next(Some("/console")), "/console");
+        assert_eq!(safe_next(Some("/track")), "/track");
         for bad in [
             "//evil.example/console",
             "/console//evil",
             "/\\evil",
             "https://evil.example/console",
             "/consoleevil",
+            "/trackevil",
             "/v1/cases",
             "/console/\nx",
         ] {

@@ -46,11 +46,11 @@ pub(super) fn routes() -> Router<AppState> {
 /// How many cases one queue page shows.
 const QUEUE_PAGE: usize = 50;
 
-fn may(viewer: &Viewer, roles: &[Role]) -> bool {
+pub(super) fn may(viewer: &Viewer, roles: &[Role]) -> bool {
     viewer.principal.has_any(roles)
 }
 
-fn forbidden(viewer: &Viewer) -> PageError {
+pub(super) fn forbidden(viewer: &Viewer) -> PageError {
     PageError {
         status: StatusCode::FORBIDDEN,
         texts: viewer.texts,
@@ -60,27 +60,27 @@ fn forbidden(viewer: &Viewer) -> PageError {
     }
 }
 
-fn server_error(viewer: &Viewer, error: impl std::fmt::Display) -> PageError {
+pub(super) fn server_error(viewer: &Viewer, error: impl std::fmt::Display) -> PageError {
     tracing::error!(error = %error, path = %viewer.path, "a console page failed");
     PageError::server(viewer.texts, &viewer.path)
 }
 
 /// The next thing a case owes: its overdue clock, else its soonest running one.
 #[derive(Debug, Clone)]
-struct NextClock {
-    label: String,
-    due: String,
-    remaining: String,
-    overdue: bool,
+pub(super) struct NextClock {
+    pub(super) label: String,
+    pub(super) due: String,
+    pub(super) remaining: String,
+    pub(super) overdue: bool,
 }
 
-fn local_date(t: Timestamp) -> String {
+pub(super) fn local_date(t: Timestamp) -> String {
     t.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
         .strftime("%Y-%m-%d")
         .to_string()
 }
 
-fn local_time(t: Timestamp) -> String {
+pub(super) fn local_time(t: Timestamp) -> String {
     t.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
         .strftime("%Y-%m-%d %H:%M")
         .to_string()
@@ -117,7 +117,12 @@ fn remaining_text(t: Texts, state: &AppState, clock: &CaseClock, now: Timestamp)
     t.fill(key, &[("amount", &amount), ("unit", unit)])
 }
 
-fn next_clock(t: Texts, state: &AppState, case: &Case, now: Timestamp) -> Option<NextClock> {
+pub(super) fn next_clock(
+    t: Texts,
+    state: &AppState,
+    case: &Case,
+    now: Timestamp,
+) -> Option<NextClock> {
     let owing = case
         .clocks
         .iter()
@@ -145,13 +150,13 @@ fn clock_label(t: Texts, name: &str) -> String {
     }
 }
 
-fn status_label(t: Texts, status: Status) -> String {
+pub(super) fn status_label(t: Texts, status: Status) -> String {
     t.lookup(&format!("status.{}", status.as_str()))
         .unwrap_or(status.as_str())
         .to_owned()
 }
 
-fn sector_label(t: Texts, sector: redress_domain::case::Sector) -> String {
+pub(super) fn sector_label(t: Texts, sector: redress_domain::case::Sector) -> String {
     t.lookup(&format!("sector.{}", sector.as_str()))
         .unwrap_or(sector.as_str())
         .to_owned()
@@ -163,7 +168,7 @@ fn action_label(t: Texts, action: &str) -> String {
         .to_owned()
 }
 
-fn short(text: &str, chars: usize) -> String {
+pub(super) fn short(text: &str, chars: usize) -> String {
     let mut out: String = text.chars().take(chars).collect();
     if text.chars().count() > chars {
         out.push('…');
@@ -383,14 +388,14 @@ struct CasePage {
     read_only: bool,
 }
 
-fn parse_id(viewer: &Viewer, id: &str) -> Result<CaseId, PageError> {
+pub(super) fn parse_id(viewer: &Viewer, id: &str) -> Result<CaseId, PageError> {
     id.parse()
         .map_err(|_| PageError::not_found(viewer.texts, &viewer.path))
 }
 
 /// The case as this viewer may see it: the tenant's (another tenant's reads as absent), in
 /// the viewer's office scope, identity masked for roles that do not need it.
-async fn load(state: &AppState, viewer: &Viewer, id: CaseId) -> Result<Case, PageError> {
+pub(super) async fn load(state: &AppState, viewer: &Viewer, id: CaseId) -> Result<Case, PageError> {
     if !may(viewer, allowed::ReadCases::ROLES) {
         return Err(forbidden(viewer));
     }
@@ -511,7 +516,7 @@ fn action_summary(t: Texts, action: &redress_domain::contract::Action) -> String
 
 /// The actions `viewer` may record on `case` now: those the lifecycle allows in its status,
 /// less the supervisor's own for anyone else; none for roles that do not work cases.
-fn allowed_actions(viewer: &Viewer, case: &Case) -> Vec<&'static str> {
+pub(super) fn allowed_actions(viewer: &Viewer, case: &Case) -> Vec<&'static str> {
     if !may(viewer, allowed::WorkCases::ROLES) {
         return Vec::new();
     }
@@ -523,18 +528,17 @@ fn allowed_actions(viewer: &Viewer, case: &Case) -> Vec<&'static str> {
         .collect()
 }
 
-fn field_label(t: Texts, action: &str, name: &str) -> String {
+pub(super) fn field_label(t: Texts, action: &str, name: &str) -> String {
     t.lookup(&format!("field.{action}.{name}"))
         .or_else(|| t.lookup(&format!("field.{name}")))
         .unwrap_or(name)
         .to_owned()
 }
 
-fn action_views(
-    t: Texts,
-    names: &[&str],
-    refused: Option<(&str, &[(String, String)], &FormFaults)>,
-) -> Vec<ActionView> {
+/// The refused form: its action, the values submitted, the faults.
+type RefusedForm<'a> = (&'a str, &'a [(String, String)], &'a FormFaults);
+
+fn action_views(t: Texts, names: &[&str], refused: Option<RefusedForm<'_>>) -> Vec<ActionView> {
     let forms = forms::action_forms();
     names
         .iter()

@@ -1,11 +1,16 @@
 //! The console's pages, one file per page group. Each file has a `routes()` merged here; the
 //! paths are written out in full (`/console/...`).
 
+mod audit;
+mod backlog;
+mod board;
 mod cases;
 mod fields;
 mod home;
 mod intake;
+mod rulesets;
 mod sign_in;
+mod track;
 
 use axum::{
     Router,
@@ -27,6 +32,10 @@ pub fn routes() -> Router<AppState> {
         .merge(home::routes())
         .merge(cases::routes())
         .merge(intake::routes())
+        .merge(board::routes())
+        .merge(rulesets::routes())
+        .merge(audit::routes())
+        .merge(track::routes())
 }
 
 /// `/`: the console, or its sign-in page for someone not signed in.
