@@ -838,7 +838,7 @@ async fn actions_on_the_case_page_go_through_the_lifecycle_and_the_assignment() 
         .collect();
     assert_eq!(
         actions,
-        ["assign", "resolve"],
-        "the refused ones recorded nothing"
+        ["accept", "assign", "resolve"],
+        "the rules' acceptance, then the two that were allowed; the refused ones recorded nothing"
     );
 }
