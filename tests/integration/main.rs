@@ -5,8 +5,11 @@
 
 mod access;
 mod api;
+mod browser;
 mod cli;
 mod clocks;
+mod console;
+mod console_pages;
 mod crash;
 mod durability;
 mod errors;

@@ -124,6 +124,11 @@ impl Server {
         Self::start_prepared(None, Some(bare_rulesets()), Vec::new(), prepare)
     }
 
+    /// As `start_with_data`, with a copy of the built-in rulesets.
+    pub fn start_with_rulesets_and_data<T>(prepare: impl FnOnce(&Path) -> T) -> (Server, T) {
+        Self::start_prepared(None, Some(rulesets_copy()), Vec::new(), prepare)
+    }
+
     fn start_prepared<T>(
         now: Option<&str>,
         rulesets: Option<tempfile::TempDir>,

@@ -240,7 +240,7 @@ impl AccessFile {
         })
     }
 
-    fn tenant_exists(&self, id: &str) -> bool {
+    pub fn tenant_exists(&self, id: &str) -> bool {
         id == DEFAULT_TENANT || self.tenants.iter().any(|t| *t.id == *id)
     }
 
@@ -383,16 +383,31 @@ impl AccessControl {
     /// Keys from `path`. Refused when it lists no key: a server that is not meant to be open
     /// is started with keys, or explicitly with `open_access`.
     pub fn from_file(path: &Path) -> Result<AccessControl, AccessError> {
-        let file = AccessFile::load(path)?;
-        if file.keys.is_empty() {
+        let control = AccessControl::from_file_allowing_none(path)?;
+        if control
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .keys
+            .is_empty()
+        {
             return Err(AccessError::File {
                 path: path.display().to_string(),
                 message: "no API key exists: create one with `redress key create --tenant default \
-                          --role compliance_admin --name <who>`, or start a development server with \
-                          --open-access"
+                          --role compliance_admin --name <who>` (or a console account with \
+                          `redress user create`), or start a development server with --open-access"
                     .into(),
             });
         }
+        Ok(control)
+    }
+
+    /// Keys from `path`, which may list none: for a server that people use through the console
+    /// (their accounts are `redress user`'s). The API then refuses every request (401) until a
+    /// key is created, which the server picks up when it re-reads the file. Nothing is open.
+    pub fn from_file_allowing_none(path: &Path) -> Result<AccessControl, AccessError> {
+        let file = AccessFile::load(path)?;
         Ok(AccessControl {
             path: Some(path.to_owned()),
             current: RwLock::new((file, modified(path))),

@@ -17,6 +17,7 @@ use redress_calendar::CalendarSet;
 
 use crate::{
     access::{AccessControl, AccessError},
+    console::{Console, accounts::FileAccounts},
     data_dir::DataDir,
     repeat::RepeatKey,
     routing::{RoutingError, RoutingTables},
@@ -61,6 +62,8 @@ pub struct AppConfig {
     pub revision_pause: Duration,
     /// Development only: no API keys; the `X-Redress-Tenant` header picks the tenant.
     pub open_access: bool,
+    /// Mark the console's cookies Secure on every response (`serve --secure-cookies`).
+    pub secure_cookies: bool,
     pub time: Arc<dyn TimeSource>,
 }
 
@@ -79,6 +82,7 @@ impl AppConfig {
             allow_data_loss: false,
             revision_pause: Duration::ZERO,
             open_access: false,
+            secure_cookies: false,
             time,
         }
     }
@@ -110,6 +114,8 @@ pub enum AppError {
     },
     #[error("the API keys cannot be read")]
     Access(#[source] AccessError),
+    #[error("the console accounts cannot be read")]
+    Accounts(#[source] crate::console::accounts::AccountError),
     #[error("the trusted plugin keys cannot be read")]
     TrustedKeys(#[source] SignatureError),
     #[error("the tenants' trusted plugin keys cannot be read")]
@@ -140,6 +146,8 @@ pub struct App {
     pub service: Redress,
     pub access: Arc<AccessControl>,
     pub tracking: Arc<Tracking>,
+    /// People's accounts and sessions for the console.
+    pub console: Arc<Console>,
     /// Every directory packages are installed from, the ruleset directory first.
     pub package_dirs: Vec<PathBuf>,
     pub calendar_dir: PathBuf,
@@ -183,6 +191,20 @@ impl App {
             Some(data) => Arc::new(open_store(data, &config)?),
             None => Arc::new(MemoryStore::new()),
         };
+        let accounts = match &config.data {
+            Some(data) => Some(Arc::new(
+                FileAccounts::open(&data.accounts_file()).map_err(AppError::Accounts)?,
+            )),
+            None => None,
+        };
+        let has_accounts = accounts.as_ref().is_some_and(|a| !a.is_empty());
+        let console = match accounts {
+            Some(accounts) => Console::new(accounts, config.secure_cookies),
+            None => Console {
+                secure_cookies: config.secure_cookies,
+                ..Console::in_memory()
+            },
+        };
         let access = if config.open_access {
             tracing::warn!(
                 "open access: no API keys are checked; requests act for the tenant in X-Redress-Tenant with every role (development only)"
@@ -190,6 +212,12 @@ impl App {
             Arc::new(AccessControl::open_access())
         } else {
             match &config.data {
+                // A server without API keys starts when people have console accounts: the API
+                // then answers 401 to everyone until a key is made, so nothing is open.
+                Some(data) if has_accounts => Arc::new(
+                    AccessControl::from_file_allowing_none(&data.access_file())
+                        .map_err(AppError::Access)?,
+                ),
                 Some(data) => Arc::new(
                     AccessControl::from_file(&data.access_file()).map_err(AppError::Access)?,
                 ),
@@ -326,6 +354,7 @@ impl App {
             service,
             access,
             tracking: Arc::new(tracking),
+            console: Arc::new(console),
             package_dirs,
             calendar_dir,
         })
@@ -346,6 +375,7 @@ impl App {
                 access: Arc::clone(&self.access),
                 tracking: Arc::clone(&self.tracking),
                 audit_key,
+                console: Arc::clone(&self.console),
             },
         )
     }

@@ -31,6 +31,7 @@ pub enum LogFormat {
 /// read_timeout_ms = 30000
 /// max_connections = 4096
 /// rule_timeout_ms = 2000
+/// secure_cookies = true
 ///
 /// [plugins]
 /// trusted_keys = "trusted-keys.toml"
@@ -78,6 +79,8 @@ pub struct ServerSection {
     pub max_connections: Option<usize>,
     /// Wall-clock bound on one rule decision (a Rhai `decide`, a plugin call).
     pub rule_timeout_ms: Option<u64>,
+    /// Mark the console's cookies Secure (`serve --secure-cookies`).
+    pub secure_cookies: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

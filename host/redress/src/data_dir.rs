@@ -72,6 +72,11 @@ impl DataDir {
         self.root.join("access.json")
     }
 
+    /// People's console accounts (`redress user`), re-read by a running server.
+    pub fn accounts_file(&self) -> PathBuf {
+        self.root.join("accounts.json")
+    }
+
     /// The key the complainants' tracking secrets are derived with.
     pub fn tracking_key(&self) -> PathBuf {
         self.root.join("tracking.key")

@@ -35,6 +35,8 @@ pub enum FieldKind {
     Choice(Vec<String>),
     /// Several lines of text, one item each.
     Lines,
+    /// Any number of these values (checkboxes, or a multiple select).
+    ChoiceList(Vec<String>),
     /// A nested object or anything the form cannot express: left to the API.
     Unsupported,
 }
@@ -124,11 +126,29 @@ fn choices(schema: &Value, root: &Value) -> Option<Vec<String>> {
     (!found.is_empty()).then_some(found)
 }
 
+/// The one alternative of an optional value (`anyOf: [T, null]`), else the schema itself.
+fn non_null<'a>(schema: &'a Value, root: &'a Value) -> &'a Value {
+    let schema = resolve(schema, root);
+    let alternatives = schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array);
+    match alternatives.map(|a| {
+        a.iter()
+            .map(|alternative| resolve(alternative, root))
+            .filter(|alternative| alternative.get("type") != Some(&Value::from("null")))
+            .collect::<Vec<_>>()
+    }) {
+        Some(rest) if rest.len() == 1 => rest[0],
+        _ => schema,
+    }
+}
+
 fn field_kind(schema: &Value, root: &Value) -> FieldKind {
     if let Some(values) = choices(schema, root) {
         return FieldKind::Choice(values);
     }
-    let schema = resolve(schema, root);
+    let schema = non_null(schema, root);
     let format = schema.get("format").and_then(Value::as_str);
     match (types(schema).as_slice(), format) {
         (["string"], Some("date")) => FieldKind::Date,
@@ -136,20 +156,21 @@ fn field_kind(schema: &Value, root: &Value) -> FieldKind {
         (["string"], _) => FieldKind::Text,
         (["boolean"], _) => FieldKind::Bool,
         (["integer"], _) => FieldKind::Integer,
-        (["array"], _)
-            if schema
-                .get("items")
-                .map(|items| types(resolve(items, root)) == ["string"])
-                .unwrap_or(false) =>
-        {
-            FieldKind::Lines
-        }
+        (["array"], _) => match schema.get("items") {
+            Some(items) => match choices(items, root) {
+                Some(values) => FieldKind::ChoiceList(values),
+                None if types(resolve(items, root)) == ["string"] => FieldKind::Lines,
+                None => FieldKind::Unsupported,
+            },
+            None => FieldKind::Unsupported,
+        },
         _ => FieldKind::Unsupported,
     }
 }
 
-/// The fields of an object schema, nested objects flattened with dotted names.
-fn fields_of(schema: &Value, root: &Value, prefix: &str, out: &mut Vec<FormField>) {
+/// The fields of an object schema, nested objects flattened with dotted names. Inside an
+/// optional object (`optional`) no field is required: leaving them all empty leaves it out.
+fn fields_of(schema: &Value, root: &Value, prefix: &str, optional: bool, out: &mut Vec<FormField>) {
     let schema = resolve(schema, root);
     let required: Vec<&str> = schema
         .get("required")
@@ -181,15 +202,16 @@ fn fields_of(schema: &Value, root: &Value, prefix: &str, out: &mut Vec<FormField
                         .map(|a| resolve(a, root))
                         .find(|a| types(a) == ["object"] && a.get("properties").is_some())
                 });
+        let is_required = required.contains(&name.as_str());
         if is_object {
-            fields_of(resolved, root, &dotted, out);
+            fields_of(resolved, root, &dotted, optional || !is_required, out);
         } else if let Some(object) = optional_object {
-            fields_of(object, root, &dotted, out);
+            fields_of(object, root, &dotted, true, out);
         } else {
             out.push(FormField {
                 name: dotted,
                 kind: field_kind(property, root),
-                required: required.contains(&name.as_str()),
+                required: is_required && !optional,
                 description: property
                     .get("description")
                     .or_else(|| resolved.get("description"))
@@ -219,7 +241,7 @@ pub fn action_forms() -> &'static BTreeMap<String, ActionForm> {
                     .and_then(Value::as_str)?
                     .to_owned();
                 let mut fields = Vec::new();
-                fields_of(variant, &root, "", &mut fields);
+                fields_of(variant, &root, "", false, &mut fields);
                 Some((
                     action.clone(),
                     ActionForm {
@@ -242,7 +264,7 @@ pub fn intake_fields() -> &'static [FormField] {
     FIELDS.get_or_init(|| {
         let root = schemars::schema_for!(CaseIntake).to_value();
         let mut fields = Vec::new();
-        fields_of(&root, &root, "", &mut fields);
+        fields_of(&root, &root, "", false, &mut fields);
         fields
     })
 }
@@ -263,11 +285,23 @@ fn to_json(fields: &[FormField], submitted: &[(String, String)]) -> (Value, Form
             insert(&mut object, &field.name, Value::Bool(checked));
         }
     }
+    for field in fields {
+        if let FieldKind::ChoiceList(_) = field.kind {
+            let picked: Vec<Value> = submitted
+                .iter()
+                .filter(|(name, value)| *name == field.name && !value.trim().is_empty())
+                .map(|(_, value)| Value::from(value.trim()))
+                .collect();
+            if !picked.is_empty() {
+                insert(&mut object, &field.name, Value::Array(picked));
+            }
+        }
+    }
     for (name, raw) in submitted {
         let value = raw.trim();
         let kind = kinds.get(name.as_str()).copied();
         let json = match kind {
-            Some(FieldKind::Bool) => continue,
+            Some(FieldKind::Bool | FieldKind::ChoiceList(_)) => continue,
             _ if value.is_empty() => continue,
             Some(FieldKind::Integer) => match value.parse::<i64>() {
                 Ok(n) => Value::from(n),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod builtin;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod data_dir;
 pub mod deadlines;
 pub mod durable;

@@ -27,6 +27,7 @@ pub mod serve;
 pub mod settings;
 pub mod simulate;
 pub mod store_bench;
+pub mod user;
 
 pub use settings::Settings;
 
@@ -110,6 +111,12 @@ pub enum Command {
         #[command(subcommand)]
         command: access::KeyCommand,
     },
+    /// People's accounts for the web console (`/console`): each for one tenant and one role,
+    /// optionally one office. Works while the server runs: it re-reads <data>/accounts.json.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
     /// Jurisdiction routing tables.
     Routing {
         #[command(subcommand)]
@@ -151,6 +158,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin { command } => plugin::run(command),
         Command::Tenant { command } => access::tenant(command, &settings),
         Command::Key { command } => access::key(command, &settings),
+        Command::User { command } => user::run(command, &settings),
         Command::Routing { command } => routing::run(command),
         Command::StoreBench(args) => store_bench::run(args, &settings),
     }

@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// checkpoints; refused inside the data directory.
     #[arg(long, env = "REDRESS_AUDIT_KEY")]
     pub audit_key: Option<PathBuf>,
+    /// Mark the console's cookies Secure (sent over HTTPS only): for a server reached through
+    /// an HTTPS proxy. Without it they are Secure when a proxy on this host sends
+    /// `X-Forwarded-Proto: https`. Also `[server] secure_cookies = true` in --config.
+    #[arg(long, env = "REDRESS_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 pub fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -106,6 +111,7 @@ pub fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         allow_data_loss: args.allow_data_loss,
         revision_pause: Duration::from_millis(args.revision_pause_ms),
         open_access: args.open_access,
+        secure_cookies: args.secure_cookies || settings.file.server.secure_cookies.unwrap_or(false),
         ..AppConfig::new(Some(data.clone()), config.rulesets.clone(), time)
     };
     let app = App::open(app_config)?;
@@ -127,7 +133,20 @@ pub fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         let address = listener.local_addr()?;
         tracing::info!(%address, data = %data.root().display(), "redress listening");
         // Scripts and tests read this line to learn the port when `--listen` ends in `:0`.
-        println!("redress listening on http://{address}");
+        // Both lines in one write, and a closed stdout (a reader that took the first line and
+        // went away) is no reason to stop serving: `println!` would panic on it.
+        {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = out
+                .write_all(
+                    format!(
+                        "redress listening on http://{address}\nconsole: http://{address}/console\n"
+                    )
+                    .as_bytes(),
+                )
+                .and_then(|()| out.flush());
+        }
         crate::server::connections::serve(listener, router, config.connections, shutdown_signal())
             .await
             .context("serving")?;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub audit_key: Option<Arc<crate::rules::signing::VendorKey>>,
     /// One audit verification at a time: it reads the whole store.
     pub audit_running: Arc<tokio::sync::Semaphore>,
+    /// The console's accounts and sessions.
+    pub console: Arc<crate::console::Console>,
     openapi: Arc<Vec<u8>>,
 }
 
@@ -50,6 +52,8 @@ pub struct HttpOptions {
     pub tracking: Arc<Tracking>,
     /// The key that signs audit checkpoints, kept outside the data directory.
     pub audit_key: Option<Arc<crate::rules::signing::VendorKey>>,
+    /// People's accounts and sessions for the console.
+    pub console: Arc<crate::console::Console>,
 }
 
 impl HttpOptions {
@@ -62,6 +66,7 @@ impl HttpOptions {
             access: Arc::new(AccessControl::open_access()),
             tracking: Arc::new(Tracking::ephemeral()?),
             audit_key: None,
+            console: Arc::new(crate::console::Console::in_memory()),
         })
     }
 }
@@ -170,19 +175,25 @@ async fn serve_openapi(axum::extract::State(state): axum::extract::State<AppStat
     response
 }
 
-async fn unknown_route(request: Request<Body>) -> ApiError {
-    ApiError::not_found(format!("no route for {}", request.uri().path()))
+async fn unknown_route(request: Request<Body>) -> Response {
+    let path = request.uri().path();
+    // The console's pages answer in words (HTML), with the console's security headers.
+    if path == "/console" || path.starts_with("/console/") {
+        return crate::console::not_found(request.headers(), path);
+    }
+    ApiError::not_found(format!("no route for {path}")).into_response()
 }
 
-async fn method_not_allowed(request: Request<Body>) -> ApiError {
+async fn method_not_allowed(request: Request<Body>) -> Response {
+    let path = request.uri().path();
+    if path == "/" || path == "/console" || path.starts_with("/console/") {
+        return crate::console::method_not_allowed(request.headers(), path);
+    }
     ApiError::new(
         ProblemKind::MethodNotAllowed,
-        format!(
-            "{} is not allowed on {}",
-            request.method(),
-            request.uri().path()
-        ),
+        format!("{} is not allowed on {path}", request.method()),
     )
+    .into_response()
 }
 
 /// The whole HTTP application.
@@ -197,10 +208,12 @@ pub fn router(app: Redress, options: &HttpOptions) -> Router {
         tracking: Arc::clone(&options.tracking),
         audit_key: options.audit_key.clone(),
         audit_running: Arc::new(tokio::sync::Semaphore::new(1)),
+        console: Arc::clone(&options.console),
         openapi,
     };
     api_router
         .route("/v1/openapi.json", axum::routing::get(serve_openapi))
+        .merge(crate::console::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

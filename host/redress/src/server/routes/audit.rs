@@ -23,6 +23,19 @@ async fn audit_verify(
     State(state): State<AppState>,
     Authorized(ctx, _): Authorized<allowed::Audit>,
 ) -> Result<Reply<crate::store::AuditReport, 200>, ApiError> {
+    let report = verify(&state, &ctx.principal, None).await?;
+    Ok(Reply::new(report))
+}
+
+/// The audit `POST /v1/audit/verify` answers (and the console's audit page shows): the whole
+/// store verified (one audit at a time on a server), then the report narrowed to what
+/// `principal` may see: the tenant's cases and the store-wide problems, every tenant's for the
+/// operator; with `case`, that one case only (absent, 404, when it is not the principal's).
+pub(crate) async fn verify(
+    state: &AppState,
+    principal: &crate::access::Principal,
+    case: Option<redress_domain::CaseId>,
+) -> Result<crate::store::AuditReport, ApiError> {
     let _running = state
         .audit_running
         .clone()
@@ -34,25 +47,37 @@ async fn audit_verify(
             )
         })?;
     let store = Arc::clone(state.app.store());
-    let tenant = (!ctx.principal.is_operator()).then(|| ctx.tenant.clone());
+    let tenant = (!principal.is_operator()).then(|| principal.tenant.clone());
+    let narrowed = tenant.is_some() || case.is_some();
     let report = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
         let mut report = store.verify()?;
-        if let Some(tenant) = &tenant {
-            let heads = store.heads(Some(tenant))?;
+        if narrowed {
+            let mut heads = store.heads(tenant.as_ref())?;
+            if let Some(id) = case {
+                heads.retain(|(head, _, _)| *head == id);
+                if heads.is_empty() {
+                    return Ok(None);
+                }
+            }
             let own: std::collections::BTreeSet<String> =
                 heads.iter().map(|(id, _, _)| id.to_string()).collect();
-            report
-                .problems
-                .retain(|p| p.case_id.is_empty() || own.contains(&p.case_id));
+            report.problems.retain(|p| {
+                if case.is_some() {
+                    own.contains(&p.case_id)
+                } else {
+                    p.case_id.is_empty() || own.contains(&p.case_id)
+                }
+            });
             report.cases_checked = heads.len() as u64;
             report.events_checked = heads.iter().map(|(_, version, _)| version).sum();
         }
-        Ok(report)
+        Ok(Some(report))
     })
     .await
-    .map_err(|e| ApiError::from(crate::service::ServiceError::Task(e.to_string())))??;
-    tracing::info!(tenant = %ctx.tenant, problems = report.problems.len(), "audit verified on request");
-    Ok(Reply::new(report))
+    .map_err(|e| ApiError::from(crate::service::ServiceError::Task(e.to_string())))??
+    .ok_or_else(|| ApiError::not_found("no such case"))?;
+    tracing::info!(tenant = %principal.tenant, case = ?case, problems = report.problems.len(), "audit verified on request");
+    Ok(report)
 }
 
 /// `GET /v1/audit/checkpoint`: a checkpoint of the tenant's cases (every tenant's for the

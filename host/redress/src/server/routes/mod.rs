@@ -15,6 +15,11 @@ mod tracking;
 #[cfg(test)]
 mod tests;
 
+/// Shared with the console's pages, which answer from the same computations.
+pub(crate) use audit::verify as audit_verify;
+pub(crate) use rulesets::suspend_reason;
+pub(crate) use tracking::view as tracking_view;
+
 use aide::{
     OperationOutput,
     axum::ApiRouter,

@@ -108,15 +108,7 @@ async fn suspend_ruleset(
     path: RulesetPath,
     ApiJson(request): ApiJson<SuspendRequest>,
 ) -> Result<Reply<RulesetSummary, 200>, ApiError> {
-    let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::field(
-            ProblemKind::ValidationFailed,
-            Location::Body,
-            "/reason",
-            "between 1 and 500 characters",
-        ));
-    }
+    let reason = suspend_reason(&request.reason)?;
     let summary = state
         .app
         .set_ruleset_state(
@@ -128,6 +120,21 @@ async fn suspend_ruleset(
         )
         .await?;
     Ok(Reply::new(summary))
+}
+
+/// A suspension's reason as given (trimmed), if it is one: 1 to 500 characters. The console's
+/// suspend form is checked with this too.
+pub(crate) fn suspend_reason(reason: &str) -> Result<&str, ApiError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::field(
+            ProblemKind::ValidationFailed,
+            Location::Body,
+            "/reason",
+            "between 1 and 500 characters",
+        ));
+    }
+    Ok(reason)
 }
 
 async fn resume_ruleset(

@@ -22,8 +22,22 @@ async fn track(
         .get("x-tracking-secret")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    Ok(Reply::new(view(&state, peer, &path.code, secret).await?))
+}
+
+/// What a complainant may see of the case with tracking code `code` (as typed), given its
+/// `secret`, asked from `peer`: the secret checked and wrong ones counted against the peer
+/// (`crate::tracking`), then the status, the next deadline and the outcome, never personal
+/// data. A wrong secret and an unknown code are the same 404; too many wrong secrets a 429.
+/// The API's `GET /v1/track/{code}` and the console's `/track` page both answer with this.
+pub(crate) async fn view(
+    state: &AppState,
+    peer: Option<std::net::IpAddr>,
+    code: &str,
+    secret: &str,
+) -> Result<TrackingView, ApiError> {
     let not_found = || ApiError::not_found(crate::tracking::TrackError::NotFound.to_string());
-    let code = TrackingCode::normalise(&path.code).ok_or_else(not_found)?;
+    let code = TrackingCode::normalise(code).ok_or_else(not_found)?;
     state
         .tracking
         .check(
@@ -56,7 +70,7 @@ async fn track(
                 .provisional
                 .then(|| crate::deadlines::provisional_note(&clock.provisional_years)),
         });
-    Ok(Reply::new(TrackingView {
+    Ok(TrackingView {
         tracking_code: case.tracking_code,
         sector: case.sector,
         status: case.status,
@@ -69,7 +83,7 @@ async fn track(
             article: o.article,
             at: o.at,
         }),
-    }))
+    })
 }
 
 pub(super) fn routes() -> ApiRouter<AppState> {

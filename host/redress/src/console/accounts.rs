@@ -1,0 +1,921 @@
+//! People's accounts for the console: username, display name, tenant, role, optional office,
+//! an argon2id password hash (PHC string), an optional TOTP secret, failed attempts and
+//! lock-out, disabled.
+//!
+//! They live in `<data>/accounts.json` (format `redress-accounts/1`), written atomically
+//! (`durable::write_file`, mode 0600) by `redress user` and by the server (failed attempts,
+//! lock-out, the last TOTP step used), and re-read by the server whenever the file changed, so
+//! the command line can edit it while the server runs. [`AccountStore`] is what the console
+//! uses, so that a shared database can replace the file later. The server and `redress user`
+//! both read, change and replace the whole file; the server reads it again just before each
+//! of its writes, so an edit can be lost only to a write made in the same instant.
+//!
+//! Invariants:
+//! - only the argon2id hash of a password is stored, never the password;
+//! - a locked account verifies no password until its lock ends: 5 failures in a row (a wrong
+//!   password or a wrong second-factor code) lock it for 15 minutes;
+//! - a disabled account signs nobody in, and its open sessions stop working at their next
+//!   request (the viewer re-reads the account on every request);
+//! - sign-in says "wrong username or password" for an unknown username, a wrong password and
+//!   a wrong code alike (an unknown username still costs one hash, so timing tells little);
+//! - a TOTP code is accepted once: its time step must be later than the last one used.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Mutex, PoisonError, RwLock},
+    time::SystemTime,
+};
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHasher, PasswordVerifier},
+};
+use jiff::{SignedDuration, Timestamp};
+use redress_domain::TenantId;
+use serde::{Deserialize, Serialize};
+
+use crate::access::{AccessFile, Role};
+
+const FORMAT: &str = "redress-accounts/1";
+/// Failures in a row that lock an account.
+pub const MAX_FAILURES: u32 = 5;
+/// How long a lock lasts.
+pub const LOCK_DURATION: SignedDuration = SignedDuration::from_mins(15);
+/// Passwords shorter than this are refused.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longer input is refused before it is hashed (argon2 would take it, but nobody types this).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The issuer shown by authenticator apps.
+const TOTP_ISSUER: &str = "Redress";
+
+/// One person's account.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// What the person types to sign in; unique across tenants.
+    pub username: String,
+    /// How the console greets them and how their actions are recorded.
+    pub display_name: String,
+    pub tenant: TenantId,
+    pub role: Role,
+    /// The office whose cases a handler (or supervisor) is scoped to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub office: Option<String>,
+    /// argon2id, as a PHC string.
+    pub password_hash: String,
+    /// Base32 (RFC 4648), when a second factor is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_secret: Option<String>,
+    /// The last TOTP time step accepted: a code is accepted once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_last_step: Option<u64>,
+    /// Failures since the last success or lock.
+    #[serde(default)]
+    pub failed_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    /// Sessions begun before this are ended (a changed password signs everyone out).
+    pub password_changed_at: Timestamp,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("username", &self.username)
+            .field("tenant", &self.tenant)
+            .field("role", &self.role)
+            .field("office", &self.office)
+            .field("totp", &self.totp_secret.is_some())
+            .field("failed_attempts", &self.failed_attempts)
+            .field("locked_until", &self.locked_until)
+            .field("disabled_at", &self.disabled_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    pub fn is_locked(&self, now: Timestamp) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+}
+
+/// The contents of `accounts.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsFile {
+    pub format: String,
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+}
+
+impl Default for AccountsFile {
+    fn default() -> Self {
+        AccountsFile {
+            format: FORMAT.into(),
+            accounts: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no account `{0}`")]
+    Unknown(String),
+}
+
+/// Why a sign-in failed. Only [`SignInError::WrongCredentials`] is said for an unknown
+/// username, a wrong password and a wrong or missing code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignInError {
+    #[error("wrong username or password")]
+    WrongCredentials,
+    #[error("the account is locked until {until}")]
+    Locked { until: Timestamp },
+    #[error("the account is disabled")]
+    Disabled,
+    #[error("the accounts cannot be read or written: {0}")]
+    Store(String),
+}
+
+/// Hashes a password with argon2id and the crate's recommended parameters (19 MiB, 2 passes,
+/// 1 lane: OWASP's first choice), a random 16-byte salt.
+pub fn hash_password(password: &str) -> Result<String, AccountError> {
+    check_password(password)?;
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| AccountError::Invalid(format!("the password cannot be hashed: {e}")))
+}
+
+/// Whether `password` matches the PHC string `hash` (its own parameters are used).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return false;
+    }
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+/// Spends about the time of one verification, for a username that does not exist.
+fn verify_nothing(password: &str) {
+    static DUMMY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if let Some(hash) = DUMMY.get_or_init(|| hash_password("not a password of anyone").ok()) {
+        let _ = verify_password(password, hash);
+    }
+}
+
+/// The password rules: 10 characters or more, at most 1024 bytes, not only spaces.
+pub fn check_password(password: &str) -> Result<(), AccountError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.trim().is_empty() {
+        return Err(AccountError::Invalid(format!(
+            "the password is too short: at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AccountError::Invalid(format!(
+            "the password is too long: at most {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A username: 1 to 64 of lowercase letters, digits, `.`, `-`, `_` and `@`, starting with a
+/// letter or digit.
+pub fn check_username(username: &str) -> Result<(), AccountError> {
+    let valid = !username.is_empty()
+        && username.len() <= 64
+        && username
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && username.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_' | '@')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(AccountError::Invalid(format!(
+            "username `{username}` is not allowed: 1 to 64 lowercase letters, digits, `.`, `-`, \
+             `_` or `@`, starting with a letter or digit"
+        )))
+    }
+}
+
+/// An office id as routing tables name them: 1 to 64 letters, digits, `.`, `-`, `_`.
+fn check_office(office: &str) -> Result<(), AccountError> {
+    let valid = !office.is_empty()
+        && office.len() <= 64
+        && office
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if valid {
+        Ok(())
+    } else {
+        Err(AccountError::Invalid(format!(
+            "office `{office}` is not an office id: 1 to 64 letters, digits, `.`, `-` or `_`"
+        )))
+    }
+}
+
+/// What `redress user create` asks for.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub tenant: TenantId,
+    pub role: Role,
+    pub office: Option<String>,
+}
+
+/// A new TOTP secret: 20 random bytes (160 bits, RFC 4226's recommendation), in base32.
+fn new_totp_secret() -> Result<String, AccountError> {
+    use rand::TryRngCore;
+    let mut bytes = [0u8; 20];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| AccountError::Invalid(format!("no randomness from the system: {e}")))?;
+    Ok(totp_rs::Secret::from(bytes.to_vec()).to_base32())
+}
+
+fn totp(secret: &str) -> Option<totp_rs::Totp> {
+    let secret = totp_rs::Secret::try_from_base32(secret).ok()?;
+    // SHA-1, 6 digits, 30 s steps, one step of skew either side: what every authenticator app
+    // does by default.
+    totp_rs::Builder::new().with_secret(secret).build().ok()
+}
+
+/// The time step a code matches (within one step of skew), if it does.
+pub fn check_totp(secret: &str, code: &str, unix_seconds: u64) -> Option<u64> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let totp = totp(secret)?;
+    let time = totp.check(&code, unix_seconds)?;
+    Some(time)
+}
+
+/// The code an authenticator would show at `unix_seconds` (tests and `user totp enable`'s
+/// confirmation).
+pub fn totp_code(secret: &str, unix_seconds: u64) -> Option<String> {
+    Some(totp(secret)?.generate(unix_seconds).to_string())
+}
+
+/// The `otpauth://` URI an authenticator app reads (typed in, or as a QR code made elsewhere).
+pub fn totp_uri(secret: &str, username: &str, tenant: &TenantId) -> String {
+    let label: String =
+        form_urlencoded::byte_serialize(format!("{TOTP_ISSUER}:{username}@{tenant}").as_bytes())
+            .collect::<String>()
+            .replace('+', "%20");
+    format!(
+        "otpauth://totp/{label}?secret={secret}&issuer={TOTP_ISSUER}&algorithm=SHA1&digits=6&period=30"
+    )
+}
+
+impl AccountsFile {
+    /// Reads the file; an absent file is an empty one.
+    pub fn load(path: &Path) -> Result<AccountsFile, AccountError> {
+        let failed = |message: String| AccountError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(AccountsFile::default());
+            }
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        let file: AccountsFile = serde_json::from_slice(&bytes)
+            .map_err(|e| failed(format!("line {}: {e}", e.line())))?;
+        if file.format != FORMAT {
+            return Err(failed(format!(
+                "format `{}` is not `{FORMAT}`",
+                file.format
+            )));
+        }
+        Ok(file)
+    }
+
+    /// Writes the file durably and privately (owner only): a temporary file, synced, renamed.
+    pub fn save(&self, path: &Path) -> Result<(), AccountError> {
+        let text =
+            serde_json::to_vec_pretty(self).map_err(|e| AccountError::Invalid(e.to_string()))?;
+        crate::durable::write_file(path, &text, true).map_err(|e| AccountError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn find(&self, username: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.username == username)
+    }
+
+    fn find_mut(&mut self, username: &str) -> Result<&mut Account, AccountError> {
+        self.accounts
+            .iter_mut()
+            .find(|a| a.username == username)
+            .ok_or_else(|| AccountError::Unknown(username.to_owned()))
+    }
+
+    /// Adds an account. The tenant must exist in `access` (`redress tenant create`); the
+    /// `operator` role is only for the `default` tenant, as for API keys.
+    pub fn create(
+        &mut self,
+        new: NewAccount,
+        password: &str,
+        access: &AccessFile,
+        now: Timestamp,
+    ) -> Result<&Account, AccountError> {
+        check_username(&new.username)?;
+        if self.find(&new.username).is_some() {
+            return Err(AccountError::Invalid(format!(
+                "username `{}` is taken",
+                new.username
+            )));
+        }
+        if !access.tenant_exists(&new.tenant) {
+            return Err(AccountError::Invalid(format!(
+                "tenant `{0}` does not exist (create it with `redress tenant create {0}`)",
+                new.tenant
+            )));
+        }
+        if new.role == Role::Operator && !new.tenant.is_default() {
+            return Err(AccountError::Invalid(format!(
+                "the `operator` role acts across tenants and is given only to accounts of the \
+                 `default` tenant, not `{}`",
+                new.tenant
+            )));
+        }
+        if let Some(office) = &new.office {
+            check_office(office)?;
+        }
+        let display_name = new
+            .display_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .unwrap_or(&new.username)
+            .to_owned();
+        if display_name.chars().count() > 100 {
+            return Err(AccountError::Invalid(
+                "the display name must be at most 100 characters".into(),
+            ));
+        }
+        let password_hash = hash_password(password)?;
+        self.accounts.push(Account {
+            username: new.username,
+            display_name,
+            tenant: new.tenant,
+            role: new.role,
+            office: new.office,
+            password_hash,
+            totp_secret: None,
+            totp_last_step: None,
+            failed_attempts: 0,
+            locked_until: None,
+            disabled_at: None,
+            created_at: now,
+            password_changed_at: now,
+        });
+        self.accounts
+            .last()
+            .ok_or_else(|| AccountError::Invalid("the account was not added".into()))
+    }
+
+    /// Sets a new password; ends the lock-out and every session begun before.
+    pub fn set_password(
+        &mut self,
+        username: &str,
+        password: &str,
+        now: Timestamp,
+    ) -> Result<(), AccountError> {
+        let hash = hash_password(password)?;
+        let account = self.find_mut(username)?;
+        account.password_hash = hash;
+        account.password_changed_at = now;
+        account.failed_attempts = 0;
+        account.locked_until = None;
+        Ok(())
+    }
+
+    /// Disables the account: no sign-in, and its sessions end at their next request.
+    pub fn disable(&mut self, username: &str, now: Timestamp) -> Result<(), AccountError> {
+        let account = self.find_mut(username)?;
+        account.disabled_at.get_or_insert(now);
+        Ok(())
+    }
+
+    /// Enables a disabled account and ends its lock-out.
+    pub fn enable(&mut self, username: &str) -> Result<(), AccountError> {
+        let account = self.find_mut(username)?;
+        account.disabled_at = None;
+        account.failed_attempts = 0;
+        account.locked_until = None;
+        Ok(())
+    }
+
+    /// Gives the account a new TOTP secret and returns it (base32); codes are asked for from the
+    /// next sign-in.
+    pub fn enable_totp(&mut self, username: &str) -> Result<String, AccountError> {
+        let secret = new_totp_secret()?;
+        let account = self.find_mut(username)?;
+        account.totp_secret = Some(secret.clone());
+        account.totp_last_step = None;
+        Ok(secret)
+    }
+
+    pub fn disable_totp(&mut self, username: &str) -> Result<(), AccountError> {
+        let account = self.find_mut(username)?;
+        account.totp_secret = None;
+        account.totp_last_step = None;
+        Ok(())
+    }
+}
+
+/// Where accounts are kept. The file store is the only one now; a shared database can take
+/// its place behind this trait.
+pub trait AccountStore: Send + Sync + std::fmt::Debug {
+    /// The account, as it is now (re-read if it changed).
+    fn find(&self, username: &str) -> Result<Option<Account>, AccountError>;
+
+    /// Changes one account and stores the change; `None` if there is no such account.
+    fn update(
+        &self,
+        username: &str,
+        change: &mut dyn FnMut(&mut Account),
+    ) -> Result<Option<Account>, AccountError>;
+}
+
+/// Checks a sign-in and records its outcome (failures, lock-out, the TOTP step). Blocking: the
+/// password hash takes tens of milliseconds by design; call it from a blocking task.
+pub fn sign_in(
+    store: &dyn AccountStore,
+    username: &str,
+    password: &str,
+    code: Option<&str>,
+    now: Timestamp,
+) -> Result<Account, SignInError> {
+    let store_error = |e: AccountError| SignInError::Store(e.to_string());
+    let username = username.trim();
+    let Some(account) = store.find(username).map_err(store_error)? else {
+        verify_nothing(password);
+        return Err(SignInError::WrongCredentials);
+    };
+    if let Some(until) = account.locked_until.filter(|until| *until > now) {
+        return Err(SignInError::Locked { until });
+    }
+    let password_ok = verify_password(password, &account.password_hash);
+    let second_factor = match (&account.totp_secret, password_ok) {
+        (None, _) => Ok(None),
+        (Some(_), false) => Err(()),
+        (Some(secret), true) => {
+            let seconds = u64::try_from(now.as_second()).unwrap_or(0);
+            match code.and_then(|code| check_totp(secret, code, seconds)) {
+                Some(step) if account.totp_last_step.is_none_or(|last| step > last) => {
+                    Ok(Some(step))
+                }
+                _ => Err(()),
+            }
+        }
+    };
+    let succeeded = password_ok && second_factor.is_ok();
+    let mut locked = None;
+    let updated = store
+        .update(username, &mut |account| {
+            if succeeded {
+                account.failed_attempts = 0;
+                account.locked_until = None;
+                if let Ok(Some(step)) = second_factor {
+                    account.totp_last_step = Some(step);
+                }
+            } else {
+                account.failed_attempts = account.failed_attempts.saturating_add(1);
+                if account.failed_attempts >= MAX_FAILURES {
+                    account.failed_attempts = 0;
+                    let until = now.saturating_add(LOCK_DURATION).unwrap_or(now);
+                    account.locked_until = Some(until);
+                    locked = Some(until);
+                }
+            }
+        })
+        .map_err(store_error)?
+        .ok_or(SignInError::WrongCredentials)?;
+    if let Some(until) = locked {
+        tracing::warn!(username, %until, "console account locked after {MAX_FAILURES} failed sign-ins");
+        return Err(SignInError::Locked { until });
+    }
+    if !succeeded {
+        return Err(SignInError::WrongCredentials);
+    }
+    if updated.is_disabled() {
+        return Err(SignInError::Disabled);
+    }
+    Ok(updated)
+}
+
+/// Accounts in `<data>/accounts.json`, re-read when the file's modification time changes.
+#[derive(Debug)]
+pub struct FileAccounts {
+    path: PathBuf,
+    current: RwLock<(AccountsFile, Option<SystemTime>)>,
+    /// One read-modify-write at a time in this process.
+    writing: Mutex<()>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl FileAccounts {
+    /// Opens the file (absent: no accounts yet); a file that does not parse is an error.
+    pub fn open(path: &Path) -> Result<FileAccounts, AccountError> {
+        let stamp = modified(path);
+        let file = AccountsFile::load(path)?;
+        Ok(FileAccounts {
+            path: path.to_owned(),
+            current: RwLock::new((file, stamp)),
+            writing: Mutex::new(()),
+        })
+    }
+
+    /// Re-reads the file if it changed. A file that does not parse is refused (logged) and the
+    /// accounts in force stay.
+    fn refresh(&self) {
+        let stamp = modified(&self.path);
+        if stamp
+            == self
+                .current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .1
+        {
+            return;
+        }
+        match AccountsFile::load(&self.path) {
+            Ok(file) => {
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = (file, stamp);
+                tracing::info!(path = %self.path.display(), "console accounts reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "console accounts change refused; the accounts in force stay");
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.refresh();
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .accounts
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl AccountStore for FileAccounts {
+    fn find(&self, username: &str) -> Result<Option<Account>, AccountError> {
+        self.refresh();
+        Ok(self
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .find(username)
+            .cloned())
+    }
+
+    fn update(
+        &self,
+        username: &str,
+        change: &mut dyn FnMut(&mut Account),
+    ) -> Result<Option<Account>, AccountError> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        // From the file as it is now, so that an edit by `redress user` is not written over.
+        let mut file = AccountsFile::load(&self.path)?;
+        let Some(account) = file.accounts.iter_mut().find(|a| a.username == username) else {
+            return Ok(None);
+        };
+        let before = account.clone();
+        change(account);
+        let after = account.clone();
+        if after != before {
+            file.save(&self.path)?;
+        }
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+            (file, modified(&self.path));
+        Ok(Some(after))
+    }
+}
+
+/// Accounts in memory (tests, an in-memory application).
+#[derive(Debug, Default)]
+pub struct MemoryAccounts {
+    file: RwLock<AccountsFile>,
+}
+
+impl MemoryAccounts {
+    pub fn new(file: AccountsFile) -> MemoryAccounts {
+        MemoryAccounts {
+            file: RwLock::new(file),
+        }
+    }
+}
+
+impl AccountStore for MemoryAccounts {
+    fn find(&self, username: &str) -> Result<Option<Account>, AccountError> {
+        Ok(self
+            .file
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .find(username)
+            .cloned())
+    }
+
+    fn update(
+        &self,
+        username: &str,
+        change: &mut dyn FnMut(&mut Account),
+    ) -> Result<Option<Account>, AccountError> {
+        let mut file = self.file.write().unwrap_or_else(PoisonError::into_inner);
+        Ok(file
+            .accounts
+            .iter_mut()
+            .find(|a| a.username == username)
+            .map(|account| {
+                change(account);
+                account.clone()
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn new(username: &str, tenant: &'static str, role: Role) -> NewAccount {
+        NewAccount {
+            username: username.into(),
+            display_name: Some("李四".into()),
+            tenant: TenantId::from_static(tenant),
+            role,
+            office: None,
+        }
+    }
+
+    fn store_with(username: &str) -> MemoryAccounts {
+        let mut file = AccountsFile::default();
+        file.create(
+            new(username, "default", Role::Handler),
+            "correct horse battery",
+            &AccessFile::default(),
+            at("2026-12-01T00:00:00Z"),
+        )
+        .unwrap();
+        MemoryAccounts::new(file)
+    }
+
+    #[test]
+    fn a_password_is_kept_as_an_argon2id_hash_and_verifies() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(!hash.contains("correct"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterY", &hash));
+        assert!(!verify_password("", &hash));
+        assert!(!verify_password("x", "not a phc string"));
+        assert_ne!(
+            hash,
+            hash_password("correct horse battery").unwrap(),
+            "salted"
+        );
+        let short = hash_password("short").unwrap_err().to_string();
+        assert!(short.contains("at least 10 characters"), "{short}");
+        let long = hash_password(&"x".repeat(2000)).unwrap_err().to_string();
+        assert!(long.contains("at most 1024 bytes"), "{long}");
+    }
+
+    #[test]
+    fn accounts_need_a_good_username_an_existing_tenant_and_operator_only_on_default() {
+        let now = at("2026-12-01T00:00:00Z");
+        let mut access = AccessFile::default();
+        access
+            .create_tenant(&TenantId::from_static("acme"), "Acme", now)
+            .unwrap();
+        let mut file = AccountsFile::default();
+        let cases = [
+            (new("Li.Si", "default", Role::Handler), "is not allowed"),
+            (new("", "default", Role::Handler), "is not allowed"),
+            (new("li.si", "nobody", Role::Handler), "does not exist"),
+            (new("li.si", "acme", Role::Operator), "only to accounts of"),
+        ];
+        for (account, message) in cases {
+            let error = file
+                .create(account, "correct horse battery", &access, now)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(message), "{error}");
+        }
+        let mut with_office = new("li.si", "acme", Role::Handler);
+        with_office.office = Some("hz/xihu".into());
+        let error = file
+            .create(with_office, "correct horse battery", &access, now)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not an office id"), "{error}");
+        file.create(
+            new("li.si", "acme", Role::Handler),
+            "correct horse battery",
+            &access,
+            now,
+        )
+        .unwrap();
+        let taken = file
+            .create(
+                new("li.si", "default", Role::Auditor),
+                "correct horse battery",
+                &access,
+                now,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(taken.contains("is taken"), "{taken}");
+        assert!(
+            !serde_json::to_string(&file).unwrap().contains("horse"),
+            "only the hash is kept"
+        );
+        assert!(!format!("{:?}", file.accounts[0]).contains("argon2"));
+    }
+
+    #[test]
+    fn five_failures_lock_the_account_for_fifteen_minutes() {
+        let store = store_with("li.si");
+        let now = at("2026-12-01T08:00:00Z");
+        for attempt in 1..MAX_FAILURES {
+            assert_eq!(
+                sign_in(&store, "li.si", "wrong password", None, now),
+                Err(SignInError::WrongCredentials),
+                "attempt {attempt}"
+            );
+        }
+        let until = at("2026-12-01T08:15:00Z");
+        assert_eq!(
+            sign_in(&store, "li.si", "wrong password", None, now),
+            Err(SignInError::Locked { until })
+        );
+        // Locked: even the right password is not checked.
+        assert_eq!(
+            sign_in(
+                &store,
+                "li.si",
+                "correct horse battery",
+                None,
+                at("2026-12-01T08:14:59Z")
+            ),
+            Err(SignInError::Locked { until })
+        );
+        let account = sign_in(&store, "li.si", "correct horse battery", None, until).unwrap();
+        assert_eq!(account.failed_attempts, 0);
+        assert_eq!(account.locked_until, None);
+        // A success resets the count.
+        for _ in 1..MAX_FAILURES {
+            let _ = sign_in(&store, "li.si", "wrong password", None, until);
+        }
+        sign_in(&store, "li.si", "correct horse battery", None, until).unwrap();
+        assert_eq!(
+            sign_in(&store, "li.si", "wrong password", None, until),
+            Err(SignInError::WrongCredentials)
+        );
+    }
+
+    #[test]
+    fn unknown_users_and_wrong_passwords_read_alike_and_disabled_accounts_are_refused() {
+        let store = store_with("li.si");
+        let now = at("2026-12-01T08:00:00Z");
+        assert_eq!(
+            sign_in(&store, "nobody", "correct horse battery", None, now),
+            Err(SignInError::WrongCredentials)
+        );
+        store
+            .update("li.si", &mut |a| a.disabled_at = Some(now))
+            .unwrap();
+        assert_eq!(
+            sign_in(&store, "li.si", "wrong password", None, now),
+            Err(SignInError::WrongCredentials),
+            "a wrong password does not learn that the account is disabled"
+        );
+        assert_eq!(
+            sign_in(&store, "li.si", "correct horse battery", None, now),
+            Err(SignInError::Disabled)
+        );
+    }
+
+    #[test]
+    fn a_second_factor_is_asked_when_enabled_and_a_code_works_once() {
+        let store = store_with("li.si");
+        let mut file = store.file.write().unwrap().clone();
+        let secret = file.enable_totp("li.si").unwrap();
+        *store.file.write().unwrap() = file;
+        let now = at("2026-12-01T08:00:00Z");
+        let seconds = u64::try_from(now.as_second()).unwrap();
+        let code = totp_code(&secret, seconds).unwrap();
+        assert_eq!(code.len(), 6);
+        let password = "correct horse battery";
+        for wrong in [None, Some("12345"), Some("abcdef")] {
+            assert_eq!(
+                sign_in(&store, "li.si", password, wrong, now),
+                Err(SignInError::WrongCredentials),
+                "{wrong:?}"
+            );
+        }
+        let other = if code == "000000" { "000001" } else { "000000" };
+        assert_eq!(
+            sign_in(&store, "li.si", password, Some(other), now),
+            Err(SignInError::WrongCredentials)
+        );
+        // Four failures so far; a success resets them.
+        sign_in(&store, "li.si", password, Some(&code), now).unwrap();
+        assert_eq!(
+            sign_in(&store, "li.si", password, Some(&code), now),
+            Err(SignInError::WrongCredentials),
+            "a code is accepted once"
+        );
+        let later = now.saturating_add(SignedDuration::from_secs(30)).unwrap();
+        let next = totp_code(&secret, seconds + 30).unwrap();
+        assert_eq!(
+            sign_in(&store, "li.si", "wrong password", Some(&next), later),
+            Err(SignInError::WrongCredentials),
+            "the right code does not help a wrong password"
+        );
+        let spaced = format!("{} {}", &next[..3], &next[3..]);
+        sign_in(&store, "li.si", password, Some(&spaced), later).unwrap();
+        // One step of skew either way.
+        assert!(check_totp(&secret, &code, seconds + 30).is_some());
+        assert!(check_totp(&secret, &code, seconds + 90).is_none());
+        let uri = totp_uri(&secret, "li.si", &TenantId::from_static("default"));
+        assert!(
+            uri.starts_with("otpauth://totp/Redress%3Ali.si%40default?secret="),
+            "{uri}"
+        );
+    }
+
+    #[test]
+    fn the_file_store_sees_edits_made_by_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("accounts.json");
+        let store = FileAccounts::open(&path).unwrap();
+        assert!(store.is_empty());
+        let now = at("2026-12-01T08:00:00Z");
+        let mut file = AccountsFile::load(&path).unwrap();
+        file.create(
+            new("li.si", "default", Role::Handler),
+            "correct horse battery",
+            &AccessFile::default(),
+            now,
+        )
+        .unwrap();
+        file.save(&path).unwrap();
+        assert!(store.find("li.si").unwrap().is_some());
+        let _ = sign_in(&store, "li.si", "wrong password", None, now);
+        assert_eq!(
+            AccountsFile::load(&path).unwrap().accounts[0].failed_attempts,
+            1
+        );
+        // A broken edit is refused; the accounts in force stay.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(store.find("li.si").unwrap().is_some());
+        #[cfg(unix)]
+        {
+            file.save(&path).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,878 @@
+//! The handler's pages: the work queue (`/console/queue`) and the case page
+//! (`/console/cases/{id}`), where every action the lifecycle allows now is a form, posted to
+//! `/console/cases/{id}/act`.
+//!
+//! Everything goes through the service as the API does: `Redress::list` with the queue
+//! indexes, `Redress::get` / `events`, and `Redress::act` with the viewer's principal, so the
+//! lifecycle, the handler-assignment check (`Acting`), the supervisor-only actions and the
+//! optimistic version check are the API's own. The forms come from `forms.rs` (the actions'
+//! JSON Schemas) and are read back through the API's types and checks.
+
+use askama::Template;
+use axum::{
+    Router,
+    extract::{Path, RawQuery, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use jiff::Timestamp;
+use redress_domain::{
+    Case, CaseId, EventKind, EventRecord, HandlerAction,
+    clock::{CaseClock, ClockState, ClockUnit},
+    lifecycle::Status,
+};
+
+use super::{
+    fields::{self, FieldView},
+    query_value,
+};
+use crate::{
+    access::Role,
+    console::{Layout, PageError, PageForm, Texts, Viewer, render, see_other},
+    forms::{self, FormFaults},
+    server::{AppState, extract::RoleSet, problem::ApiError, routes::allowed},
+    service::Acting,
+    store::ListQuery,
+};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/queue", get(queue))
+        .route("/console/cases/{id}", get(case_page))
+        .route("/console/cases/{id}/act", post(act))
+}
+
+/// How many cases one queue page shows.
+const QUEUE_PAGE: usize = 50;
+
+pub(super) fn may(viewer: &Viewer, roles: &[Role]) -> bool {
+    viewer.principal.has_any(roles)
+}
+
+pub(super) fn forbidden(viewer: &Viewer) -> PageError {
+    PageError {
+        status: StatusCode::FORBIDDEN,
+        texts: viewer.texts,
+        heading_key: "error.forbidden_title",
+        message: viewer.texts.t("error.forbidden").to_owned(),
+        path: viewer.path.clone(),
+    }
+}
+
+pub(super) fn server_error(viewer: &Viewer, error: impl std::fmt::Display) -> PageError {
+    tracing::error!(error = %error, path = %viewer.path, "a console page failed");
+    PageError::server(viewer.texts, &viewer.path)
+}
+
+/// The next thing a case owes: its overdue clock, else its soonest running one.
+#[derive(Debug, Clone)]
+pub(super) struct NextClock {
+    pub(super) label: String,
+    pub(super) due: String,
+    pub(super) remaining: String,
+    pub(super) overdue: bool,
+}
+
+pub(super) fn local_date(t: Timestamp) -> String {
+    t.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
+        .strftime("%Y-%m-%d")
+        .to_string()
+}
+
+pub(super) fn local_time(t: Timestamp) -> String {
+    t.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// The due date (the last day of the period) of a clock.
+fn due_date(clock: &CaseClock) -> Option<String> {
+    clock
+        .due_at
+        .map(|due| local_date(due - jiff::SignedDuration::from_nanos(1)))
+}
+
+fn unit_key(unit: ClockUnit) -> &'static str {
+    match unit {
+        ClockUnit::WorkingDays => "clock.unit.working_days",
+        ClockUnit::CalendarDays => "clock.unit.calendar_days",
+        ClockUnit::Hours => "clock.unit.hours",
+    }
+}
+
+/// "还剩 3 个工作日" / "已超期 2 个工作日" / "暂停中，还剩 4 个工作日".
+fn remaining_text(t: Texts, state: &AppState, clock: &CaseClock, now: Timestamp) -> String {
+    let calendars = state.app.calendars().current();
+    let Some(left) = crate::deadlines::remaining(&calendars, clock, now) else {
+        return String::new();
+    };
+    let unit = t.t(unit_key(left.unit));
+    let amount = left.amount.abs().to_string();
+    let key = match (left.counting, left.amount < 0) {
+        (false, _) => "clock.paused_left",
+        (true, true) => "clock.overdue_by",
+        (true, false) => "clock.left",
+    };
+    t.fill(key, &[("amount", &amount), ("unit", unit)])
+}
+
+pub(super) fn next_clock(
+    t: Texts,
+    state: &AppState,
+    case: &Case,
+    now: Timestamp,
+) -> Option<NextClock> {
+    let owing = case
+        .clocks
+        .iter()
+        .filter(|(_, c)| matches!(c.state, ClockState::Running | ClockState::Breached));
+    let (name, clock) = owing.min_by_key(|(_, c)| {
+        (
+            c.state != ClockState::Breached,
+            c.due_at.unwrap_or(Timestamp::MAX),
+        )
+    })?;
+    Some(NextClock {
+        label: clock_label(t, name),
+        due: due_date(clock).unwrap_or_default(),
+        remaining: remaining_text(t, state, clock, now),
+        overdue: clock.state == ClockState::Breached || clock.due_at.is_some_and(|due| due <= now),
+    })
+}
+
+/// A clock's name in words where the catalogue has it (`clock.name.acceptance`), else as is.
+fn clock_label(t: Texts, name: &str) -> String {
+    let key = format!("clock.name.{name}");
+    match t.lookup(&key) {
+        Some(label) => format!("{label} ({name})"),
+        None => name.to_owned(),
+    }
+}
+
+pub(super) fn status_label(t: Texts, status: Status) -> String {
+    t.lookup(&format!("status.{}", status.as_str()))
+        .unwrap_or(status.as_str())
+        .to_owned()
+}
+
+pub(super) fn sector_label(t: Texts, sector: redress_domain::case::Sector) -> String {
+    t.lookup(&format!("sector.{}", sector.as_str()))
+        .unwrap_or(sector.as_str())
+        .to_owned()
+}
+
+fn action_label(t: Texts, action: &str) -> String {
+    t.lookup(&format!("action.{action}"))
+        .unwrap_or(action)
+        .to_owned()
+}
+
+pub(super) fn short(text: &str, chars: usize) -> String {
+    let mut out: String = text.chars().take(chars).collect();
+    if text.chars().count() > chars {
+        out.push('…');
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+struct QueueRow {
+    href: String,
+    reference: String,
+    status: String,
+    sector: String,
+    claim: String,
+    respondent: String,
+    assignee: String,
+    office: String,
+    next: Option<NextClock>,
+    manual: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Tab {
+    href: String,
+    label: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePage {
+    layout: Layout,
+    tabs: Vec<Tab>,
+    heading: String,
+    rows: Vec<QueueRow>,
+    next_href: Option<String>,
+    empty: String,
+}
+
+/// Which queue: `mine` (assigned to me), `office` (my office's, or `office=` for a
+/// supervisor), `overdue`, `manual` (the tenant's; supervisors).
+async fn queue(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    if !may(&viewer, allowed::WorkCases::ROLES) {
+        return Err(forbidden(&viewer));
+    }
+    let t = viewer.texts;
+    let supervisor = viewer.account.role == Role::Supervisor;
+    let asked_office = query_value(raw.as_deref(), "office").filter(|o| !o.trim().is_empty());
+    // A person scoped to an office sees that office only; a supervisor may name another.
+    let office = match (viewer.office(), supervisor) {
+        (Some(own), false) => Some(own.to_owned()),
+        (own, true) => asked_office.or_else(|| own.map(str::to_owned)),
+        (None, false) => None,
+    };
+    let default_view = if supervisor { "office" } else { "mine" };
+    let view = query_value(raw.as_deref(), "view").unwrap_or_else(|| default_view.to_owned());
+    let mut query = ListQuery::tenant(&viewer.principal.tenant);
+    query.limit = QUEUE_PAGE;
+    query.cursor = query_value(raw.as_deref(), "cursor");
+    let view = match view.as_str() {
+        "office" if office.is_some() => {
+            query.office.clone_from(&office);
+            "office"
+        }
+        "overdue" if supervisor => {
+            query.overdue = true;
+            query.office.clone_from(&office);
+            "overdue"
+        }
+        "manual" if supervisor => {
+            query.manual = true;
+            "manual"
+        }
+        _ => {
+            query.assignee = Some(viewer.account.username.clone());
+            "mine"
+        }
+    };
+    let page = state
+        .app
+        .list(query)
+        .await
+        .map_err(|e| server_error(&viewer, e))?;
+    let now = state.app.time().now();
+    let rows = page
+        .cases
+        .iter()
+        .map(|case| QueueRow {
+            href: format!("/console/cases/{}", case.id),
+            reference: case.tracking_code.as_str().to_owned(),
+            status: status_label(t, case.status),
+            sector: sector_label(t, case.sector),
+            claim: short(&case.intake.claim, 40),
+            respondent: short(&case.intake.respondent.name, 24),
+            assignee: case.assignee().unwrap_or("—").to_owned(),
+            office: case.current_office().unwrap_or("—").to_owned(),
+            next: next_clock(t, &state, case, now),
+            manual: case.manual_handling.is_some(),
+        })
+        .collect();
+    let office_param = office
+        .as_deref()
+        .map(|o| {
+            let o: String = form_urlencoded::byte_serialize(o.as_bytes()).collect();
+            format!("&office={o}")
+        })
+        .unwrap_or_default();
+    let mut tabs = vec![Tab {
+        href: "/console/queue?view=mine".into(),
+        label: t.t("queue.mine").to_owned(),
+        current: view == "mine",
+    }];
+    if let Some(office) = &office {
+        tabs.push(Tab {
+            href: format!("/console/queue?view=office{office_param}"),
+            label: t.fill("queue.office", &[("office", office)]),
+            current: view == "office",
+        });
+    }
+    if supervisor {
+        tabs.push(Tab {
+            href: format!("/console/queue?view=overdue{office_param}"),
+            label: t.t("queue.overdue").to_owned(),
+            current: view == "overdue",
+        });
+        tabs.push(Tab {
+            href: "/console/queue?view=manual".into(),
+            label: t.t("queue.manual").to_owned(),
+            current: view == "manual",
+        });
+    }
+    let heading = tabs
+        .iter()
+        .find(|tab| tab.current)
+        .map(|tab| tab.label.clone())
+        .unwrap_or_default();
+    let next_href = page
+        .next_cursor
+        .map(|cursor| format!("/console/queue?view={view}{office_param}&cursor={cursor}"));
+    let page = QueuePage {
+        layout: viewer.layout("queue.title"),
+        tabs,
+        heading,
+        rows,
+        next_href,
+        empty: t.t("queue.empty").to_owned(),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Clone)]
+struct Fact {
+    label: String,
+    value: String,
+}
+
+#[derive(Debug, Clone)]
+struct ClockRow {
+    label: String,
+    state: String,
+    due: String,
+    remaining: String,
+    overdue: bool,
+    provisional: bool,
+    article: String,
+    explanation: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct DecisionRow {
+    at: String,
+    by: String,
+    trigger: String,
+    reasons: Vec<String>,
+    actions: Vec<String>,
+    failed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct EventRow {
+    seq: u64,
+    at: String,
+    actor: String,
+    what: String,
+}
+
+#[derive(Debug, Clone)]
+struct ActionView {
+    action: String,
+    label: String,
+    fields: Vec<FieldView>,
+    /// The form that was refused: open, with its errors.
+    open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage {
+    layout: Layout,
+    heading: String,
+    status: String,
+    facts: Vec<Fact>,
+    manual: Option<String>,
+    clocks: Vec<ClockRow>,
+    decisions: Vec<DecisionRow>,
+    events: Vec<EventRow>,
+    actions: Vec<ActionView>,
+    act_href: String,
+    version: u64,
+    csrf: String,
+    notice: Option<String>,
+    errors: Vec<String>,
+    read_only: bool,
+}
+
+pub(super) fn parse_id(viewer: &Viewer, id: &str) -> Result<CaseId, PageError> {
+    id.parse()
+        .map_err(|_| PageError::not_found(viewer.texts, &viewer.path))
+}
+
+/// The case as this viewer may see it: the tenant's (another tenant's reads as absent), in
+/// the viewer's office scope, identity masked for roles that do not need it.
+pub(super) async fn load(state: &AppState, viewer: &Viewer, id: CaseId) -> Result<Case, PageError> {
+    if !may(viewer, allowed::ReadCases::ROLES) {
+        return Err(forbidden(viewer));
+    }
+    let mut case = state
+        .app
+        .get(viewer.principal.tenant.clone(), id)
+        .await
+        .map_err(|e| server_error(viewer, e))?
+        .ok_or_else(|| PageError::not_found(viewer.texts, &viewer.path))?;
+    if let Some(office) = viewer.office() {
+        let mine = case.assignee() == Some(viewer.account.username.as_str());
+        if !mine && case.current_office() != Some(office) {
+            return Err(PageError::not_found(viewer.texts, &viewer.path));
+        }
+    }
+    if !viewer.principal.sees_identity() {
+        case.intake.complainant.mask_identity();
+    }
+    Ok(case)
+}
+
+fn sensitive(value: &Option<redress_domain::Sensitive<String>>) -> String {
+    value
+        .as_ref()
+        .map(|v| v.expose().clone())
+        .unwrap_or_else(|| "—".to_owned())
+}
+
+fn describe_event(t: Texts, event: &EventKind) -> String {
+    match event {
+        EventKind::Received { .. } => t.t("event.received").to_owned(),
+        EventKind::Handler { action } => t.fill(
+            "event.handler",
+            &[("action", &action_label(t, action.name().as_str()))],
+        ),
+        EventKind::Clock { name, change } => {
+            let change_label = t
+                .lookup(&format!("clock.change.{}", change.name()))
+                .unwrap_or(change.name());
+            t.fill(
+                "event.clock",
+                &[("clock", &clock_label(t, name)), ("change", change_label)],
+            )
+        }
+        EventKind::Decision { ruleset, .. } => t.fill(
+            "event.decision",
+            &[("ruleset", &format!("{}@{}", ruleset.id, ruleset.version))],
+        ),
+        EventKind::RuleFailure { reason, .. } => {
+            t.fill("event.rule_failure", &[("reason", &short(reason, 120))])
+        }
+        EventKind::MergedFrom { case_id, .. } => {
+            t.fill("event.merged_from", &[("case", &case_id.to_string())])
+        }
+    }
+}
+
+fn trigger_label(t: Texts, trigger: &redress_domain::contract::Trigger) -> String {
+    use redress_domain::contract::Trigger;
+    match trigger {
+        Trigger::CaseReceived => t.t("trigger.received").to_owned(),
+        Trigger::HandlerEvent { action } => t.fill(
+            "trigger.handler",
+            &[("action", &action_label(t, action.name().as_str()))],
+        ),
+        Trigger::ClockWarning { clock } => {
+            t.fill("trigger.warning", &[("clock", &clock_label(t, clock))])
+        }
+        Trigger::ClockBreach { clock } => {
+            t.fill("trigger.breach", &[("clock", &clock_label(t, clock))])
+        }
+    }
+}
+
+fn action_summary(t: Texts, action: &redress_domain::contract::Action) -> String {
+    use redress_domain::contract::Action;
+    let kind = t
+        .lookup(&format!("decision.{}", action.kind()))
+        .unwrap_or(action.kind())
+        .to_owned();
+    let detail = match action {
+        Action::Reject {
+            ground, article, ..
+        } => format!("{ground} · {article}"),
+        Action::StartClock { clock, .. } => format!("{} · {}", clock.name, clock.amount),
+        Action::Route { office, tier, .. } => {
+            office.clone().or_else(|| tier.clone()).unwrap_or_default()
+        }
+        Action::Transfer { to_office, .. } => to_office.clone(),
+        Action::Escalate { to, .. } => to.clone(),
+        Action::Notify {
+            recipient,
+            template,
+        } => format!("{recipient} · {template}"),
+        Action::PauseClock { name, .. }
+        | Action::ResumeClock { name, .. }
+        | Action::StopClock { name, .. }
+        | Action::ExtendClock { name, .. }
+        | Action::RestartClock { name, .. } => name.clone(),
+        Action::Classify {
+            category, flags, ..
+        } => category
+            .iter()
+            .chain(flags.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        Action::MergeInto { case_id, .. } => case_id.to_string(),
+        Action::RequestInformation { fields, .. } => fields.join(", "),
+        Action::Accept { .. } | Action::Close { .. } => String::new(),
+    };
+    if detail.is_empty() {
+        kind
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+/// The actions `viewer` may record on `case` now: those the lifecycle allows in its status,
+/// less the supervisor's own for anyone else; none for roles that do not work cases.
+pub(super) fn allowed_actions(viewer: &Viewer, case: &Case) -> Vec<&'static str> {
+    if !may(viewer, allowed::WorkCases::ROLES) {
+        return Vec::new();
+    }
+    let supervisor = may(viewer, allowed::Supervise::ROLES);
+    case.status
+        .allowed_actions()
+        .into_iter()
+        .filter(|a| supervisor || !matches!(*a, "assign" | "refer_up" | "take_over"))
+        .collect()
+}
+
+pub(super) fn field_label(t: Texts, action: &str, name: &str) -> String {
+    t.lookup(&format!("field.{action}.{name}"))
+        .or_else(|| t.lookup(&format!("field.{name}")))
+        .unwrap_or(name)
+        .to_owned()
+}
+
+/// The refused form: its action, the values submitted, the faults.
+type RefusedForm<'a> = (&'a str, &'a [(String, String)], &'a FormFaults);
+
+fn action_views(t: Texts, names: &[&str], refused: Option<RefusedForm<'_>>) -> Vec<ActionView> {
+    let forms = forms::action_forms();
+    names
+        .iter()
+        .filter_map(|name| forms.get(*name))
+        .map(|form| {
+            let this_refused = refused.filter(|(action, _, _)| *action == form.action);
+            let submitted: &[(String, String)] = this_refused.map_or(&[], |(_, values, _)| values);
+            let fields = form
+                .fields
+                .iter()
+                .map(|field| {
+                    let error = this_refused.and_then(|(_, _, faults)| {
+                        faults
+                            .iter()
+                            .find(|(n, _)| *n == field.name)
+                            .map(|(_, why)| why.clone())
+                    });
+                    fields::view(
+                        t,
+                        &form.action,
+                        field_label(t, &form.action, &field.name),
+                        field,
+                        submitted,
+                        error,
+                    )
+                })
+                .collect();
+            ActionView {
+                action: form.action.clone(),
+                label: action_label(t, &form.action),
+                fields,
+                open: this_refused.is_some(),
+            }
+        })
+        .collect()
+}
+
+struct Refused<'a> {
+    action: &'a str,
+    values: &'a [(String, String)],
+    faults: FormFaults,
+}
+
+async fn build_case_page(
+    state: &AppState,
+    viewer: &Viewer,
+    case: Case,
+    notice: Option<String>,
+    refused: Option<Refused<'_>>,
+) -> Result<CasePage, PageError> {
+    let t = viewer.texts;
+    let events: Vec<EventRecord> = state
+        .app
+        .events(viewer.principal.tenant.clone(), case.id)
+        .await
+        .map_err(|e| server_error(viewer, e))?
+        .unwrap_or_default();
+    let now = state.app.time().now();
+    let intake = &case.intake;
+    let mut facts = vec![
+        Fact {
+            label: t.t("case.reference").into(),
+            value: case.tracking_code.as_str().to_owned(),
+        },
+        Fact {
+            label: t.t("case.sector").into(),
+            value: sector_label(t, case.sector),
+        },
+        Fact {
+            label: t.t("case.received").into(),
+            value: local_time(case.received_at),
+        },
+        Fact {
+            label: t.t("case.complainant").into(),
+            value: format!(
+                "{} · {}",
+                sensitive(&intake.complainant.name),
+                sensitive(&intake.complainant.phone)
+            ),
+        },
+        Fact {
+            label: t.t("case.respondent").into(),
+            value: intake.respondent.name.clone(),
+        },
+        Fact {
+            label: t.t("case.claim").into(),
+            value: intake.claim.clone(),
+        },
+    ];
+    if !intake.facts.is_empty() {
+        facts.push(Fact {
+            label: t.t("case.facts").into(),
+            value: intake.facts.clone(),
+        });
+    }
+    facts.push(Fact {
+        label: t.t("case.office").into(),
+        value: case.current_office().unwrap_or("—").to_owned(),
+    });
+    facts.push(Fact {
+        label: t.t("case.assignee").into(),
+        value: case.assignee().unwrap_or("—").to_owned(),
+    });
+    if let Some(ruleset) = &case.ruleset {
+        facts.push(Fact {
+            label: t.t("case.ruleset").into(),
+            value: format!("{}@{}", ruleset.id, ruleset.version),
+        });
+    }
+    if !case.ruling.flags.is_empty() {
+        facts.push(Fact {
+            label: t.t("case.flags").into(),
+            value: case.ruling.flags.join(", "),
+        });
+    }
+    let clocks = case
+        .clocks
+        .iter()
+        .map(|(name, clock)| {
+            let explanation = serde_json::from_value::<redress_calendar::Explanation>(
+                clock.explanation.as_ref().clone(),
+            )
+            .map(|e| e.render_text().lines().map(str::to_owned).collect())
+            .unwrap_or_default();
+            ClockRow {
+                label: clock_label(t, name),
+                state: t
+                    .lookup(&format!("clock.state.{}", clock.state.as_str()))
+                    .unwrap_or(clock.state.as_str())
+                    .to_owned(),
+                due: due_date(clock).unwrap_or_else(|| "—".to_owned()),
+                remaining: remaining_text(t, state, clock, now),
+                overdue: clock.state == ClockState::Breached,
+                provisional: clock.provisional,
+                article: clock.spec.article.clone().unwrap_or_default(),
+                explanation,
+            }
+        })
+        .collect();
+    let mut decisions = Vec::new();
+    let mut rows = Vec::new();
+    for record in &events {
+        rows.push(EventRow {
+            seq: record.seq,
+            at: local_time(record.recorded_at),
+            actor: record.actor.id.clone(),
+            what: describe_event(t, &record.event),
+        });
+        match &record.event {
+            EventKind::Decision {
+                ruleset,
+                trigger,
+                actions,
+                explanation,
+                ..
+            } => decisions.push(DecisionRow {
+                at: local_time(record.recorded_at),
+                by: format!("{}@{}", ruleset.id, ruleset.version),
+                trigger: trigger_label(t, trigger),
+                reasons: explanation.clone(),
+                actions: actions.iter().map(|a| action_summary(t, a)).collect(),
+                failed: false,
+            }),
+            EventKind::RuleFailure {
+                trigger, reason, ..
+            } => decisions.push(DecisionRow {
+                at: local_time(record.recorded_at),
+                by: String::new(),
+                trigger: trigger_label(t, trigger),
+                reasons: vec![reason.clone()],
+                actions: Vec::new(),
+                failed: true,
+            }),
+            _ => {}
+        }
+    }
+    decisions.reverse();
+    rows.reverse();
+    let names = allowed_actions(viewer, &case);
+    let errors = refused
+        .as_ref()
+        .map(|r| {
+            r.faults
+                .iter()
+                .map(|(field, why)| {
+                    if field.is_empty() {
+                        why.clone()
+                    } else {
+                        format!("{}: {why}", field_label(t, r.action, field))
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let actions = action_views(
+        t,
+        &names,
+        refused.as_ref().map(|r| (r.action, r.values, &r.faults)),
+    );
+    Ok(CasePage {
+        layout: viewer.layout("case.title"),
+        heading: t.fill(
+            "case.heading",
+            &[("reference", case.tracking_code.as_str())],
+        ),
+        status: status_label(t, case.status),
+        facts,
+        manual: case.manual_handling.as_ref().map(|m| m.reason.clone()),
+        clocks,
+        decisions,
+        events: rows,
+        read_only: actions.is_empty(),
+        actions,
+        act_href: format!("/console/cases/{}/act", case.id),
+        version: case.version,
+        csrf: viewer.csrf().to_owned(),
+        notice,
+        errors,
+    })
+}
+
+async fn case_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let id = parse_id(&viewer, &id)?;
+    let case = load(&state, &viewer, id).await?;
+    let notice = query_value(raw.as_deref(), "done").map(|action| {
+        viewer.texts.fill(
+            "case.done",
+            &[("action", &action_label(viewer.texts, &action))],
+        )
+    });
+    let page = build_case_page(&state, &viewer, case, notice, None).await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// Records one action from its form: the CSRF token first, then the form read as the API
+/// reads a body, then `Redress::act` with the version the page showed (a case changed since
+/// is refused, not overwritten). Refused: the page again, the form open with each fault.
+async fn act(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    PageForm(submitted): PageForm<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let field = |name: &str| {
+        submitted
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    viewer.check_csrf(field("csrf"))?;
+    let id = parse_id(&viewer, &id)?;
+    if !may(&viewer, allowed::WorkCases::ROLES) {
+        return Err(forbidden(&viewer));
+    }
+    let case = load(&state, &viewer, id).await?;
+    let action_name = field("type").unwrap_or_default().to_owned();
+    let version = field("version").and_then(|v| v.parse::<u64>().ok());
+    let values: Vec<(String, String)> = submitted
+        .iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "csrf" | "type" | "version"))
+        .cloned()
+        .collect();
+    let refuse = |faults: FormFaults| Refused {
+        action: &action_name,
+        values: &values,
+        faults,
+    };
+    if !allowed_actions(&viewer, &case).contains(&action_name.as_str()) {
+        let why = viewer.texts.fill(
+            "case.not_allowed",
+            &[("action", &action_label(viewer.texts, &action_name))],
+        );
+        let page = build_case_page(
+            &state,
+            &viewer,
+            case,
+            None,
+            Some(refuse(vec![(String::new(), why)])),
+        )
+        .await?;
+        return Ok(render(StatusCode::CONFLICT, &page));
+    }
+    let action: HandlerAction = match forms::read_action(&action_name, &values) {
+        Ok(action) => action,
+        Err(faults) => {
+            let page = build_case_page(&state, &viewer, case, None, Some(refuse(faults))).await?;
+            return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+    };
+    let recorded = state
+        .app
+        .act(
+            viewer.principal.tenant.clone(),
+            id,
+            action,
+            redress_domain::Actor::api(viewer.principal.actor_id()),
+            Acting::of(&viewer.principal),
+            version,
+        )
+        .await;
+    match recorded {
+        Ok(_) => Ok(see_other(&format!(
+            "/console/cases/{id}?done={action_name}"
+        ))),
+        Err(error) => {
+            let problem = ApiError::from(error);
+            let status =
+                StatusCode::from_u16(problem.0.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            if status.is_server_error() {
+                return Err(server_error(&viewer, &problem.0.detail));
+            }
+            let mut faults: FormFaults = problem
+                .0
+                .errors
+                .iter()
+                .map(|e| {
+                    (
+                        e.pointer.trim_start_matches('/').replace('/', "."),
+                        e.detail.clone(),
+                    )
+                })
+                .collect();
+            if faults.is_empty() {
+                faults.push((String::new(), problem.0.detail.clone()));
+            }
+            // The case as it stands now (it may have changed since the page was shown).
+            let case = load(&state, &viewer, id).await?;
+            let page = build_case_page(&state, &viewer, case, None, Some(refuse(faults))).await?;
+            Ok(render(status, &page).into_response())
+        }
+    }
+}
