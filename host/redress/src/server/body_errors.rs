@@ -77,6 +77,42 @@ pub fn schema_faults<T: JsonSchema + 'static>(value: &serde_json::Value) -> Vec<
     faults
 }
 
+/// serde's fault (`pointer`, `detail`) and the schema's others, without repeating a field:
+/// serde's first (its words are the more precise), except inside a tagged union (a handler
+/// action), where serde loses the path and blames the root while the schema names the fields;
+/// serde's list of allowed values then goes to the one field the schema found outside its
+/// allowed values.
+pub fn with_schema_faults<T: JsonSchema + 'static>(
+    pointer: String,
+    detail: String,
+    value: &serde_json::Value,
+) -> Vec<FieldFault> {
+    let schema = schema_faults::<T>(value);
+    if pointer == "/" && !schema.is_empty() && schema.iter().all(|(p, _)| p != "/") {
+        let mut faults = schema;
+        let generic = "is not one of the allowed values";
+        let mut outside = faults.iter_mut().filter(|(_, why)| why == generic);
+        if let (Some(only), None) = (outside.next(), outside.next())
+            && detail.starts_with(generic)
+        {
+            only.1 = detail;
+        }
+        return faults;
+    }
+    let mut faults = vec![(pointer, detail)];
+    for (other, why) in schema {
+        // A fault already named, or one that only says a field inside it is wrong (a variant
+        // that did not match because of the field serde named).
+        let covered = faults.iter().any(|(p, _)| {
+            *p == other || p.starts_with(&format!("{}/", other.trim_end_matches('/')))
+        });
+        if !covered {
+            faults.push((other, why));
+        }
+    }
+    faults
+}
+
 /// One validation error as field faults (a tagged union's matching branch, field by field).
 fn describe(error: &jsonschema::ValidationError<'_>, faults: &mut Vec<FieldFault>) {
     let at = match error.instance_path().to_string() {

@@ -176,46 +176,7 @@ pub fn parse_json<T: DeserializeOwned + JsonSchema + 'static>(body: &[u8]) -> Re
             }
             None => super::body_errors::plain_words(&detail),
         };
-        let schema_faults = super::body_errors::schema_faults::<T>(&value);
-        // Inside a tagged union (a handler action) serde loses the path and blames the root;
-        // the schema names the fields. serde's list of allowed values goes to the one field
-        // the schema found outside its allowed values.
-        if pointer == "/"
-            && !schema_faults.is_empty()
-            && schema_faults.iter().all(|(p, _)| p != "/")
-        {
-            let mut faults = schema_faults;
-            let generic = "is not one of the allowed values";
-            let mut outside = faults.iter_mut().filter(|(_, why)| why == generic);
-            if let (Some(only), None) = (outside.next(), outside.next())
-                && detail.starts_with(generic)
-            {
-                only.1 = detail;
-            }
-            return ApiError::fields(
-                ProblemKind::ValidationFailed,
-                faults
-                    .into_iter()
-                    .map(|(pointer, detail)| InvalidField {
-                        location: Location::Body,
-                        pointer,
-                        detail,
-                    })
-                    .collect(),
-            );
-        }
-        // serde's fault first (its words are the more precise), then the schema's others.
-        let mut faults = vec![(pointer, detail)];
-        for (other, why) in schema_faults {
-            // A fault already named, or one that only says a field inside it is wrong (a
-            // variant that did not match because of the field serde named).
-            let covered = faults.iter().any(|(p, _)| {
-                *p == other || p.starts_with(&format!("{}/", other.trim_end_matches('/')))
-            });
-            if !covered {
-                faults.push((other, why));
-            }
-        }
+        let faults = super::body_errors::with_schema_faults::<T>(pointer, detail, &value);
         ApiError::fields(
             ProblemKind::ValidationFailed,
             faults

@@ -17,7 +17,7 @@ use redress_domain::{Case, CaseId, TrackingCode};
 use serde::Deserialize;
 
 use super::{
-    cases::{forbidden, local_time, may, server_error, status_label},
+    labels::{forbidden, local_time, may, server_error, status_label},
     query_value,
 };
 use crate::{

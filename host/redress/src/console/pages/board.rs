@@ -23,9 +23,9 @@ use redress_domain::Case;
 
 use super::{
     backlog::{Chart, age_days, bucket, chart},
-    cases::{
-        NextClock, allowed_actions, field_label, forbidden, load, may, next_clock, parse_id,
-        sector_label, server_error, short, status_label,
+    cases::{allowed_actions, field_label, load, parse_id},
+    labels::{
+        NextClock, forbidden, may, next_clock, sector_label, server_error, short, status_label,
     },
     query_value,
 };

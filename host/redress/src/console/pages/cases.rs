@@ -1,6 +1,5 @@
-//! The handler's pages: the work queue (`/console/queue`) and the case page
-//! (`/console/cases/{id}`), where every action the lifecycle allows now is a form, posted to
-//! `/console/cases/{id}/act`.
+//! The case page (`/console/cases/{id}`), where every action the lifecycle allows now is a
+//! form, posted to `/console/cases/{id}/act`.
 //!
 //! Everything goes through the service as the API does: `Redress::list` with the queue
 //! indexes, `Redress::get` / `events`, and `Redress::act` with the viewer's principal, so the
@@ -16,313 +15,28 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use jiff::Timestamp;
-use redress_domain::{
-    Case, CaseId, EventKind, EventRecord, HandlerAction,
-    clock::{CaseClock, ClockState, ClockUnit},
-    lifecycle::Status,
-};
+use redress_domain::{Case, CaseId, EventKind, EventRecord, HandlerAction, clock::ClockState};
 
 use super::{
     fields::{self, FieldView},
+    labels::{
+        action_label, clock_label, due_date, forbidden, local_time, may, remaining_text,
+        sector_label, server_error, short, status_label,
+    },
     query_value,
 };
 use crate::{
-    access::Role,
     console::{Layout, PageError, PageForm, Texts, Viewer, render, see_other},
     forms::{self, FormFaults},
     server::{AppState, extract::RoleSet, problem::ApiError, routes::allowed},
     service::Acting,
-    store::ListQuery,
 };
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/console/queue", get(queue))
         .route("/console/cases/{id}", get(case_page))
         .route("/console/cases/{id}/act", post(act))
 }
-
-/// How many cases one queue page shows.
-const QUEUE_PAGE: usize = 50;
-
-pub(super) fn may(viewer: &Viewer, roles: &[Role]) -> bool {
-    viewer.principal.has_any(roles)
-}
-
-pub(super) fn forbidden(viewer: &Viewer) -> PageError {
-    PageError {
-        status: StatusCode::FORBIDDEN,
-        texts: viewer.texts,
-        heading_key: "error.forbidden_title",
-        message: viewer.texts.t("error.forbidden").to_owned(),
-        path: viewer.path.clone(),
-    }
-}
-
-pub(super) fn server_error(viewer: &Viewer, error: impl std::fmt::Display) -> PageError {
-    tracing::error!(error = %error, path = %viewer.path, "a console page failed");
-    PageError::server(viewer.texts, &viewer.path)
-}
-
-/// The next thing a case owes: its overdue clock, else its soonest running one.
-#[derive(Debug, Clone)]
-pub(super) struct NextClock {
-    pub(super) label: String,
-    pub(super) due: String,
-    pub(super) remaining: String,
-    pub(super) overdue: bool,
-}
-
-pub(super) fn local_date(t: Timestamp) -> String {
-    t.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
-        .strftime("%Y-%m-%d")
-        .to_string()
-}
-
-pub(super) fn local_time(t: Timestamp) -> String {
-    t.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
-        .strftime("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
-/// The due date (the last day of the period) of a clock.
-fn due_date(clock: &CaseClock) -> Option<String> {
-    clock
-        .due_at
-        .map(|due| local_date(due - jiff::SignedDuration::from_nanos(1)))
-}
-
-fn unit_key(unit: ClockUnit) -> &'static str {
-    match unit {
-        ClockUnit::WorkingDays => "clock.unit.working_days",
-        ClockUnit::CalendarDays => "clock.unit.calendar_days",
-        ClockUnit::Hours => "clock.unit.hours",
-    }
-}
-
-/// "还剩 3 个工作日" / "已超期 2 个工作日" / "暂停中，还剩 4 个工作日".
-fn remaining_text(t: Texts, state: &AppState, clock: &CaseClock, now: Timestamp) -> String {
-    let calendars = state.app.calendars().current();
-    let Some(left) = crate::deadlines::remaining(&calendars, clock, now) else {
-        return String::new();
-    };
-    let unit = t.t(unit_key(left.unit));
-    let amount = left.amount.abs().to_string();
-    let key = match (left.counting, left.amount < 0) {
-        (false, _) => "clock.paused_left",
-        (true, true) => "clock.overdue_by",
-        (true, false) => "clock.left",
-    };
-    t.fill(key, &[("amount", &amount), ("unit", unit)])
-}
-
-pub(super) fn next_clock(
-    t: Texts,
-    state: &AppState,
-    case: &Case,
-    now: Timestamp,
-) -> Option<NextClock> {
-    let owing = case
-        .clocks
-        .iter()
-        .filter(|(_, c)| matches!(c.state, ClockState::Running | ClockState::Breached));
-    let (name, clock) = owing.min_by_key(|(_, c)| {
-        (
-            c.state != ClockState::Breached,
-            c.due_at.unwrap_or(Timestamp::MAX),
-        )
-    })?;
-    Some(NextClock {
-        label: clock_label(t, name),
-        due: due_date(clock).unwrap_or_default(),
-        remaining: remaining_text(t, state, clock, now),
-        overdue: clock.state == ClockState::Breached || clock.due_at.is_some_and(|due| due <= now),
-    })
-}
-
-/// A clock's name in words where the catalogue has it (`clock.name.acceptance`), else as is.
-fn clock_label(t: Texts, name: &str) -> String {
-    let key = format!("clock.name.{name}");
-    match t.lookup(&key) {
-        Some(label) => format!("{label} ({name})"),
-        None => name.to_owned(),
-    }
-}
-
-pub(super) fn status_label(t: Texts, status: Status) -> String {
-    t.lookup(&format!("status.{}", status.as_str()))
-        .unwrap_or(status.as_str())
-        .to_owned()
-}
-
-pub(super) fn sector_label(t: Texts, sector: redress_domain::case::Sector) -> String {
-    t.lookup(&format!("sector.{}", sector.as_str()))
-        .unwrap_or(sector.as_str())
-        .to_owned()
-}
-
-fn action_label(t: Texts, action: &str) -> String {
-    t.lookup(&format!("action.{action}"))
-        .unwrap_or(action)
-        .to_owned()
-}
-
-pub(super) fn short(text: &str, chars: usize) -> String {
-    let mut out: String = text.chars().take(chars).collect();
-    if text.chars().count() > chars {
-        out.push('…');
-    }
-    out
-}
-
-#[derive(Debug, Clone)]
-struct QueueRow {
-    href: String,
-    reference: String,
-    status: String,
-    sector: String,
-    claim: String,
-    respondent: String,
-    assignee: String,
-    office: String,
-    next: Option<NextClock>,
-    manual: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Tab {
-    href: String,
-    label: String,
-    current: bool,
-}
-
-#[derive(Template)]
-#[template(path = "queue.html")]
-struct QueuePage {
-    layout: Layout,
-    tabs: Vec<Tab>,
-    heading: String,
-    rows: Vec<QueueRow>,
-    next_href: Option<String>,
-    empty: String,
-}
-
-/// Which queue: `mine` (assigned to me), `office` (my office's, or `office=` for a
-/// supervisor), `overdue`, `manual` (the tenant's; supervisors).
-async fn queue(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
-    if !may(&viewer, allowed::WorkCases::ROLES) {
-        return Err(forbidden(&viewer));
-    }
-    let t = viewer.texts;
-    let supervisor = viewer.account.role == Role::Supervisor;
-    let asked_office = query_value(raw.as_deref(), "office").filter(|o| !o.trim().is_empty());
-    // A person scoped to an office sees that office only; a supervisor may name another.
-    let office = match (viewer.office(), supervisor) {
-        (Some(own), false) => Some(own.to_owned()),
-        (own, true) => asked_office.or_else(|| own.map(str::to_owned)),
-        (None, false) => None,
-    };
-    let default_view = if supervisor { "office" } else { "mine" };
-    let view = query_value(raw.as_deref(), "view").unwrap_or_else(|| default_view.to_owned());
-    let mut query = ListQuery::tenant(&viewer.principal.tenant);
-    query.limit = QUEUE_PAGE;
-    query.cursor = query_value(raw.as_deref(), "cursor");
-    let view = match view.as_str() {
-        "office" if office.is_some() => {
-            query.office.clone_from(&office);
-            "office"
-        }
-        "overdue" if supervisor => {
-            query.overdue = true;
-            query.office.clone_from(&office);
-            "overdue"
-        }
-        "manual" if supervisor => {
-            query.manual = true;
-            "manual"
-        }
-        _ => {
-            query.assignee = Some(viewer.account.username.clone());
-            "mine"
-        }
-    };
-    let page = state
-        .app
-        .list(query)
-        .await
-        .map_err(|e| server_error(&viewer, e))?;
-    let now = state.app.time().now();
-    let rows = page
-        .cases
-        .iter()
-        .map(|case| QueueRow {
-            href: format!("/console/cases/{}", case.id),
-            reference: case.tracking_code.as_str().to_owned(),
-            status: status_label(t, case.status),
-            sector: sector_label(t, case.sector),
-            claim: short(&case.intake.claim, 40),
-            respondent: short(&case.intake.respondent.name, 24),
-            assignee: case.assignee().unwrap_or("—").to_owned(),
-            office: case.current_office().unwrap_or("—").to_owned(),
-            next: next_clock(t, &state, case, now),
-            manual: case.manual_handling.is_some(),
-        })
-        .collect();
-    let office_param = office
-        .as_deref()
-        .map(|o| {
-            let o: String = form_urlencoded::byte_serialize(o.as_bytes()).collect();
-            format!("&office={o}")
-        })
-        .unwrap_or_default();
-    let mut tabs = vec![Tab {
-        href: "/console/queue?view=mine".into(),
-        label: t.t("queue.mine").to_owned(),
-        current: view == "mine",
-    }];
-    if let Some(office) = &office {
-        tabs.push(Tab {
-            href: format!("/console/queue?view=office{office_param}"),
-            label: t.fill("queue.office", &[("office", office)]),
-            current: view == "office",
-        });
-    }
-    if supervisor {
-        tabs.push(Tab {
-            href: format!("/console/queue?view=overdue{office_param}"),
-            label: t.t("queue.overdue").to_owned(),
-            current: view == "overdue",
-        });
-        tabs.push(Tab {
-            href: "/console/queue?view=manual".into(),
-            label: t.t("queue.manual").to_owned(),
-            current: view == "manual",
-        });
-    }
-    let heading = tabs
-        .iter()
-        .find(|tab| tab.current)
-        .map(|tab| tab.label.clone())
-        .unwrap_or_default();
-    let next_href = page
-        .next_cursor
-        .map(|cursor| format!("/console/queue?view={view}{office_param}&cursor={cursor}"));
-    let page = QueuePage {
-        layout: viewer.layout("queue.title"),
-        tabs,
-        heading,
-        rows,
-        next_href,
-        empty: t.t("queue.empty").to_owned(),
-    };
-    Ok(render(StatusCode::OK, &page))
-}
-
 #[derive(Debug, Clone)]
 struct Fact {
     label: String,

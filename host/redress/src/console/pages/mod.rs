@@ -8,6 +8,8 @@ mod cases;
 mod fields;
 mod home;
 mod intake;
+mod labels;
+mod queue;
 mod rulesets;
 mod sign_in;
 mod track;
@@ -31,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .merge(sign_in::routes())
         .merge(home::routes())
         .merge(cases::routes())
+        .merge(queue::routes())
         .merge(intake::routes())
         .merge(board::routes())
         .merge(rulesets::routes())

@@ -20,7 +20,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{
-    cases::{forbidden, may, server_error},
+    labels::{forbidden, may, server_error},
     query_value,
 };
 use crate::{

@@ -18,7 +18,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::cases::{local_date, local_time};
+use super::labels::{local_date, local_time};
 use crate::console::{
     Lang, Layout, PageError, PageForm, Texts, render,
     sessions::{cookie, random_token, same_token, set_cookie},
