@@ -363,6 +363,22 @@ fn field_name(pointer: &str) -> String {
     pointer.trim_start_matches('/').replace('/', ".")
 }
 
+/// An API refusal as form faults: each field it names (as an input's name), else its detail
+/// for the form as a whole.
+pub fn problem_faults(problem: &crate::server::problem::ApiError) -> FormFaults {
+    let faults: FormFaults = problem
+        .0
+        .errors
+        .iter()
+        .map(|e| (field_name(&e.pointer), e.detail.clone()))
+        .collect();
+    if faults.is_empty() {
+        vec![(String::new(), problem.0.detail.clone())]
+    } else {
+        faults
+    }
+}
+
 /// Reads a form as `T`, through serde, `T`'s schema and `validate` (the API's checks).
 fn read<T: DeserializeOwned + JsonSchema + 'static>(
     json: Value,

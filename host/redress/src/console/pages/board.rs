@@ -384,21 +384,9 @@ async fn assign(
             if status.is_server_error() {
                 return Err(server_error(&viewer, &problem.0.detail));
             }
-            let mut faults: FormFaults = problem
-                .0
-                .errors
-                .iter()
-                .map(|e| {
-                    (
-                        e.pointer.trim_start_matches('/').replace('/', "."),
-                        e.detail.clone(),
-                    )
-                })
-                .collect();
+            let mut faults = forms::problem_faults(&problem);
             if status == StatusCode::PRECONDITION_FAILED {
                 faults = vec![(String::new(), t.t("board.changed").to_owned())];
-            } else if faults.is_empty() {
-                faults.push((String::new(), problem.0.detail.clone()));
             }
             let page = build(&state, &viewer, board_office, None, Some(refuse(faults))).await?;
             Ok(render(status, &page))

@@ -569,20 +569,7 @@ async fn act(
             if status.is_server_error() {
                 return Err(server_error(&viewer, &problem.0.detail));
             }
-            let mut faults: FormFaults = problem
-                .0
-                .errors
-                .iter()
-                .map(|e| {
-                    (
-                        e.pointer.trim_start_matches('/').replace('/', "."),
-                        e.detail.clone(),
-                    )
-                })
-                .collect();
-            if faults.is_empty() {
-                faults.push((String::new(), problem.0.detail.clone()));
-            }
+            let faults = forms::problem_faults(&problem);
             // The case as it stands now (it may have changed since the page was shown).
             let case = load(&state, &viewer, id).await?;
             let page = build_case_page(&state, &viewer, case, None, Some(refuse(faults))).await?;

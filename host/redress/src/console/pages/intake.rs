@@ -407,20 +407,7 @@ async fn register(
                 tracing::error!(error = %problem.0.detail, "console intake failed");
                 return Err(PageError::server(viewer.texts, &viewer.path));
             }
-            let mut faults: FormFaults = problem
-                .0
-                .errors
-                .iter()
-                .map(|e| {
-                    (
-                        e.pointer.trim_start_matches('/').replace('/', "."),
-                        e.detail.clone(),
-                    )
-                })
-                .collect();
-            if faults.is_empty() {
-                faults.push((String::new(), problem.0.detail.clone()));
-            }
+            let faults = forms::problem_faults(&problem);
             return Ok(render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &page(&state, &viewer, Some(sector), &submitted, &faults),
