@@ -12,12 +12,12 @@ use std::{
 
 use crate::support::{BIN, Server};
 
-const PASSWORD: &str = "correct horse battery";
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(crate) const PASSWORD: &str = "correct horse battery";
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Runs `redress <args> --data <data>` with `stdin` on standard input.
-fn redress(data: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+pub(crate) fn redress(data: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(BIN)
         .args(args)
         .arg("--data")
@@ -36,7 +36,7 @@ fn redress(data: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-fn ok(output: &std::process::Output) -> String {
+pub(crate) fn ok(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),
         "{}",
@@ -45,7 +45,7 @@ fn ok(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn create_user(data: &Path, username: &str, role: &str, office: Option<&str>) {
+pub(crate) fn create_user(data: &Path, username: &str, role: &str, office: Option<&str>) {
     let mut args = vec![
         "user",
         "create",
@@ -67,7 +67,7 @@ fn create_user(data: &Path, username: &str, role: &str, office: Option<&str>) {
 
 /// A server with an API key (so it starts without --open-access) and a handler account
 /// `li.si` of office `xihu`.
-fn server() -> Server {
+pub(crate) fn server() -> Server {
     Server::start_with_data(|data| {
         ok(&redress(
             data,
@@ -82,20 +82,20 @@ fn server() -> Server {
 }
 
 /// A client that keeps cookies like a browser and shows each redirect.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookies: BTreeMap<String, String>,
+pub(crate) struct Browser {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) cookies: BTreeMap<String, String>,
 }
 
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -103,7 +103,7 @@ impl Page {
     }
 
     /// The value of the hidden field `name`.
-    fn field(&self, name: &str) -> String {
+    pub(crate) fn field(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let start = self
             .body
@@ -113,7 +113,7 @@ impl Page {
         self.body[start..].split('"').next().unwrap().to_owned()
     }
 
-    fn set_cookies(&self) -> Vec<String> {
+    pub(crate) fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all("set-cookie")
             .iter()
@@ -122,7 +122,7 @@ impl Page {
     }
 
     /// Every console response carries the security headers.
-    fn assert_secured(&self) {
+    pub(crate) fn assert_secured(&self) {
         assert_eq!(
             self.headers
                 .get("content-security-policy")
@@ -138,7 +138,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(server: &Server) -> Browser {
+    pub(crate) fn new(server: &Server) -> Browser {
         Browser {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -150,7 +150,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -158,7 +158,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+    pub(crate) async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
         let request = if self.cookies.is_empty() {
             request
         } else {
@@ -182,12 +182,12 @@ impl Browser {
         page
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.client.get(format!("{}{path}", self.base));
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -200,7 +200,12 @@ impl Browser {
     }
 
     /// Opens the sign-in page and submits it.
-    async fn sign_in(&mut self, username: &str, password: &str, code: Option<&str>) -> Page {
+    pub(crate) async fn sign_in(
+        &mut self,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> Page {
         let form = self.get("/console/sign-in").await;
         assert_eq!(form.status, 200, "{}", form.body);
         let csrf = form.field("csrf");
