@@ -225,7 +225,7 @@ impl Browser {
 
 #[tokio::test]
 async fn a_person_signs_in_sees_who_they_are_and_signs_out() {
-    let server = server();
+    let mut server = server();
     let mut browser = Browser::new(&server);
 
     let root = browser.get("/").await;
@@ -325,6 +325,16 @@ async fn a_person_signs_in_sees_who_they_are_and_signs_out() {
             .to_str()
             .unwrap()
             .starts_with("text/html")
+    );
+
+    // Sessions are kept on disk: a restart, even a SIGKILL, signs no one out, and the forms
+    // of the pages open before it still carry a good token.
+    server.restart();
+    browser.base = server.base.clone();
+    assert_eq!(
+        browser.get("/console").await.status,
+        200,
+        "signed in after a restart"
     );
 
     // Sign-out without the CSRF token, or with a wrong one: 403 in words, still signed in.

@@ -17,7 +17,7 @@ use redress_calendar::CalendarSet;
 
 use crate::{
     access::{AccessControl, AccessError},
-    console::{Console, accounts::FileAccounts},
+    console::{Console, accounts::FileAccounts, sled_sessions::SledSessions},
     data_dir::DataDir,
     repeat::RepeatKey,
     routing::{RoutingError, RoutingTables},
@@ -116,6 +116,8 @@ pub enum AppError {
     Access(#[source] AccessError),
     #[error("the console accounts cannot be read")]
     Accounts(#[source] crate::console::accounts::AccountError),
+    #[error("the console's sessions cannot be opened")]
+    Sessions(#[source] crate::console::sessions::SessionError),
     #[error("the trusted plugin keys cannot be read")]
     TrustedKeys(#[source] SignatureError),
     #[error("the tenants' trusted plugin keys cannot be read")]
@@ -198,9 +200,15 @@ impl App {
             None => None,
         };
         let has_accounts = accounts.as_ref().is_some_and(|a| !a.is_empty());
-        let console = match accounts {
-            Some(accounts) => Console::new(accounts, config.secure_cookies),
-            None => Console {
+        let console = match (accounts, &config.data) {
+            (Some(accounts), Some(data)) => Console {
+                sessions: Arc::new(
+                    SledSessions::open(&data.sessions(), config.time.now())
+                        .map_err(AppError::Sessions)?,
+                ),
+                ..Console::new(accounts, config.secure_cookies)
+            },
+            _ => Console {
                 secure_cookies: config.secure_cookies,
                 ..Console::in_memory()
             },

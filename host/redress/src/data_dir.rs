@@ -77,6 +77,11 @@ impl DataDir {
         self.root.join("accounts.json")
     }
 
+    /// The console's sessions (a sled database of their own), so a restart signs no one out.
+    pub fn sessions(&self) -> PathBuf {
+        self.root.join("sessions")
+    }
+
     /// The key the complainants' tracking secrets are derived with.
     pub fn tracking_key(&self) -> PathBuf {
         self.root.join("tracking.key")

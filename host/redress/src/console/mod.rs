@@ -4,6 +4,7 @@
 //!
 //! - `accounts.rs`: people's accounts (`<data>/accounts.json`), argon2id, lock-out, TOTP.
 //! - `sessions.rs`: server-side sessions, their cookie, CSRF tokens.
+//! - `sled_sessions.rs`: the sessions of a server with a data directory, kept on disk.
 //! - `viewer.rs`: the signed-in person of a request ([`Viewer`]).
 //! - `throttle.rs`: failed sign-ins counted per client (20 in 10 minutes block it).
 //! - `security.rs`: the headers on every console response (strict CSP).
@@ -22,6 +23,7 @@ pub mod i18n;
 pub mod pages;
 pub mod security;
 pub mod sessions;
+pub mod sled_sessions;
 pub mod throttle;
 pub mod viewer;
 

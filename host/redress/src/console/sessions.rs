@@ -87,7 +87,8 @@ pub fn same_token(a: &str, b: &str) -> bool {
 #[error("{0}")]
 pub struct SessionError(pub String);
 
-/// Where sessions are kept: in memory now (a restart signs everyone out); a shared store
+/// Where sessions are kept: on disk with a data directory (`sled_sessions.rs`), in memory
+/// without one (tests, an in-memory application); a store shared by several nodes
 /// (PostgreSQL) later, behind this trait.
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Begins a session for `username`.
@@ -98,7 +99,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     fn remove(&self, id: &str);
 }
 
-/// Sessions in this process's memory.
+/// Sessions in this process's memory: a restart signs everyone out.
 #[derive(Debug, Default)]
 pub struct MemorySessions {
     sessions: Mutex<HashMap<String, Session>>,
