@@ -158,6 +158,11 @@ pub fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<ExitCode
         } => {
             let data = settings.data_to_write(&data)?;
             let access = AccessFile::load(&data.access_file())?;
+            if let Some(office) = &office {
+                let table = crate::routing::RoutingTables::load_one(&data.routing(), &tenant)?;
+                crate::access::check_office_routed(table.as_ref(), &tenant, office)
+                    .map_err(anyhow::Error::msg)?;
+            }
             let mut file = load(&data)?;
             // Checked before the password is asked for: a mistake is named at once.
             let new = NewAccount {

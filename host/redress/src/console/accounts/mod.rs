@@ -213,22 +213,6 @@ pub fn check_username(username: &str) -> Result<(), AccountError> {
     }
 }
 
-/// An office id as routing tables name them: 1 to 64 letters, digits, `.`, `-`, `_`.
-fn check_office(office: &str) -> Result<(), AccountError> {
-    let valid = !office.is_empty()
-        && office.len() <= 64
-        && office
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if valid {
-        Ok(())
-    } else {
-        Err(AccountError::Invalid(format!(
-            "office `{office}` is not an office id: 1 to 64 letters, digits, `.`, `-` or `_`"
-        )))
-    }
-}
-
 /// What `redress user create` asks for.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
@@ -360,7 +344,7 @@ impl AccountsFile {
             )));
         }
         if let Some(office) = &new.office {
-            check_office(office)?;
+            crate::access::check_office_for(new.role, office).map_err(AccountError::Invalid)?;
         }
         let display_name = new
             .display_name
