@@ -374,6 +374,18 @@ impl AccessControl {
         })
     }
 
+    /// The tenants and keys in force (re-read first if the file changed).
+    pub fn file(&self) -> AccessFile {
+        if let Err(e) = self.reload_if_changed() {
+            tracing::error!(error = %e, "access file change refused; the keys in force stay");
+        }
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
     pub fn is_open(&self) -> bool {
         self.path.is_none()
     }
