@@ -88,7 +88,10 @@ async fn an_office_key_sees_and_works_its_office_only_and_the_rest_is_absent() {
     assert_eq!(status, 200, "{list}");
     let seen = ids(&list);
     assert!(seen.contains(&a) && seen.contains(&lent), "{list}");
-    assert!(!seen.contains(&b), "office B's case listed to office A: {list}");
+    assert!(
+        !seen.contains(&b),
+        "office B's case listed to office A: {list}"
+    );
     // Naming another office: 403, said in words; its own office: its queue.
     let (status, refused) = call(
         &server,
@@ -100,7 +103,10 @@ async fn an_office_key_sees_and_works_its_office_only_and_the_rest_is_absent() {
     .await;
     assert_eq!(status, 403, "{refused}");
     assert!(
-        refused["detail"].as_str().unwrap().contains("scoped to office `xihu`"),
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("scoped to office `xihu`"),
         "{refused}"
     );
     let (status, own) = call(
@@ -273,10 +279,22 @@ fn an_office_is_checked_when_the_key_is_made_and_old_files_still_load() {
     let listed = String::from_utf8_lossy(&run(&["key", "list"]).stdout).into_owned();
     assert_eq!(listed.lines().count(), 1, "nothing was added: {listed}");
     let made = run(&[
-        "key", "create", "--tenant", "default", "--role", "handler", "--name", "h", "--office",
+        "key",
+        "create",
+        "--tenant",
+        "default",
+        "--role",
+        "handler",
+        "--name",
+        "h",
+        "--office",
         "330106-msa",
     ]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let listed = String::from_utf8_lossy(&run(&["key", "list"]).stdout).into_owned();
     assert!(listed.contains("\thandler\t330106-msa\th\t"), "{listed}");
 }

@@ -59,7 +59,10 @@ async fn an_admin_creates_an_account_that_signs_in_and_disabling_it_ends_its_ses
     assert_eq!(page.status, 200, "{}", page.body);
     page.assert_secured();
     assert_no_inline(&page);
-    assert!(page.body.contains("href=\"/console/accounts\""), "in the navigation");
+    assert!(
+        page.body.contains("href=\"/console/accounts\""),
+        "in the navigation"
+    );
     // Its own tenant only: not t2's, not the operator's.
     assert!(page.body.contains("id=\"account-h1\""), "{}", page.body);
     assert!(!page.body.contains("id=\"account-h2\""), "{}", page.body);
@@ -99,10 +102,24 @@ async fn an_admin_creates_an_account_that_signs_in_and_disabling_it_ends_its_ses
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
-    assert!(refused.body.contains("用户名“h1”已被使用。"), "{}", refused.body);
-    assert!(refused.body.contains("请选择一个您可以授予的角色。"), "{}", refused.body);
-    assert!(refused.body.contains("value=\"h1\""), "what was typed is kept");
-    assert!(!refused.body.contains("value=\"operator\""), "no operator to choose");
+    assert!(
+        refused.body.contains("用户名“h1”已被使用。"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("请选择一个您可以授予的角色。"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("value=\"h1\""),
+        "what was typed is kept"
+    );
+    assert!(
+        !refused.body.contains("value=\"operator\""),
+        "no operator to choose"
+    );
     let refused = admin
         .post(
             "/console/accounts",
@@ -115,7 +132,11 @@ async fn an_admin_creates_an_account_that_signs_in_and_disabling_it_ends_its_ses
         )
         .await;
     assert_eq!(refused.status, 422);
-    assert!(refused.body.contains("只有登记员、承办人和主管可以限定科室。"));
+    assert!(
+        refused
+            .body
+            .contains("只有登记员、承办人和主管可以限定科室。")
+    );
 
     // Created: the password is shown once; the person signs in with it, in tenant t1 even
     // though the form named t2 (a compliance admin's tenant is its own).
@@ -136,7 +157,10 @@ async fn an_admin_creates_an_account_that_signs_in_and_disabling_it_ends_its_ses
     let password = text_of(&created, "shown-secret");
     assert_eq!(password.len(), 23, "{password}");
     let row = &created.body[created.body.find("id=\"account-wang.wu\"").unwrap()..];
-    assert!(row.contains("<td>t1</td>") && row.contains("<td>xihu</td>"), "{row}");
+    assert!(
+        row.contains("<td>t1</td>") && row.contains("<td>xihu</td>"),
+        "{row}"
+    );
     let mut person = Browser::new(&server);
     let signed = person.sign_in("wang.wu", &password, None).await;
     assert_eq!(signed.status, 303, "{}", signed.body);
@@ -149,7 +173,11 @@ async fn an_admin_creates_an_account_that_signs_in_and_disabling_it_ends_its_ses
         .post("/console/accounts/wang.wu/disable", &[("csrf", &csrf)])
         .await;
     assert_eq!(disabled.status, 200, "{}", disabled.body);
-    assert!(disabled.body.contains("已停用账户 wang.wu"), "{}", disabled.body);
+    assert!(
+        disabled.body.contains("已停用账户 wang.wu"),
+        "{}",
+        disabled.body
+    );
     let ended = person.get("/console").await;
     assert_eq!(ended.status, 303);
     assert!(ended.location().contains("ended=1"), "{}", ended.location());
@@ -211,11 +239,17 @@ async fn an_admin_creates_an_account_that_signs_in_and_disabling_it_ends_its_ses
     assert_eq!(own.status, 409, "{}", own.body);
     for other in ["h2", "op"] {
         let touched = admin
-            .post(&format!("/console/accounts/{other}/password"), &[("csrf", &csrf)])
+            .post(
+                &format!("/console/accounts/{other}/password"),
+                &[("csrf", &csrf)],
+            )
             .await;
         assert_eq!(touched.status, 404, "{other}: {}", touched.body);
         assert_eq!(
-            Browser::new(&server).sign_in(other, PASSWORD, None).await.status,
+            Browser::new(&server)
+                .sign_in(other, PASSWORD, None)
+                .await
+                .status,
             303,
             "{other} unchanged"
         );
@@ -224,7 +258,10 @@ async fn an_admin_creates_an_account_that_signs_in_and_disabling_it_ends_its_ses
     let forged = admin.post("/console/accounts/h1/disable", &[]).await;
     assert_eq!(forged.status, 403);
     assert_eq!(
-        Browser::new(&server).sign_in("h1", PASSWORD, None).await.status,
+        Browser::new(&server)
+            .sign_in("h1", PASSWORD, None)
+            .await
+            .status,
         303
     );
 }
@@ -255,7 +292,11 @@ async fn the_operator_sees_every_tenant_and_other_roles_are_refused() {
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
-    assert!(refused.body.contains("单位“nowhere”不存在。"), "{}", refused.body);
+    assert!(
+        refused.body.contains("单位“nowhere”不存在。"),
+        "{}",
+        refused.body
+    );
     let created = op
         .post(
             "/console/accounts",
@@ -273,7 +314,13 @@ async fn the_operator_sees_every_tenant_and_other_roles_are_refused() {
     let refused = handler.get("/console/accounts").await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     refused.assert_secured();
-    assert!(!handler.get("/console").await.body.contains("/console/accounts"));
+    assert!(
+        !handler
+            .get("/console")
+            .await
+            .body
+            .contains("/console/accounts")
+    );
     let csrf = handler.get("/console").await.field("csrf");
     let refused = handler
         .post("/console/accounts/h2/disable", &[("csrf", &csrf)])

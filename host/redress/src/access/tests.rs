@@ -12,7 +12,14 @@ fn default_tenant_keys_are_not_operators_unless_given_the_operator_role() {
     let principal = |file: &AccessFile, key: &str| file.authenticate(key, now).unwrap();
     for role in Role::ALL {
         let (_, key) = file
-            .create_key(&TenantId::from_static("default"), role, "x", None, None, now)
+            .create_key(
+                &TenantId::from_static("default"),
+                role,
+                "x",
+                None,
+                None,
+                now,
+            )
             .unwrap();
         assert_eq!(
             principal(&file, &key).is_operator(),

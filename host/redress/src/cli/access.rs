@@ -8,8 +8,8 @@ use jiff::Timestamp;
 
 use super::{DataArg, Settings};
 use crate::access::{AccessFile, Role, check_office_routed};
-use crate::routing::RoutingTables;
 use crate::data_dir::DataDir;
+use crate::routing::RoutingTables;
 use crate::time_source::{SystemTimeSource, TimeSource};
 use redress_domain::TenantId;
 

@@ -183,7 +183,8 @@ pub fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<ExitCode
             let password = read_password(password_stdin, &new.username)?;
             let username = new.username.clone();
             store(&data)?.edit(&mut |file| {
-                file.create(new.clone(), &password, &access, now).map(|_| ())
+                file.create(new.clone(), &password, &access, now)
+                    .map(|_| ())
             })?;
             let account = store(&data)?
                 .find(&username)?

@@ -392,11 +392,12 @@ impl AccountsFile {
             });
         }
         if let Some(office) = &new.office {
-            crate::access::check_office_for(new.role, office)
-                .map_err(|message| AccountError::Field {
+            crate::access::check_office_for(new.role, office).map_err(|message| {
+                AccountError::Field {
                     field: "office",
                     message,
-                })?;
+                }
+            })?;
         }
         let display_name = new
             .display_name

@@ -233,7 +233,7 @@ impl AccountStore for FileAccounts {
 /// Accounts in memory (tests, an in-memory application).
 #[derive(Debug, Default)]
 pub struct MemoryAccounts {
-    file: RwLock<AccountsFile>,
+    pub(super) file: RwLock<AccountsFile>,
 }
 
 impl MemoryAccounts {
@@ -290,4 +290,3 @@ impl AccountStore for MemoryAccounts {
         Ok(())
     }
 }
-

@@ -339,7 +339,10 @@ fn check_new(
         ));
     }
     if form.display_name.trim().chars().count() > 100 {
-        faults.push(("display_name", t.t("accounts.fault_display_name").to_owned()));
+        faults.push((
+            "display_name",
+            t.t("accounts.fault_display_name").to_owned(),
+        ));
     }
     let tenant = if viewer.principal.is_operator() {
         match TenantId::parse(form.tenant.trim()) {
@@ -358,9 +361,7 @@ fn check_new(
     let role = grantable(viewer)
         .into_iter()
         .find(|role| role.as_str() == form.role.trim())
-        .filter(|role| {
-            *role != Role::Operator || tenant.as_ref().is_none_or(TenantId::is_default)
-        });
+        .filter(|role| *role != Role::Operator || tenant.as_ref().is_none_or(TenantId::is_default));
     if role.is_none() {
         faults.push(("role", t.t("accounts.fault_role").to_owned()));
     }
@@ -417,7 +418,8 @@ async fn create(
     let now = state.app.time().now();
     let username = new.username.clone();
     let stored = state.console.accounts.edit(&mut |file| {
-        file.create(new.clone(), &password, &access, now).map(|_| ())
+        file.create(new.clone(), &password, &access, now)
+            .map(|_| ())
     });
     match stored {
         Ok(()) => {}

@@ -108,11 +108,10 @@ struct Refused {
 /// The office the board shows: a supervisor's own when the account has one (its scope: the
 /// service lists no other office for it), else the one asked for, else the tenant's.
 fn office_of(viewer: &Viewer, asked: Option<String>) -> Option<String> {
-    viewer.office().map(str::to_owned).or_else(|| {
-        asked
-            .map(|o| o.trim().to_owned())
-            .filter(|o| !o.is_empty())
-    })
+    viewer
+        .office()
+        .map(str::to_owned)
+        .or_else(|| asked.map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()))
 }
 
 fn row(t: Texts, state: &AppState, case: &Case, now: Timestamp) -> Row {
