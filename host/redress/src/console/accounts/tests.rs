@@ -257,10 +257,7 @@ fn a_made_password_is_long_unambiguous_and_passes_the_rules() {
     for password in [&first, &second] {
         assert_eq!(password.len(), 23, "{password}");
         assert_eq!(password.split('-').count(), 4, "{password}");
-        assert!(
-            !password.chars().any(|c| "0O1lI".contains(c)),
-            "{password}"
-        );
+        assert!(!password.chars().any(|c| "0O1lI".contains(c)), "{password}");
         check_password(password).unwrap();
     }
 }
@@ -282,7 +279,13 @@ fn an_edit_that_fails_stores_nothing_and_a_sign_in_is_remembered() {
         })
         .unwrap_err();
     assert!(
-        matches!(error, AccountError::Field { field: "username", .. }),
+        matches!(
+            error,
+            AccountError::Field {
+                field: "username",
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(!store.find("li.si").unwrap().unwrap().is_disabled());
