@@ -298,3 +298,46 @@ fn an_office_is_checked_when_the_key_is_made_and_old_files_still_load() {
     let listed = String::from_utf8_lossy(&run(&["key", "list"]).stdout).into_owned();
     assert!(listed.contains("\thandler\t330106-msa\th\t"), "{listed}");
 }
+
+/// The console shares the rule: a supervisor account of office `xihu` sees its office's queue
+/// whatever office it asks for, and another office's case page is absent.
+#[tokio::test]
+async fn a_console_account_with_an_office_is_held_to_it_like_a_key() {
+    use crate::console::{Browser, PASSWORD, create_user};
+    let (server, keys) = Server::start_with_rulesets_and_data(|data| {
+        create_user(data, "xihu.sup", "supervisor", Some("xihu"));
+        Scoped {
+            supervisor: key(data, "supervisor", "wang.wu", None),
+            xihu: key(data, "handler", "li.si", Some("xihu")),
+            binjiang: key(data, "handler", "zhao.qi", Some("binjiang")),
+            xihu_intake: key(data, "intake", "desk", Some("xihu")),
+        }
+    });
+    let a = case_in(&server, &keys, "xihu", "li.si").await;
+    let b = case_in(&server, &keys, "binjiang", "zhao.qi").await;
+    let mut browser = Browser::new(&server);
+    assert_eq!(
+        browser.sign_in("xihu.sup", PASSWORD, None).await.status,
+        303
+    );
+    let queue = browser
+        .get("/console/queue?view=office&office=binjiang")
+        .await;
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    assert!(
+        queue.body.contains(&format!("/console/cases/{a}")),
+        "{}",
+        queue.body
+    );
+    assert!(!queue.body.contains(&format!("/console/cases/{b}")));
+    let board = browser.get("/console/board?office=binjiang").await;
+    assert!(board.body.contains("看板：xihu"), "{}", board.body);
+    assert_eq!(
+        browser.get(&format!("/console/cases/{b}")).await.status,
+        404
+    );
+    assert_eq!(
+        browser.get(&format!("/console/cases/{a}")).await.status,
+        200
+    );
+}
