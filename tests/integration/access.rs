@@ -1,6 +1,8 @@
 //! Tenants, API keys and roles against the real server: a key of each role on every route, no
 //! cross-tenant access, masked identities, revoked and expired keys, malformed headers.
 
+mod office;
+
 use std::{collections::BTreeMap, path::Path, process::Command, time::Duration};
 
 use serde_json::{Value, json};

@@ -7,6 +7,8 @@
 
 pub mod harness;
 
+mod accounts;
+
 use std::{io::Write as _, path::Path, process::Stdio};
 
 use harness::{Viewport, accessibility_report, browser_or_skip, screenshot_dir};

@@ -254,7 +254,7 @@ pub async fn run(
                                     id,
                                     action.clone(),
                                     actor,
-                                    Acting::AnyCase,
+                                    Acting::ANY_CASE,
                                     None,
                                 )
                                 .await
@@ -265,7 +265,7 @@ pub async fn run(
                                     id,
                                     clock_action.clone(),
                                     actor,
-                                    Acting::AnyCase,
+                                    Acting::ANY_CASE,
                                     None,
                                 )
                                 .await

@@ -7,8 +7,9 @@ use clap::Subcommand;
 use jiff::Timestamp;
 
 use super::{DataArg, Settings};
-use crate::access::{AccessFile, Role};
+use crate::access::{AccessFile, Role, check_office_routed};
 use crate::data_dir::DataDir;
+use crate::routing::RoutingTables;
 use crate::time_source::{SystemTimeSource, TimeSource};
 use redress_domain::TenantId;
 
@@ -40,6 +41,11 @@ pub enum KeyCommand {
         /// Who holds it; recorded as the actor of everything the key does.
         #[arg(long)]
         name: String,
+        /// Scope the key to an office (a routing table's office id): it lists, reads and acts
+        /// on that office's cases and those assigned to its holder only. Intake, handler and
+        /// supervisor keys only.
+        #[arg(long)]
+        office: Option<String>,
         /// When it stops working: an instant (2027-06-30T18:00:00+08:00) or a date
         /// (2027-06-30: the key works through that day, China Standard Time).
         #[arg(long, value_parser = parse_expiry)]
@@ -47,7 +53,7 @@ pub enum KeyCommand {
         #[command(flatten)]
         data: DataArg,
     },
-    /// The keys (ids, tenants, roles, holders, state; never the secrets).
+    /// The keys (ids, tenants, roles, offices, holders, state; never the secrets).
     List {
         #[command(flatten)]
         data: DataArg,
@@ -73,6 +79,10 @@ fn parse_expiry(text: &str) -> Result<Timestamp, String> {
         .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
         .map(|z| z.timestamp())
         .map_err(|e| format!("`{text}`: {e}"))
+}
+
+fn office_label(office: Option<&str>) -> String {
+    office.map(|o| format!(", office {o}")).unwrap_or_default()
 }
 
 fn open(data: &DataDir) -> anyhow::Result<AccessFile> {
@@ -107,18 +117,25 @@ pub fn key(command: KeyCommand, settings: &Settings) -> anyhow::Result<ExitCode>
             tenant,
             role,
             name,
+            office,
             expires,
             data,
         } => {
             let data = settings.data_to_write(&data)?;
             let mut file = open(&data)?;
-            let (record, key) = file.create_key(&tenant, role, &name, expires, now)?;
+            if let Some(office) = &office {
+                let table = RoutingTables::load_one(&data.routing(), &tenant)?;
+                check_office_routed(table.as_ref(), &tenant, office).map_err(anyhow::Error::msg)?;
+            }
+            let (record, key) =
+                file.create_key(&tenant, role, &name, office.as_deref(), expires, now)?;
             file.save(&data.access_file())?;
             eprintln!(
-                "key {} for tenant {} as {} ({}); shown once, keep it:",
+                "key {} for tenant {} as {}{} ({}); shown once, keep it:",
                 record.id,
                 record.tenant,
                 record.role.as_str(),
+                office_label(record.office.as_deref()),
                 record.name
             );
             println!("{key}");
@@ -133,10 +150,11 @@ pub fn key(command: KeyCommand, settings: &Settings) -> anyhow::Result<ExitCode>
                     (None, None) => "active".into(),
                 };
                 println!(
-                    "{}\t{}\t{}\t{}\t{state}",
+                    "{}\t{}\t{}\t{}\t{}\t{state}",
                     key.id,
                     key.tenant,
                     key.role.as_str(),
+                    key.office.as_deref().unwrap_or("-"),
                     key.name
                 );
             }

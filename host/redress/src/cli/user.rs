@@ -13,7 +13,9 @@ use jiff::Timestamp;
 
 use super::{DataArg, Settings};
 use crate::access::{AccessFile, Role};
-use crate::console::accounts::{AccountsFile, NewAccount, check_password, totp_uri};
+use crate::console::accounts::{
+    AccountStore, AccountsFile, FileAccounts, NewAccount, check_password, totp_uri,
+};
 use crate::data_dir::DataDir;
 use crate::time_source::{SystemTimeSource, TimeSource};
 use redress_domain::TenantId;
@@ -99,8 +101,10 @@ fn load(data: &DataDir) -> anyhow::Result<AccountsFile> {
     Ok(AccountsFile::load(&data.accounts_file())?)
 }
 
-fn save(file: &AccountsFile, data: &DataDir) -> anyhow::Result<()> {
-    Ok(file.save(&data.accounts_file())?)
+/// The accounts as the server keeps them: every change goes through [`AccountStore::edit`] with
+/// the same `AccountsFile` methods the console's accounts page uses.
+fn store(data: &DataDir) -> anyhow::Result<FileAccounts> {
+    Ok(FileAccounts::open(&data.accounts_file())?)
 }
 
 /// The password from standard input (`--password-stdin`) or asked twice on the terminal.
@@ -158,7 +162,12 @@ pub fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<ExitCode
         } => {
             let data = settings.data_to_write(&data)?;
             let access = AccessFile::load(&data.access_file())?;
-            let mut file = load(&data)?;
+            if let Some(office) = &office {
+                let table = crate::routing::RoutingTables::load_one(&data.routing(), &tenant)?;
+                crate::access::check_office_routed(table.as_ref(), &tenant, office)
+                    .map_err(anyhow::Error::msg)?;
+            }
+            let file = load(&data)?;
             // Checked before the password is asked for: a mistake is named at once.
             let new = NewAccount {
                 username,
@@ -172,8 +181,14 @@ pub fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<ExitCode
                 return Err(e.into());
             }
             let password = read_password(password_stdin, &new.username)?;
-            let account = file.create(new, &password, &access, now)?.clone();
-            save(&file, &data)?;
+            let username = new.username.clone();
+            store(&data)?.edit(&mut |file| {
+                file.create(new.clone(), &password, &access, now)
+                    .map(|_| ())
+            })?;
+            let account = store(&data)?
+                .find(&username)?
+                .ok_or_else(|| anyhow::anyhow!("account {username} was not stored"))?;
             println!(
                 "account {} ({}) created for tenant {} as {}{} ({})",
                 account.username,
@@ -213,16 +228,16 @@ pub fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<ExitCode
         }
         UserCommand::Disable { username, data } => {
             let data = settings.data_to_read(&data)?;
-            let mut file = load(&data)?;
-            file.disable(&username, now).map_err(unknown_hint)?;
-            save(&file, &data)?;
+            store(&data)?
+                .edit(&mut |file| file.disable(&username, now))
+                .map_err(unknown_hint)?;
             println!("account {username} disabled; its open sessions end at their next request");
         }
         UserCommand::Enable { username, data } => {
             let data = settings.data_to_read(&data)?;
-            let mut file = load(&data)?;
-            file.enable(&username).map_err(unknown_hint)?;
-            save(&file, &data)?;
+            store(&data)?
+                .edit(&mut |file| file.enable(&username))
+                .map_err(unknown_hint)?;
             println!("account {username} enabled");
         }
         UserCommand::Passwd {
@@ -231,26 +246,31 @@ pub fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<ExitCode
             data,
         } => {
             let data = settings.data_to_read(&data)?;
-            let mut file = load(&data)?;
-            if file.find(&username).is_none() {
+            let store = store(&data)?;
+            if store.find(&username)?.is_none() {
                 return Err(unknown_hint(
                     crate::console::accounts::AccountError::Unknown(username),
                 ));
             }
             let password = read_password(password_stdin, &username)?;
-            file.set_password(&username, &password, now)
+            store
+                .edit(&mut |file| file.set_password(&username, &password, now))
                 .map_err(unknown_hint)?;
-            save(&file, &data)?;
             println!("password of {username} changed; its open sessions have ended");
         }
         UserCommand::Totp { command } => match command {
             TotpCommand::Enable { username, data } => {
                 let data = settings.data_to_read(&data)?;
-                let mut file = load(&data)?;
-                let secret = file.enable_totp(&username).map_err(unknown_hint)?;
-                save(&file, &data)?;
-                let tenant = file
-                    .find(&username)
+                let store = store(&data)?;
+                let mut secret = String::new();
+                store
+                    .edit(&mut |file| {
+                        secret = file.enable_totp(&username)?;
+                        Ok(())
+                    })
+                    .map_err(unknown_hint)?;
+                let tenant = store
+                    .find(&username)?
                     .map(|a| a.tenant.clone())
                     .unwrap_or_else(|| TenantId::from_static("default"));
                 eprintln!(
@@ -262,9 +282,9 @@ pub fn run(command: UserCommand, settings: &Settings) -> anyhow::Result<ExitCode
             }
             TotpCommand::Disable { username, data } => {
                 let data = settings.data_to_read(&data)?;
-                let mut file = load(&data)?;
-                file.disable_totp(&username).map_err(unknown_hint)?;
-                save(&file, &data)?;
+                store(&data)?
+                    .edit(&mut |file| file.disable_totp(&username))
+                    .map_err(unknown_hint)?;
                 println!("two-step verification disabled for {username}");
             }
         },

@@ -111,6 +111,11 @@ pub const PAGES: &[(&str, &str, &[Role])] = {
             allowed::ReadRulesets::ROLES,
         ),
         ("/console/audit", "audit", allowed::Audit::ROLES),
+        (
+            "/console/accounts",
+            "accounts",
+            allowed::ManageAccounts::ROLES,
+        ),
     ]
 };
 
@@ -150,6 +155,8 @@ fn nav_key(key: &str, description: bool) -> &'static str {
         ("rulesets", true) => "nav.rulesets_desc",
         ("audit", false) => "nav.audit",
         ("audit", true) => "nav.audit_desc",
+        ("accounts", false) => "nav.accounts",
+        ("accounts", true) => "nav.accounts_desc",
         _ => "nav.home",
     }
 }
@@ -547,14 +554,17 @@ mod tests {
                 "/console/rulesets"
             ]
         );
-        assert_eq!(hrefs(Role::ComplianceAdmin), ["/console/rulesets"]);
+        assert_eq!(
+            hrefs(Role::ComplianceAdmin),
+            ["/console/rulesets", "/console/accounts"]
+        );
         assert_eq!(
             hrefs(Role::Auditor),
             ["/console/rulesets", "/console/audit"]
         );
         assert_eq!(
             hrefs(Role::Operator),
-            ["/console/rulesets", "/console/audit"]
+            ["/console/rulesets", "/console/audit", "/console/accounts"]
         );
         assert!(nav_links(texts, Role::Handler, "/console/queue")[0].current);
         for role in Role::ALL {

@@ -23,13 +23,17 @@ use super::{
     nav_links, role_label,
     sessions::{SESSION_COOKIE, Session, clear_cookie, cookie, same_token},
 };
-use crate::{access::Principal, server::AppState};
+use crate::{
+    access::{Principal, Via},
+    server::AppState,
+};
 
 /// A signed-in person.
 #[derive(Debug, Clone)]
 pub struct Viewer {
     pub account: Account,
-    /// Who the service is asked as: the account's tenant and role; the username as the name.
+    /// Who the service is asked as: the account's tenant, role and office; the username as the
+    /// name ([`principal_of`]).
     pub principal: Principal,
     pub session: Session,
     /// The reader's language.
@@ -39,9 +43,10 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// The office this person's case views are scoped to, if any (a handler of one office).
+    /// The office this person's case views are scoped to, if any: the principal's, so that the
+    /// pages and the API share one rule (`access::OfficeScope`).
     pub fn office(&self) -> Option<&str> {
-        self.account.office.as_deref()
+        self.principal.office.as_deref()
     }
 
     /// The session's CSRF token, for the hidden field `csrf` of every form.
@@ -102,6 +107,20 @@ impl IntoResponse for SignInFirst {
     }
 }
 
+/// Who the service is asked as for `account`: its tenant, role and office, the username as the
+/// name (assignments name usernames), and the display name for the actor label.
+pub fn principal_of(account: &Account) -> Principal {
+    Principal {
+        tenant: account.tenant.clone(),
+        role: Some(account.role),
+        via: Via::Console {
+            display_name: account.display_name.clone(),
+        },
+        name: account.username.clone(),
+        office: account.office.clone(),
+    }
+}
+
 /// The peer address of the connection, if the server recorded it.
 pub(crate) fn peer(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
@@ -134,12 +153,7 @@ pub fn current(state: &AppState, parts: &Parts, now: Timestamp) -> Result<Viewer
         }
     };
     Ok(Viewer {
-        principal: Principal {
-            tenant: account.tenant.clone(),
-            role: Some(account.role),
-            key_id: None,
-            name: account.username.clone(),
-        },
+        principal: principal_of(&account),
         account,
         session,
         texts: Texts::new(Lang::from_headers(&parts.headers)),

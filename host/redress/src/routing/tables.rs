@@ -39,6 +39,23 @@ impl RoutingTables {
         })
     }
 
+    /// One tenant's table as stored in `dir`, if it has one: for the command line, which checks
+    /// an office against it without the server.
+    pub fn load_one(dir: &Path, tenant: &str) -> Result<Option<RoutingTable>, RoutingError> {
+        let path = dir.join(format!("{tenant}.toml"));
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(RoutingError {
+                    origin: path.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        RoutingTable::parse(&text, &path.display().to_string()).map(Some)
+    }
+
     pub fn get(&self, tenant: &str) -> Option<Arc<RoutingTable>> {
         self.tables
             .read()

@@ -13,7 +13,7 @@ use redress_domain::{
 
 use super::{Redress, ServiceError, warn_manual_handling};
 use crate::{
-    access::{Principal, Role},
+    access::{OfficeScope, Principal, Role},
     deadlines,
     routing::check_jurisdiction,
     store::{AuditReport, Created, ListQuery, NewCase, Page, Plan, Refusal, StoreError},
@@ -23,25 +23,39 @@ use crate::{
 /// when it is written: a check on an earlier read would miss a reassignment that lands between
 /// that read and the write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Acting {
-    /// Any case of the tenant: a supervisor, an open-access development server, a simulation.
-    AnyCase,
-    /// Only the cases assigned to this handler (the name their key records).
-    Assignee(String),
+pub struct Acting {
+    /// Only the cases assigned to this handler (the name their key or account records).
+    assignee: Option<String>,
+    /// Only the cases of this office scope; the others read as absent.
+    scope: Option<OfficeScope>,
 }
 
 impl Acting {
-    /// What `principal`'s role allows: a handler works only the cases assigned to them.
+    /// Any case of the tenant: a supervisor without an office, an open-access development
+    /// server, a simulation.
+    pub const ANY_CASE: Acting = Acting {
+        assignee: None,
+        scope: None,
+    };
+
+    /// What `principal` may work: a handler only the cases assigned to them; a principal with
+    /// an office only the cases of its scope.
     pub fn of(principal: &Principal) -> Self {
-        match principal.role {
-            Some(Role::Handler) => Acting::Assignee(principal.name.clone()),
-            _ => Acting::AnyCase,
+        Acting {
+            assignee: match principal.role {
+                Some(Role::Handler) => Some(principal.name.clone()),
+                _ => None,
+            },
+            scope: principal.scope(),
         }
     }
 
     /// Refuses unless the one acting may work `case` as it stands.
     fn check(&self, case: &Case) -> Result<(), Refusal> {
-        let Acting::Assignee(name) = self else {
+        if self.scope.as_ref().is_some_and(|scope| !scope.admits(case)) {
+            return Err(Refusal::Hidden(case.id));
+        }
+        let Some(name) = &self.assignee else {
             return Ok(());
         };
         match &case.assignment {
@@ -53,6 +67,23 @@ impl Acting {
             None => Err(Refusal::Forbidden(
                 "the case is not assigned; a supervisor assigns it first".into(),
             )),
+        }
+    }
+
+    /// Before a write with an expected version: a case outside the scope is absent, whatever
+    /// version was sent (a 412 would tell that it exists).
+    async fn check_visible(
+        &self,
+        service: &Redress,
+        tenant: &TenantId,
+        id: CaseId,
+    ) -> Result<(), ServiceError> {
+        let Some(scope) = &self.scope else {
+            return Ok(());
+        };
+        match service.get(tenant.clone(), id).await? {
+            Some(case) if scope.admits(&case) => Ok(()),
+            _ => Err(ServiceError::Store(StoreError::NotFound(id))),
         }
     }
 }
@@ -172,6 +203,7 @@ impl Redress {
         expected_version: Option<u64>,
     ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
         action.validate().map_err(ServiceError::Invalid)?;
+        acting.check_visible(self, &tenant, id).await?;
         let trigger_action = action.clone();
         let routing = Arc::clone(&self.routing);
         let plan: Plan = Arc::new(move |case: &Case, _now| {
@@ -230,6 +262,7 @@ impl Redress {
         expected_version: Option<u64>,
     ) -> Result<(Case, Vec<EventRecord>), ServiceError> {
         action.validate().map_err(ServiceError::Invalid)?;
+        acting.check_visible(self, &tenant, id).await?;
         let calendars = self.calendars.current();
         let plan: Plan = Arc::new(move |case: &Case, now| {
             acting.check(case)?;
@@ -264,6 +297,55 @@ impl Redress {
 
     pub async fn list(&self, query: ListQuery) -> Result<Page, ServiceError> {
         self.blocking(move |store| store.list(&query)).await
+    }
+
+    /// The case as `principal` may see it: its tenant's, within its office scope; `None` for
+    /// any other, alike.
+    pub async fn get_as(
+        &self,
+        principal: &Principal,
+        id: CaseId,
+    ) -> Result<Option<Case>, ServiceError> {
+        Ok(self
+            .get(principal.tenant.clone(), id)
+            .await?
+            .filter(|case| principal.may_see(case)))
+    }
+
+    /// The case's history, if `principal` may see the case ([`Redress::get_as`]).
+    pub async fn events_as(
+        &self,
+        principal: &Principal,
+        id: CaseId,
+    ) -> Result<Option<Vec<EventRecord>>, ServiceError> {
+        if self.get_as(principal, id).await?.is_none() {
+            return Ok(None);
+        }
+        self.events(principal.tenant.clone(), id).await
+    }
+
+    /// A listing of `principal`'s tenant, within its office scope. A scoped principal that names
+    /// another office is refused (403): it knows its own office, so the refusal tells nothing,
+    /// and an empty list would read as "that office has no cases", which is not true.
+    pub async fn list_as(
+        &self,
+        principal: &Principal,
+        mut query: ListQuery,
+    ) -> Result<Page, ServiceError> {
+        query.tenant = principal.tenant.clone();
+        if let Some(scope) = principal.scope() {
+            if let Some(office) = query.office.as_deref()
+                && office != scope.office
+            {
+                return Err(ServiceError::Store(StoreError::Forbidden(format!(
+                    "this principal is scoped to office `{}` and lists only its cases and those \
+                     assigned to `{}`; it may not list office `{office}`",
+                    scope.office, scope.person
+                ))));
+            }
+            query.scope = Some(scope);
+        }
+        self.list(query).await
     }
 
     pub async fn verify(&self) -> Result<AuditReport, ServiceError> {

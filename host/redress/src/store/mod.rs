@@ -84,6 +84,10 @@ pub enum Refusal {
     /// not, or no longer, assigned to them). The reason is for the requester.
     #[error("{0}")]
     Forbidden(String),
+    /// The case is outside the office scope of the one acting: it reads as absent (404), as
+    /// another tenant's case does.
+    #[error("no case {0}")]
+    Hidden(CaseId),
 }
 
 /// Events to append to a case, decided by `plan` on the current snapshot.
@@ -224,6 +228,8 @@ pub struct ListQuery {
     /// A work queue: only open cases assigned to this person, in the same order; with
     /// `office`, both must hold.
     pub assignee: Option<String>,
+    /// Only the cases an office-scoped principal may see (`access::OfficeScope`).
+    pub scope: Option<crate::access::OfficeScope>,
     /// An opaque cursor from a previous page.
     pub cursor: Option<String>,
     pub limit: usize,
@@ -261,6 +267,7 @@ impl ListQuery {
             manual: false,
             office: None,
             assignee: None,
+            scope: None,
             cursor: None,
             limit: 50,
         }
@@ -315,6 +322,7 @@ impl ListQuery {
                 .assignee
                 .as_deref()
                 .is_none_or(|a| case.assignee() == Some(a))
+            && self.scope.as_ref().is_none_or(|scope| scope.admits(case))
     }
 }
 
@@ -482,6 +490,7 @@ impl From<Refusal> for StoreError {
         match refusal {
             Refusal::Case(e) => StoreError::Refused(e),
             Refusal::Forbidden(reason) => StoreError::Forbidden(reason),
+            Refusal::Hidden(id) => StoreError::NotFound(id),
         }
     }
 }

@@ -20,11 +20,7 @@
 //!   a wrong code alike (an unknown username still costs one hash, so timing tells little);
 //! - a TOTP code is accepted once: its time step must be later than the last one used.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::{Mutex, PoisonError, RwLock},
-    time::SystemTime,
-};
+use std::path::Path;
 
 use argon2::{
     Argon2,
@@ -79,6 +75,9 @@ pub struct Account {
     pub created_at: Timestamp,
     /// Sessions begun before this are ended (a changed password signs everyone out).
     pub password_changed_at: Timestamp,
+    /// The last successful sign-in (absent in files written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sign_in_at: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for Account {
@@ -132,6 +131,22 @@ pub enum AccountError {
     Invalid(String),
     #[error("no account `{0}`")]
     Unknown(String),
+    /// What a form field holds is refused (the console names the field; the CLI says the
+    /// message).
+    #[error("{message}")]
+    Field {
+        field: &'static str,
+        message: String,
+    },
+}
+
+impl AccountError {
+    fn field(field: &'static str, error: AccountError) -> AccountError {
+        match error {
+            AccountError::Invalid(message) => AccountError::Field { field, message },
+            other => other,
+        }
+    }
 }
 
 /// Why a sign-in failed. Only [`SignInError::WrongCredentials`] is said for an unknown
@@ -176,6 +191,33 @@ fn verify_nothing(password: &str) {
     }
 }
 
+/// A password made by the server for an account an administrator creates or resets: 20
+/// characters from 54 that cannot be mistaken for one another when read aloud or copied from
+/// a screen (no 0/O, 1/l/I), in groups of five (about 115 bits).
+pub fn generate_password() -> Result<String, AccountError> {
+    use rand::TryRngCore;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut password = String::with_capacity(23);
+    let mut bytes = [0u8; 1];
+    while password.chars().filter(|c| *c != '-').count() < 20 {
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| AccountError::Invalid(format!("no randomness from the system: {e}")))?;
+        // Rejection sampling: only bytes below the largest multiple of the alphabet's size,
+        // so that every character is equally likely.
+        let limit = 256 - 256 % ALPHABET.len();
+        if usize::from(bytes[0]) >= limit {
+            continue;
+        }
+        let count = password.chars().filter(|c| *c != '-').count();
+        if count > 0 && count % 5 == 0 {
+            password.push('-');
+        }
+        password.push(char::from(ALPHABET[usize::from(bytes[0]) % ALPHABET.len()]));
+    }
+    Ok(password)
+}
+
 /// The password rules: 10 characters or more, at most 1024 bytes, not only spaces.
 pub fn check_password(password: &str) -> Result<(), AccountError> {
     if password.chars().count() < MIN_PASSWORD_CHARS || password.trim().is_empty() {
@@ -209,22 +251,6 @@ pub fn check_username(username: &str) -> Result<(), AccountError> {
         Err(AccountError::Invalid(format!(
             "username `{username}` is not allowed: 1 to 64 lowercase letters, digits, `.`, `-`, \
              `_` or `@`, starting with a letter or digit"
-        )))
-    }
-}
-
-/// An office id as routing tables name them: 1 to 64 letters, digits, `.`, `-`, `_`.
-fn check_office(office: &str) -> Result<(), AccountError> {
-    let valid = !office.is_empty()
-        && office.len() <= 64
-        && office
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if valid {
-        Ok(())
-    } else {
-        Err(AccountError::Invalid(format!(
-            "office `{office}` is not an office id: 1 to 64 letters, digits, `.`, `-` or `_`"
         )))
     }
 }
@@ -339,28 +365,39 @@ impl AccountsFile {
         access: &AccessFile,
         now: Timestamp,
     ) -> Result<&Account, AccountError> {
-        check_username(&new.username)?;
+        check_username(&new.username).map_err(|e| AccountError::field("username", e))?;
         if self.find(&new.username).is_some() {
-            return Err(AccountError::Invalid(format!(
-                "username `{}` is taken",
-                new.username
-            )));
+            return Err(AccountError::Field {
+                field: "username",
+                message: format!("username `{}` is taken", new.username),
+            });
         }
         if !access.tenant_exists(&new.tenant) {
-            return Err(AccountError::Invalid(format!(
-                "tenant `{0}` does not exist (create it with `redress tenant create {0}`)",
-                new.tenant
-            )));
+            return Err(AccountError::Field {
+                field: "tenant",
+                message: format!(
+                    "tenant `{0}` does not exist (create it with `redress tenant create {0}`)",
+                    new.tenant
+                ),
+            });
         }
         if new.role == Role::Operator && !new.tenant.is_default() {
-            return Err(AccountError::Invalid(format!(
-                "the `operator` role acts across tenants and is given only to accounts of the \
-                 `default` tenant, not `{}`",
-                new.tenant
-            )));
+            return Err(AccountError::Field {
+                field: "role",
+                message: format!(
+                    "the `operator` role acts across tenants and is given only to accounts of \
+                     the `default` tenant, not `{}`",
+                    new.tenant
+                ),
+            });
         }
         if let Some(office) = &new.office {
-            check_office(office)?;
+            crate::access::check_office_for(new.role, office).map_err(|message| {
+                AccountError::Field {
+                    field: "office",
+                    message,
+                }
+            })?;
         }
         let display_name = new
             .display_name
@@ -370,11 +407,13 @@ impl AccountsFile {
             .unwrap_or(&new.username)
             .to_owned();
         if display_name.chars().count() > 100 {
-            return Err(AccountError::Invalid(
-                "the display name must be at most 100 characters".into(),
-            ));
+            return Err(AccountError::Field {
+                field: "display_name",
+                message: "the display name must be at most 100 characters".into(),
+            });
         }
-        let password_hash = hash_password(password)?;
+        let password_hash =
+            hash_password(password).map_err(|e| AccountError::field("password", e))?;
         self.accounts.push(Account {
             username: new.username,
             display_name,
@@ -389,6 +428,7 @@ impl AccountsFile {
             disabled_at: None,
             created_at: now,
             password_changed_at: now,
+            last_sign_in_at: None,
         });
         self.accounts
             .last()
@@ -437,6 +477,14 @@ impl AccountsFile {
         Ok(secret)
     }
 
+    /// Enabled accounts of `tenant` with `role` (who is left to manage accounts).
+    pub fn enabled_with(&self, tenant: &TenantId, role: Role) -> usize {
+        self.accounts
+            .iter()
+            .filter(|a| a.tenant == *tenant && a.role == role && !a.is_disabled())
+            .count()
+    }
+
     pub fn disable_totp(&mut self, username: &str) -> Result<(), AccountError> {
         let account = self.find_mut(username)?;
         account.totp_secret = None;
@@ -445,226 +493,9 @@ impl AccountsFile {
     }
 }
 
-/// Where accounts are kept. The file store is the only one now; a shared database can take
-/// its place behind this trait.
-pub trait AccountStore: Send + Sync + std::fmt::Debug {
-    /// The account, as it is now (re-read if it changed).
-    fn find(&self, username: &str) -> Result<Option<Account>, AccountError>;
+mod store;
 
-    /// Changes one account and stores the change; `None` if there is no such account.
-    fn update(
-        &self,
-        username: &str,
-        change: &mut dyn FnMut(&mut Account),
-    ) -> Result<Option<Account>, AccountError>;
-}
-
-/// Checks a sign-in and records its outcome (failures, lock-out, the TOTP step). Blocking: the
-/// password hash takes tens of milliseconds by design; call it from a blocking task.
-pub fn sign_in(
-    store: &dyn AccountStore,
-    username: &str,
-    password: &str,
-    code: Option<&str>,
-    now: Timestamp,
-) -> Result<Account, SignInError> {
-    let store_error = |e: AccountError| SignInError::Store(e.to_string());
-    let username = username.trim();
-    let Some(account) = store.find(username).map_err(store_error)? else {
-        verify_nothing(password);
-        return Err(SignInError::WrongCredentials);
-    };
-    if let Some(until) = account.locked_until.filter(|until| *until > now) {
-        return Err(SignInError::Locked { until });
-    }
-    let password_ok = verify_password(password, &account.password_hash);
-    let second_factor = match (&account.totp_secret, password_ok) {
-        (None, _) => Ok(None),
-        (Some(_), false) => Err(()),
-        (Some(secret), true) => {
-            let seconds = u64::try_from(now.as_second()).unwrap_or(0);
-            match code.and_then(|code| check_totp(secret, code, seconds)) {
-                Some(step) if account.totp_last_step.is_none_or(|last| step > last) => {
-                    Ok(Some(step))
-                }
-                _ => Err(()),
-            }
-        }
-    };
-    let succeeded = password_ok && second_factor.is_ok();
-    let mut locked = None;
-    let updated = store
-        .update(username, &mut |account| {
-            if succeeded {
-                account.failed_attempts = 0;
-                account.locked_until = None;
-                if let Ok(Some(step)) = second_factor {
-                    account.totp_last_step = Some(step);
-                }
-            } else {
-                account.failed_attempts = account.failed_attempts.saturating_add(1);
-                if account.failed_attempts >= MAX_FAILURES {
-                    account.failed_attempts = 0;
-                    let until = now.saturating_add(LOCK_DURATION).unwrap_or(now);
-                    account.locked_until = Some(until);
-                    locked = Some(until);
-                }
-            }
-        })
-        .map_err(store_error)?
-        .ok_or(SignInError::WrongCredentials)?;
-    if let Some(until) = locked {
-        tracing::warn!(username, %until, "console account locked after {MAX_FAILURES} failed sign-ins");
-        return Err(SignInError::Locked { until });
-    }
-    if !succeeded {
-        return Err(SignInError::WrongCredentials);
-    }
-    if updated.is_disabled() {
-        return Err(SignInError::Disabled);
-    }
-    Ok(updated)
-}
-
-/// Accounts in `<data>/accounts.json`, re-read when the file's modification time changes.
-#[derive(Debug)]
-pub struct FileAccounts {
-    path: PathBuf,
-    current: RwLock<(AccountsFile, Option<SystemTime>)>,
-    /// One read-modify-write at a time in this process.
-    writing: Mutex<()>,
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-impl FileAccounts {
-    /// Opens the file (absent: no accounts yet); a file that does not parse is an error.
-    pub fn open(path: &Path) -> Result<FileAccounts, AccountError> {
-        let stamp = modified(path);
-        let file = AccountsFile::load(path)?;
-        Ok(FileAccounts {
-            path: path.to_owned(),
-            current: RwLock::new((file, stamp)),
-            writing: Mutex::new(()),
-        })
-    }
-
-    /// Re-reads the file if it changed. A file that does not parse is refused (logged) and the
-    /// accounts in force stay.
-    fn refresh(&self) {
-        let stamp = modified(&self.path);
-        if stamp
-            == self
-                .current
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .1
-        {
-            return;
-        }
-        match AccountsFile::load(&self.path) {
-            Ok(file) => {
-                *self.current.write().unwrap_or_else(PoisonError::into_inner) = (file, stamp);
-                tracing::info!(path = %self.path.display(), "console accounts reloaded");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "console accounts change refused; the accounts in force stay");
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.refresh();
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .accounts
-            .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl AccountStore for FileAccounts {
-    fn find(&self, username: &str) -> Result<Option<Account>, AccountError> {
-        self.refresh();
-        Ok(self
-            .current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .find(username)
-            .cloned())
-    }
-
-    fn update(
-        &self,
-        username: &str,
-        change: &mut dyn FnMut(&mut Account),
-    ) -> Result<Option<Account>, AccountError> {
-        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        // From the file as it is now, so that an edit by `redress user` is not written over.
-        let mut file = AccountsFile::load(&self.path)?;
-        let Some(account) = file.accounts.iter_mut().find(|a| a.username == username) else {
-            return Ok(None);
-        };
-        let before = account.clone();
-        change(account);
-        let after = account.clone();
-        if after != before {
-            file.save(&self.path)?;
-        }
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
-            (file, modified(&self.path));
-        Ok(Some(after))
-    }
-}
-
-/// Accounts in memory (tests, an in-memory application).
-#[derive(Debug, Default)]
-pub struct MemoryAccounts {
-    file: RwLock<AccountsFile>,
-}
-
-impl MemoryAccounts {
-    pub fn new(file: AccountsFile) -> MemoryAccounts {
-        MemoryAccounts {
-            file: RwLock::new(file),
-        }
-    }
-}
-
-impl AccountStore for MemoryAccounts {
-    fn find(&self, username: &str) -> Result<Option<Account>, AccountError> {
-        Ok(self
-            .file
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .find(username)
-            .cloned())
-    }
-
-    fn update(
-        &self,
-        username: &str,
-        change: &mut dyn FnMut(&mut Account),
-    ) -> Result<Option<Account>, AccountError> {
-        let mut file = self.file.write().unwrap_or_else(PoisonError::into_inner);
-        Ok(file
-            .accounts
-            .iter_mut()
-            .find(|a| a.username == username)
-            .map(|account| {
-                change(account);
-                account.clone()
-            }))
-    }
-}
+pub use store::{AccountStore, FileAccounts, MemoryAccounts, sign_in};
 
 #[cfg(test)]
 mod tests;

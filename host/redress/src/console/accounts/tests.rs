@@ -248,3 +248,48 @@ fn the_file_store_sees_edits_made_by_the_command_line() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[test]
+fn a_made_password_is_long_unambiguous_and_passes_the_rules() {
+    let first = generate_password().unwrap();
+    let second = generate_password().unwrap();
+    assert_ne!(first, second);
+    for password in [&first, &second] {
+        assert_eq!(password.len(), 23, "{password}");
+        assert_eq!(password.split('-').count(), 4, "{password}");
+        assert!(!password.chars().any(|c| "0O1lI".contains(c)), "{password}");
+        check_password(password).unwrap();
+    }
+}
+
+#[test]
+fn an_edit_that_fails_stores_nothing_and_a_sign_in_is_remembered() {
+    let store = store_with("li.si");
+    let now = at("2026-12-01T01:00:00Z");
+    let error = store
+        .edit(&mut |file| {
+            file.disable("li.si", now)?;
+            file.create(
+                new("li.si", "default", Role::Handler),
+                "correct horse battery",
+                &AccessFile::default(),
+                now,
+            )
+            .map(|_| ())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AccountError::Field {
+                field: "username",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(!store.find("li.si").unwrap().unwrap().is_disabled());
+    assert_eq!(store.list().unwrap().len(), 1);
+    let account = sign_in(&store, "li.si", "correct horse battery", None, now).unwrap();
+    assert_eq!(account.last_sign_in_at, Some(now));
+}

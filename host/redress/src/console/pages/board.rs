@@ -105,12 +105,13 @@ struct Refused {
     faults: FormFaults,
 }
 
-/// The office the board shows: a supervisor's own, or the one asked for.
+/// The office the board shows: a supervisor's own when the account has one (its scope: the
+/// service lists no other office for it), else the one asked for, else the tenant's.
 fn office_of(viewer: &Viewer, asked: Option<String>) -> Option<String> {
-    asked
-        .map(|o| o.trim().to_owned())
-        .filter(|o| !o.is_empty())
-        .or_else(|| viewer.office().map(str::to_owned))
+    viewer
+        .office()
+        .map(str::to_owned)
+        .or_else(|| asked.map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()))
 }
 
 fn row(t: Texts, state: &AppState, case: &Case, now: Timestamp) -> Row {
@@ -158,7 +159,7 @@ async fn build(
         query.cursor = cursor;
         let page = state
             .app
-            .list(query)
+            .list_as(&viewer.principal, query)
             .await
             .map_err(|e| server_error(viewer, e))?;
         walked += page.cases.len();
@@ -169,9 +170,7 @@ async fn build(
                 if unassigned.len() < LIST {
                     let mut r = row(t, state, case, now);
                     // The case page's scope: a supervisor of an office assigns its cases.
-                    let in_scope = viewer
-                        .office()
-                        .is_none_or(|own| case.current_office() == Some(own));
+                    let in_scope = viewer.principal.may_see(case);
                     r.assign = (in_scope && allowed_actions(viewer, case).contains(&"assign"))
                         .then(|| AssignForm {
                             assignee: String::new(),
@@ -222,7 +221,7 @@ async fn build(
     overdue_query.limit = LIST;
     let overdue = state
         .app
-        .list(overdue_query)
+        .list_as(&viewer.principal, overdue_query)
         .await
         .map_err(|e| server_error(viewer, e))?;
     let mut manual_query = ListQuery::tenant(tenant);
@@ -230,7 +229,7 @@ async fn build(
     manual_query.limit = LIST;
     let manual = state
         .app
-        .list(manual_query)
+        .list_as(&viewer.principal, manual_query)
         .await
         .map_err(|e| server_error(viewer, e))?;
     let place = office

@@ -1,6 +1,7 @@
 //! The console's pages, one file per page group. Each file has a `routes()` merged here; the
 //! paths are written out in full (`/console/...`).
 
+mod accounts;
 mod audit;
 mod backlog;
 mod board;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .merge(rulesets::routes())
         .merge(audit::routes())
         .merge(track::routes())
+        .merge(accounts::routes())
 }
 
 /// `/`: the console, or its sign-in page for someone not signed in.

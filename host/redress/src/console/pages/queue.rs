@@ -75,10 +75,11 @@ async fn queue(
     let t = viewer.texts;
     let supervisor = viewer.account.role == Role::Supervisor;
     let asked_office = query_value(raw.as_deref(), "office").filter(|o| !o.trim().is_empty());
-    // A person scoped to an office sees that office only; a supervisor may name another.
+    // A person scoped to an office sees that office only (the service lists no other for
+    // them); a supervisor of the whole tenant may name one.
     let office = match (viewer.office(), supervisor) {
-        (Some(own), false) => Some(own.to_owned()),
-        (own, true) => asked_office.or_else(|| own.map(str::to_owned)),
+        (Some(own), _) => Some(own.to_owned()),
+        (None, true) => asked_office,
         (None, false) => None,
     };
     let default_view = if supervisor { "office" } else { "mine" };
@@ -107,7 +108,7 @@ async fn queue(
     };
     let page = state
         .app
-        .list(query)
+        .list_as(&viewer.principal, query)
         .await
         .map_err(|e| server_error(&viewer, e))?;
     let now = state.app.time().now();

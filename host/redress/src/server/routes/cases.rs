@@ -86,7 +86,7 @@ async fn get_case(
 ) -> Result<Reply<Case, 200>, ApiError> {
     let case = state
         .app
-        .get(ctx.tenant.clone(), id)
+        .get_as(&ctx.principal, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
     let tag = etag(&case);
@@ -119,10 +119,11 @@ async fn list_cases(
         manual: params.manual.unwrap_or(false),
         office: params.office,
         assignee: params.assignee,
+        scope: None,
         cursor: params.cursor,
         limit: limit as usize,
     };
-    let page = state.app.list(query).await?;
+    let page = state.app.list_as(&ctx.principal, query).await?;
     Ok(Reply::new(CaseList {
         items: page.cases.into_iter().map(|c| visible(&ctx, c)).collect(),
         next_cursor: page.next_cursor,
@@ -189,7 +190,7 @@ async fn timeline(
 ) -> Result<Reply<Timeline, 200>, ApiError> {
     let mut events = state
         .app
-        .events(ctx.tenant.clone(), id)
+        .events_as(&ctx.principal, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
     if !ctx.principal.sees_identity() {
@@ -224,9 +225,16 @@ pub(super) fn routes() -> ApiRouter<AppState> {
         .api_route(
             "/v1/cases",
             post_with(create_case, create_case_docs).get_with(list_cases, |op| {
-                op.id("listCases").tag("cases").summary(
-                    "List the tenant's cases, newest first, with filters and cursor pagination",
-                )
+                op.id("listCases")
+                    .tag("cases")
+                    .summary(
+                        "List the tenant's cases, newest first, with filters and cursor pagination",
+                    )
+                    .description(
+                        "A key scoped to an office (`redress key create --office`) lists only the \
+                         cases whose current office is that office and those assigned to its \
+                         holder; naming another office in `office` is refused with 403.",
+                    )
             }),
         )
         .api_route(
@@ -235,6 +243,10 @@ pub(super) fn routes() -> ApiRouter<AppState> {
                 op.id("getCase")
                     .tag("cases")
                     .summary("Get a case; its ETag is its version")
+                    .description(
+                        "A case of another tenant, or outside the office scope of a scoped key, \
+                         is absent (404) alike.",
+                    )
             }),
         )
         .api_route(

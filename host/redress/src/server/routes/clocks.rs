@@ -51,7 +51,7 @@ async fn list_clocks(
 ) -> Result<Reply<ClockList, 200>, ApiError> {
     let case = state
         .app
-        .get(ctx.tenant, id)
+        .get_as(&ctx.principal, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
     let now = state.app.time().now();

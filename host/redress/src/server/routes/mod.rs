@@ -126,6 +126,9 @@ pub mod allowed {
         /// Verifying the histories and taking signed checkpoints: an auditor for the tenant's
         /// cases, the operator for every tenant's.
         Audit = [Auditor, Operator];
+        /// People's console accounts (`/console/accounts`; no API route): the operator for
+        /// every tenant, a compliance admin for its own tenant and never the operator's.
+        ManageAccounts = [ComplianceAdmin, Operator];
     }
 }
 

@@ -129,6 +129,7 @@ fn fixture() -> Fixture {
             Role::Supervisor,
             "sam",
             None,
+            None,
             now,
         )
         .unwrap();
@@ -137,6 +138,7 @@ fn fixture() -> Fixture {
             &TenantId::from_static("default"),
             Role::Handler,
             "alice",
+            None,
             None,
             now,
         )

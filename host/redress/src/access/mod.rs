@@ -13,6 +13,10 @@
 //! tenant in `X-Redress-Tenant` with every role; the server refuses to start without keys
 //! otherwise, so that no deployment is open by accident.
 
+mod principal;
+
+pub use principal::{OFFICE_ROLES, OfficeScope, Principal, Role, Via};
+
 use redress_domain::TenantId;
 use std::{
     path::{Path, PathBuf},
@@ -27,68 +31,6 @@ use sha2::{Digest, Sha256};
 
 const FORMAT: &str = "redress-access/1";
 const KEY_PREFIX: &str = "rdk_";
-
-/// What a key may do. Every route names the roles it accepts (see `allowed` in
-/// `server/routes/mod.rs`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub enum Role {
-    /// Registers cases (a hotline operator, an intake desk, a web form's back end).
-    Intake,
-    /// Works the cases assigned to them.
-    Handler,
-    /// Every case of the tenant; assigns cases and approves clock extensions.
-    Supervisor,
-    /// Deploys rulesets and plugins, suspends and resumes them.
-    ComplianceAdmin,
-    /// Reads everything, changes nothing; complainants' identities are masked.
-    Auditor,
-    /// Runs the server for every tenant: deploys the rulesets and plugins that apply to all
-    /// tenants, suspends and resumes any ruleset (the built-in ones included). Only keys of
-    /// the `default` tenant carry it; no case data.
-    Operator,
-}
-
-impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Intake,
-        Role::Handler,
-        Role::Supervisor,
-        Role::ComplianceAdmin,
-        Role::Auditor,
-        Role::Operator,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Intake => "intake",
-            Role::Handler => "handler",
-            Role::Supervisor => "supervisor",
-            Role::ComplianceAdmin => "compliance_admin",
-            Role::Auditor => "auditor",
-            Role::Operator => "operator",
-        }
-    }
-
-    /// Whether the role sees complainants' and agents' identifying fields. Those who take the
-    /// complaint and work it do; those who audit or configure do not need to.
-    pub fn sees_identity(self) -> bool {
-        matches!(self, Role::Intake | Role::Handler | Role::Supervisor)
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +52,10 @@ pub struct KeyRecord {
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// The office the key is scoped to (`OfficeScope`); absent in files written before
+    /// offices existed, which load as unscoped keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub office: Option<String>,
 }
 
 /// The contents of `access.json`.
@@ -156,41 +102,49 @@ pub enum AuthError {
     Expired { id: String, at: Timestamp },
 }
 
-/// Who a request acts as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub tenant: TenantId,
-    /// `None` on an open-access (development) server: every role.
-    pub role: Option<Role>,
-    /// The key's id; `None` on an open-access server.
-    pub key_id: Option<String>,
-    /// Recorded as the actor: the key's holder, or the `X-Redress-Actor` header when open.
-    pub name: String,
+/// An office id as routing tables name them: 1 to 64 letters, digits, `.`, `-`, `_`.
+pub fn check_office_id(office: &str) -> Result<(), String> {
+    let valid = !office.is_empty()
+        && office.len() <= 64
+        && office
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "office `{office}` is not an office id: 1 to 64 letters, digits, `.`, `-` or `_`"
+        ))
+    }
 }
 
-impl Principal {
-    pub fn has_any(&self, roles: &[Role]) -> bool {
-        self.role.is_none_or(|role| roles.contains(&role))
+/// Whether `role` may carry `office` (a key's or an account's): a well-formed id, on one of
+/// [`OFFICE_ROLES`].
+pub fn check_office_for(role: Role, office: &str) -> Result<(), String> {
+    check_office_id(office)?;
+    if OFFICE_ROLES.contains(&role) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the `{}` role is not scoped to an office (only {} are); leave the office out",
+            role.as_str(),
+            OFFICE_ROLES.map(Role::as_str).join(", ")
+        ))
     }
+}
 
-    pub fn sees_identity(&self) -> bool {
-        self.role.is_none_or(Role::sees_identity)
-    }
-
-    /// Whether the principal holds the operator's powers across tenants. Its tenant alone never
-    /// does (a `default` compliance admin acts on the `default` tenant's own things); the
-    /// `operator` role does, and only on a `default` key, whatever a hand-edited file says.
-    /// An open-access (development) server acting for `default` has every role, this one too.
-    pub fn is_operator(&self) -> bool {
-        self.tenant == DEFAULT_TENANT && self.role.is_none_or(|role| role == Role::Operator)
-    }
-
-    /// How the principal appears in a case's history.
-    pub fn actor_id(&self) -> String {
-        match (&self.key_id, self.role) {
-            (Some(key), Some(role)) => format!("{} ({}, key {key})", self.name, role.as_str()),
-            _ => self.name.clone(),
-        }
+/// Refuses an office the tenant's routing table does not name, when the tenant has one (a
+/// tenant without a table routes nothing, and any well-formed office id is accepted).
+pub fn check_office_routed(
+    routing: Option<&crate::routing::RoutingTable>,
+    tenant: &TenantId,
+    office: &str,
+) -> Result<(), String> {
+    match routing {
+        Some(table) if table.office(office).is_none() => Err(format!(
+            "office `{office}` is not in tenant `{tenant}`'s routing table"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -269,6 +223,7 @@ impl AccessFile {
         tenant: &TenantId,
         role: Role,
         name: &str,
+        office: Option<&str>,
         expires_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(KeyRecord, String), AccessError> {
@@ -289,6 +244,9 @@ impl AccessFile {
                 "the key's name (its holder) must be 1 to 100 characters".into(),
             ));
         }
+        if let Some(office) = office {
+            check_office_for(role, office).map_err(AccessError::Invalid)?;
+        }
         if expires_at.is_some_and(|at| at <= now) {
             return Err(AccessError::Invalid("the expiry is in the past".into()));
         }
@@ -303,6 +261,7 @@ impl AccessFile {
             created_at: now,
             expires_at,
             revoked_at: None,
+            office: office.map(str::to_owned),
         };
         self.keys.push(record.clone());
         Ok((record, format!("{KEY_PREFIX}{id}_{secret}")))
@@ -354,8 +313,9 @@ impl AccessFile {
         Ok(Principal {
             tenant: key.tenant.clone(),
             role: Some(key.role),
-            key_id: Some(key.id.clone()),
+            via: Via::Key(key.id.clone()),
             name: key.name.clone(),
+            office: key.office.clone(),
         })
     }
 }
@@ -414,6 +374,18 @@ impl AccessControl {
         })
     }
 
+    /// The tenants and keys in force (re-read first if the file changed).
+    pub fn file(&self) -> AccessFile {
+        if let Err(e) = self.reload_if_changed() {
+            tracing::error!(error = %e, "access file change refused; the keys in force stay");
+        }
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
     pub fn is_open(&self) -> bool {
         self.path.is_none()
     }
@@ -452,8 +424,9 @@ impl AccessControl {
             return Ok(Principal {
                 tenant: open_tenant.clone(),
                 role: None,
-                key_id: None,
+                via: Via::Open,
                 name: open_actor.to_owned(),
+                office: None,
             });
         }
         let header = authorization.ok_or(AuthError::Missing)?;
@@ -475,208 +448,4 @@ impl AccessControl {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    /// Security review: the `default` tenant's keys acted on every tenant. Only the operator
-    /// role, on a `default` key, carries the operator's powers.
-    #[test]
-    fn default_tenant_keys_are_not_operators_unless_given_the_operator_role() {
-        let now = at("2026-12-01T00:00:00Z");
-        let mut file = AccessFile::default();
-        file.create_tenant(&TenantId::from_static("acme"), "Acme", now)
-            .unwrap();
-        let principal = |file: &AccessFile, key: &str| file.authenticate(key, now).unwrap();
-        for role in Role::ALL {
-            let (_, key) = file
-                .create_key(&TenantId::from_static("default"), role, "x", None, now)
-                .unwrap();
-            assert_eq!(
-                principal(&file, &key).is_operator(),
-                role == Role::Operator,
-                "{role:?}"
-            );
-        }
-        // A hand-edited file that gives another tenant's key the role gives it no power.
-        let (_, key) = file
-            .create_key(
-                &TenantId::from_static("acme"),
-                Role::ComplianceAdmin,
-                "x",
-                None,
-                now,
-            )
-            .unwrap();
-        file.keys.last_mut().unwrap().role = Role::Operator;
-        assert!(!principal(&file, &key).is_operator());
-        let open = |tenant: &'static str| Principal {
-            tenant: TenantId::from_static(tenant),
-            role: None,
-            key_id: None,
-            name: "dev".into(),
-        };
-        assert!(open("default").is_operator(), "a development server");
-        assert!(!open("acme").is_operator());
-    }
-
-    fn at(text: &str) -> Timestamp {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn a_key_authenticates_until_revoked_or_expired() {
-        let now = at("2026-12-01T00:00:00Z");
-        let mut file = AccessFile::default();
-        file.create_tenant(&TenantId::from_static("acme-bank"), "Acme Bank", now)
-            .unwrap();
-        let (record, key) = file
-            .create_key(
-                &TenantId::from_static("acme-bank"),
-                Role::Handler,
-                "li.si",
-                Some(at("2027-01-01T00:00:00Z")),
-                now,
-            )
-            .unwrap();
-        assert!(
-            !serde_json::to_string(&file).unwrap().contains(&key[20..]),
-            "only the hash is kept"
-        );
-        let principal = file.authenticate(&key, now).unwrap();
-        assert_eq!(principal.tenant, "acme-bank");
-        assert_eq!(principal.role, Some(Role::Handler));
-        assert_eq!(
-            principal.actor_id(),
-            format!("li.si (handler, key {})", record.id)
-        );
-
-        let cases: [(&str, AuthError); 4] = [
-            (
-                "rdk_",
-                AuthError::Malformed("not a Redress API key (`rdk_<id>_<secret>`)".into()),
-            ),
-            (
-                "sk_live_123",
-                AuthError::Malformed("not a Redress API key (`rdk_<id>_<secret>`)".into()),
-            ),
-            (&format!("rdk_{}_wrong", record.id), AuthError::Unknown),
-            ("rdk_000000000000_abc", AuthError::Unknown),
-        ];
-        for (token, expected) in cases {
-            assert_eq!(
-                file.authenticate(token, now).unwrap_err(),
-                expected,
-                "{token}"
-            );
-        }
-        let expired = file
-            .authenticate(&key, at("2027-01-01T00:00:00Z"))
-            .unwrap_err();
-        assert!(matches!(expired, AuthError::Expired { .. }), "{expired}");
-        file.revoke_key(&record.id, now).unwrap();
-        assert_eq!(
-            file.authenticate(&key, now).unwrap_err(),
-            AuthError::Revoked(record.id.clone())
-        );
-    }
-
-    #[test]
-    fn keys_need_an_existing_tenant_a_holder_and_a_future_expiry() {
-        let now = at("2026-12-01T00:00:00Z");
-        let mut file = AccessFile::default();
-        let cases = [
-            ("nobody", "x", None, "does not exist"),
-            ("default", " ", None, "1 to 100 characters"),
-            (
-                "default",
-                "x",
-                Some(at("2026-11-30T00:00:00Z")),
-                "in the past",
-            ),
-        ];
-        for (tenant, name, expires, message) in cases {
-            let error = file
-                .create_key(
-                    &TenantId::from_static(tenant),
-                    Role::Auditor,
-                    name,
-                    expires,
-                    now,
-                )
-                .unwrap_err()
-                .to_string();
-            assert!(error.contains(message), "{error}");
-        }
-        file.create_tenant(&TenantId::from_static("acme"), "Acme", now)
-            .unwrap();
-        assert!(
-            file.create_tenant(&TenantId::from_static("acme"), "Acme", now)
-                .is_err()
-        );
-        let error = file
-            .create_key(
-                &TenantId::from_static("acme"),
-                Role::Operator,
-                "x",
-                None,
-                now,
-            )
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("only to keys of the `default` tenant"),
-            "{error}"
-        );
-        assert!(TenantId::parse("Not Valid!").is_err());
-    }
-
-    #[test]
-    fn the_header_must_be_a_bearer_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("access.json");
-        let now = at("2026-12-01T00:00:00Z");
-        assert!(
-            AccessControl::from_file(&path).is_err(),
-            "no key: refused, not open"
-        );
-        let mut file = AccessFile::default();
-        let (_, key) = file
-            .create_key(
-                &TenantId::from_static("default"),
-                Role::Auditor,
-                "auditor",
-                None,
-                now,
-            )
-            .unwrap();
-        file.save(&path).unwrap();
-        let control = AccessControl::from_file(&path).unwrap();
-        let cases = [
-            (None, "an API key is required"),
-            (Some("Basic dXNlcjpwYXNz"), "scheme `Basic`"),
-            (Some("Bearer"), "expected `Bearer <key>`"),
-            (Some("Bearer rdk"), "not a Redress API key"),
-        ];
-        for (header, message) in cases {
-            let error = control
-                .authenticate(header, &TenantId::from_static("default"), "x", now)
-                .unwrap_err()
-                .to_string();
-            assert!(error.contains(message), "{header:?}: {error}");
-        }
-        let principal = control
-            .authenticate(
-                Some(&format!("bearer {key}")),
-                &TenantId::from_static("other"),
-                "x",
-                now,
-            )
-            .unwrap();
-        assert_eq!(
-            principal.tenant, "default",
-            "the key decides the tenant, not a header"
-        );
-        assert!(!principal.sees_identity());
-    }
-}
+mod tests;
