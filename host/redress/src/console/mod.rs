@@ -19,6 +19,7 @@
 
 pub mod accounts;
 pub mod i18n;
+pub mod multipart;
 pub mod pages;
 pub mod security;
 pub mod sessions;

@@ -9,6 +9,7 @@
 //! cases before it may become active (`fixtures`).
 
 pub mod apply;
+pub mod dry_run;
 pub mod artifact_cache;
 pub mod engine;
 pub mod extension;

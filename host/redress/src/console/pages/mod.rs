@@ -5,6 +5,8 @@ mod audit;
 mod backlog;
 mod board;
 mod cases;
+mod deploy;
+mod explain;
 mod fields;
 mod home;
 mod intake;
@@ -37,6 +39,8 @@ pub fn routes() -> Router<AppState> {
         .merge(intake::routes())
         .merge(board::routes())
         .merge(rulesets::routes())
+        .merge(explain::routes())
+        .merge(deploy::routes())
         .merge(audit::routes())
         .merge(track::routes())
 }
