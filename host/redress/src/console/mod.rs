@@ -110,6 +110,12 @@ pub const PAGES: &[(&str, &str, &[Role])] = {
             allowed::ReadRulesets::ROLES,
         ),
         ("/console/audit", "audit", allowed::Audit::ROLES),
+        ("/console/routing", "routing", allowed::ReadRouting::ROLES),
+        (
+            "/console/plugin-keys",
+            "plugin_keys",
+            allowed::ReadPluginKeys::ROLES,
+        ),
     ]
 };
 
@@ -149,6 +155,10 @@ fn nav_key(key: &str, description: bool) -> &'static str {
         ("rulesets", true) => "nav.rulesets_desc",
         ("audit", false) => "nav.audit",
         ("audit", true) => "nav.audit_desc",
+        ("routing", false) => "routing_page.nav",
+        ("routing", true) => "routing_page.nav_desc",
+        ("plugin_keys", false) => "plugin_keys.nav",
+        ("plugin_keys", true) => "plugin_keys.nav_desc",
         _ => "nav.home",
     }
 }
@@ -543,13 +553,26 @@ mod tests {
                 "/console/queue",
                 "/console/intake",
                 "/console/board",
-                "/console/rulesets"
+                "/console/rulesets",
+                "/console/routing"
             ]
         );
-        assert_eq!(hrefs(Role::ComplianceAdmin), ["/console/rulesets"]);
+        assert_eq!(
+            hrefs(Role::ComplianceAdmin),
+            [
+                "/console/rulesets",
+                "/console/routing",
+                "/console/plugin-keys"
+            ]
+        );
         assert_eq!(
             hrefs(Role::Auditor),
-            ["/console/rulesets", "/console/audit"]
+            [
+                "/console/rulesets",
+                "/console/audit",
+                "/console/routing",
+                "/console/plugin-keys"
+            ]
         );
         assert_eq!(
             hrefs(Role::Operator),

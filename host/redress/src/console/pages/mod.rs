@@ -11,7 +11,9 @@ mod fields;
 mod home;
 mod intake;
 mod labels;
+mod plugin_keys;
 mod queue;
+mod routing;
 mod rulesets;
 mod sign_in;
 mod track;
@@ -41,6 +43,8 @@ pub fn routes() -> Router<AppState> {
         .merge(rulesets::routes())
         .merge(explain::routes())
         .merge(deploy::routes())
+        .merge(routing::routes())
+        .merge(plugin_keys::routes())
         .merge(audit::routes())
         .merge(track::routes())
 }
