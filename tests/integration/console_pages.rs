@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::support::{Server, complaint};
 
+mod admin;
 mod audit;
 mod board;
 mod rulesets;

@@ -132,6 +132,23 @@ fn redact(text: &str, identities: &[String]) -> String {
         })
 }
 
+/// The case page's summary of an action, with what a version may change that the summary
+/// leaves out (a classification's severity).
+fn describe_action(t: Texts, action: &redress_domain::contract::Action) -> String {
+    let summary = action_summary(t, action);
+    match action {
+        redress_domain::contract::Action::Classify {
+            severity: Some(severity),
+            ..
+        } => {
+            let name = crate::rules::view::enum_name(severity).unwrap_or_default();
+            let label = t.fill("explain.severity", &[("severity", &name)]);
+            format!("{summary} · {label}")
+        }
+        _ => summary,
+    }
+}
+
 fn side(t: Texts, outcome: &Outcome, identities: &[String]) -> Side {
     let by = match (&outcome.ruleset, outcome.decided) {
         (Some(r), _) => format!("{}@{}", r.id, r.version),
@@ -141,7 +158,7 @@ fn side(t: Texts, outcome: &Outcome, identities: &[String]) -> Side {
     let mut actions: Vec<String> = outcome
         .actions
         .iter()
-        .map(|a| redact(&action_summary(t, a), identities))
+        .map(|a| redact(&describe_action(t, a), identities))
         .collect();
     if let Some(failure) = &outcome.failure {
         actions.push(t.fill(
