@@ -48,8 +48,10 @@ async fn upload(browser: &mut Browser, csrf: Option<&str>, file: &[u8]) -> Page 
     let mut body = Vec::new();
     if let Some(csrf) = csrf {
         body.extend(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n")
-                .as_bytes(),
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+            )
+            .as_bytes(),
         );
     }
     body.extend(
@@ -100,10 +102,12 @@ async fn a_package_is_deployed_from_the_page_and_a_case_explained_under_it() {
     let (status, deployed) = server.post("/v1/rulesets", &v1).await;
     assert_eq!(status, 201, "{deployed}");
     let case = server
-        .create(&json!({"sector": "government_hotline", "channel": "hotline",
+        .create(
+            &json!({"sector": "government_hotline", "channel": "hotline",
             "received_at": "2026-02-13T10:00:00+08:00",
             "complainant": {"name": "王五", "phone": "13900139000"},
-            "respondent": {"name": "某街道办"}, "claim": "路灯不亮"}))
+            "respondent": {"name": "某街道办"}, "claim": "路灯不亮"}),
+        )
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
     assert_eq!(case["ruleset"]["version"], "1.0.0");
@@ -206,7 +210,10 @@ async fn a_package_is_deployed_from_the_page_and_a_case_explained_under_it() {
     );
     assert!(page.body.contains("≠"), "{}", page.body);
     let after = server.get(&format!("/v1/cases/{id}")).await.1;
-    assert_eq!(after["version"], before["version"], "the dry run wrote nothing");
+    assert_eq!(
+        after["version"], before["version"],
+        "the dry run wrote nothing"
+    );
     assert_eq!(after["ruleset"]["version"], "1.0.0");
 
     // Under its own version: nothing differs.
@@ -260,19 +267,29 @@ async fn the_routing_table_is_edited_with_its_faults_named_and_a_case_tested() {
     page.assert_secured();
     assert_no_inline(&page);
     assert!(page.body.contains("还没有分办规则表"), "{}", page.body);
-    assert!(page.body.contains("href=\"/console/routing\""), "in the navigation");
+    assert!(
+        page.body.contains("href=\"/console/routing\""),
+        "in the navigation"
+    );
     let csrf = page.field("csrf");
     let base = page.field("base");
 
     let no_token = admin
-        .post("/console/routing", &[("toml", TABLE), ("base", base.as_str())])
+        .post(
+            "/console/routing",
+            &[("toml", TABLE), ("base", base.as_str())],
+        )
         .await;
     assert_eq!(no_token.status, 403, "{}", no_token.body);
     let wrong = TABLE.replace("office = \"3301-food\"", "office = \"3301-fod\"");
     let refused = admin
         .post(
             "/console/routing",
-            &[("csrf", csrf.as_str()), ("toml", wrong.as_str()), ("base", base.as_str())],
+            &[
+                ("csrf", csrf.as_str()),
+                ("toml", wrong.as_str()),
+                ("base", base.as_str()),
+            ],
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
@@ -295,7 +312,11 @@ async fn the_routing_table_is_edited_with_its_faults_named_and_a_case_tested() {
     let saved = admin
         .post(
             "/console/routing",
-            &[("csrf", csrf.as_str()), ("toml", TABLE), ("base", base.as_str())],
+            &[
+                ("csrf", csrf.as_str()),
+                ("toml", TABLE),
+                ("base", base.as_str()),
+            ],
         )
         .await;
     assert_eq!(saved.status, 303, "{}", saved.body);
@@ -317,7 +338,11 @@ async fn the_routing_table_is_edited_with_its_faults_named_and_a_case_tested() {
     let stale = admin
         .post(
             "/console/routing",
-            &[("csrf", csrf.as_str()), ("toml", "# empty\n"), ("base", base.as_str())],
+            &[
+                ("csrf", csrf.as_str()),
+                ("toml", "# empty\n"),
+                ("base", base.as_str()),
+            ],
         )
         .await;
     assert_eq!(stale.status, 409, "{}", stale.body);
@@ -338,7 +363,9 @@ async fn the_routing_table_is_edited_with_its_faults_named_and_a_case_tested() {
         .await;
     assert_eq!(tested.status, 200, "{}", tested.body);
     assert!(
-        tested.body.contains("分给：杭州市西湖区市场监督管理局（330106-msa")
+        tested
+            .body
+            .contains("分给：杭州市西湖区市场监督管理局（330106-msa")
             && tested.body.contains("生效的是规则 #4"),
         "{}",
         tested.body
@@ -347,7 +374,10 @@ async fn the_routing_table_is_edited_with_its_faults_named_and_a_case_tested() {
     let mut sup = signed_in(&server, "sup").await;
     let read = sup.get("/console/routing").await;
     assert_eq!(read.status, 200);
-    assert!(!read.body.contains("routing-toml"), "no edit form for a reader");
+    assert!(
+        !read.body.contains("routing-toml"),
+        "no edit form for a reader"
+    );
     let csrf = read.field("csrf");
     let forbidden = sup
         .post(
@@ -383,7 +413,10 @@ async fn plugin_keys_are_listed_added_and_removed() {
     let base = page.field("base");
 
     let no_token = admin
-        .post("/console/plugin-keys/add", &[("entry", entry.as_str()), ("base", base.as_str())])
+        .post(
+            "/console/plugin-keys/add",
+            &[("entry", entry.as_str()), ("base", base.as_str())],
+        )
         .await;
     assert_eq!(no_token.status, 403);
     // A public key that is not the one its id names.
@@ -396,13 +429,23 @@ async fn plugin_keys_are_listed_added_and_removed() {
         .to_owned();
     let bad = entry
         .lines()
-        .map(|l| if l.starts_with("public_key") { other_hex.as_str() } else { l })
+        .map(|l| {
+            if l.starts_with("public_key") {
+                other_hex.as_str()
+            } else {
+                l
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let refused = admin
         .post(
             "/console/plugin-keys/add",
-            &[("csrf", csrf.as_str()), ("entry", bad.as_str()), ("base", base.as_str())],
+            &[
+                ("csrf", csrf.as_str()),
+                ("entry", bad.as_str()),
+                ("base", base.as_str()),
+            ],
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
@@ -411,18 +454,28 @@ async fn plugin_keys_are_listed_added_and_removed() {
         "{}",
         refused.body
     );
-    assert_eq!(server.get("/v1/plugin-keys").await.0, 404, "nothing changed");
+    assert_eq!(
+        server.get("/v1/plugin-keys").await.0,
+        404,
+        "nothing changed"
+    );
 
     let added = admin
         .post(
             "/console/plugin-keys/add",
-            &[("csrf", csrf.as_str()), ("entry", entry.as_str()), ("base", base.as_str())],
+            &[
+                ("csrf", csrf.as_str()),
+                ("entry", entry.as_str()),
+                ("base", base.as_str()),
+            ],
         )
         .await;
     assert_eq!(added.status, 303, "{}", added.body);
     let listed = admin.get(added.location()).await;
     assert!(
-        listed.body.contains(&id) && listed.body.contains("某插件厂商") && listed.body.contains("已添加"),
+        listed.body.contains(&id)
+            && listed.body.contains("某插件厂商")
+            && listed.body.contains("已添加"),
         "{}",
         listed.body
     );
@@ -441,11 +494,21 @@ async fn plugin_keys_are_listed_added_and_removed() {
     let removed = admin
         .post(
             "/console/plugin-keys/remove",
-            &[("csrf", csrf.as_str()), ("key_id", id.as_str()), ("base", base.as_str())],
+            &[
+                ("csrf", csrf.as_str()),
+                ("key_id", id.as_str()),
+                ("base", base.as_str()),
+            ],
         )
         .await;
     assert_eq!(removed.status, 303, "{}", removed.body);
     let (_, doc) = server.get("/v1/plugin-keys").await;
     assert!(!doc["toml"].as_str().unwrap_or("").contains(&id), "{doc}");
-    assert!(admin.get("/console/plugin-keys").await.body.contains("尚未添加"));
+    assert!(
+        admin
+            .get("/console/plugin-keys")
+            .await
+            .body
+            .contains("尚未添加")
+    );
 }

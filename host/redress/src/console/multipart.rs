@@ -66,7 +66,9 @@ pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<Part>, MultipartError> {
         if rest.starts_with(b"--") {
             return Ok(parts);
         }
-        rest = rest.strip_prefix(b"\r\n").ok_or(MultipartError::Malformed)?;
+        rest = rest
+            .strip_prefix(b"\r\n")
+            .ok_or(MultipartError::Malformed)?;
         let head_end = find(rest, b"\r\n\r\n").ok_or(MultipartError::Malformed)?;
         let head = std::str::from_utf8(&rest[..head_end]).map_err(|_| MultipartError::Malformed)?;
         let content = &rest[head_end + 4..];
@@ -135,7 +137,9 @@ impl<S: Send + Sync> FromRequest<S> for PageMultipart {
             .await
             .map_err(|_| refused())?
             .map_err(|_| too_large())?;
-        parse(&body, &boundary).map(PageMultipart).map_err(|_| refused())
+        parse(&body, &boundary)
+            .map(PageMultipart)
+            .map_err(|_| refused())
     }
 }
 

@@ -195,10 +195,7 @@ fn propose(
     case: &Case,
     at: Timestamp,
 ) -> Outcome {
-    let ctx = RuleContext {
-        now: at,
-        calendars,
-    };
+    let ctx = RuleContext { now: at, calendars };
     let mut events = decision_events(ruleset, trigger, case, &ctx);
     if let Some(table) = routing {
         resolve_route_actions(table, case, &mut events);
@@ -237,7 +234,8 @@ pub fn dry_run(
     let mut case = Case::replay(std::slice::from_ref(first))?;
     let mut steps = Vec::new();
     // A trigger seen whose decision has not come yet: (trigger, when).
-    let mut pending: Option<(Trigger, Timestamp)> = Some((Trigger::CaseReceived, first.recorded_at));
+    let mut pending: Option<(Trigger, Timestamp)> =
+        Some((Trigger::CaseReceived, first.recorded_at));
     // Where nothing was recorded, a step is shown only if this version would say something.
     let undecided = |case: &Case, trigger: Trigger, at: Timestamp| {
         let recorded = outcome_of(&[], case);

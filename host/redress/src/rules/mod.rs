@@ -9,8 +9,8 @@
 //! cases before it may become active (`fixtures`).
 
 pub mod apply;
-pub mod dry_run;
 pub mod artifact_cache;
+pub mod dry_run;
 pub mod engine;
 pub mod extension;
 pub mod fixtures;

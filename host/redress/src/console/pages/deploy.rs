@@ -11,13 +11,7 @@
 //! before anything in the package is looked at (`console::multipart`).
 
 use askama::Template;
-use axum::{
-    Router,
-    extract::State,
-    http::StatusCode,
-    response::Response,
-    routing::get,
-};
+use axum::{Router, extract::State, http::StatusCode, response::Response, routing::get};
 
 use super::labels::{forbidden, may, server_error};
 use crate::{

@@ -125,11 +125,9 @@ fn collect_changed(given: &serde_json::Value, masked: &serde_json::Value, out: &
 }
 
 fn redact(text: &str, identities: &[String]) -> String {
-    identities
-        .iter()
-        .fold(text.to_owned(), |text, value| {
-            text.replace(value.as_str(), redress_domain::case::MASK)
-        })
+    identities.iter().fold(text.to_owned(), |text, value| {
+        text.replace(value.as_str(), redress_domain::case::MASK)
+    })
 }
 
 /// The case page's summary of an action, with what a version may change that the summary
@@ -274,13 +272,15 @@ fn view(t: Texts, run: &DryRun, identities: &[String], case_href: Option<String>
                 t.t("explain.sector").to_owned(),
                 sector_label(t, case.sector),
             ),
-            (t.t("explain.status").to_owned(), status_label(t, case.status)),
+            (
+                t.t("explain.status").to_owned(),
+                status_label(t, case.status),
+            ),
             (
                 t.t("explain.pinned").to_owned(),
-                case.ruleset.as_ref().map_or_else(
-                    || "—".to_owned(),
-                    |r| format!("{}@{}", r.id, r.version),
-                ),
+                case.ruleset
+                    .as_ref()
+                    .map_or_else(|| "—".to_owned(), |r| format!("{}@{}", r.id, r.version)),
             ),
             (
                 t.t("explain.version").to_owned(),
@@ -303,7 +303,9 @@ fn options(
     let t = viewer.texts;
     let mut summaries = state.app.rules().summaries(Some(&viewer.principal.tenant));
     summaries.retain(|s| sector.is_none_or(|sector| s.sector == sector));
-    summaries.sort_by(|a, b| (&a.id, &a.effective_from, &a.version).cmp(&(&b.id, &b.effective_from, &b.version)));
+    summaries.sort_by(|a, b| {
+        (&a.id, &a.effective_from, &a.version).cmp(&(&b.id, &b.effective_from, &b.version))
+    });
     summaries
         .into_iter()
         .map(|s| {

@@ -146,12 +146,8 @@ fn entries(text: Option<&str>) -> Result<Vec<toml::Value>, String> {
 
 /// One pasted entry: a `[[key]]` block, or its fields alone.
 fn pasted_entry(t: Texts, text: &str) -> Result<toml::Value, String> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| {
-        t.fill(
-            "plugin_keys.not_toml",
-            &[("error", e.message())],
-        )
-    })?;
+    let table: toml::Table = toml::from_str(text)
+        .map_err(|e| t.fill("plugin_keys.not_toml", &[("error", e.message())]))?;
     let entry = match table.get("key").and_then(toml::Value::as_array) {
         Some(keys) if keys.len() == 1 => keys[0].clone(),
         Some(_) => return Err(t.t("plugin_keys.one_key").to_owned()),
@@ -159,9 +155,8 @@ fn pasted_entry(t: Texts, text: &str) -> Result<toml::Value, String> {
     };
     // Checked alone, so that the error names this entry's fields, not a place in the list.
     let alone = render_keys(std::slice::from_ref(&entry))?;
-    TrustStore::parse(&alone, "entry").map_err(|e| {
-        t.fill("plugin_keys.invalid", &[("error", &e.to_string())])
-    })?;
+    TrustStore::parse(&alone, "entry")
+        .map_err(|e| t.fill("plugin_keys.invalid", &[("error", &e.to_string())]))?;
     Ok(entry)
 }
 
@@ -184,7 +179,10 @@ async fn store(
 ) -> Result<Result<(), (StatusCode, String)>, PageError> {
     let t = viewer.texts;
     if digest(state.app.plugin_keys(&viewer.principal.tenant).as_deref()) != base {
-        return Ok(Err((StatusCode::CONFLICT, t.t("plugin_keys.stale").to_owned())));
+        return Ok(Err((
+            StatusCode::CONFLICT,
+            t.t("plugin_keys.stale").to_owned(),
+        )));
     }
     let text = render_keys(keys).map_err(|e| server_error(viewer, e))?;
     match state
@@ -234,7 +232,9 @@ async fn add(
         Ok(()) => {
             tracing::info!(username = %viewer.account.username, key_id = %id, "trusted plugin key added from the console");
             let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-            Ok(see_other(&format!("/console/plugin-keys?done=added&k={id}")))
+            Ok(see_other(&format!(
+                "/console/plugin-keys?done=added&k={id}"
+            )))
         }
         Err((status, error)) => refused(shown, status, error),
     }
@@ -263,7 +263,9 @@ async fn remove(
         Ok(()) => {
             tracing::info!(username = %viewer.account.username, key_id = %form.key_id, "trusted plugin key removed from the console");
             let id: String = form_urlencoded::byte_serialize(form.key_id.as_bytes()).collect();
-            Ok(see_other(&format!("/console/plugin-keys?done=removed&k={id}")))
+            Ok(see_other(&format!(
+                "/console/plugin-keys?done=removed&k={id}"
+            )))
         }
         Err((status, error)) => refused(shown, status, error),
     }

@@ -162,7 +162,8 @@ fn tree(t: Texts, table: &RoutingTable) -> Vec<OfficeNode> {
         nodes: &mut Vec<OfficeNode>,
     ) {
         for office in offices.iter().filter(|o| o.parent.as_deref() == parent) {
-            let mut scope: Vec<String> = office.sectors.iter().map(|s| sector_label(t, *s)).collect();
+            let mut scope: Vec<String> =
+                office.sectors.iter().map(|s| sector_label(t, *s)).collect();
             scope.extend(office.categories.iter().cloned());
             nodes.push(OfficeNode {
                 depth,
@@ -218,7 +219,10 @@ fn page(state: &AppState, viewer: &Viewer) -> RoutingPage {
     RoutingPage {
         layout: viewer.layout("routing_page.title"),
         csrf: viewer.csrf().to_owned(),
-        offices: table.as_deref().map(|table| tree(t, table)).unwrap_or_default(),
+        offices: table
+            .as_deref()
+            .map(|table| tree(t, table))
+            .unwrap_or_default(),
         has_table: table.is_some(),
         editor: may(viewer, allowed::ManageRouting::ROLES),
         base: digest(text.as_deref()),
@@ -316,9 +320,8 @@ fn fault_line(text: &str, origin: &str) -> Option<usize> {
         return text
             .lines()
             .position(|l| {
-                l.split_once('=').is_some_and(|(k, v)| {
-                    k.trim() == "id" && v.trim().trim_matches('"') == id
-                })
+                l.split_once('=')
+                    .is_some_and(|(k, v)| k.trim() == "id" && v.trim().trim_matches('"') == id)
             })
             .map(|i| i + 1);
     }
