@@ -10,7 +10,9 @@
 //! Each step is judged on the case *as it was recorded* at that point, not on the case the
 //! other version's earlier decisions would have made: the question is "at this moment, with
 //! these facts, what would that version have said", so one early difference does not hide
-//! every later one.
+//! every later one. The tenant's routing table resolves a proposed route only where the
+//! recorded decision's route was resolved through one (its reasoning says so): routing is the
+//! tenant's, not the version's.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +27,9 @@ use redress_domain::{
 
 use super::{LoadedRuleset, RuleContext, apply::decision_events};
 use crate::routing::{RoutingTable, resolve_route_actions};
+
+/// How `routing::resolve_route_actions` begins the line it adds to a decision's reasoning.
+const ROUTING_TABLE_LINE: &str = "routing table:";
 
 /// Why a dry run could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -239,7 +244,8 @@ pub fn dry_run(
     // Where nothing was recorded, a step is shown only if this version would say something.
     let undecided = |case: &Case, trigger: Trigger, at: Timestamp| {
         let recorded = outcome_of(&[], case);
-        let proposed = propose(ruleset, calendars, routing, trigger.clone(), case, at);
+        // Nothing recorded says whether a table was asked: the version's own decision.
+        let proposed = propose(ruleset, calendars, None, trigger.clone(), case, at);
         if !proposed.decided {
             return None;
         }
@@ -272,10 +278,18 @@ pub fn dry_run(
             }
             let kinds: Vec<EventKind> = group.iter().map(|r| r.event.clone()).collect();
             let recorded = outcome_of(&kinds, &case);
+            // The routing table is the tenant's, not the version's: a route the recorded
+            // decision resolved through a table is resolved through the table in force; one
+            // decided before the tenant had a table is left unresolved, as it was, so that
+            // a table added since does not read as a difference between versions.
+            let routed = recorded
+                .explanation
+                .iter()
+                .any(|line| line.starts_with(ROUTING_TABLE_LINE));
             let proposed = propose(
                 ruleset,
                 calendars,
-                routing,
+                routing.filter(|_| routed),
                 trigger.clone(),
                 &before,
                 record.recorded_at,
