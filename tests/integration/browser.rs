@@ -5,6 +5,7 @@
 //!
 //! Without a chromedriver they skip with a note, except in CI, where they fail.
 
+mod admin;
 pub mod harness;
 
 mod accounts;

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::support::{Server, complaint};
 
 mod accounts;
+mod admin;
 mod audit;
 mod board;
 mod rulesets;

@@ -20,6 +20,7 @@
 
 pub mod accounts;
 pub mod i18n;
+pub mod multipart;
 pub mod pages;
 pub mod security;
 pub mod sessions;
@@ -111,6 +112,12 @@ pub const PAGES: &[(&str, &str, &[Role])] = {
             allowed::ReadRulesets::ROLES,
         ),
         ("/console/audit", "audit", allowed::Audit::ROLES),
+        ("/console/routing", "routing", allowed::ReadRouting::ROLES),
+        (
+            "/console/plugin-keys",
+            "plugin_keys",
+            allowed::ReadPluginKeys::ROLES,
+        ),
         (
             "/console/accounts",
             "accounts",
@@ -157,6 +164,10 @@ fn nav_key(key: &str, description: bool) -> &'static str {
         ("audit", true) => "nav.audit_desc",
         ("accounts", false) => "nav.accounts",
         ("accounts", true) => "nav.accounts_desc",
+        ("routing", false) => "routing_page.nav",
+        ("routing", true) => "routing_page.nav_desc",
+        ("plugin_keys", false) => "plugin_keys.nav",
+        ("plugin_keys", true) => "plugin_keys.nav_desc",
         _ => "nav.home",
     }
 }
@@ -551,16 +562,27 @@ mod tests {
                 "/console/queue",
                 "/console/intake",
                 "/console/board",
-                "/console/rulesets"
+                "/console/rulesets",
+                "/console/routing"
             ]
         );
         assert_eq!(
             hrefs(Role::ComplianceAdmin),
-            ["/console/rulesets", "/console/accounts"]
+            [
+                "/console/rulesets",
+                "/console/routing",
+                "/console/plugin-keys",
+                "/console/accounts"
+            ]
         );
         assert_eq!(
             hrefs(Role::Auditor),
-            ["/console/rulesets", "/console/audit"]
+            [
+                "/console/rulesets",
+                "/console/audit",
+                "/console/routing",
+                "/console/plugin-keys"
+            ]
         );
         assert_eq!(
             hrefs(Role::Operator),

@@ -312,6 +312,21 @@ impl RoutingTable {
         self.offices.get(id)
     }
 
+    /// Every office, by id (the console draws the tree from their `parent`).
+    pub fn offices(&self) -> impl Iterator<Item = &Office> {
+        self.offices.values()
+    }
+
+    /// The rules, in the file's order (rule #n is `rules()[n - 1]`).
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The office a case goes to when no rule matches.
+    pub fn default_office(&self) -> Option<&str> {
+        self.default.as_ref().map(|d| d.office.as_str())
+    }
+
     /// The office above `id`, for upward referral and escalation.
     pub fn parent_of(&self, id: &str) -> Option<&Office> {
         self.offices

@@ -14,6 +14,10 @@ use super::{RoutingError, RoutingTable};
 pub struct RoutingTables {
     dir: Option<PathBuf>,
     tables: RwLock<BTreeMap<String, (Arc<RoutingTable>, String)>>,
+    /// Held by each replacement from its check to its insertion, so that a checked edit
+    /// (`put_if_unchanged`) and any other replacement do not interleave; readers (every
+    /// routed decision) never wait for a replacement's durable write.
+    writer: std::sync::Mutex<()>,
 }
 
 impl RoutingTables {
@@ -36,6 +40,7 @@ impl RoutingTables {
         Ok(RoutingTables {
             dir: Some(dir.to_owned()),
             tables: RwLock::new(tables),
+            writer: std::sync::Mutex::default(),
         })
     }
 
@@ -73,10 +78,44 @@ impl RoutingTables {
             .map(|(_, text)| text.clone())
     }
 
+    /// [`RoutingTables::put`], only if the text in force (`None`: there is none) is still the
+    /// one the edit started from (`unchanged` says): an edit of a table someone else has
+    /// replaced since is refused (`Ok(Err(current))`, with the text now in force), and
+    /// changes nothing. Checked and replaced under the writers' lock, so two edits of the
+    /// same table cannot both pass the check.
+    pub fn put_if_unchanged(
+        &self,
+        tenant: &str,
+        unchanged: impl Fn(Option<&str>) -> bool,
+        text: &str,
+    ) -> Result<Result<Arc<RoutingTable>, Option<String>>, RoutingError> {
+        let table = Arc::new(RoutingTable::parse(text, "table")?);
+        let _writing = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.text(tenant);
+        if !unchanged(current.as_deref()) {
+            return Ok(Err(current));
+        }
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{tenant}.toml"));
+            crate::durable::write_file(&path, text.as_bytes(), false).map_err(|e| {
+                RoutingError {
+                    origin: path.display().to_string(),
+                    message: format!("the table could not be stored: {e}"),
+                }
+            })?;
+        }
+        self.tables
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant.to_owned(), (Arc::clone(&table), text.to_owned()));
+        Ok(Ok(table))
+    }
+
     /// Checks `text`, stores it durably, then puts it in force for `tenant`. A table that does
     /// not load changes nothing.
     pub fn put(&self, tenant: &str, text: &str) -> Result<Arc<RoutingTable>, RoutingError> {
         let table = Arc::new(RoutingTable::parse(text, "table")?);
+        let _writing = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(dir) = &self.dir {
             let path = dir.join(format!("{tenant}.toml"));
             crate::durable::write_file(&path, text.as_bytes(), false).map_err(|e| {

@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod artifact_cache;
+pub mod dry_run;
 pub mod engine;
 pub mod extension;
 pub mod fixtures;

@@ -5,6 +5,7 @@
 mod cases;
 mod decide;
 mod deploy;
+mod explain;
 mod firing;
 mod repeats;
 

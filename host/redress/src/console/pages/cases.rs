@@ -100,6 +100,8 @@ struct CasePage {
     notice: Option<String>,
     errors: Vec<String>,
     read_only: bool,
+    /// "Explain this case under another version" (`explain.rs`), for the roles that may.
+    explain_href: Option<String>,
 }
 
 pub(super) fn parse_id(viewer: &Viewer, id: &str) -> Result<CaseId, PageError> {
@@ -161,7 +163,7 @@ fn describe_event(t: Texts, event: &EventKind) -> String {
     }
 }
 
-fn trigger_label(t: Texts, trigger: &redress_domain::contract::Trigger) -> String {
+pub(super) fn trigger_label(t: Texts, trigger: &redress_domain::contract::Trigger) -> String {
     use redress_domain::contract::Trigger;
     match trigger {
         Trigger::CaseReceived => t.t("trigger.received").to_owned(),
@@ -178,7 +180,7 @@ fn trigger_label(t: Texts, trigger: &redress_domain::contract::Trigger) -> Strin
     }
 }
 
-fn action_summary(t: Texts, action: &redress_domain::contract::Action) -> String {
+pub(super) fn action_summary(t: Texts, action: &redress_domain::contract::Action) -> String {
     use redress_domain::contract::Action;
     let kind = t
         .lookup(&format!("decision.{}", action.kind()))
@@ -459,6 +461,8 @@ async fn build_case_page(
         decisions,
         events: rows,
         read_only: actions.is_empty(),
+        explain_href: may(viewer, crate::server::routes::allowed::ExplainCases::ROLES)
+            .then(|| format!("/console/rulesets/explain?case={}", case.id)),
         actions,
         act_href: format!("/console/cases/{}/act", case.id),
         version: case.version,

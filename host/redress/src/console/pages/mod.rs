@@ -6,11 +6,15 @@ mod audit;
 mod backlog;
 mod board;
 mod cases;
+mod deploy;
+mod explain;
 mod fields;
 mod home;
 mod intake;
 mod labels;
+mod plugin_keys;
 mod queue;
+mod routing;
 mod rulesets;
 mod sign_in;
 mod track;
@@ -38,6 +42,10 @@ pub fn routes() -> Router<AppState> {
         .merge(intake::routes())
         .merge(board::routes())
         .merge(rulesets::routes())
+        .merge(explain::routes())
+        .merge(deploy::routes())
+        .merge(routing::routes())
+        .merge(plugin_keys::routes())
         .merge(audit::routes())
         .merge(track::routes())
         .merge(accounts::routes())

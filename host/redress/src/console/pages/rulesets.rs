@@ -77,6 +77,9 @@ struct RulesetsPage {
     notice: Option<String>,
     error: Option<String>,
     csrf: String,
+    /// Links to "explain a case under another version" and to the deploy form.
+    explain: bool,
+    deploy: bool,
 }
 
 fn state_words(t: Texts, summary: &RulesetSummary) -> (String, &'static str, Option<String>) {
@@ -204,6 +207,8 @@ fn build(
         notice,
         error: refused.map(|r| format!("{} {}: {}", r.id, r.version, r.fault)),
         csrf: viewer.csrf().to_owned(),
+        explain: may(viewer, allowed::ExplainCases::ROLES),
+        deploy: may(viewer, allowed::ManageRulesets::ROLES),
     }
 }
 

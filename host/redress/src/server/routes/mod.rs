@@ -17,7 +17,7 @@ mod tests;
 
 /// Shared with the console's pages, which answer from the same computations.
 pub(crate) use audit::verify as audit_verify;
-pub(crate) use rulesets::suspend_reason;
+pub(crate) use rulesets::{package_from_request, suspend_reason};
 pub(crate) use tracking::view as tracking_view;
 
 use aide::{
@@ -123,6 +123,10 @@ pub mod allowed {
         ManageRouting = [ComplianceAdmin];
         ReadPluginKeys = [ComplianceAdmin, Auditor];
         ManagePluginKeys = [ComplianceAdmin];
+        /// What another ruleset version would have decided about a recorded case (a dry run,
+        /// the console's "explain this case under that version"): those who look after the
+        /// rules and those who check the decisions.
+        ExplainCases = [Supervisor, ComplianceAdmin, Auditor];
         /// Verifying the histories and taking signed checkpoints: an auditor for the tenant's
         /// cases, the operator for every tenant's.
         Audit = [Auditor, Operator];

@@ -38,6 +38,22 @@ async fn deploy_ruleset(
     Authorized(ctx, _): Authorized<allowed::ManageRulesets>,
     ApiJson(request): ApiJson<DeployRequest>,
 ) -> Result<Response, ApiError> {
+    let package = package_from_request(request, "upload")?;
+    let operator = ctx.principal.is_operator();
+    let (summary, created) = state.app.deploy(ctx.tenant, operator, package).await?;
+    Ok(if created {
+        Reply::<_, 201>::new(summary).into_response()
+    } else {
+        Reply::<_, 200>::new(summary).into_response()
+    })
+}
+
+/// A package from a deploy request's files, each path checked and the binaries decoded; the
+/// console's upload form reads the same document and goes through here too.
+pub(crate) fn package_from_request(
+    request: DeployRequest,
+    origin: &str,
+) -> Result<Package, ApiError> {
     use base64::Engine as _;
     let invalid = |pointer: String, message: String| {
         ApiError::field(
@@ -88,17 +104,10 @@ async fn deploy_ruleset(
             })?;
         binaries.insert(path, bytes);
     }
-    let package = Package {
-        origin: "upload".into(),
+    Ok(Package {
+        origin: origin.to_owned(),
         files: request.files,
         binaries,
-    };
-    let operator = ctx.principal.is_operator();
-    let (summary, created) = state.app.deploy(ctx.tenant, operator, package).await?;
-    Ok(if created {
-        Reply::<_, 201>::new(summary).into_response()
-    } else {
-        Reply::<_, 200>::new(summary).into_response()
     })
 }
 
