@@ -10,6 +10,7 @@ use crate::support::{Server, complaint};
 
 mod audit;
 mod board;
+mod public_form;
 mod rulesets;
 mod track;
 

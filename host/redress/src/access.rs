@@ -13,6 +13,9 @@
 //! tenant in `X-Redress-Tenant` with every role; the server refuses to start without keys
 //! otherwise, so that no deployment is open by accident.
 
+mod public_forms;
+pub use public_forms::PublicForm;
+
 use redress_domain::TenantId;
 use std::{
     path::{Path, PathBuf},
@@ -121,6 +124,10 @@ pub struct AccessFile {
     pub tenants: Vec<TenantRecord>,
     #[serde(default)]
     pub keys: Vec<KeyRecord>,
+    /// The tenants whose public complaint form (`/complain`) is open, and its sectors
+    /// (`public_forms.rs`). Left out of the file when empty, so files stay as they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_forms: Vec<public_forms::PublicForm>,
 }
 
 impl Default for AccessFile {
@@ -129,6 +136,7 @@ impl Default for AccessFile {
             format: FORMAT.into(),
             tenants: Vec::new(),
             keys: Vec::new(),
+            public_forms: Vec::new(),
         }
     }
 }
@@ -364,6 +372,8 @@ impl AccessFile {
 #[derive(Debug)]
 pub struct AccessControl {
     path: Option<PathBuf>,
+    /// No keys checked (`--open-access`); the file, if any, is read for its settings only.
+    open: bool,
     current: RwLock<(AccessFile, Option<SystemTime>)>,
 }
 
@@ -376,6 +386,7 @@ impl AccessControl {
     pub fn open_access() -> AccessControl {
         AccessControl {
             path: None,
+            open: true,
             current: RwLock::new((AccessFile::default(), None)),
         }
     }
@@ -410,12 +421,13 @@ impl AccessControl {
         let file = AccessFile::load(path)?;
         Ok(AccessControl {
             path: Some(path.to_owned()),
+            open: false,
             current: RwLock::new((file, modified(path))),
         })
     }
 
     pub fn is_open(&self) -> bool {
-        self.path.is_none()
+        self.open
     }
 
     /// Re-reads the file if it changed. A file that does not parse is refused and the keys in

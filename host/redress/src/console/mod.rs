@@ -5,7 +5,8 @@
 //! - `accounts.rs`: people's accounts (`<data>/accounts.json`), argon2id, lock-out, TOTP.
 //! - `sessions.rs`: server-side sessions, their cookie, CSRF tokens.
 //! - `viewer.rs`: the signed-in person of a request ([`Viewer`]).
-//! - `throttle.rs`: failed sign-ins counted per client (20 in 10 minutes block it).
+//! - `throttle.rs`: events counted per client: failed sign-ins (20 in 10 minutes block it),
+//!   public complaints (5 an hour).
 //! - `security.rs`: the headers on every console response (strict CSP).
 //! - `i18n.rs`: the message catalogues (zh-CN first, English beside).
 //! - `pages/`: one file per page group.
@@ -59,6 +60,8 @@ pub struct Console {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Failed sign-ins per client (`throttle.rs`).
     pub throttle: Arc<throttle::SignInThrottle>,
+    /// Complaints filed through the public form per client (`pages/public_form.rs`).
+    pub public_forms: Arc<throttle::Throttle>,
 }
 
 /// How many password checks run at once.
@@ -72,6 +75,10 @@ impl Console {
             secure_cookies,
             password_checks: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS)),
             throttle: Arc::new(throttle::SignInThrottle::new()),
+            public_forms: Arc::new(throttle::Throttle::with_limit(
+                throttle::PUBLIC_FORM_MAX,
+                throttle::PUBLIC_FORM_WINDOW,
+            )),
         }
     }
 
@@ -221,6 +228,8 @@ pub fn safe_next(next: Option<&str>) -> &str {
         Some(path)
             if (path == "/console"
                 || path == "/track"
+                || path == "/complain"
+                || path.starts_with("/complain/")
                 || path.starts_with("/console/")
                 || path.starts_with("/console?"))
                 && !path.contains("//")
@@ -381,6 +390,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PageForm<T> {
     type Rejection = PageError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read_form(request, FORM_LIMIT).await.map(PageForm)
+    }
+}
+
+/// Reads a form body of at most `limit` bytes as `T` (see [`PageForm`]); a page with a
+/// smaller cap (the public form) calls it with its own.
+pub async fn read_form<T: DeserializeOwned>(
+    request: Request,
+    limit: usize,
+) -> Result<T, PageError> {
+    {
         let texts = Texts::new(Lang::from_headers(request.headers()));
         let path = request.uri().path().to_owned();
         let refused = || PageError::bad_form(texts, &path);
@@ -400,16 +420,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PageForm<T> {
             .extensions()
             .get::<crate::server::extract::BodyReadTimeout>()
             .map_or(crate::server::connections::DEFAULT_READ_TIMEOUT, |t| t.0);
-        let body = tokio::time::timeout(
-            timeout,
-            axum::body::to_bytes(request.into_body(), FORM_LIMIT),
-        )
-        .await
-        .map_err(|_| refused())?
-        .map_err(|_| refused())?;
-        serde_urlencoded::from_bytes(&body)
-            .map(PageForm)
-            .map_err(|_| refused())
+        let body = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), limit))
+            .await
+            .map_err(|_| refused())?
+            .map_err(|_| refused())?;
+        serde_urlencoded::from_bytes(&body).map_err(|_| refused())
     }
 }
 
@@ -501,6 +516,7 @@ mod tests {
         );
         assert_eq!(safe_next(Some("/console")), "/console");
         assert_eq!(safe_next(Some("/track")), "/track");
+        assert_eq!(safe_next(Some("/complain/acme")), "/complain/acme");
         for bad in [
             "//evil.example/console",
             "/console//evil",
@@ -508,6 +524,8 @@ mod tests {
             "https://evil.example/console",
             "/consoleevil",
             "/trackevil",
+            "/complainevil",
+            "/complain//evil",
             "/v1/cases",
             "/console/\nx",
         ] {

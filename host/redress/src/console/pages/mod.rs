@@ -9,6 +9,7 @@ mod fields;
 mod home;
 mod intake;
 mod labels;
+mod public_form;
 mod queue;
 mod rulesets;
 mod sign_in;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .merge(rulesets::routes())
         .merge(audit::routes())
         .merge(track::routes())
+        .merge(public_form::routes())
 }
 
 /// `/`: the console, or its sign-in page for someone not signed in.
