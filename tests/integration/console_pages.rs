@@ -11,6 +11,7 @@ use crate::support::{Server, complaint};
 mod audit;
 mod board;
 mod public_form;
+mod reports;
 mod rulesets;
 mod track;
 

@@ -110,6 +110,7 @@ pub const PAGES: &[(&str, &str, &[Role])] = {
         ("/console/queue", "queue", allowed::WorkCases::ROLES),
         ("/console/intake", "intake", allowed::Register::ROLES),
         ("/console/board", "board", allowed::Supervise::ROLES),
+        ("/console/reports", "reports", allowed::ReadReports::ROLES),
         (
             "/console/rulesets",
             "rulesets",
@@ -155,6 +156,8 @@ fn nav_key(key: &str, description: bool) -> &'static str {
         ("rulesets", true) => "nav.rulesets_desc",
         ("audit", false) => "nav.audit",
         ("audit", true) => "nav.audit_desc",
+        ("reports", false) => "nav.reports",
+        ("reports", true) => "nav.reports_desc",
         _ => "nav.home",
     }
 }
@@ -560,13 +563,14 @@ mod tests {
                 "/console/queue",
                 "/console/intake",
                 "/console/board",
+                "/console/reports",
                 "/console/rulesets"
             ]
         );
         assert_eq!(hrefs(Role::ComplianceAdmin), ["/console/rulesets"]);
         assert_eq!(
             hrefs(Role::Auditor),
-            ["/console/rulesets", "/console/audit"]
+            ["/console/reports", "/console/rulesets", "/console/audit"]
         );
         assert_eq!(
             hrefs(Role::Operator),

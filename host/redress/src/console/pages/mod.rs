@@ -11,6 +11,8 @@ mod intake;
 mod labels;
 mod public_form;
 mod queue;
+mod report_charts;
+mod reports;
 mod rulesets;
 mod sign_in;
 mod track;
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(track::routes())
         .merge(public_form::routes())
+        .merge(reports::routes())
 }
 
 /// `/`: the console, or its sign-in page for someone not signed in.

@@ -126,6 +126,9 @@ pub mod allowed {
         /// Verifying the histories and taking signed checkpoints: an auditor for the tenant's
         /// cases, the operator for every tenant's.
         Audit = [Auditor, Operator];
+        /// Volumes and timeliness over the tenant's cases (the console's reports): counts,
+        /// no case's content.
+        ReadReports = [Supervisor, Auditor];
     }
 }
 
