@@ -271,6 +271,11 @@ fn page(t: Texts, tenant: &TenantId, sectors: &[Sector], filled: Filled<'_>) -> 
                 .filter_map(|(name, required)| {
                     let mut field = all.iter().find(|f| f.name == *name)?.clone();
                     field.required = *required;
+                    // A few lines to tell what happened: shown as a text area, read back as
+                    // the one string the intake takes (`read_intake` goes by its own kinds).
+                    if matches!(*name, "facts" | "claim") {
+                        field.kind = forms::FieldKind::Lines;
+                    }
                     Some(fields::view(
                         t,
                         "complain",
