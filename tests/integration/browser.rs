@@ -314,12 +314,63 @@ async fn sign_in(browser: &harness::Browser, server: &Server, username: &str, na
     browser.wait_for_text(name).await;
 }
 
-/// The newcomer's whole path (issue #16, "done when"): a supervisor registers a bank
-/// complaint at the intake desk and gets the decision, the tracking code and the secret; opens
-/// the case and assigns it to a handler; the handler finds it in the queue, resolves it and
-/// closes it. No curl: every step is a page and a form, each page checked with axe.
+/// The complainant files on the public form, from a phone.
+async fn file_on_the_public_form(server: &Server, phone: harness::Browser) -> (String, String) {
+    phone.goto(&server.url("/complain")).await;
+    phone.wait_for_text("网上提交投诉").await;
+    phone.screenshot("public-form.phone").await;
+    phone.assert_accessible("the public form (phone)").await;
+    // Sent without consent: refused in words, the field named, nothing registered.
+    phone.field("银行保险").await.click().await.unwrap();
+    phone.fill("complain-facts", "未经同意扣收信用卡年费").await;
+    phone.fill("complain-claim", "撤销不当收取的年费").await;
+    phone
+        .fill("complain-respondent-name", "某银行股份有限公司")
+        .await;
+    phone.fill("complain-complainant-name", "赵六").await;
+    phone
+        .fill("complain-complainant-phone", "13900000000")
+        .await;
+    phone
+        .fill("complain-complainant-address", "北京市朝阳区")
+        .await;
+    // The browser's own check stops a form without the required box: remove it, as an
+    // old browser would send it, to see the server's refusal.
+    phone
+        .script(
+            "document.getElementById('complain-consent').removeAttribute('required');",
+            vec![],
+        )
+        .await;
+    phone.submit_form_of("complain-facts").await;
+    phone
+        .wait_for_text("请阅读个人信息处理说明并勾选同意")
+        .await;
+    phone.assert_accessible("the public form, refused").await;
+    phone.field("complain-consent").await.click().await.unwrap();
+    phone.submit_form_of("complain-facts").await;
+    phone.wait_for_text("您的投诉已提交").await;
+    let code = phone.text_of("#tracking-code").await;
+    let secret = phone.text_of("#tracking-secret").await;
+    assert_eq!(phone.text_of("#complain-status").await, "已受理");
+    assert!(
+        phone.text().await.contains("最迟在"),
+        "by when the office must answer"
+    );
+    phone.screenshot("public-form-done.phone").await;
+    phone.assert_accessible("the public form's result").await;
+    phone.close().await;
+    (code, secret)
+}
+
+/// The whole path (issue #16, "done when"): a complainant files a bank complaint on the public
+/// form (no account) and gets the decision, the tracking code and the secret; a supervisor
+/// finds it on the board, opens it and assigns it to a handler; the handler finds it in the
+/// queue, starts mediation, resolves it and closes it; the complainant reads the outcome on
+/// `/track`. The intake desk registers one too. No curl: every step is a page and a form,
+/// each page checked with axe.
 #[tokio::test]
-async fn a_complaint_is_worked_from_intake_to_closing_in_the_console() {
+async fn a_complaint_is_worked_from_the_public_form_to_closing_in_the_console() {
     let server = Server::start_with_rulesets_and_data(|data| {
         let key = std::process::Command::new(BIN)
             .args(["key", "create", "--tenant", "default", "--role", "auditor"])
@@ -328,25 +379,44 @@ async fn a_complaint_is_worked_from_intake_to_closing_in_the_console() {
             .output()
             .unwrap();
         assert!(key.status.success(), "{key:?}");
+        let form = std::process::Command::new(BIN)
+            .args(["tenant", "public-form", "default", "--enable"])
+            .args([
+                "--sector",
+                "banking",
+                "--sector",
+                "market_supervision",
+                "--data",
+            ])
+            .arg(data)
+            .output()
+            .unwrap();
+        assert!(form.status.success(), "{form:?}");
         create_user(data, "supervisor", "wang.wu", "王五", PASSWORD);
         create_user(data, "handler", "li.si", "李四", PASSWORD);
     })
     .0;
+    let phone = browser_or_skip!(Viewport::Phone);
+    let (code, secret) = file_on_the_public_form(&server, phone).await;
     let browser = browser_or_skip!(Viewport::Desktop);
+    browser.goto(&server.url("/complain")).await;
+    browser.wait_for_text("网上提交投诉").await;
+    browser.screenshot("public-form.desktop").await;
+    browser.assert_accessible("the public form (desktop)").await;
     sign_in(&browser, &server, "wang.wu", "王五").await;
 
-    // The intake desk: the sector first, then the form its ruleset needs.
+    // The intake desk still registers complaints that come by phone or letter.
     browser.goto(&server.url("/console/intake")).await;
     browser.click("银行保险").await;
     browser.wait_for_text("投诉事项").await;
     browser.assert_accessible("the intake form").await;
     browser.fill("intake-channel", "web").await;
-    browser.fill("intake-complainant-name", "赵六").await;
+    browser.fill("intake-complainant-name", "孙七").await;
     browser
-        .fill("intake-complainant-phone", "13900000000")
+        .fill("intake-complainant-phone", "13900000001")
         .await;
     browser
-        .fill("intake-complainant-address", "北京市朝阳区")
+        .fill("intake-complainant-address", "北京市海淀区")
         .await;
     browser
         .fill("intake-respondent-name", "某银行股份有限公司")
@@ -356,7 +426,6 @@ async fn a_complaint_is_worked_from_intake_to_closing_in_the_console() {
     browser.screenshot("intake.desktop").await;
     browser.submit_form_of("intake-claim").await;
     browser.wait_for_text("查询密码").await;
-    let code = browser.text_of("#tracking-code").await;
     assert_eq!(browser.text_of("#decision-status").await, "已受理");
     assert!(!browser.text_of("#tracking-secret").await.is_empty());
     assert!(
@@ -366,17 +435,24 @@ async fn a_complaint_is_worked_from_intake_to_closing_in_the_console() {
     browser.screenshot("intake-done.desktop").await;
     browser.assert_accessible("the intake result").await;
 
-    // The case page: its clock, and the supervisor assigns it.
-    browser.click("打开案件").await;
+    // The complaint from the public form, on the board: the supervisor opens and assigns it.
+    browser.goto(&server.url("/console/board")).await;
+    browser.wait_for_text(&code).await;
+    browser.click(&code).await;
     browser.wait_for_text("逐日计算说明").await;
     browser.assert_accessible("the case page").await;
     browser.click("分派").await;
     browser.fill("assign-assignee", "li.si").await;
     browser.submit_form_of("assign-assignee").await;
     browser.wait_for_text("已记录：分派").await;
+    // The reports count it.
+    browser.goto(&server.url("/console/reports")).await;
+    browser.wait_for_text("每周收到的案件").await;
+    browser.screenshot("reports.desktop").await;
+    browser.assert_accessible("the reports").await;
     browser.click("退出登录").await;
 
-    // The handler's queue has it; the handler resolves it, then closes it.
+    // The handler's queue has it; the handler mediates, resolves it, then closes it.
     sign_in(&browser, &server, "li.si", "李四").await;
     browser.goto(&server.url("/console/queue")).await;
     browser.wait_for_text(&code).await;
@@ -385,8 +461,13 @@ async fn a_complaint_is_worked_from_intake_to_closing_in_the_console() {
     browser.click(&code).await;
     browser.wait_for_text("可执行的操作").await;
     browser.screenshot("case.desktop").await;
+    browser.click("开始调解").await;
+    browser.submit_form_of("start_mediation-note").await;
+    browser.wait_for_text("已记录：开始调解").await;
     browser.click("办结").await;
-    browser.fill("resolve-outcome", "已退还年费").await;
+    browser
+        .fill("resolve-outcome", "调解成功，已退还年费")
+        .await;
     browser.submit_form_of("resolve-outcome").await;
     browser.wait_for_text("已记录：办结").await;
     assert!(browser.text().await.contains("已办结"));
@@ -395,5 +476,23 @@ async fn a_complaint_is_worked_from_intake_to_closing_in_the_console() {
     browser.wait_for_text("已记录：归档").await;
     assert!(browser.text().await.contains("已归档"));
     browser.assert_accessible("the closed case").await;
+    browser.click("退出登录").await;
+
+    // The complainant reads the outcome with the code and secret from the form.
+    browser.goto(&server.url("/track")).await;
+    browser.fill("code", &code).await;
+    browser.fill("secret", &secret).await;
+    browser.submit_form_of("secret").await;
+    browser.wait_for_text("您的投诉办理进度").await;
+    let told = browser.text().await;
+    assert!(told.contains("办结"), "{told}");
+    assert!(
+        !told.contains("赵六") && !told.contains("13900000000"),
+        "{told}"
+    );
+    browser.screenshot("track-closed.desktop").await;
+    browser
+        .assert_accessible("the tracking page with the outcome")
+        .await;
     browser.close().await;
 }

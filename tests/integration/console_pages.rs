@@ -12,6 +12,8 @@ mod accounts;
 mod admin;
 mod audit;
 mod board;
+mod public_form;
+mod reports;
 mod rulesets;
 mod track;
 

@@ -217,7 +217,14 @@ impl App {
             tracing::warn!(
                 "open access: no API keys are checked; requests act for the tenant in X-Redress-Tenant with every role (development only)"
             );
-            Arc::new(AccessControl::open_access())
+            match &config.data {
+                // Keys are not checked, but the public forms' setting is read from the file.
+                Some(data) => Arc::new(
+                    AccessControl::open_access_reading(&data.access_file())
+                        .map_err(AppError::Access)?,
+                ),
+                None => Arc::new(AccessControl::open_access()),
+            }
         } else {
             match &config.data {
                 // A server without API keys starts when people have console accounts: the API

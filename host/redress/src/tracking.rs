@@ -230,6 +230,17 @@ impl Tracking {
         mac
     }
 
+    /// A key for another purpose (the public form's CSRF tokens), derived from this server's
+    /// key with the purpose's name: one persisted secret, and no output of one purpose says
+    /// anything about another's.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"redress-derived-key/1\n");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The secret that goes with a tracking code: 16 hex digits.
     pub fn secret_for(&self, code: &str) -> String {
         hex::encode(&self.mac(code).finalize().into_bytes()[..8])

@@ -14,8 +14,10 @@
 //! otherwise, so that no deployment is open by accident.
 
 mod principal;
+mod public_forms;
 
 pub use principal::{OFFICE_ROLES, OfficeScope, Principal, Role, Via};
+pub use public_forms::PublicForm;
 
 use redress_domain::TenantId;
 use std::{
@@ -67,6 +69,10 @@ pub struct AccessFile {
     pub tenants: Vec<TenantRecord>,
     #[serde(default)]
     pub keys: Vec<KeyRecord>,
+    /// The tenants whose public complaint form (`/complain`) is open, and its sectors
+    /// (`public_forms.rs`). Left out of the file when empty, so files stay as they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_forms: Vec<public_forms::PublicForm>,
 }
 
 impl Default for AccessFile {
@@ -75,6 +81,7 @@ impl Default for AccessFile {
             format: FORMAT.into(),
             tenants: Vec::new(),
             keys: Vec::new(),
+            public_forms: Vec::new(),
         }
     }
 }
@@ -324,6 +331,8 @@ impl AccessFile {
 #[derive(Debug)]
 pub struct AccessControl {
     path: Option<PathBuf>,
+    /// No keys checked (`--open-access`); the file, if any, is read for its settings only.
+    open: bool,
     current: RwLock<(AccessFile, Option<SystemTime>)>,
 }
 
@@ -336,6 +345,7 @@ impl AccessControl {
     pub fn open_access() -> AccessControl {
         AccessControl {
             path: None,
+            open: true,
             current: RwLock::new((AccessFile::default(), None)),
         }
     }
@@ -370,6 +380,7 @@ impl AccessControl {
         let file = AccessFile::load(path)?;
         Ok(AccessControl {
             path: Some(path.to_owned()),
+            open: false,
             current: RwLock::new((file, modified(path))),
         })
     }
@@ -387,7 +398,7 @@ impl AccessControl {
     }
 
     pub fn is_open(&self) -> bool {
-        self.path.is_none()
+        self.open
     }
 
     /// Re-reads the file if it changed. A file that does not parse is refused and the keys in

@@ -11,7 +11,7 @@ use crate::access::{AccessFile, Role, check_office_routed};
 use crate::data_dir::DataDir;
 use crate::routing::RoutingTables;
 use crate::time_source::{SystemTimeSource, TimeSource};
-use redress_domain::TenantId;
+use redress_domain::{TenantId, case::Sector};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
@@ -28,6 +28,34 @@ pub enum TenantCommand {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Open or close the tenant's public complaint form (`/complain` for `default`,
+    /// `/complain/<tenant>` for the others): no account or key, rate-limited per client.
+    /// A running server follows within 2 s.
+    PublicForm {
+        tenant: TenantId,
+        /// Open it, offering the sectors given with --sector.
+        #[arg(long, conflicts_with = "disable", required_unless_present = "disable")]
+        enable: bool,
+        /// Close it: its address answers "not found".
+        #[arg(long)]
+        disable: bool,
+        /// A sector the form offers (repeat for more): market_supervision, banking,
+        /// healthcare, property, government_hotline.
+        #[arg(long = "sector", value_parser = parse_sector, required_if_eq("enable", "true"))]
+        sectors: Vec<Sector>,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+fn parse_sector(text: &str) -> Result<Sector, String> {
+    Sector::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| {
+            let known: Vec<&str> = Sector::ALL.iter().map(|s| s.as_str()).collect();
+            format!("`{text}` is not a sector ({})", known.join(", "))
+        })
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +133,38 @@ pub fn tenant(command: TenantCommand, settings: &Settings) -> anyhow::Result<Exi
             for tenant in &file.tenants {
                 println!("{}\t{}\t{}", tenant.id, tenant.name, tenant.created_at);
             }
+            for form in &file.public_forms {
+                let sectors: Vec<&str> = form.sectors.iter().map(|s| s.as_str()).collect();
+                println!("{}\tpublic form open: {}", form.tenant, sectors.join(", "));
+            }
+        }
+        TenantCommand::PublicForm {
+            tenant,
+            enable,
+            disable: _,
+            sectors,
+            data,
+        } => {
+            let data = settings.data_to_write(&data)?;
+            let mut file = open(&data)?;
+            let path = if tenant.is_default() {
+                "/complain".to_owned()
+            } else {
+                format!("/complain/{tenant}")
+            };
+            if enable {
+                let form = file.enable_public_form(&tenant, &sectors, now)?;
+                let sectors: Vec<&str> = form.sectors.iter().map(|s| s.as_str()).collect();
+                println!(
+                    "public complaint form of {tenant} open at {path} ({})",
+                    sectors.join(", ")
+                );
+            } else if file.disable_public_form(&tenant) {
+                println!("public complaint form of {tenant} closed ({path} answers not found)");
+            } else {
+                println!("public complaint form of {tenant} was not open");
+            }
+            file.save(&data.access_file())?;
         }
     }
     Ok(ExitCode::SUCCESS)

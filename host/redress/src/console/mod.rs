@@ -6,7 +6,8 @@
 //! - `sessions.rs`: server-side sessions, their cookie, CSRF tokens.
 //! - `sled_sessions.rs`: the sessions of a server with a data directory, kept on disk.
 //! - `viewer.rs`: the signed-in person of a request ([`Viewer`]).
-//! - `throttle.rs`: failed sign-ins counted per client (20 in 10 minutes block it).
+//! - `throttle.rs`: events counted per client: failed sign-ins (20 in 10 minutes block it),
+//!   public complaints (5 an hour).
 //! - `security.rs`: the headers on every console response (strict CSP).
 //! - `i18n.rs`: the message catalogues (zh-CN first, English beside).
 //! - `pages/`: one file per page group.
@@ -62,6 +63,8 @@ pub struct Console {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// Failed sign-ins per client (`throttle.rs`).
     pub throttle: Arc<throttle::SignInThrottle>,
+    /// Complaints filed through the public form per client (`pages/public_form.rs`).
+    pub public_forms: Arc<throttle::Throttle>,
 }
 
 /// How many password checks run at once.
@@ -75,6 +78,10 @@ impl Console {
             secure_cookies,
             password_checks: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS)),
             throttle: Arc::new(throttle::SignInThrottle::new()),
+            public_forms: Arc::new(throttle::Throttle::with_limit(
+                throttle::PUBLIC_FORM_MAX,
+                throttle::PUBLIC_FORM_WINDOW,
+            )),
         }
     }
 
@@ -106,6 +113,7 @@ pub const PAGES: &[(&str, &str, &[Role])] = {
         ("/console/queue", "queue", allowed::WorkCases::ROLES),
         ("/console/intake", "intake", allowed::Register::ROLES),
         ("/console/board", "board", allowed::Supervise::ROLES),
+        ("/console/reports", "reports", allowed::ReadReports::ROLES),
         (
             "/console/rulesets",
             "rulesets",
@@ -168,6 +176,8 @@ fn nav_key(key: &str, description: bool) -> &'static str {
         ("routing", true) => "routing_page.nav_desc",
         ("plugin_keys", false) => "plugin_keys.nav",
         ("plugin_keys", true) => "plugin_keys.nav_desc",
+        ("reports", false) => "nav.reports",
+        ("reports", true) => "nav.reports_desc",
         _ => "nav.home",
     }
 }
@@ -241,6 +251,8 @@ pub fn safe_next(next: Option<&str>) -> &str {
         Some(path)
             if (path == "/console"
                 || path == "/track"
+                || path == "/complain"
+                || path.starts_with("/complain/")
                 || path.starts_with("/console/")
                 || path.starts_with("/console?"))
                 && !path.contains("//")
@@ -401,6 +413,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PageForm<T> {
     type Rejection = PageError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read_form(request, FORM_LIMIT).await.map(PageForm)
+    }
+}
+
+/// Reads a form body of at most `limit` bytes as `T` (see [`PageForm`]); a page with a
+/// smaller cap (the public form) calls it with its own.
+pub async fn read_form<T: DeserializeOwned>(
+    request: Request,
+    limit: usize,
+) -> Result<T, PageError> {
+    {
         let texts = Texts::new(Lang::from_headers(request.headers()));
         let path = request.uri().path().to_owned();
         let refused = || PageError::bad_form(texts, &path);
@@ -420,16 +443,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PageForm<T> {
             .extensions()
             .get::<crate::server::extract::BodyReadTimeout>()
             .map_or(crate::server::connections::DEFAULT_READ_TIMEOUT, |t| t.0);
-        let body = tokio::time::timeout(
-            timeout,
-            axum::body::to_bytes(request.into_body(), FORM_LIMIT),
-        )
-        .await
-        .map_err(|_| refused())?
-        .map_err(|_| refused())?;
-        serde_urlencoded::from_bytes(&body)
-            .map(PageForm)
-            .map_err(|_| refused())
+        let body = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), limit))
+            .await
+            .map_err(|_| refused())?
+            .map_err(|_| refused())?;
+        serde_urlencoded::from_bytes(&body).map_err(|_| refused())
     }
 }
 
@@ -521,6 +539,7 @@ mod tests {
         );
         assert_eq!(safe_next(Some("/console")), "/console");
         assert_eq!(safe_next(Some("/track")), "/track");
+        assert_eq!(safe_next(Some("/complain/acme")), "/complain/acme");
         for bad in [
             "//evil.example/console",
             "/console//evil",
@@ -528,6 +547,8 @@ mod tests {
             "https://evil.example/console",
             "/consoleevil",
             "/trackevil",
+            "/complainevil",
+            "/complain//evil",
             "/v1/cases",
             "/console/\nx",
         ] {
@@ -562,6 +583,7 @@ mod tests {
                 "/console/queue",
                 "/console/intake",
                 "/console/board",
+                "/console/reports",
                 "/console/rulesets",
                 "/console/routing"
             ]
@@ -578,6 +600,7 @@ mod tests {
         assert_eq!(
             hrefs(Role::Auditor),
             [
+                "/console/reports",
                 "/console/rulesets",
                 "/console/audit",
                 "/console/routing",

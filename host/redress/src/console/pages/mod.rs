@@ -13,7 +13,10 @@ mod home;
 mod intake;
 mod labels;
 mod plugin_keys;
+mod public_form;
 mod queue;
+mod report_charts;
+mod reports;
 mod routing;
 mod rulesets;
 mod sign_in;
@@ -49,6 +52,8 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(track::routes())
         .merge(accounts::routes())
+        .merge(public_form::routes())
+        .merge(reports::routes())
 }
 
 /// `/`: the console, or its sign-in page for someone not signed in.

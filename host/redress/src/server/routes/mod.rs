@@ -133,6 +133,9 @@ pub mod allowed {
         /// People's console accounts (`/console/accounts`; no API route): the operator for
         /// every tenant, a compliance admin for its own tenant and never the operator's.
         ManageAccounts = [ComplianceAdmin, Operator];
+        /// Volumes and timeliness over the tenant's cases (the console's reports): counts,
+        /// no case's content.
+        ReadReports = [Supervisor, Auditor];
     }
 }
 
