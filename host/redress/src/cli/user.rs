@@ -35,7 +35,9 @@ pub enum UserCommand {
         /// How the console names them (default: the username), e.g. "李四".
         #[arg(long)]
         name: Option<String>,
-        /// The office whose cases they see (a routing table's office id).
+        /// The office whose cases they see and work (a routing table's office id, checked
+        /// against the tenant's table if it has one): that office's cases and those assigned
+        /// to them. Intake, handler and supervisor accounts only.
         #[arg(long)]
         office: Option<String>,
         /// Read the password from standard input (the whole input, less one final newline)
