@@ -438,7 +438,9 @@ async fn a_package_dropped_into_the_ruleset_directory_becomes_active_without_res
 /// told. The extension is a handler's note (`extend:complex`, the banking ruleset's convention).
 #[tokio::test]
 async fn a_bank_complaint_is_extended_to_30_days_with_the_notice() {
-    let server = Server::start_with_rulesets();
+    // The server's clock on the day of receipt: on the real clock the scheduler could breach
+    // the March clock before the extension lands, and the test would fail under load.
+    let server = Server::start_with_clock_and_rulesets("2026-03-02T10:05:00+08:00");
     let body = json!({
         "sector": "banking", "channel": "web", "received_at": "2026-03-02T10:00:00+08:00",
         "complainant": {"name": "王五", "phone": "13900000000", "address": "北京市朝阳区"},
