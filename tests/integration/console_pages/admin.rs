@@ -38,6 +38,7 @@ const V1: &str = r#"fn decide(trigger, the_case, ctx) {
 }"#;
 
 const V2: &str = r#"fn decide(trigger, the_case, ctx) {
+    if trigger.type == "handler_event" { return [because("v2: every handler event is noted")]; }
     if trigger.type != "case_received" { return []; }
     [because("12345: urgent, reply within 2 working days"), classify("street_lighting", "high")]
 }"#;
@@ -111,6 +112,9 @@ async fn a_package_is_deployed_from_the_page_and_a_case_explained_under_it() {
         .await;
     let id = case["id"].as_str().unwrap().to_owned();
     assert_eq!(case["ruleset"]["version"], "1.0.0");
+    // 1.0.0 says nothing on a handler's event: no decision recorded for it.
+    let (status, accepted) = server.act(&id, json!({"type": "accept"})).await;
+    assert!(status < 300, "{accepted}");
 
     let mut admin = signed_in(&server, "admin").await;
     let rulesets = admin.get("/console/rulesets").await;
@@ -194,7 +198,8 @@ async fn a_package_is_deployed_from_the_page_and_a_case_explained_under_it() {
     page.assert_secured();
     assert_no_inline(&page);
     assert!(
-        page.body.contains("其中 1 处与记录不同") && page.body.contains("未写入任何数据"),
+        page.body.contains("共 2 个决定点，其中 2 处与记录不同")
+            && page.body.contains("未写入任何数据"),
         "{}",
         page.body
     );
@@ -209,6 +214,12 @@ async fn a_package_is_deployed_from_the_page_and_a_case_explained_under_it() {
         page.body
     );
     assert!(page.body.contains("≠"), "{}", page.body);
+    // Where 1.0.0 recorded nothing, 1.1.0 would have said something.
+    assert!(
+        page.body.contains("未作决定") && page.body.contains("v2: every handler event is noted"),
+        "{}",
+        page.body
+    );
     let after = server.get(&format!("/v1/cases/{id}")).await.1;
     assert_eq!(
         after["version"], before["version"],

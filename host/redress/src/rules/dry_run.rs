@@ -327,3 +327,73 @@ pub fn dry_run(
         events_read: events.len(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redress_domain::clock::WINDOW_CLOSED;
+
+    #[test]
+    fn the_triggers_are_the_events_the_service_asks_the_rules_about() {
+        let clock = |change| EventKind::Clock {
+            name: "acceptance".into(),
+            change,
+        };
+        assert_eq!(
+            trigger_of(&clock(ClockChange::Warned)),
+            Some(Trigger::ClockWarning {
+                clock: "acceptance".into()
+            })
+        );
+        assert_eq!(
+            trigger_of(&clock(ClockChange::Breached { escalated_to: None })),
+            Some(Trigger::ClockBreach {
+                clock: "acceptance".into()
+            })
+        );
+        // A window closing is asked about as a breach, as the scheduler does; a clock met is not.
+        assert_eq!(
+            trigger_of(&clock(ClockChange::Stopped {
+                met: false,
+                reason: Some(WINDOW_CLOSED.into())
+            })),
+            Some(Trigger::ClockBreach {
+                clock: "acceptance".into()
+            })
+        );
+        assert_eq!(
+            trigger_of(&clock(ClockChange::Stopped {
+                met: true,
+                reason: None
+            })),
+            None
+        );
+    }
+
+    #[test]
+    fn no_history_is_no_case() {
+        let engine = super::super::rhai_engine::RhaiEngine::new(Default::default());
+        let package = super::super::registry::Package {
+            origin: "test".into(),
+            files: [
+                (
+                    "ruleset.toml".to_owned(),
+                    "id = \"t\"\nversion = \"1.0.0\"\nname = \"t\"\nsector = \"banking\"\neffective_from = 2020-01-01\nengine = \"rhai\"\n".to_owned(),
+                ),
+                (
+                    "rules.rhai".to_owned(),
+                    "fn decide(trigger, the_case, ctx) { [] }\n".to_owned(),
+                ),
+            ]
+            .into(),
+            binaries: Default::default(),
+        };
+        let Ok((loaded, _)) = LoadedRuleset::compile(&engine, &package) else {
+            panic!("the test package compiles");
+        };
+        assert!(matches!(
+            dry_run(&loaded, &CalendarSet::default(), None, &[]),
+            Err(DryRunError::NoCase)
+        ));
+    }
+}

@@ -114,8 +114,9 @@ async fn upload(
             return refuse(shown, StatusCode::UNPROCESSABLE_ENTITY, message);
         }
     };
-    let origin = file.filename.clone().unwrap_or_else(|| "upload".to_owned());
-    let package = match package_from_request(request, &origin) {
+    // The origin the API gives an uploaded package (listed in `GET /v1/rulesets`), not the
+    // file's name on someone's computer.
+    let package = match package_from_request(request, "upload") {
         Ok(package) => package,
         Err(problem) => {
             let faults = crate::forms::problem_faults(&problem);

@@ -17,7 +17,7 @@ use axum::{
     response::Response,
     routing::get,
 };
-use redress_domain::{Case, CaseId};
+use redress_domain::CaseId;
 
 use super::{
     cases::{action_summary, trigger_label},
@@ -89,10 +89,12 @@ struct ExplainPage {
     result: Option<Result>,
 }
 
-/// The complainant's identifying values, as given: what masking replaces.
-fn identity_values(case: &Case) -> Vec<String> {
-    let given = serde_json::to_value(&case.intake.complainant).unwrap_or_default();
-    let mut masked_complainant = case.intake.complainant.clone();
+/// The complainant's identifying values, as given: what masking replaces. The rules are
+/// shown only whether each was given (`rules::view`), so their reasoning should never quote
+/// one; this keeps the page right even if a rule or a failure's text did.
+fn identity_values(complainant: &redress_domain::case::Complainant) -> Vec<String> {
+    let given = serde_json::to_value(complainant).unwrap_or_default();
+    let mut masked_complainant = complainant.clone();
     masked_complainant.mask_identity();
     let masked = serde_json::to_value(&masked_complainant).unwrap_or_default();
     let mut values = Vec::new();
@@ -391,7 +393,7 @@ async fn show(
             let identities = if viewer.principal.sees_identity() {
                 Vec::new()
             } else {
-                identity_values(&run.case)
+                identity_values(&run.case.intake.complainant)
             };
             let case_href = may(&viewer, allowed::ReadCases::ROLES)
                 .then(|| format!("/console/cases/{case_id}"));
@@ -420,5 +422,25 @@ async fn show(
         Err(e @ (DryRunError::Replay(_) | DryRunError::Read(_))) => {
             Err(super::labels::server_error(&viewer, e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn identities_are_masked_in_every_text_shown() {
+        let complainant: redress_domain::case::Complainant = serde_json::from_value(
+            serde_json::json!({"name": "张三", "phone": "13800138000", "address": "文三路1号"}),
+        )
+        .unwrap();
+        let values = identity_values(&complainant);
+        assert_eq!(values.len(), 3, "{values:?}");
+        assert_eq!(
+            redact("张三 (13800138000) 住文三路1号，投诉某某公司", &values),
+            "*** (***) 住***，投诉某某公司"
+        );
     }
 }
