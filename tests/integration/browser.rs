@@ -78,7 +78,7 @@ async fn axe_reports_serious_violations_with_their_rules_and_elements() {
 
 #[tokio::test]
 async fn viewports_are_the_sizes_asked_for_and_fields_are_found_by_label_or_name() {
-    for viewport in Viewport::ALL {
+    for viewport in Viewport::ALL.into_iter().chain([Viewport::NarrowPhone]) {
         let browser = browser_or_skip!(viewport);
         browser.show_html(ACCESSIBLE).await;
         let size = browser
@@ -93,7 +93,9 @@ async fn viewports_are_the_sizes_asked_for_and_fields_are_found_by_label_or_name
                 let inner = size[1].as_u64().unwrap();
                 assert!((560..=u64::from(height)).contains(&inner), "{size}");
             }
-            Viewport::Phone => assert_eq!(size, serde_json::json!([width, height])),
+            Viewport::Phone | Viewport::NarrowPhone => {
+                assert_eq!(size, serde_json::json!([width, height]))
+            }
         }
 
         assert_eq!(browser.viewport(), viewport);
@@ -396,6 +398,23 @@ async fn a_complaint_is_worked_from_the_public_form_to_closing_in_the_console() 
         create_user(data, "handler", "li.si", "李四", PASSWORD);
     })
     .0;
+    // The narrowest phone: nothing wider than the screen, nothing to scroll sideways.
+    let narrow = browser_or_skip!(Viewport::NarrowPhone);
+    narrow.goto(&server.url("/complain")).await;
+    narrow.wait_for_text("网上提交投诉").await;
+    let overflow = narrow
+        .script(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await;
+    assert!(
+        overflow.as_i64().is_some_and(|o| o <= 0),
+        "the form is wider than a 320 px phone by {overflow}"
+    );
+    narrow.screenshot("public-form.phone-320").await;
+    narrow.assert_accessible("the public form (320 px)").await;
+    narrow.close().await;
     let phone = browser_or_skip!(Viewport::Phone);
     let (code, secret) = file_on_the_public_form(&server, phone).await;
     let browser = browser_or_skip!(Viewport::Desktop);

@@ -195,6 +195,24 @@ async fn a_member_of_the_public_files_a_complaint_and_tracks_it() {
     );
     assert_eq!(case_count(&server, &key).await, 0);
 
+    // A value the API's checks refuse: named, said in Chinese first, nothing registered.
+    let mut bad_amount = filled(&csrf, &once);
+    for (name, value) in bad_amount.iter_mut() {
+        if *name == "amount.value" {
+            *value = "很多钱";
+        }
+    }
+    let again = phone.post("/complain", &bad_amount).await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(
+        again
+            .body
+            .contains("涉及金额（元，可不填）: 填写有误，请检查后重新填写"),
+        "{}",
+        again.body
+    );
+    assert_eq!(case_count(&server, &key).await, 0);
+
     // Filed: the decision in words, the code and secret.
     let done = phone.post("/complain", &filled(&csrf, &once)).await;
     assert_eq!(done.status, 201, "{}", done.body);

@@ -445,6 +445,18 @@ fn page_faults(t: Texts, sectors: &[Sector], submitted: &[(String, String)]) -> 
     faults
 }
 
+/// The API's checks say what is wrong in English, for the developers who call it: a member
+/// of the public reads first that the field is not right, in their language, then the detail.
+fn in_words(t: Texts, faults: FormFaults) -> FormFaults {
+    faults
+        .into_iter()
+        .map(|(field, why)| {
+            let said = t.fill("complain.invalid", &[("detail", &why)]);
+            (field, said)
+        })
+        .collect()
+}
+
 async fn file(
     State(state): State<AppState>,
     PeerAddr(peer): PeerAddr,
@@ -510,7 +522,7 @@ async fn file(
     plain.push(("channel".to_owned(), "web".to_owned()));
     let intake = match forms::read_intake(&plain, now) {
         Ok(intake) => intake,
-        Err(faults) => return Ok(refused(&faults)),
+        Err(faults) => return Ok(refused(&in_words(texts, faults))),
     };
     if let Err(until) = console.public_forms.take(peer, now) {
         return Err(too_many(texts, &tenant, until));
@@ -538,7 +550,7 @@ async fn file(
                 tracing::error!(error = %problem.0.detail, "the public form failed");
                 return Err(PageError::server(texts, &path_of(&tenant)));
             }
-            return Ok(refused(&forms::problem_faults(&problem)));
+            return Ok(refused(&in_words(texts, forms::problem_faults(&problem))));
         }
     };
     Ok(render(StatusCode::CREATED, &done(&state, texts, &tenant, &case)).into_response())

@@ -78,11 +78,13 @@ struct Made {
 
 /// The reports made in the last [`KEPT_FOR`], by tenant and office. In this process only:
 /// a restart, or another server, makes its own.
-static KEPT: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<(String, Option<String>), Made>>,
-> = std::sync::LazyLock::new(Default::default);
+static KEPT: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<Scope, Made>>> =
+    std::sync::LazyLock::new(Default::default);
 
-fn kept(key: &(String, Option<String>), now: Timestamp) -> Option<Made> {
+/// A report's tenant and office.
+type Scope = (String, Option<String>);
+
+fn kept(key: &Scope, now: Timestamp) -> Option<Made> {
     let kept = KEPT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -91,7 +93,7 @@ fn kept(key: &(String, Option<String>), now: Timestamp) -> Option<Made> {
         .cloned()
 }
 
-fn keep(key: (String, Option<String>), made: Made) {
+fn keep(key: Scope, made: Made) {
     let mut kept = KEPT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
