@@ -6,6 +6,7 @@
 //! Without a chromedriver they skip with a note, except in CI, where they fail.
 
 pub mod harness;
+mod roles;
 
 use std::{io::Write as _, path::Path, process::Stdio};
 
