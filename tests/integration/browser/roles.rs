@@ -124,9 +124,12 @@ async fn case_state(server: &Server, id: &str) -> (Value, u64) {
 
 #[tokio::test]
 async fn each_role_uses_its_pages_is_refused_the_others_and_forms_and_sessions_hold() {
-    // The server's clock starts at the real time: accounts are made by the CLI, which dates
-    // their password with the real time, and a session begun before that would not count.
-    let start = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap();
+    // The server's clock starts a little after the real time: the accounts are made by the
+    // CLI, which dates their passwords with the real time, and a session begun (by the
+    // server's clock) before its account's password would not count.
+    let start = (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(2))
+        .round(jiff::Unit::Second)
+        .unwrap();
     let (server, ()) = Server::start_with_clock_rulesets_and_data(&start.to_string(), |data| {
         for (role, username, name, _) in PEOPLE {
             create_user(data, role, username, name, PASSWORD);
