@@ -350,7 +350,12 @@ fn percentiles(mut samples: Vec<Duration>) -> [Duration; 4] {
         let index = ((samples.len() as f64 * q).ceil() as usize).saturating_sub(1);
         samples[index.min(samples.len() - 1)]
     };
-    [rank(0.50), rank(0.95), rank(0.99), samples[samples.len() - 1]]
+    [
+        rank(0.50),
+        rank(0.95),
+        rank(0.99),
+        samples[samples.len() - 1],
+    ]
 }
 
 fn gzipped(bytes: &[u8]) -> usize {
@@ -532,7 +537,9 @@ fn main() {
                 raw += bytes.len();
                 zipped += z;
             }
-            println!("  = {raw} raw, {zipped} gzip (first visit; assets are cached for a year after)");
+            println!(
+                "  = {raw} raw, {zipped} gzip (first visit; assets are cached for a year after)"
+            );
         }
     });
 }

@@ -119,7 +119,10 @@ async fn register_case(server: &Server, now: jiff::Timestamp) -> (String, u64) {
 async fn case_state(server: &Server, id: &str) -> (Value, u64) {
     let (status, case) = server.get(&format!("/v1/cases/{id}")).await;
     assert_eq!(status, 200, "{case}");
-    (case["assignment"].clone(), case["version"].as_u64().unwrap())
+    (
+        case["assignment"].clone(),
+        case["version"].as_u64().unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -166,11 +169,17 @@ async fn each_role_uses_its_pages_is_refused_the_others_and_forms_and_sessions_h
             browser
                 .screenshot(&format!("role-{role}-{}.desktop", short(page)))
                 .await;
-            browser.assert_accessible(&format!("{page} for {role}")).await;
+            browser
+                .assert_accessible(&format!("{page} for {role}"))
+                .await;
         }
         for (n, page) in PAGES.iter().filter(|p| !pages.contains(p)).enumerate() {
             browser.goto(&server.url(page)).await;
-            assert_eq!(browser.text_of("h1").await, FORBIDDEN_TITLE, "{role} on {page}");
+            assert_eq!(
+                browser.text_of("h1").await,
+                FORBIDDEN_TITLE,
+                "{role} on {page}"
+            );
             let text = browser.text().await;
             assert!(text.contains(FORBIDDEN), "{role} on {page}:\n{text}");
             // A way back to the console.
@@ -202,7 +211,10 @@ async fn each_role_uses_its_pages_is_refused_the_others_and_forms_and_sessions_h
         browser.fill(&field, "li.si").await;
         let element = serde_json::to_value(browser.field(&field).await).unwrap();
         browser
-            .script(&format!("const form = arguments[0].form; {tamper}"), vec![element])
+            .script(
+                &format!("const form = arguments[0].form; {tamper}"),
+                vec![element],
+            )
             .await;
         browser.submit_form_of(&field).await;
         browser.wait_for_text(CSRF_TITLE).await;

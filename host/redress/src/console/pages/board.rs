@@ -168,16 +168,15 @@ async fn build(
         let in_scope = viewer
             .office()
             .is_none_or(|own| case.current_office() == Some(own));
-        r.assign = (in_scope && allowed_actions(viewer, &case).contains(&"assign")).then(|| {
-            AssignForm {
+        r.assign =
+            (in_scope && allowed_actions(viewer, &case).contains(&"assign")).then(|| AssignForm {
                 assignee: String::new(),
                 office: office
                     .clone()
                     .or_else(|| case.current_office().map(str::to_owned))
                     .unwrap_or_default(),
                 error: None,
-            }
-        });
+            });
         unassigned.push(r);
     }
     let mut errors = Vec::new();

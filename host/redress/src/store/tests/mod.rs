@@ -354,7 +354,9 @@ fn run(ops: Vec<Op>) {
                 // The board's open cases: from the index keys (sled) and from the listing
                 // (the trait's default, which the model uses) alike.
                 let open = |s: &dyn CaseStore| {
-                    let mut open = s.open_cases(&query.tenant, query.office.as_deref()).unwrap();
+                    let mut open = s
+                        .open_cases(&query.tenant, query.office.as_deref())
+                        .unwrap();
                     open.received.sort();
                     open
                 };
