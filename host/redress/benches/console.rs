@@ -45,7 +45,7 @@ use redress::{
         sessions::SESSION_COOKIE,
     },
     data_dir::DataDir,
-    store::{CaseStore as _, Created, NewCase, Plan},
+    store::{Created, NewCase, Plan},
     time_source::ManualTimeSource,
 };
 use redress_domain::{
