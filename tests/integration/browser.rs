@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod harness;
+mod roles;
 
 mod accounts;
 

@@ -129,6 +129,21 @@ impl Server {
         Self::start_prepared(None, Some(rulesets_copy()), Vec::new(), prepare)
     }
 
+    /// Simulated time from `now`, a copy of the built-in rulesets, open access to the API (the
+    /// test makes its cases through it), after `prepare` has set up the data directory (console
+    /// accounts): for the browser tests of session expiry.
+    pub fn start_with_clock_rulesets_and_data<T>(
+        now: &str,
+        prepare: impl FnOnce(&Path) -> T,
+    ) -> (Server, T) {
+        Self::start_prepared(
+            Some(now),
+            Some(rulesets_copy()),
+            vec!["--open-access".into()],
+            prepare,
+        )
+    }
+
     fn start_prepared<T>(
         now: Option<&str>,
         rulesets: Option<tempfile::TempDir>,

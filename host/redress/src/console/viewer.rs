@@ -168,7 +168,7 @@ impl FromRequestParts<AppState> for Viewer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        current(state, parts, Timestamp::now()).map_err(|ended| SignInFirst {
+        current(state, parts, state.app.time().now()).map_err(|ended| SignInFirst {
             // Back to the page after signing in; a form's target is no page to come back to.
             next: if parts.method == axum::http::Method::GET {
                 parts

@@ -348,6 +348,16 @@ impl Redress {
         self.list(query).await
     }
 
+    /// The open cases of a tenant or an office, from the store's indexes (the board).
+    pub async fn open_cases(
+        &self,
+        tenant: TenantId,
+        office: Option<String>,
+    ) -> Result<crate::store::OpenCases, ServiceError> {
+        self.blocking(move |store| store.open_cases(&tenant, office.as_deref()))
+            .await
+    }
+
     pub async fn verify(&self) -> Result<AuditReport, ServiceError> {
         self.blocking(|store| store.verify()).await
     }

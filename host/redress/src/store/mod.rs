@@ -417,6 +417,16 @@ impl ComplainantQuery {
     }
 }
 
+/// The open cases of a tenant, or of one office: what the supervisor's board counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenCases {
+    /// When each open case was received (for the backlog by age), in no particular order.
+    pub received: Vec<Timestamp>,
+    /// The open cases nobody is assigned to: an office's in queue order, a tenant's newest
+    /// registered first (the listing's orders).
+    pub unassigned: Vec<CaseId>,
+}
+
 /// One page of a listing, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
@@ -521,6 +531,30 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug + 'static {
     /// Every case (of any tenant) with a running or breached clock on `calendar`, from an
     /// index: what a changed calendar may have to revise.
     fn cases_with_open_clocks(&self, calendar: &str) -> Result<Vec<CaseId>, StoreError>;
+    /// The open cases of `tenant` (of `office` only, if given; as `ListQuery::office` has
+    /// them). This default walks the listing and reads every snapshot; a backend with indexes
+    /// answers from them without reading any.
+    fn open_cases(&self, tenant: &TenantId, office: Option<&str>) -> Result<OpenCases, StoreError> {
+        let mut open = OpenCases::default();
+        let mut cursor = None;
+        loop {
+            let mut query = ListQuery::tenant(tenant);
+            query.office = office.map(str::to_owned);
+            query.limit = 500;
+            query.cursor = cursor;
+            let page = self.list(&query)?;
+            for case in page.cases.iter().filter(|c| c.is_open()) {
+                open.received.push(case.received_at);
+                if case.assignee().is_none() {
+                    open.unassigned.push(case.id);
+                }
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                return Ok(open);
+            }
+        }
+    }
     /// The counts `/readyz` reports, from indexes.
     fn health_counts(&self) -> Result<HealthCounts, StoreError>;
     /// What the store had lost of the writes it acknowledged, found when it was opened

@@ -4,7 +4,8 @@
 //! cases, the tenant's cases in manual handling, and the backlog by age as a server-side SVG
 //! bar chart. The office is the supervisor's own, or `?office=` (a supervisor may look at
 //! another); without either, the tenant's. All of it from `Redress::list` with the store's
-//! indexes (`ListQuery::office`, `overdue`, `manual`), as the API's `GET /v1/cases` lists.
+//! indexes (`ListQuery::office`, `overdue`, `manual`), as the API's `GET /v1/cases` lists,
+//! and `Redress::open_cases` (the backlog and the unassigned, from index keys alone).
 //!
 //! `POST /console/board/assign` records `assign` through `Redress::act` exactly as the case
 //! page does: CSRF first, the role, the case as the viewer may see it, the lifecycle, the
@@ -45,9 +46,6 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// Cases shown in each list.
 const LIST: usize = 50;
-/// Open cases walked for the unassigned list and the backlog (in pages of `PAGE`).
-const SCAN_LIMIT: usize = 5_000;
-const PAGE: usize = 500;
 
 #[derive(Debug, Clone)]
 struct AssignForm {
@@ -93,7 +91,6 @@ struct BoardPage {
     lists: Vec<List>,
     chart: Chart,
     open_total: String,
-    partial: Option<String>,
     csrf: String,
 }
 
@@ -145,55 +142,42 @@ async fn build(
     let now = state.app.time().now();
     let tenant = &viewer.principal.tenant;
     // The open cases of the office (its queue), else of the tenant, for the unassigned list
-    // and the backlog.
+    // and the backlog: from the store's indexes, then the snapshots of the first unassigned.
+    let open = state
+        .app
+        .open_cases(tenant.clone(), office.clone())
+        .await
+        .map_err(|e| server_error(viewer, e))?;
     let mut counts = [0usize; 5];
-    let mut unassigned = Vec::new();
-    let mut unassigned_more = false;
-    let mut open_total = 0;
-    let mut walked = 0;
-    let mut cursor = None;
-    loop {
-        let mut query = ListQuery::tenant(tenant);
-        query.office.clone_from(&office);
-        query.limit = PAGE;
-        query.cursor = cursor;
-        let page = state
-            .app
-            .list_as(&viewer.principal, query)
-            .await
-            .map_err(|e| server_error(viewer, e))?;
-        walked += page.cases.len();
-        for case in page.cases.iter().filter(|c| c.is_open()) {
-            open_total += 1;
-            counts[bucket(age_days(case.received_at, now))] += 1;
-            if case.assignee().is_none() {
-                if unassigned.len() < LIST {
-                    let mut r = row(t, state, case, now);
-                    // The case page's scope: a supervisor of an office assigns its cases.
-                    let in_scope = viewer.principal.may_see(case);
-                    r.assign = (in_scope && allowed_actions(viewer, case).contains(&"assign"))
-                        .then(|| AssignForm {
-                            assignee: String::new(),
-                            office: office
-                                .clone()
-                                .or_else(|| case.current_office().map(str::to_owned))
-                                .unwrap_or_default(),
-                            error: None,
-                        });
-                    unassigned.push(r);
-                } else {
-                    unassigned_more = true;
-                }
-            }
-        }
-        cursor = page.next_cursor;
-        if cursor.is_none() || walked >= SCAN_LIMIT {
-            break;
-        }
+    for received in &open.received {
+        counts[bucket(age_days(*received, now))] += 1;
     }
-    let partial = cursor
-        .is_some()
-        .then(|| t.fill("board.partial", &[("count", &walked.to_string())]));
+    let open_total = open.received.len();
+    let unassigned_more = open.unassigned.len() > LIST;
+    let mut unassigned = Vec::new();
+    for id in open.unassigned.iter().take(LIST) {
+        let Some(case) = state
+            .app
+            .get_as(&viewer.principal, *id)
+            .await
+            .map_err(|e| server_error(viewer, e))?
+        else {
+            continue;
+        };
+        let mut r = row(t, state, &case, now);
+        // The case page's scope: a supervisor of an office assigns its cases.
+        let in_scope = viewer.principal.may_see(&case);
+        r.assign =
+            (in_scope && allowed_actions(viewer, &case).contains(&"assign")).then(|| AssignForm {
+                assignee: String::new(),
+                office: office
+                    .clone()
+                    .or_else(|| case.current_office().map(str::to_owned))
+                    .unwrap_or_default(),
+                error: None,
+            });
+        unassigned.push(r);
+    }
     let mut errors = Vec::new();
     if let Some(refused) = refused {
         errors = refused
@@ -261,7 +245,6 @@ async fn build(
         ],
         chart: chart(t, &counts, &place),
         open_total: t.fill("board.open_total", &[("count", &open_total.to_string())]),
-        partial,
         csrf: viewer.csrf().to_owned(),
     })
 }

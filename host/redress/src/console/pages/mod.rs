@@ -62,7 +62,7 @@ async fn root(
     request: axum::extract::Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    match super::viewer::current(&state, &parts, jiff::Timestamp::now()) {
+    match super::viewer::current(&state, &parts, state.app.time().now()) {
         Ok(_) => see_other("/console"),
         Err(_) => see_other("/console/sign-in"),
     }

@@ -96,7 +96,7 @@ async fn show(
     let texts = Texts::new(Lang::from_headers(&parts.headers));
     let next = query_value(query.as_deref(), "next");
     let next = safe_next(next.as_deref());
-    if crate::console::viewer::current(&state, &parts, Timestamp::now()).is_ok() {
+    if crate::console::viewer::current(&state, &parts, state.app.time().now()).is_ok() {
         return see_other(next);
     }
     let notice = if query_value(query.as_deref(), "out").is_some() {
@@ -164,7 +164,7 @@ async fn submit(
     let next = safe_next(form.next.as_deref()).to_owned();
     let username = form.username.trim().to_owned();
     let code = form.code.filter(|code| !code.trim().is_empty());
-    let now = Timestamp::now();
+    let now = state.app.time().now();
     if let Some(until) = state.console.throttle.blocked_until(peer, now) {
         tracing::warn!(client = ?peer, "console sign-in refused: too many failures from this client");
         return render(

@@ -351,6 +351,16 @@ fn run(ops: Vec<Op>) {
                 query.overdue = overdue;
                 query.clock = clock.map(|c| ["acceptance", "mediation"][usize::from(c)].to_owned());
                 query.limit = limit;
+                // The board's open cases: from the index keys (sled) and from the listing
+                // (the trait's default, which the model uses) alike.
+                let open = |s: &dyn CaseStore| {
+                    let mut open = s
+                        .open_cases(&query.tenant, query.office.as_deref())
+                        .unwrap();
+                    open.received.sort();
+                    open
+                };
+                assert_eq!(open(store), open(&model), "step {step}: open cases");
                 assert_eq!(
                     all_pages(store, query.clone()),
                     all_pages(&model, query),
