@@ -323,7 +323,7 @@ fn sign_in(app: &mut App, now: Timestamp) -> HashMap<&'static str, String> {
         } else {
             (*who).to_owned()
         };
-        let session = console.sessions.create(&username, now).unwrap();
+        let session = console.sessions.create(&username, now, now).unwrap();
         cookies.insert(*who, format!("{SESSION_COOKIE}={}", session.id));
     }
     app.console = Arc::new(console);

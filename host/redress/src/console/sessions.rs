@@ -38,6 +38,11 @@ pub struct Session {
     pub username: String,
     /// The hidden field `csrf` every POST of this session must carry: 32 random bytes in hex.
     pub csrf: String,
+    /// The account's `password_changed_at` when the session began: a session whose account
+    /// has had its password changed (or reset) since no longer admits anyone. Compared for
+    /// equality, not with the session's own times, so it holds whatever clock the server runs
+    /// on (a simulated one included) and whatever clock the CLI that changed it ran on.
+    pub password_stamp: Timestamp,
     pub created_at: Timestamp,
     pub last_seen: Timestamp,
 }
@@ -91,8 +96,13 @@ pub struct SessionError(pub String);
 /// without one (tests, an in-memory application); a store shared by several nodes
 /// (PostgreSQL) later, behind this trait.
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
-    /// Begins a session for `username`.
-    fn create(&self, username: &str, now: Timestamp) -> Result<Session, SessionError>;
+    /// Begins a session for `username`, whose password was last changed at `password_stamp`.
+    fn create(
+        &self,
+        username: &str,
+        password_stamp: Timestamp,
+        now: Timestamp,
+    ) -> Result<Session, SessionError>;
     /// The session with this id, if it has not ended; marks it used at `now`.
     fn touch(&self, id: &str, now: Timestamp) -> Option<Session>;
     /// Ends a session.
@@ -123,11 +133,17 @@ impl MemorySessions {
 }
 
 impl SessionStore for MemorySessions {
-    fn create(&self, username: &str, now: Timestamp) -> Result<Session, SessionError> {
+    fn create(
+        &self,
+        username: &str,
+        password_stamp: Timestamp,
+        now: Timestamp,
+    ) -> Result<Session, SessionError> {
         let session = Session {
             id: random_token()?,
             username: username.to_owned(),
             csrf: random_token()?,
+            password_stamp,
             created_at: now,
             last_seen: now,
         };
@@ -207,7 +223,7 @@ mod tests {
     fn a_session_ends_after_thirty_idle_minutes_or_twelve_hours() {
         let store = MemorySessions::new();
         let start = at("2026-12-01T08:00:00Z");
-        let session = store.create("li.si", start).unwrap();
+        let session = store.create("li.si", start, start).unwrap();
         assert_eq!(session.id.len(), 64);
         assert_ne!(session.id, session.csrf);
         // Used every 29 minutes, it lives until the twelfth hour.
@@ -220,11 +236,11 @@ mod tests {
         assert!(store.touch(&session.id, twelve).is_none());
         assert!(store.is_empty(), "an ended session is removed");
 
-        let idle = store.create("li.si", start).unwrap();
+        let idle = store.create("li.si", start, start).unwrap();
         assert!(store.touch(&idle.id, at("2026-12-01T08:29:59Z")).is_some());
         assert!(store.touch(&idle.id, at("2026-12-01T08:59:59Z")).is_none());
 
-        let out = store.create("li.si", start).unwrap();
+        let out = store.create("li.si", start, start).unwrap();
         store.remove(&out.id);
         assert!(store.touch(&out.id, start).is_none(), "signed out");
         assert!(store.touch("", start).is_none());

@@ -28,6 +28,7 @@ const TOUCH_GRANULARITY: SignedDuration = SignedDuration::from_mins(1);
 struct Stored {
     username: String,
     csrf: String,
+    password_stamp: Timestamp,
     created_at: Timestamp,
     last_seen: Timestamp,
 }
@@ -88,13 +89,19 @@ fn session(id: &str, stored: Stored) -> Session {
         id: id.to_owned(),
         username: stored.username,
         csrf: stored.csrf,
+        password_stamp: stored.password_stamp,
         created_at: stored.created_at,
         last_seen: stored.last_seen,
     }
 }
 
 impl SessionStore for SledSessions {
-    fn create(&self, username: &str, now: Timestamp) -> Result<Session, SessionError> {
+    fn create(
+        &self,
+        username: &str,
+        password_stamp: Timestamp,
+        now: Timestamp,
+    ) -> Result<Session, SessionError> {
         if self.db.len() >= SWEEP_ABOVE {
             self.sweep(now);
         }
@@ -102,6 +109,7 @@ impl SessionStore for SledSessions {
         let stored = Stored {
             username: username.to_owned(),
             csrf: random_token()?,
+            password_stamp,
             created_at: now,
             last_seen: now,
         };
@@ -159,10 +167,10 @@ mod tests {
         let start = at("2026-12-01T08:00:00Z");
         let (kept, signed_out, idle) = {
             let store = SledSessions::open(dir.path(), start).unwrap();
-            let kept = store.create("li.si", start).unwrap();
-            let signed_out = store.create("li.si", start).unwrap();
+            let kept = store.create("li.si", start, start).unwrap();
+            let signed_out = store.create("li.si", start, start).unwrap();
             store.remove(&signed_out.id);
-            let idle = store.create("wang.wu", start).unwrap();
+            let idle = store.create("wang.wu", start, start).unwrap();
             (kept, signed_out, idle)
         };
         {
@@ -190,7 +198,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = at("2026-12-01T08:00:00Z");
         let store = SledSessions::open(dir.path(), now).unwrap();
-        let session = store.create("li.si", now).unwrap();
+        let session = store.create("li.si", now, now).unwrap();
         let keys: Vec<Vec<u8>> = store
             .db
             .iter()

@@ -139,7 +139,7 @@ pub fn current(state: &AppState, parts: &Parts, now: Timestamp) -> Result<Viewer
     let session = sessions.touch(id, now).ok_or(true)?;
     let account = match state.console.accounts.find(&session.username) {
         Ok(Some(account))
-            if !account.is_disabled() && session.created_at >= account.password_changed_at =>
+            if !account.is_disabled() && session.password_stamp == account.password_changed_at =>
         {
             account
         }

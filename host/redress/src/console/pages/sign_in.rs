@@ -252,13 +252,18 @@ async fn submit(
     if let Some(old) = cookie(&headers, SESSION_COOKIE) {
         state.console.sessions.remove(old);
     }
-    let session = match state.console.sessions.create(&account.username, now) {
-        Ok(session) => session,
-        Err(e) => {
-            tracing::error!(error = %e, "no console session");
-            return PageError::server(texts, path).into_response();
-        }
-    };
+    let session =
+        match state
+            .console
+            .sessions
+            .create(&account.username, account.password_changed_at, now)
+        {
+            Ok(session) => session,
+            Err(e) => {
+                tracing::error!(error = %e, "no console session");
+                return PageError::server(texts, path).into_response();
+            }
+        };
     tracing::info!(username = %account.username, tenant = %account.tenant, role = account.role.as_str(), "console sign-in");
     let mut response = see_other(&next);
     append_cookie(
