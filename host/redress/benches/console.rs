@@ -18,8 +18,10 @@
 //! page's weight: the HTML and each asset it references, raw and gzipped (`gzip -6`, as a
 //! proxy in front would send it; the server itself does not compress).
 //!
-//! `cargo bench --bench console` (about 2 minutes to fill the store on 2 cores, then the
-//! requests). `REDRESS_BENCH_CONSOLE_CASES` changes the size (default 100,000).
+//! `cargo bench --bench console`: on the 2-core development machine, about 4 minutes to fill
+//! the store and 3½ for the scheduler's firings (7 and more when other builds share it), then
+//! a few minutes of requests. `REDRESS_BENCH_CONSOLE_CASES` changes the size (default
+//! 100,000).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
