@@ -417,8 +417,7 @@ fn compare_board_reads(app: &App, runtime: &tokio::runtime::Runtime, samples: us
         }
     };
     let rounds = (samples / 4).max(5);
-    println!("
-the board's read of the open cases ({rounds} rounds; p50 / p95 ms)");
+    println!("\nthe board's read of the open cases ({rounds} rounds; p50 / p95 ms)");
     for office in [Some(office(0)), None] {
         let time = |f: &dyn Fn() -> usize| {
             let mut times = Vec::new();
