@@ -18,8 +18,10 @@
 //! page's weight: the HTML and each asset it references, raw and gzipped (`gzip -6`, as a
 //! proxy in front would send it; the server itself does not compress).
 //!
-//! `cargo bench --bench console` (about 2 minutes to fill the store on 2 cores, then the
-//! requests). `REDRESS_BENCH_CONSOLE_CASES` changes the size (default 100,000).
+//! `cargo bench --bench console`: on the 2-core development machine, about 4 minutes to fill
+//! the store and 3½ for the scheduler's firings (7 and more when other builds share it), then
+//! a few minutes of requests. `REDRESS_BENCH_CONSOLE_CASES` changes the size (default
+//! 100,000).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -392,6 +394,64 @@ fn assets(html: &str) -> Vec<String> {
     found
 }
 
+/// The board's read of the open cases, before and after `CaseStore::open_cases`: the listing
+/// walked page by page, every snapshot read, at most 5,000 cases (what the board did), against
+/// the index keys (what it does).
+fn compare_board_reads(app: &App, runtime: &tokio::runtime::Runtime, samples: usize) {
+    let tenant = TenantId::default_tenant();
+    let store = app.service.store();
+    let walk = |office: Option<&str>| {
+        let (mut open, mut walked, mut cursor) = (0usize, 0usize, None);
+        loop {
+            let mut query = redress::store::ListQuery::tenant(&tenant);
+            query.office = office.map(str::to_owned);
+            query.limit = 500;
+            query.cursor = cursor;
+            let page = store.list(&query).unwrap();
+            walked += page.cases.len();
+            open += page.cases.iter().filter(|c| c.is_open()).count();
+            cursor = page.next_cursor;
+            if cursor.is_none() || walked >= 5_000 {
+                return open;
+            }
+        }
+    };
+    let rounds = (samples / 4).max(5);
+    println!("\nthe board's read of the open cases ({rounds} rounds; p50 / p95 ms)");
+    for office in [Some(office(0)), None] {
+        let time = |f: &dyn Fn() -> usize| {
+            let mut times = Vec::new();
+            let mut found = 0;
+            for _ in 0..rounds {
+                let started = Instant::now();
+                found = f();
+                times.push(started.elapsed());
+            }
+            let [p50, p95, _, _] = percentiles(times);
+            (p50.as_secs_f64() * 1e3, p95.as_secs_f64() * 1e3, found)
+        };
+        let before = time(&|| walk(office.as_deref()));
+        let after = time(&|| {
+            runtime
+                .block_on(app.service.open_cases(tenant.clone(), office.clone()))
+                .unwrap()
+                .received
+                .len()
+        });
+        println!(
+            "{}: listing walk {:.1} / {:.1} ({} open cases seen); index keys {:.1} / {:.1} ({} open cases); p50 ratio {:.1}x",
+            office.as_deref().unwrap_or("tenant-wide"),
+            before.0,
+            before.1,
+            before.2,
+            after.0,
+            after.1,
+            after.2,
+            before.0 / after.0
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
@@ -459,6 +519,7 @@ fn main() {
         query.limit = 1;
         app.service.store().list(&query).unwrap().cases[0].id
     };
+    compare_board_reads(&app, &runtime, samples);
     let pages: Vec<(&str, &str, String)> = vec![
         ("handler", "my queue", "/console/queue".into()),
         (
