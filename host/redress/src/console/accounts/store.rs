@@ -41,12 +41,17 @@ pub trait AccountStore: Send + Sync + std::fmt::Debug {
 
 /// Checks a sign-in and records its outcome (failures, lock-out, the TOTP step). Blocking: the
 /// password hash takes tens of milliseconds by design; call it from a blocking task.
+///
+/// `now` is the server's time (lock-out, the record); `code_time` the time a TOTP code is
+/// checked at: the person's authenticator keeps real time, so the caller passes the wall clock
+/// even when the server runs on a simulated one.
 pub fn sign_in(
     store: &dyn AccountStore,
     username: &str,
     password: &str,
     code: Option<&str>,
     now: Timestamp,
+    code_time: Timestamp,
 ) -> Result<Account, SignInError> {
     let store_error = |e: AccountError| SignInError::Store(e.to_string());
     let username = username.trim();
@@ -62,7 +67,7 @@ pub fn sign_in(
         (None, _) => Ok(None),
         (Some(_), false) => Err(()),
         (Some(secret), true) => {
-            let seconds = u64::try_from(now.as_second()).unwrap_or(0);
+            let seconds = u64::try_from(code_time.as_second()).unwrap_or(0);
             match code.and_then(|code| check_totp(secret, code, seconds)) {
                 Some(step) if account.totp_last_step.is_none_or(|last| step > last) => {
                     Ok(Some(step))

@@ -108,14 +108,14 @@ fn five_failures_lock_the_account_for_fifteen_minutes() {
     let now = at("2026-12-01T08:00:00Z");
     for attempt in 1..MAX_FAILURES {
         assert_eq!(
-            sign_in(&store, "li.si", "wrong password", None, now),
+            sign_in(&store, "li.si", "wrong password", None, now, now),
             Err(SignInError::WrongCredentials),
             "attempt {attempt}"
         );
     }
     let until = at("2026-12-01T08:15:00Z");
     assert_eq!(
-        sign_in(&store, "li.si", "wrong password", None, now),
+        sign_in(&store, "li.si", "wrong password", None, now, now),
         Err(SignInError::Locked { until })
     );
     // Locked: even the right password is not checked.
@@ -125,20 +125,21 @@ fn five_failures_lock_the_account_for_fifteen_minutes() {
             "li.si",
             "correct horse battery",
             None,
+            at("2026-12-01T08:14:59Z"),
             at("2026-12-01T08:14:59Z")
         ),
         Err(SignInError::Locked { until })
     );
-    let account = sign_in(&store, "li.si", "correct horse battery", None, until).unwrap();
+    let account = sign_in(&store, "li.si", "correct horse battery", None, until, until).unwrap();
     assert_eq!(account.failed_attempts, 0);
     assert_eq!(account.locked_until, None);
     // A success resets the count.
     for _ in 1..MAX_FAILURES {
-        let _ = sign_in(&store, "li.si", "wrong password", None, until);
+        let _ = sign_in(&store, "li.si", "wrong password", None, until, until);
     }
-    sign_in(&store, "li.si", "correct horse battery", None, until).unwrap();
+    sign_in(&store, "li.si", "correct horse battery", None, until, until).unwrap();
     assert_eq!(
-        sign_in(&store, "li.si", "wrong password", None, until),
+        sign_in(&store, "li.si", "wrong password", None, until, until),
         Err(SignInError::WrongCredentials)
     );
 }
@@ -148,19 +149,19 @@ fn unknown_users_and_wrong_passwords_read_alike_and_disabled_accounts_are_refuse
     let store = store_with("li.si");
     let now = at("2026-12-01T08:00:00Z");
     assert_eq!(
-        sign_in(&store, "nobody", "correct horse battery", None, now),
+        sign_in(&store, "nobody", "correct horse battery", None, now, now),
         Err(SignInError::WrongCredentials)
     );
     store
         .update("li.si", &mut |a| a.disabled_at = Some(now))
         .unwrap();
     assert_eq!(
-        sign_in(&store, "li.si", "wrong password", None, now),
+        sign_in(&store, "li.si", "wrong password", None, now, now),
         Err(SignInError::WrongCredentials),
         "a wrong password does not learn that the account is disabled"
     );
     assert_eq!(
-        sign_in(&store, "li.si", "correct horse battery", None, now),
+        sign_in(&store, "li.si", "correct horse battery", None, now, now),
         Err(SignInError::Disabled)
     );
 }
@@ -178,32 +179,32 @@ fn a_second_factor_is_asked_when_enabled_and_a_code_works_once() {
     let password = "correct horse battery";
     for wrong in [None, Some("12345"), Some("abcdef")] {
         assert_eq!(
-            sign_in(&store, "li.si", password, wrong, now),
+            sign_in(&store, "li.si", password, wrong, now, now),
             Err(SignInError::WrongCredentials),
             "{wrong:?}"
         );
     }
     let other = if code == "000000" { "000001" } else { "000000" };
     assert_eq!(
-        sign_in(&store, "li.si", password, Some(other), now),
+        sign_in(&store, "li.si", password, Some(other), now, now),
         Err(SignInError::WrongCredentials)
     );
     // Four failures so far; a success resets them.
-    sign_in(&store, "li.si", password, Some(&code), now).unwrap();
+    sign_in(&store, "li.si", password, Some(&code), now, now).unwrap();
     assert_eq!(
-        sign_in(&store, "li.si", password, Some(&code), now),
+        sign_in(&store, "li.si", password, Some(&code), now, now),
         Err(SignInError::WrongCredentials),
         "a code is accepted once"
     );
     let later = now.saturating_add(SignedDuration::from_secs(30)).unwrap();
     let next = totp_code(&secret, seconds + 30).unwrap();
     assert_eq!(
-        sign_in(&store, "li.si", "wrong password", Some(&next), later),
+        sign_in(&store, "li.si", "wrong password", Some(&next), later, later),
         Err(SignInError::WrongCredentials),
         "the right code does not help a wrong password"
     );
     let spaced = format!("{} {}", &next[..3], &next[3..]);
-    sign_in(&store, "li.si", password, Some(&spaced), later).unwrap();
+    sign_in(&store, "li.si", password, Some(&spaced), later, later).unwrap();
     // One step of skew either way.
     assert!(check_totp(&secret, &code, seconds + 30).is_some());
     assert!(check_totp(&secret, &code, seconds + 90).is_none());
@@ -231,7 +232,7 @@ fn the_file_store_sees_edits_made_by_the_command_line() {
     .unwrap();
     file.save(&path).unwrap();
     assert!(store.find("li.si").unwrap().is_some());
-    let _ = sign_in(&store, "li.si", "wrong password", None, now);
+    let _ = sign_in(&store, "li.si", "wrong password", None, now, now);
     assert_eq!(
         AccountsFile::load(&path).unwrap().accounts[0].failed_attempts,
         1
@@ -290,6 +291,25 @@ fn an_edit_that_fails_stores_nothing_and_a_sign_in_is_remembered() {
     );
     assert!(!store.find("li.si").unwrap().unwrap().is_disabled());
     assert_eq!(store.list().unwrap().len(), 1);
-    let account = sign_in(&store, "li.si", "correct horse battery", None, now).unwrap();
+    let account = sign_in(&store, "li.si", "correct horse battery", None, now, now).unwrap();
     assert_eq!(account.last_sign_in_at, Some(now));
+}
+
+#[test]
+fn a_code_is_checked_at_the_authenticators_time_not_the_servers() {
+    let store = store_with("li.si");
+    let mut file = store.file.write().unwrap().clone();
+    let secret = file.enable_totp("li.si").unwrap();
+    *store.file.write().unwrap() = file;
+    // A server on a simulated clock (`--clock-file`) nine months behind the phone.
+    let simulated = at("2026-03-02T02:00:00Z");
+    let wall = at("2026-12-01T08:00:00Z");
+    let code = totp_code(&secret, u64::try_from(wall.as_second()).unwrap()).unwrap();
+    let password = "correct horse battery";
+    assert_eq!(
+        sign_in(&store, "li.si", password, Some(&code), simulated, simulated),
+        Err(SignInError::WrongCredentials),
+        "checked at the simulated time, the phone's code does not match"
+    );
+    sign_in(&store, "li.si", password, Some(&code), simulated, wall).unwrap();
 }

@@ -192,6 +192,8 @@ async fn submit(
                 &form.password,
                 code.as_deref(),
                 now,
+                // A code comes from the person's authenticator, which keeps real time.
+                jiff::Timestamp::now(),
             )
         })
         .await
