@@ -60,3 +60,24 @@ pub fn tenant_files(dir: &Path) -> std::io::Result<Vec<(String, std::path::PathB
     files.sort();
     Ok(files)
 }
+
+/// Reads a JSON file that names its own format: an absent file is `T::default()`; a file that
+/// does not parse says the line; one of another format (`format_of` its value) is refused. The
+/// error is the message only: the caller's error type adds the path.
+pub fn read_json_file<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+    format: &str,
+    format_of: impl Fn(&T) -> &str,
+) -> Result<T, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let file: T = serde_json::from_slice(&bytes).map_err(|e| format!("line {}: {e}", e.line()))?;
+    let found = format_of(&file);
+    if found != format {
+        return Err(format!("format `{found}` is not `{format}`"));
+    }
+    Ok(file)
+}

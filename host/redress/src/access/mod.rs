@@ -171,24 +171,12 @@ fn random_hex(bytes: usize) -> Result<String, AccessError> {
 impl AccessFile {
     /// Reads the file; an absent file is an empty one.
     pub fn load(path: &Path) -> Result<AccessFile, AccessError> {
-        let failed = |message: String| AccessError::File {
-            path: path.display().to_string(),
-            message,
-        };
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AccessFile::default()),
-            Err(e) => return Err(failed(e.to_string())),
-        };
-        let file: AccessFile = serde_json::from_slice(&bytes)
-            .map_err(|e| failed(format!("line {}: {e}", e.line())))?;
-        if file.format != FORMAT {
-            return Err(failed(format!(
-                "format `{}` is not `{FORMAT}`",
-                file.format
-            )));
-        }
-        Ok(file)
+        crate::durable::read_json_file(path, FORMAT, |file: &AccessFile| &file.format).map_err(
+            |message| AccessError::File {
+                path: path.display().to_string(),
+                message,
+            },
+        )
     }
 
     /// Writes the file durably: a temporary file, synced, renamed over the old one.

@@ -313,26 +313,12 @@ pub fn totp_uri(secret: &str, username: &str, tenant: &TenantId) -> String {
 impl AccountsFile {
     /// Reads the file; an absent file is an empty one.
     pub fn load(path: &Path) -> Result<AccountsFile, AccountError> {
-        let failed = |message: String| AccountError::File {
-            path: path.display().to_string(),
-            message,
-        };
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(AccountsFile::default());
-            }
-            Err(e) => return Err(failed(e.to_string())),
-        };
-        let file: AccountsFile = serde_json::from_slice(&bytes)
-            .map_err(|e| failed(format!("line {}: {e}", e.line())))?;
-        if file.format != FORMAT {
-            return Err(failed(format!(
-                "format `{}` is not `{FORMAT}`",
-                file.format
-            )));
-        }
-        Ok(file)
+        crate::durable::read_json_file(path, FORMAT, |file: &AccountsFile| &file.format).map_err(
+            |message| AccountError::File {
+                path: path.display().to_string(),
+                message,
+            },
+        )
     }
 
     /// Writes the file durably and privately (owner only): a temporary file, synced, renamed.
